@@ -1,0 +1,38 @@
+# kycpipe — run `make` (or `make help`) to list the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+GO        ?= go
+PKGS      ?= ./...
+FUZZTIME  ?= 2m
+# Fuzz targets: "package:FuzzName" pairs, run by `make fuzz`.
+FUZZ_TARGETS ?= \
+	./pkg/jumio:FuzzParseCallback \
+	./pkg/jumio:FuzzDecodeWorkflowDetails
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: test
+test: ## Run all tests with the race detector (includes short fuzz seed-corpus runs)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+.PHONY: lint
+lint: ## Check formatting and run go vet
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 2m)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+.PHONY: build
+build: ## Build every binary into ./bin
+	@mkdir -p bin
+	$(GO) build -o bin/ ./cmd/...
