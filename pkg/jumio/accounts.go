@@ -203,7 +203,7 @@ type CredentialStart struct {
 // from the account host. Token is a secret: never log it.
 type CredentialAPI struct {
 	Token             string            `json:"token"`
-	Parts             map[string]string `json:"parts,omitempty"` // lowercase classifier → upload URL
+	Parts             map[string]string `json:"parts"` // lowercase classifier → upload URL (remaining parts after an upload)
 	WorkflowExecution string            `json:"workflowExecution,omitempty"`
 }
 

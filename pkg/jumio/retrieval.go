@@ -50,10 +50,10 @@ type StatusResponse struct {
 
 // WorkflowStatus is a workflow execution's identity and status.
 type WorkflowStatus struct {
-	ID            string      `json:"id"`
-	Href          string      `json:"href,omitempty"`
-	DefinitionKey WorkflowKey `json:"definitionKey,omitempty"`
-	Status        string      `json:"status"`
+	ID            string `json:"id"`
+	Href          string `json:"href,omitempty"`
+	DefinitionKey string `json:"definitionKey,omitempty"`
+	Status        string `json:"status"`
 }
 
 // WorkflowDetails is the full retrieval response of one workflow execution:
@@ -78,11 +78,11 @@ type WorkflowDetails struct {
 
 // WorkflowInfo identifies the workflow of a [WorkflowDetails].
 type WorkflowInfo struct {
-	ID                        string      `json:"id"`
-	Status                    string      `json:"status"`
-	DefinitionKey             WorkflowKey `json:"definitionKey,omitempty"`
-	UserReference             string      `json:"userReference,omitempty"`
-	CustomerInternalReference string      `json:"customerInternalReference,omitempty"`
+	ID                        string `json:"id"`
+	Status                    string `json:"status"`
+	DefinitionKey             string `json:"definitionKey,omitempty"`
+	UserReference             string `json:"userReference,omitempty"`
+	CustomerInternalReference string `json:"customerInternalReference,omitempty"`
 }
 
 // Link is an object holding a URL.
@@ -94,7 +94,7 @@ type Link struct {
 type RetrievedCredential struct {
 	ID       string             `json:"id"`
 	Category string             `json:"category"`
-	Parts    []RetrievedPart    `json:"parts,omitempty"`
+	Parts    []RetrievedPart    `json:"parts"`
 	Consent  *CredentialConsent `json:"consent,omitempty"`
 	ClientIP string             `json:"clientIp,omitempty"`
 }

@@ -1,0 +1,296 @@
+package messages
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/kycpipe/kycpipe/pkg/jumio"
+)
+
+// Event is a lifecycle event of a job, published on kyc.events.<kind>:
+// accepted (the worker took the job), launched (web.href / sdk.token ready for
+// the end user), finalized (API-channel data handed to Jumio) or failed.
+type Event struct {
+	Schema                    string     `json:"schema"`
+	Kind                      string     `json:"kind"`
+	JobID                     string     `json:"jobId"`
+	Region                    string     `json:"region,omitempty"`
+	AccountID                 string     `json:"accountId,omitempty"`
+	WorkflowExecutionID       string     `json:"workflowExecutionId,omitempty"`
+	CustomerInternalReference string     `json:"customerInternalReference,omitempty"`
+	Web                       *WebLink   `json:"web,omitempty"`
+	SDK                       *SDKToken  `json:"sdk,omitempty"`
+	Error                     *ErrorInfo `json:"error,omitempty"`
+	At                        time.Time  `json:"at"`
+}
+
+// WebLink is the hosted web flow's URL for the end user.
+type WebLink struct {
+	Href string `json:"href"`
+}
+
+// SDKToken initializes Jumio's mobile SDK for the end user.
+type SDKToken struct {
+	Token string `json:"token"`
+}
+
+// ErrorInfo describes why a job failed. Status is Jumio's HTTP status when
+// the failure came from Jumio. Message never contains PII or secrets.
+type ErrorInfo struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Status  int    `json:"status,omitempty"`
+}
+
+// Error codes in ErrorInfo.Code.
+const (
+	ErrCodeJumioRejected = "jumio_rejected" // Jumio answered a terminal 4xx
+	ErrCodeInvalidJob    = "invalid_job"    // the job fails validation or cannot be decoded
+	ErrCodeRetryBudget   = "retry_budget"   // too many retryable failures
+	ErrCodeMaxDeliveries = "max_deliveries" // JetStream stopped redelivering
+	ErrCodeDeadline      = "deadline"       // no terminal status before the deadline
+	ErrCodeImageMissing  = "image_missing"  // an image is no longer in the store
+	ErrCodeInternal      = "internal"       // a bug or an unexpected state
+)
+
+// CallbackReceived is a Jumio callback as ingest received it, published on
+// kyc.callbacks.<region>. It only triggers a retrieval: the decision always
+// comes from Jumio's authenticated retrieval API.
+type CallbackReceived struct {
+	Schema     string         `json:"schema"`
+	Region     string         `json:"region"`
+	JobID      string         `json:"jobId,omitempty"` // from the callback URL, when the pipeline set one
+	ReceivedAt time.Time      `json:"receivedAt"`
+	SourceIP   string         `json:"sourceIp,omitempty"`
+	Callback   jumio.Callback `json:"callback"`
+}
+
+// DecisionEvent is the one normalized decision of a workflow execution,
+// published on kyc.decisions.<TYPE> with Nats-Msg-Id = the execution ID.
+// Extraction is PII and is present only when the pipeline is configured to
+// include it.
+type DecisionEvent struct {
+	Schema                    string                         `json:"schema"`
+	JobID                     string                         `json:"jobId"`
+	Region                    string                         `json:"region"`
+	AccountID                 string                         `json:"accountId"`
+	WorkflowExecutionID       string                         `json:"workflowExecutionId"`
+	CustomerInternalReference string                         `json:"customerInternalReference,omitempty"`
+	UserReference             string                         `json:"userReference,omitempty"`
+	WorkflowDefinitionKey     string                         `json:"workflowDefinitionKey,omitempty"`
+	Status                    string                         `json:"status"`
+	Decision                  DecisionSummary                `json:"decision"`
+	Capabilities              map[string][]CapabilitySummary `json:"capabilities,omitempty"`
+	Extraction                []jumio.ExtractionData         `json:"extraction,omitempty"`
+	CreatedAt                 string                         `json:"createdAt,omitempty"`
+	StartedAt                 string                         `json:"startedAt,omitempty"`
+	CompletedAt               string                         `json:"completedAt,omitempty"`
+	DecidedAt                 time.Time                      `json:"decidedAt"`
+}
+
+// DecisionSummary is the overall decision: Type is PASSED, REJECTED,
+// WARNING, NOT_EXECUTED or EXPIRED; Label is Jumio's label (for EXPIRED, the
+// expiry status); RiskScore is Jumio's score when it gave one.
+type DecisionSummary struct {
+	Type      string   `json:"type"`
+	Label     string   `json:"label,omitempty"`
+	RiskScore *float64 `json:"riskScore,omitempty"`
+}
+
+// CapabilitySummary is one capability result without PII.
+type CapabilitySummary struct {
+	Decision string          `json:"decision"`
+	Label    string          `json:"label,omitempty"`
+	Data     *CapabilityData `json:"data,omitempty"`
+}
+
+// CapabilityData is the non-PII data of a capability result worth acting on
+// downstream.
+type CapabilityData struct {
+	Similarity         string   `json:"similarity,omitempty"`         // similarity: MATCH, NOT_MATCH, NOT_POSSIBLE
+	LivenessType       string   `json:"livenessType,omitempty"`       // liveness: JUMIO_STANDARD, IPROOV_…
+	FaceSearchStatus   string   `json:"faceSearchStatus,omitempty"`   // imageChecks: DONE, PENDING, ERROR
+	FaceSearchFindings []string `json:"faceSearchFindings,omitempty"` // imageChecks: other workflow execution IDs with the same face
+	EmailStatus        string   `json:"emailStatus,omitempty"`        // emailVerification
+	EmailExists        *bool    `json:"emailExists,omitempty"`
+	DomainRiskLevel    string   `json:"domainRiskLevel,omitempty"`
+	Advice             string   `json:"advice,omitempty"`
+	PhoneType          string   `json:"phoneType,omitempty"` // phoneVerification
+	PhoneBlocked       *bool    `json:"phoneBlocked,omitempty"`
+	PhoneRisk          []string `json:"phoneRisk,omitempty"`
+	WatchlistStatus    string   `json:"watchlistStatus,omitempty"` // watchlistScreening
+	WatchlistResults   *int     `json:"watchlistResults,omitempty"`
+}
+
+// NewDecisionEvent normalizes a retrieval response into a DecisionEvent.
+// Expired workflows (TOKEN_EXPIRED, SESSION_EXPIRED) become type EXPIRED
+// with the status as label, whatever Jumio's decision says. withExtraction
+// copies the extracted document data (PII) into the event.
+func NewDecisionEvent(d *jumio.WorkflowDetails, withExtraction bool) *DecisionEvent {
+	ev := &DecisionEvent{
+		Schema:                    SchemaDecision,
+		AccountID:                 d.Account.ID,
+		WorkflowExecutionID:       d.Workflow.ID,
+		CustomerInternalReference: d.Workflow.CustomerInternalReference,
+		UserReference:             d.Workflow.UserReference,
+		WorkflowDefinitionKey:     d.Workflow.DefinitionKey,
+		Status:                    d.Workflow.Status,
+		CreatedAt:                 d.CreatedAt,
+		StartedAt:                 d.StartedAt,
+		CompletedAt:               d.CompletedAt,
+	}
+	ev.Decision = DecisionSummary{Type: d.Decision.Type, Label: d.Decision.Details.Label}
+	if d.Decision.Risk != nil {
+		score := d.Decision.Risk.Score
+		ev.Decision.RiskScore = &score
+	}
+	switch {
+	case jumio.IsExpiredStatus(d.Workflow.Status):
+		ev.Decision.Type, ev.Decision.Label = DecisionExpired, d.Workflow.Status
+	case !validDecisionType(ev.Decision.Type):
+		// Jumio gave no (or an unknown) decision for a processed workflow.
+		ev.Decision.Type = DecisionNotExecuted
+	}
+	ev.Capabilities = summarizeCapabilities(&d.Capabilities)
+	if withExtraction {
+		for _, e := range d.Capabilities.Extraction {
+			if e.Data != nil {
+				ev.Extraction = append(ev.Extraction, *e.Data)
+			}
+		}
+	}
+	return ev
+}
+
+func validDecisionType(t string) bool {
+	for _, d := range DecisionTypes {
+		if d == t {
+			return true
+		}
+	}
+	return false
+}
+
+func summarizeCapabilities(c *jumio.Capabilities) map[string][]CapabilitySummary {
+	out := map[string][]CapabilitySummary{}
+	add := func(name string, dec jumio.Decision, data *CapabilityData) {
+		out[name] = append(out[name], CapabilitySummary{Decision: dec.Type, Label: dec.Details.Label, Data: data})
+	}
+	typed := map[string]bool{}
+	for _, r := range c.Similarity {
+		var data *CapabilityData
+		if r.Data != nil && r.Data.Similarity != "" {
+			data = &CapabilityData{Similarity: r.Data.Similarity}
+		}
+		add("similarity", r.Decision, data)
+	}
+	for _, r := range c.Liveness {
+		var data *CapabilityData
+		if r.Data != nil && r.Data.Type != "" {
+			data = &CapabilityData{LivenessType: r.Data.Type}
+		}
+		add("liveness", r.Decision, data)
+	}
+	for _, r := range c.ImageChecks {
+		var data *CapabilityData
+		if r.Data != nil && r.Data.FaceSearchFindings != nil {
+			f := r.Data.FaceSearchFindings
+			data = &CapabilityData{FaceSearchStatus: f.Status, FaceSearchFindings: f.Findings}
+		}
+		add("imageChecks", r.Decision, data)
+	}
+	for _, r := range c.EmailVerification {
+		var data *CapabilityData
+		if e := r.Data; e != nil {
+			data = &CapabilityData{EmailStatus: e.EmailVerificationStatus, EmailExists: e.EmailExists, DomainRiskLevel: e.DomainRiskLevel, Advice: e.Advice}
+		}
+		add("emailVerification", r.Decision, data)
+	}
+	for _, r := range c.PhoneVerification {
+		var data *CapabilityData
+		if p := r.Data; p != nil {
+			data = &CapabilityData{PhoneType: p.PhoneType, PhoneBlocked: p.Blocked}
+			if p.RiskInsights != nil {
+				data.PhoneRisk = p.RiskInsights.RelativeRisk
+			}
+		}
+		add("phoneVerification", r.Decision, data)
+	}
+	for _, r := range c.WatchlistScreening {
+		var data *CapabilityData
+		if w := r.Data; w != nil && (w.SearchStatus != "" || w.SearchResults != nil) {
+			data = &CapabilityData{WatchlistStatus: w.SearchStatus, WatchlistResults: w.SearchResults}
+		}
+		add("watchlistScreening", r.Decision, data)
+	}
+	for _, name := range []string{"similarity", "liveness", "imageChecks", "emailVerification", "phoneVerification", "watchlistScreening"} {
+		typed[name] = true
+	}
+	// Every other capability (extraction included: its data is PII) is
+	// summarized by decision only; unknown capabilities too.
+	for _, r := range c.All() {
+		if !typed[r.Name] {
+			add(r.Name, r.Decision, nil)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// DecodeEvent decodes a lifecycle event, tolerating unknown fields.
+func DecodeEvent(b []byte) (*Event, error) {
+	var e Event
+	if err := tolerantDecode(b, &e, SchemaEvent, &e.Schema); err != nil {
+		return nil, err
+	}
+	if e.JobID == "" || e.Kind == "" {
+		return nil, fmt.Errorf("%w: event without jobId or kind", ErrMalformed)
+	}
+	return &e, nil
+}
+
+// DecodeCallback decodes a received callback, tolerating unknown fields,
+// and checks the Jumio callback inside it.
+func DecodeCallback(b []byte) (*CallbackReceived, error) {
+	var c CallbackReceived
+	if err := tolerantDecode(b, &c, SchemaCallback, &c.Schema); err != nil {
+		return nil, err
+	}
+	if err := c.Callback.Check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if c.JobID != "" && !ValidJobID(c.JobID) {
+		return nil, fmt.Errorf("%w: malformed jobId", ErrMalformed)
+	}
+	return &c, nil
+}
+
+// DecodeDecision decodes a decision event, tolerating unknown fields.
+func DecodeDecision(b []byte) (*DecisionEvent, error) {
+	var d DecisionEvent
+	if err := tolerantDecode(b, &d, SchemaDecision, &d.Schema); err != nil {
+		return nil, err
+	}
+	if d.WorkflowExecutionID == "" || d.Decision.Type == "" {
+		return nil, fmt.Errorf("%w: decision without workflowExecutionId or type", ErrMalformed)
+	}
+	return &d, nil
+}
+
+// tolerantDecode decodes JSON that may carry fields this version does not
+// know, and checks the schema (an empty schema is read as want).
+func tolerantDecode(b []byte, v any, want string, schema *string) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %s", ErrMalformed, DescribeJSONError(err))
+	}
+	if *schema == "" {
+		*schema = want
+	}
+	if *schema != want {
+		return fmt.Errorf("%w: %q (want %s)", ErrUnsupportedSchema, truncate(*schema, 64), want)
+	}
+	return nil
+}

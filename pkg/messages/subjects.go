@@ -1,0 +1,184 @@
+package messages
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// DefaultPrefix is the subject prefix used when none is configured.
+const DefaultPrefix = "kyc"
+
+// Lifecycle event kinds (the last token of kyc.events.<kind>).
+const (
+	KindAccepted  = "accepted"
+	KindLaunched  = "launched"
+	KindFinalized = "finalized"
+	KindFailed    = "failed"
+)
+
+// Decision types (the last token of kyc.decisions.<TYPE>): Jumio's four,
+// plus EXPIRED for workflows that ended in TOKEN_EXPIRED or SESSION_EXPIRED.
+const (
+	DecisionPassed      = "PASSED"
+	DecisionRejected    = "REJECTED"
+	DecisionWarning     = "WARNING"
+	DecisionNotExecuted = "NOT_EXECUTED"
+	DecisionExpired     = "EXPIRED"
+)
+
+// DecisionTypes lists every decision type.
+var DecisionTypes = []string{DecisionPassed, DecisionRejected, DecisionWarning, DecisionNotExecuted, DecisionExpired}
+
+// Pipeline stages, as used in dead-letter subjects (kyc.dlq.<stage>) and
+// headers.
+const (
+	StageIngest    = "ingest"
+	StageWorker    = "worker"
+	StageRetriever = "retriever"
+)
+
+// Headers every message the pipeline publishes carries, and the headers of
+// dead letters. Nats-Msg-Id is JetStream's deduplication header.
+const (
+	HeaderMsgID            = "Nats-Msg-Id"
+	HeaderJobID            = "Kyc-Job-Id"
+	HeaderStage            = "Kyc-Stage"
+	HeaderReason           = "Kyc-Reason"
+	HeaderError            = "Kyc-Error"
+	HeaderDeliveries       = "Kyc-Deliveries"
+	HeaderOriginalSubject  = "Kyc-Original-Subject"
+	HeaderOriginalStream   = "Kyc-Original-Stream"
+	HeaderOriginalSequence = "Kyc-Original-Sequence"
+	HeaderReplayOf         = "Kyc-Replay-Of"
+	HeaderTraceParent      = "traceparent"
+	HeaderTraceState       = "tracestate"
+)
+
+// Dead-letter reasons (the Kyc-Reason header).
+const (
+	ReasonTerminal      = "terminal"       // a Jumio error no retry can fix (400, 403, 404, …)
+	ReasonPoison        = "poison"         // the message cannot be decoded or is invalid
+	ReasonMaxDeliveries = "max_deliveries" // JetStream gave up redelivering
+	ReasonRetryBudget   = "retry_budget"   // too many retryable failures
+	ReasonDeadline      = "deadline"       // the workflow never reached a terminal status in time
+	ReasonUnknown       = "unknown_execution"
+)
+
+var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+// Subjects names every subject and stream of one pipeline. Build it with
+// [NewSubjects]; the zero value is not usable.
+type Subjects struct {
+	prefix string
+	stream string
+}
+
+// NewSubjects returns the names for a subject prefix (default "kyc"). Stream
+// names are the prefix in upper case with dots as underscores (KYC_JOBS, …).
+func NewSubjects(prefix string) (Subjects, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if !prefixRE.MatchString(prefix) {
+		return Subjects{}, fmt.Errorf("messages: invalid subject prefix %q: use letters, digits, '-', '_' and dots between tokens", prefix)
+	}
+	return Subjects{prefix: prefix, stream: strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(prefix))}, nil
+}
+
+// MustSubjects is NewSubjects that panics on an invalid prefix, for
+// constants and tests.
+func MustSubjects(prefix string) Subjects {
+	s, err := NewSubjects(prefix)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Prefix returns the subject prefix.
+func (s Subjects) Prefix() string { return s.prefix }
+
+// JobsSubmit is where jobs are submitted: kyc.jobs.submit.
+func (s Subjects) JobsSubmit() string { return s.prefix + ".jobs.submit" }
+
+// Callback is where received Jumio callbacks go: kyc.callbacks.<region>.
+func (s Subjects) Callback(region string) string { return s.prefix + ".callbacks." + region }
+
+// Callbacks matches every callback subject.
+func (s Subjects) Callbacks() string { return s.prefix + ".callbacks.*" }
+
+// Event is the subject of a lifecycle event: kyc.events.<kind>.
+func (s Subjects) Event(kind string) string { return s.prefix + ".events." + kind }
+
+// Events matches every lifecycle event.
+func (s Subjects) Events() string { return s.prefix + ".events.*" }
+
+// Decision is the subject of a decision event: kyc.decisions.<TYPE>.
+func (s Subjects) Decision(typ string) string { return s.prefix + ".decisions." + typ }
+
+// Decisions matches every decision event.
+func (s Subjects) Decisions() string { return s.prefix + ".decisions.*" }
+
+// DLQ is the dead-letter subject of a stage: kyc.dlq.<stage>.
+func (s Subjects) DLQ(stage string) string { return s.prefix + ".dlq." + stage }
+
+// DLQs matches every dead letter.
+func (s Subjects) DLQs() string { return s.prefix + ".dlq.*" }
+
+// Retrieve is the internal subject of retrieval (poll) tasks:
+// kyc.retrieve.<region>.
+func (s Subjects) Retrieve(region string) string { return s.prefix + ".retrieve." + region }
+
+// Retrieves matches every retrieval task.
+func (s Subjects) Retrieves() string { return s.prefix + ".retrieve.*" }
+
+// Stream names.
+
+// StreamJobs holds submitted jobs (work queue): KYC_JOBS.
+func (s Subjects) StreamJobs() string { return s.stream + "_JOBS" }
+
+// StreamCallbacks holds received callbacks (work queue): KYC_CALLBACKS.
+func (s Subjects) StreamCallbacks() string { return s.stream + "_CALLBACKS" }
+
+// StreamRetrieve holds retrieval tasks (work queue): KYC_RETRIEVE.
+func (s Subjects) StreamRetrieve() string { return s.stream + "_RETRIEVE" }
+
+// StreamEvents holds lifecycle events (limits): KYC_EVENTS.
+func (s Subjects) StreamEvents() string { return s.stream + "_EVENTS" }
+
+// StreamDecisions holds decision events (limits): KYC_DECISIONS.
+func (s Subjects) StreamDecisions() string { return s.stream + "_DECISIONS" }
+
+// StreamDLQ holds dead letters (limits): KYC_DLQ.
+func (s Subjects) StreamDLQ() string { return s.stream + "_DLQ" }
+
+// StreamAdvisories captures JetStream's max-deliveries and terminated
+// advisories for the pipeline's work-queue streams: KYC_ADVISORIES.
+func (s Subjects) StreamAdvisories() string { return s.stream + "_ADVISORIES" }
+
+// BucketJobs is the key-value bucket of job state: KYC_JOBS_STATE.
+func (s Subjects) BucketJobs() string { return s.stream + "_JOBS_STATE" }
+
+// BucketImages is the object store of API-channel images: KYC_IMAGES.
+func (s Subjects) BucketImages() string { return s.stream + "_IMAGES" }
+
+// BucketLimits is the key-value bucket of shared rate-limit state:
+// KYC_RATE_LIMITS.
+func (s Subjects) BucketLimits() string { return s.stream + "_RATE_LIMITS" }
+
+// WorkStreams lists the work-queue streams whose advisories are captured.
+func (s Subjects) WorkStreams() []string {
+	return []string{s.StreamJobs(), s.StreamCallbacks(), s.StreamRetrieve()}
+}
+
+// StageOf returns the stage that consumes a work-queue stream.
+func (s Subjects) StageOf(stream string) string {
+	switch stream {
+	case s.StreamJobs():
+		return StageWorker
+	case s.StreamCallbacks(), s.StreamRetrieve():
+		return StageRetriever
+	}
+	return ""
+}
