@@ -134,7 +134,7 @@ func TestValidate(t *testing.T) {
 		{"prepared data", func(r *messages.VerificationRequest) { r.PreparedData.Email = "x<y@example.com" }, "preparedData.email"},
 		{"parts on web", func(r *messages.VerificationRequest) {
 			r.Channel = "WEB"
-			r.Parts = []messages.Part{{Classifier: "FRONT", Object: "job-1/FRONT"}}
+			r.Parts = []messages.Part{{Classifier: "FRONT", Object: "job-1/n1/FRONT"}}
 		}, "parts"},
 		{"part classifier", func(r *messages.VerificationRequest) {
 			r.Parts = []messages.Part{{Classifier: "SIDE", Data: []byte{1}}}
@@ -143,7 +143,7 @@ func TestValidate(t *testing.T) {
 			r.Parts = []messages.Part{{Classifier: "FRONT", Data: []byte{1}}, {Classifier: "FRONT", Data: []byte{2}}}
 		}, "parts[1].classifier"},
 		{"part both", func(r *messages.VerificationRequest) {
-			r.Parts = []messages.Part{{Classifier: "FRONT", Data: []byte{1}, Object: "job-1/FRONT"}}
+			r.Parts = []messages.Part{{Classifier: "FRONT", Data: []byte{1}, Object: "job-1/n1/FRONT"}}
 		}, "parts[0]"},
 		{"part object name", func(r *messages.VerificationRequest) {
 			r.Parts = []messages.Part{{Classifier: "FRONT", Object: "../../etc/passwd"}}

@@ -72,7 +72,8 @@ type Part struct {
 	ContentType string `json:"contentType,omitempty"` // image/jpeg or image/png
 	Object      string `json:"object,omitempty"`
 	Data        []byte `json:"data,omitempty"`
-	Size        int64  `json:"size,omitempty"` // bytes, set by ingest for stored objects
+	Size        int64  `json:"size,omitempty"`   // bytes, set by ingest for stored objects
+	SHA256      string `json:"sha256,omitempty"` // hex digest of the image, set by ingest
 }
 
 // EffectiveChannel returns the channel, WEB when unset.
@@ -179,10 +180,14 @@ func (r *VerificationRequest) validate(v *jumio.Validator) {
 	}
 }
 
-var objectNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}/(FRONT|BACK|FACE)$`)
+var objectNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}/(FRONT|BACK|FACE)$`)
 
-// ObjectName is the image store name of a job's part.
-func ObjectName(jobID, classifier string) string { return jobID + "/" + classifier }
+// ObjectName is the image store name of a job's part: the job ID, a nonce
+// of the submission that stored it (so that a conflicting resubmission never
+// overwrites the first one's images) and the classifier.
+func ObjectName(jobID, nonce, classifier string) string {
+	return jobID + "/" + nonce + "/" + classifier
+}
 
 // DecodeRequest decodes a VerificationRequest strictly: unknown fields,
 // trailing data and unsupported schemas are errors (wrapping [ErrMalformed]

@@ -1,0 +1,297 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// Action is what happens to a message once its handler returns.
+type Action int
+
+// Actions.
+const (
+	// ActionAck acknowledges the message: the work is done (or was already).
+	ActionAck Action = iota
+	// ActionRetry asks JetStream to redeliver the message after Delay.
+	ActionRetry
+	// ActionTerminate stops redelivery. The handler has dead-lettered the
+	// message and marked the job failed before returning it.
+	ActionTerminate
+	// ActionHandBack returns the message for immediate redelivery, to
+	// another instance (shutdown).
+	ActionHandBack
+)
+
+// Outcome is a handler's verdict on a message.
+type Outcome struct {
+	Action Action
+	Delay  time.Duration // ActionRetry
+	Reason string        // ActionTerminate: recorded in the MSG_TERMINATED advisory
+}
+
+// Ack, Retry and Terminate build outcomes.
+func Ack() Outcome                    { return Outcome{Action: ActionAck} }
+func Retry(d time.Duration) Outcome   { return Outcome{Action: ActionRetry, Delay: d} }
+func Terminate(reason string) Outcome { return Outcome{Action: ActionTerminate, Reason: reason} }
+func handBack() Outcome               { return Outcome{Action: ActionHandBack} }
+func (o Outcome) String() string {
+	switch o.Action {
+	case ActionAck:
+		return "ack"
+	case ActionRetry:
+		return "retry in " + o.Delay.Round(time.Millisecond).String()
+	case ActionTerminate:
+		return "terminate: " + o.Reason
+	}
+	return "hand back"
+}
+
+// handlerFunc handles one message and says what to do with it. ctx is
+// canceled when the process must stop; the handler then returns quickly
+// (the runner hands the message back).
+type handlerFunc func(ctx context.Context, m jetstream.Msg) Outcome
+
+// runner pulls messages from one durable consumer and runs a handler on
+// each, with at most concurrency handlers at a time, on a fixed pool of
+// goroutines. A message is only pulled when a handler is free, so messages do
+// not wait in a client buffer while their AckWait runs; while a handler runs,
+// the runner sends InProgress heartbeats every AckWait/3 so slow Jumio calls
+// do not cause redeliveries.
+type runner struct {
+	name        string
+	js          jetstream.JetStream
+	stream      string
+	consumer    string
+	concurrency int
+	ackWait     time.Duration
+	grace       time.Duration // how long in-flight handlers may finish after ctx ends
+	log         *zap.Logger
+	handle      handlerFunc
+	observe     func(stage string, o Outcome, d time.Duration)
+
+	mu       sync.Mutex
+	inflight map[jetstream.Msg]struct{}
+	pulling  atomic.Bool
+}
+
+// run consumes until ctx is canceled, then stops pulling, lets in-flight
+// handlers finish for up to r.grace (then cancels them: their messages are
+// handed back) and hands back anything pulled but not started.
+func (r *runner) run(ctx context.Context) error {
+	r.inflight = map[jetstream.Msg]struct{}{}
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	work := make(chan jetstream.Msg)
+	slots := make(chan struct{}, r.concurrency)
+	var wg sync.WaitGroup
+	for i := 0; i < r.concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range work {
+				r.process(workCtx, m)
+				<-slots
+			}
+		}()
+	}
+	hbDone := make(chan struct{})
+	go r.heartbeats(hbDone)
+
+	err := r.dispatch(ctx, work, slots)
+	close(work)
+
+	// Let in-flight handlers finish within the grace period.
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(r.grace):
+		r.log.Warn("shutdown grace period over, handing back in-flight messages", zap.Int("in_flight", r.inFlight()))
+		cancelWork()
+		<-finished
+	}
+	close(hbDone)
+	return err
+}
+
+// dispatch pulls a message whenever a handler slot is free.
+func (r *runner) dispatch(ctx context.Context, work chan<- jetstream.Msg, slots chan struct{}) error {
+	var iter jetstream.MessagesContext
+	defer func() {
+		if iter != nil {
+			r.handBackBuffered(iter)
+		}
+	}()
+	failures := 0
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		if iter == nil {
+			var err error
+			if iter, err = r.open(ctx); err != nil {
+				<-slots
+				if ctx.Err() != nil {
+					return nil
+				}
+				failures++
+				r.log.Warn("cannot open consumer, retrying", zap.String("consumer", r.consumer), zap.Error(err))
+				if !sleepCtx(ctx, Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second}.Delay(failures)) {
+					return nil
+				}
+				continue
+			}
+			failures = 0
+		}
+		m, err := iter.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			<-slots
+			if ctx.Err() != nil {
+				return nil
+			}
+			failures++
+			r.log.Warn("consumer iterator failed, reopening", zap.String("consumer", r.consumer), zap.Error(err))
+			iter.Stop()
+			iter = nil
+			if !sleepCtx(ctx, Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(failures)) {
+				return nil
+			}
+			continue
+		}
+		failures = 0
+		r.track(m, true)
+		work <- m
+	}
+}
+
+func (r *runner) open(ctx context.Context) (jetstream.MessagesContext, error) {
+	cons, err := r.js.Consumer(ctx, r.stream, r.consumer)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s/%s: %w", r.stream, r.consumer, err)
+	}
+	// A small buffer: at most one message per handler waits client-side.
+	// PullMaxMessages(1) can stall for the pull expiry (see JETSTREAM.md), so
+	// the buffer is never below 2.
+	return cons.Messages(jetstream.PullMaxMessages(max(2, r.concurrency)), jetstream.PullExpiry(10*time.Second))
+}
+
+// handBackBuffered returns messages pulled into the client buffer but never
+// started, so another instance gets them now instead of after AckWait.
+func (r *runner) handBackBuffered(iter jetstream.MessagesContext) {
+	iter.Drain()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		m, err := iter.Next(jetstream.NextContext(ctx))
+		cancel()
+		if err != nil {
+			return
+		}
+		_ = m.Nak()
+	}
+}
+
+func (r *runner) process(ctx context.Context, m jetstream.Msg) {
+	defer r.track(m, false)
+	start := time.Now()
+	var o Outcome
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				r.log.Error("handler panicked; message will be redelivered", zap.Any("panic", p), zap.String("subject", m.Subject()))
+				o = Retry(time.Minute)
+			}
+		}()
+		o = r.handle(withTrace(ctx, m.Headers()), m)
+	}()
+	if ctx.Err() != nil && o.Action == ActionRetry {
+		o = handBack()
+	}
+	var err error
+	switch o.Action {
+	case ActionAck:
+		err = m.Ack()
+	case ActionRetry:
+		err = m.NakWithDelay(max(o.Delay, 0))
+	case ActionTerminate:
+		err = m.TermWithReason(o.Reason)
+	case ActionHandBack:
+		err = m.Nak()
+	}
+	if err != nil {
+		r.log.Warn("settling message failed; it will be redelivered after AckWait", zap.String("outcome", o.String()), zap.Error(err))
+	}
+	if r.observe != nil {
+		r.observe(r.name, o, time.Since(start))
+	}
+}
+
+func (r *runner) track(m jetstream.Msg, add bool) {
+	r.mu.Lock()
+	if add {
+		r.inflight[m] = struct{}{}
+	} else {
+		delete(r.inflight, m)
+	}
+	r.mu.Unlock()
+}
+
+func (r *runner) inFlight() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.inflight)
+}
+
+// heartbeats sends InProgress for every in-flight message every AckWait/3.
+func (r *runner) heartbeats(done <-chan struct{}) {
+	t := time.NewTicker(max(r.ackWait/3, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			r.mu.Lock()
+			msgs := make([]jetstream.Msg, 0, len(r.inflight))
+			for m := range r.inflight {
+				msgs = append(msgs, m)
+			}
+			r.mu.Unlock()
+			for _, m := range msgs {
+				_ = m.InProgress()
+			}
+		}
+	}
+}
+
+// sleepCtx waits for d or until ctx ends; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// deliveries returns how many times m was delivered (1 on the first).
+func deliveries(m jetstream.Msg) int {
+	md, err := m.Metadata()
+	if err != nil {
+		return 1
+	}
+	return int(md.NumDelivered)
+}
+
+var errShuttingDown = errors.New("pipeline: shutting down")

@@ -1,0 +1,320 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kycpipe/kycpipe/pkg/jumio"
+	"github.com/kycpipe/kycpipe/pkg/messages"
+)
+
+// Job statuses, as GET /v1/verifications/{jobId} reports them.
+const (
+	StatusAccepted       = "ACCEPTED"
+	StatusAccountCreated = "ACCOUNT_CREATED"
+	StatusLaunched       = "LAUNCHED"
+	StatusFinalized      = "FINALIZED"
+	StatusDecided        = "DECIDED"
+	StatusFailed         = "FAILED"
+)
+
+// JobRecord is a job's checkpoint in the job-state bucket. Every external
+// side effect (a Jumio account, an upload, a finalize, a published event) is
+// recorded here, with compare-and-swap on the revision, before the message
+// that caused it is acked; a redelivered job resumes from it.
+//
+// A record never holds the applicant's data (prepared data and images stay
+// in the job message and the image store). It does hold the credentials'
+// transaction tokens, which resume needs; they are secrets and never logged.
+type JobRecord struct {
+	JobID                     string    `json:"jobId"`
+	Status                    string    `json:"status"`
+	Region                    string    `json:"region"`
+	Channel                   string    `json:"channel"`
+	CustomerInternalReference string    `json:"customerInternalReference,omitempty"`
+	RequestHash               string    `json:"requestHash,omitempty"`
+	CreatedAt                 time.Time `json:"createdAt"`
+	UpdatedAt                 time.Time `json:"updatedAt"`
+
+	// Jumio side effects.
+	AccountID           string            `json:"accountId,omitempty"`
+	WorkflowExecutionID string            `json:"workflowExecutionId,omitempty"`
+	Credentials         []CredentialState `json:"credentials,omitempty"`
+	WebHref             string            `json:"webHref,omitempty"`
+	SDKToken            string            `json:"sdkToken,omitempty"`
+	Uploaded            []string          `json:"uploaded,omitempty"` // classifiers uploaded, PREPARED_DATA included
+	Finalized           bool              `json:"finalized,omitempty"`
+	Announced           bool              `json:"announced,omitempty"` // launched/finalized event and poll task published
+	PollSequence        uint64            `json:"pollSequence,omitempty"`
+	ImagesDeleted       bool              `json:"imagesDeleted,omitempty"`
+
+	// Retries: Attempts counts retryable failures (the retry budget);
+	// Throttled counts rate-limit waits, which do not use the budget.
+	Attempts  int                 `json:"attempts,omitempty"`
+	Throttled int                 `json:"throttled,omitempty"`
+	LastError *messages.ErrorInfo `json:"lastError,omitempty"`
+	// AmbiguousCreates counts redeliveries that found no account recorded
+	// although an earlier delivery may have created one at Jumio (a crash
+	// between Jumio's answer and the checkpoint): a possible orphan account.
+	AmbiguousCreates int `json:"ambiguousCreates,omitempty"`
+
+	// Retrieval.
+	Polls        int                       `json:"polls,omitempty"`
+	PollDeadline time.Time                 `json:"pollDeadline,omitzero"`
+	LastStatus   string                    `json:"lastStatus,omitempty"` // Jumio workflow status last seen
+	Decision     *messages.DecisionSummary `json:"decision,omitempty"`
+	DecidedAt    time.Time                 `json:"decidedAt,omitzero"`
+
+	Timeline []TimelineEntry `json:"timeline,omitempty"`
+}
+
+// CredentialState is what resuming a job needs to know of a credential.
+type CredentialState struct {
+	ID          string            `json:"id"`
+	Category    string            `json:"category"`
+	Channels    []string          `json:"channels,omitempty"`
+	Token       string            `json:"token,omitempty"` // transaction api.token: a secret
+	Parts       map[string]string `json:"parts,omitempty"` // lowercase classifier → upload URL
+	FinalizeURL string            `json:"finalizeUrl,omitempty"`
+}
+
+// TimelineEntry is one step of a job's history, for operators.
+type TimelineEntry struct {
+	At     time.Time `json:"at"`
+	Status string    `json:"status"`
+	Note   string    `json:"note,omitempty"`
+}
+
+// maxTimeline bounds the timeline kept in a record.
+const maxTimeline = 32
+
+// Terminal reports whether the job is finished (decided or failed).
+func (r *JobRecord) Terminal() bool { return r.Status == StatusDecided || r.Status == StatusFailed }
+
+// HasUploaded reports whether classifier was uploaded.
+func (r *JobRecord) HasUploaded(classifier string) bool {
+	for _, c := range r.Uploaded {
+		if c == classifier {
+			return true
+		}
+	}
+	return false
+}
+
+// SetStatus moves the job to status, with a timeline entry.
+func (r *JobRecord) SetStatus(now time.Time, status, note string) {
+	if r.Status != status {
+		r.Status = status
+		r.note(now, status, note)
+	}
+}
+
+func (r *JobRecord) note(now time.Time, status, note string) {
+	r.Timeline = append(r.Timeline, TimelineEntry{At: now.UTC(), Status: status, Note: note})
+	if len(r.Timeline) > maxTimeline {
+		r.Timeline = append(r.Timeline[:1], r.Timeline[len(r.Timeline)-maxTimeline+1:]...)
+	}
+}
+
+// CredentialFor returns the credential holding a part classifier.
+func (r *JobRecord) CredentialFor(classifier string) (*CredentialState, string, bool) {
+	for i := range r.Credentials {
+		c := &r.Credentials[i]
+		for k, u := range c.Parts {
+			if equalFoldASCII(k, classifier) {
+				return c, u, true
+			}
+		}
+	}
+	return nil, "", false
+}
+
+// FinalizeCredential returns a credential that can finalize (any credential
+// with a transaction token and a finalize URL).
+func (r *JobRecord) FinalizeCredential() (*CredentialState, bool) {
+	for i := range r.Credentials {
+		c := &r.Credentials[i]
+		if c.Token != "" && c.FinalizeURL != "" {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+func credentialStates(cs []jumio.CredentialStart) []CredentialState {
+	out := make([]CredentialState, 0, len(cs))
+	for _, c := range cs {
+		st := CredentialState{ID: c.ID, Category: c.Category, Channels: c.AllowedChannels}
+		if c.API != nil {
+			st.Token, st.Parts, st.FinalizeURL = c.API.Token, c.API.Parts, c.API.WorkflowExecution
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i]|0x20, b[i]|0x20
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// JobStore reads and writes job records and the execution index in the
+// job-state bucket. Keys: job.<jobId> and exec.<workflowExecutionId>.
+type JobStore struct {
+	kv  jetstream.KeyValue
+	now func() time.Time
+}
+
+// ErrJobNotFound is returned for an unknown job ID.
+var ErrJobNotFound = errors.New("pipeline: job not found")
+
+// errStop aborts a JobStore.Update without writing.
+var errStop = errors.New("no change")
+
+func jobKey(id string) string  { return "job." + id }
+func execKey(id string) string { return "exec." + id }
+
+// NewJobStore wraps the job-state bucket.
+func NewJobStore(kv jetstream.KeyValue, now func() time.Time) *JobStore {
+	if now == nil {
+		now = time.Now
+	}
+	return &JobStore{kv: kv, now: now}
+}
+
+// Get returns a job's record and its revision, or ErrJobNotFound.
+func (s *JobStore) Get(ctx context.Context, jobID string) (*JobRecord, uint64, error) {
+	e, err := s.kv.Get(ctx, jobKey(jobID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, ErrJobNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("pipeline: read job record: %w", err)
+	}
+	var r JobRecord
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return nil, 0, fmt.Errorf("pipeline: decode job record: %w", err)
+	}
+	return &r, e.Revision(), nil
+}
+
+// Create stores a new record. It returns jetstream.ErrKeyExists (and the
+// existing record) if the job is already known.
+func (s *JobStore) Create(ctx context.Context, r *JobRecord) (*JobRecord, uint64, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	rev, err := s.kv.Create(ctx, jobKey(r.JobID), b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		existing, rev, gerr := s.Get(ctx, r.JobID)
+		if gerr != nil {
+			return nil, 0, gerr
+		}
+		return existing, rev, jetstream.ErrKeyExists
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("pipeline: create job record: %w", err)
+	}
+	return r, rev, nil
+}
+
+// Update applies mutate to the record at revision rev and writes it with
+// compare-and-swap. When another writer got there first, it re-reads the
+// record and applies mutate again (mutate must therefore be a pure function
+// of the record it is given). mutate returns errStop to write nothing.
+// It returns the record as written and its new revision.
+func (s *JobStore) Update(ctx context.Context, r *JobRecord, rev uint64, mutate func(*JobRecord) error) (*JobRecord, uint64, error) {
+	for attempt := 0; ; attempt++ {
+		next := cloneRecord(r)
+		if err := mutate(next); err != nil {
+			if errors.Is(err, errStop) {
+				return r, rev, nil
+			}
+			return r, rev, err
+		}
+		next.UpdatedAt = s.now().UTC()
+		b, err := json.Marshal(next)
+		if err != nil {
+			return r, rev, err
+		}
+		newRev, err := s.kv.Update(ctx, jobKey(next.JobID), b, rev)
+		if err == nil {
+			return next, newRev, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt >= 10 {
+			return r, rev, fmt.Errorf("pipeline: update job record: %w", err)
+		}
+		if r, rev, err = s.Get(ctx, r.JobID); err != nil {
+			return r, rev, err
+		}
+	}
+}
+
+func cloneRecord(r *JobRecord) *JobRecord {
+	c := *r
+	c.Credentials = append([]CredentialState(nil), r.Credentials...)
+	c.Uploaded = append([]string(nil), r.Uploaded...)
+	c.Timeline = append([]TimelineEntry(nil), r.Timeline...)
+	return &c
+}
+
+// IndexExecution records which job a workflow execution belongs to.
+func (s *JobStore) IndexExecution(ctx context.Context, executionID, jobID string) error {
+	if _, err := s.kv.Put(ctx, execKey(executionID), []byte(jobID)); err != nil {
+		return fmt.Errorf("pipeline: index execution: %w", err)
+	}
+	return nil
+}
+
+// JobForExecution returns the job ID of a workflow execution, or
+// ErrJobNotFound.
+func (s *JobStore) JobForExecution(ctx context.Context, executionID string) (string, error) {
+	e, err := s.kv.Get(ctx, execKey(executionID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", ErrJobNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("pipeline: read execution index: %w", err)
+	}
+	return string(e.Value()), nil
+}
+
+// List calls fn for every job record (for operators; it reads the whole
+// bucket). fn returning false stops the iteration.
+func (s *JobStore) List(ctx context.Context, fn func(*JobRecord) bool) error {
+	lister, err := s.kv.ListKeysFiltered(ctx, "job.>")
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil
+		}
+		return fmt.Errorf("pipeline: list jobs: %w", err)
+	}
+	defer lister.Stop()
+	for key := range lister.Keys() {
+		r, _, err := s.Get(ctx, key[len("job."):])
+		if errors.Is(err, ErrJobNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !fn(r) {
+			return nil
+		}
+	}
+	return nil
+}

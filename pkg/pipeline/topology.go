@@ -1,0 +1,249 @@
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kycpipe/kycpipe/pkg/messages"
+)
+
+// Topology describes the JetStream resources of one pipeline: streams,
+// consumers, the job-state bucket and the image store, with their limits.
+// The zero value (plus a prefix) is usable: WithDefaults fills the rest.
+type Topology struct {
+	Subjects messages.Subjects
+
+	// Replicas for every stream, bucket and consumer (1 for a single node, 3
+	// on a cluster). Default 1.
+	Replicas int
+
+	// JobsMaxMsgs and JobsMaxBytes bound the jobs stream. When it is full,
+	// new submissions are refused (ingest answers 503 with Retry-After) rather
+	// than old jobs being discarded. Defaults: 1,000,000 messages, 1 GiB.
+	JobsMaxMsgs  int64
+	JobsMaxBytes int64
+	// CallbacksMaxMsgs bounds the callbacks stream (default 1,000,000).
+	CallbacksMaxMsgs int64
+
+	// DuplicateWindow is how long JetStream remembers message IDs to drop
+	// duplicate jobs, callbacks and retrieval tasks (default 10m).
+	DuplicateWindow time.Duration
+	// DecisionDuplicateWindow is the same for decision events: a decision
+	// republished within it after a crash is dropped (default 30m).
+	DecisionDuplicateWindow time.Duration
+
+	// EventsMaxAge, DecisionsMaxAge and DLQMaxAge bound the retention of the
+	// limits streams (defaults 7 days, 30 days, 30 days).
+	EventsMaxAge    time.Duration
+	DecisionsMaxAge time.Duration
+	DLQMaxAge       time.Duration
+
+	// JobStateTTL is how long job records are kept (default 30 days).
+	JobStateTTL time.Duration
+	// ImageTTL bounds how long an uploaded image stays in the object store
+	// if its job dies before finalize deletes it (default 24h).
+	ImageTTL time.Duration
+
+	// Storage is file (default) or memory.
+	Storage jetstream.StorageType
+
+	// Consumer settings.
+	WorkerAckWait       time.Duration // default 30s; in-flight work sends InProgress heartbeats
+	RetrieverAckWait    time.Duration // default 30s
+	WorkerMaxDeliver    int           // default 200: a backstop; the worker's own retry budget ends jobs first
+	RetrieverMaxDeliver int           // default 20000: polls of long web flows are redeliveries
+	WorkerMaxAckPending int           // in flight across all worker replicas, default 4096
+}
+
+// JetStream advisory subject prefixes (followed by <stream>.<consumer>).
+const (
+	AdvisoryMaxDeliveries = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
+	AdvisoryTerminated    = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED."
+)
+
+// Durable consumer names.
+const (
+	ConsumerWorker            = "worker"
+	ConsumerRetrieverCallback = "retriever-callbacks"
+	ConsumerRetrieverPoll     = "retriever-polls"
+	ConsumerDLQSweeper        = "dlq-sweeper"
+)
+
+// WithDefaults returns a copy of t with every unset field defaulted.
+func (t Topology) WithDefaults() Topology {
+	if t.Subjects == (messages.Subjects{}) {
+		t.Subjects = messages.MustSubjects("")
+	}
+	t.Replicas = cmp.Or(t.Replicas, 1)
+	t.JobsMaxMsgs = cmp.Or(t.JobsMaxMsgs, 1_000_000)
+	t.JobsMaxBytes = cmp.Or(t.JobsMaxBytes, 1<<30)
+	t.CallbacksMaxMsgs = cmp.Or(t.CallbacksMaxMsgs, 1_000_000)
+	t.DuplicateWindow = cmp.Or(t.DuplicateWindow, 10*time.Minute)
+	t.DecisionDuplicateWindow = cmp.Or(t.DecisionDuplicateWindow, 30*time.Minute)
+	t.EventsMaxAge = cmp.Or(t.EventsMaxAge, 7*24*time.Hour)
+	t.DecisionsMaxAge = cmp.Or(t.DecisionsMaxAge, 30*24*time.Hour)
+	t.DLQMaxAge = cmp.Or(t.DLQMaxAge, 30*24*time.Hour)
+	t.JobStateTTL = cmp.Or(t.JobStateTTL, 30*24*time.Hour)
+	t.ImageTTL = cmp.Or(t.ImageTTL, 24*time.Hour)
+	t.WorkerAckWait = cmp.Or(t.WorkerAckWait, 30*time.Second)
+	t.RetrieverAckWait = cmp.Or(t.RetrieverAckWait, 30*time.Second)
+	t.WorkerMaxDeliver = cmp.Or(t.WorkerMaxDeliver, 200)
+	t.RetrieverMaxDeliver = cmp.Or(t.RetrieverMaxDeliver, 20000)
+	t.WorkerMaxAckPending = cmp.Or(t.WorkerMaxAckPending, 4096)
+	return t
+}
+
+// Validate reports settings that cannot work.
+func (t Topology) Validate() error {
+	var errs []error
+	if t.Replicas < 1 || t.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas must be between 1 and 5, got %d", t.Replicas))
+	}
+	if t.DuplicateWindow > t.EventsMaxAge {
+		errs = append(errs, errors.New("duplicate window must not exceed the events' max age"))
+	}
+	if t.WorkerAckWait < time.Second || t.RetrieverAckWait < time.Second {
+		errs = append(errs, errors.New("ack waits must be at least 1s"))
+	}
+	return errors.Join(errs...)
+}
+
+func (t Topology) streamConfigs() []jetstream.StreamConfig {
+	s := t.Subjects
+	base := func(name, desc string, subjects ...string) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name: name, Description: desc, Subjects: subjects,
+			Storage: t.Storage, Replicas: t.Replicas, Duplicates: t.DuplicateWindow,
+		}
+	}
+	jobs := base(s.StreamJobs(), "kycpipe: submitted verification jobs (work queue)", s.JobsSubmit())
+	jobs.Retention = jetstream.WorkQueuePolicy
+	jobs.MaxMsgs, jobs.MaxBytes, jobs.Discard = t.JobsMaxMsgs, t.JobsMaxBytes, jetstream.DiscardNew
+	jobs.MaxMsgSize = messages.MaxRequestJSONSize + 64<<10
+
+	callbacks := base(s.StreamCallbacks(), "kycpipe: Jumio callbacks as received (work queue)", s.Callbacks())
+	callbacks.Retention = jetstream.WorkQueuePolicy
+	callbacks.MaxMsgs, callbacks.Discard = t.CallbacksMaxMsgs, jetstream.DiscardNew
+	callbacks.MaxMsgSize = 128 << 10
+
+	retrieve := base(s.StreamRetrieve(), "kycpipe: retrieval poll tasks (work queue, internal)", s.Retrieves())
+	retrieve.Retention = jetstream.WorkQueuePolicy
+	retrieve.MaxMsgSize = 16 << 10
+
+	events := base(s.StreamEvents(), "kycpipe: job lifecycle events", s.Events())
+	events.MaxAge = t.EventsMaxAge
+
+	decisions := base(s.StreamDecisions(), "kycpipe: one decision event per workflow execution", s.Decisions())
+	decisions.MaxAge, decisions.Duplicates = t.DecisionsMaxAge, t.DecisionDuplicateWindow
+
+	dlq := base(s.StreamDLQ(), "kycpipe: dead letters with the original payload", s.DLQs())
+	dlq.MaxAge = t.DLQMaxAge
+
+	var advSubjects []string
+	for _, ws := range s.WorkStreams() {
+		advSubjects = append(advSubjects, AdvisoryMaxDeliveries+ws+".*", AdvisoryTerminated+ws+".*")
+	}
+	adv := base(s.StreamAdvisories(), "kycpipe: JetStream advisories of messages the pipeline gave up on", advSubjects...)
+	adv.Retention = jetstream.WorkQueuePolicy
+	adv.MaxAge = t.DLQMaxAge
+	return []jetstream.StreamConfig{jobs, callbacks, retrieve, events, decisions, dlq, adv}
+}
+
+// ConsumerConfigs returns the durable consumers by stream.
+func (t Topology) consumerConfigs() map[string]jetstream.ConsumerConfig {
+	s := t.Subjects
+	return map[string]jetstream.ConsumerConfig{
+		s.StreamJobs(): {
+			Durable: ConsumerWorker, Description: "kycpipe workers: run the Jumio saga",
+			FilterSubject: s.JobsSubmit(), AckPolicy: jetstream.AckExplicitPolicy,
+			AckWait: t.WorkerAckWait, MaxDeliver: t.WorkerMaxDeliver, MaxAckPending: t.WorkerMaxAckPending,
+			Replicas: t.Replicas,
+		},
+		s.StreamCallbacks(): {
+			Durable: ConsumerRetrieverCallback, Description: "kycpipe retrievers: callbacks trigger retrievals",
+			FilterSubject: s.Callbacks(), AckPolicy: jetstream.AckExplicitPolicy,
+			AckWait: t.RetrieverAckWait, MaxDeliver: t.RetrieverMaxDeliver, MaxAckPending: -1,
+			Replicas: t.Replicas,
+		},
+		s.StreamRetrieve(): {
+			Durable: ConsumerRetrieverPoll, Description: "kycpipe retrievers: poll executions until a terminal status",
+			FilterSubject: s.Retrieves(), AckPolicy: jetstream.AckExplicitPolicy,
+			AckWait: t.RetrieverAckWait, MaxDeliver: t.RetrieverMaxDeliver, MaxAckPending: -1,
+			Replicas: t.Replicas,
+		},
+		s.StreamAdvisories(): {
+			Durable: ConsumerDLQSweeper, Description: "kycpipe: dead-letter messages JetStream gave up on",
+			AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxDeliver: -1,
+			Replicas: t.Replicas,
+		},
+	}
+}
+
+func (t Topology) kvConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket: t.Subjects.BucketJobs(), Description: "kycpipe: job state and workflow-execution index",
+		History: 1, TTL: t.JobStateTTL, Storage: t.Storage, Replicas: t.Replicas,
+	}
+}
+
+func (t Topology) objectConfig() jetstream.ObjectStoreConfig {
+	return jetstream.ObjectStoreConfig{
+		Bucket: t.Subjects.BucketImages(), Description: "kycpipe: API-channel images until finalize",
+		TTL: t.ImageTTL, Storage: t.Storage, Replicas: t.Replicas,
+	}
+}
+
+// Provision creates or updates every stream, consumer, bucket and object
+// store of the topology. It is idempotent: running it again with the same
+// topology changes nothing, and with new limits updates them in place.
+func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	t = t.WithDefaults()
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("pipeline: provision: %w", err)
+	}
+	for _, sc := range t.streamConfigs() {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("pipeline: provision stream %s: %w", sc.Name, err)
+		}
+	}
+	for stream, cc := range t.consumerConfigs() {
+		if _, err := js.CreateOrUpdateConsumer(ctx, stream, cc); err != nil {
+			return fmt.Errorf("pipeline: provision consumer %s on %s: %w", cc.Durable, stream, err)
+		}
+	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, t.kvConfig()); err != nil {
+		return fmt.Errorf("pipeline: provision bucket %s: %w", t.Subjects.BucketJobs(), err)
+	}
+	if _, err := js.CreateOrUpdateObjectStore(ctx, t.objectConfig()); err != nil {
+		return fmt.Errorf("pipeline: provision object store %s: %w", t.Subjects.BucketImages(), err)
+	}
+	return nil
+}
+
+// Check verifies that every resource of the topology exists, for readiness
+// probes and for services that run without permission to provision.
+func Check(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	t = t.WithDefaults()
+	for _, sc := range t.streamConfigs() {
+		if _, err := js.Stream(ctx, sc.Name); err != nil {
+			return fmt.Errorf("stream %s: %w", sc.Name, err)
+		}
+	}
+	for stream, cc := range t.consumerConfigs() {
+		if _, err := js.Consumer(ctx, stream, cc.Durable); err != nil {
+			return fmt.Errorf("consumer %s/%s: %w", stream, cc.Durable, err)
+		}
+	}
+	if _, err := js.KeyValue(ctx, t.Subjects.BucketJobs()); err != nil {
+		return fmt.Errorf("bucket %s: %w", t.Subjects.BucketJobs(), err)
+	}
+	if _, err := js.ObjectStore(ctx, t.Subjects.BucketImages()); err != nil {
+		return fmt.Errorf("object store %s: %w", t.Subjects.BucketImages(), err)
+	}
+	return nil
+}
