@@ -14,6 +14,10 @@ FUZZ_TARGETS ?= \
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+.PHONY: run
+run: ## Run the whole pipeline locally: embedded NATS + Jumio simulator + ingest + worker + retriever
+	$(GO) run ./cmd/devstack $(ARGS)
+
 .PHONY: test
 test: ## Run all tests with the race detector (includes short fuzz seed-corpus runs)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)

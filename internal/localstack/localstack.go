@@ -54,7 +54,9 @@ type Options struct {
 	Ingest    pipeline.IngestConfig    // Topology, APIKeys, Logger, Metrics are filled in
 	Worker    pipeline.WorkerConfig    // Topology, Jumio, CallbackURL, Logger, Metrics are filled in
 	Retriever pipeline.RetrieverConfig // Topology, Jumio, Logger, Metrics are filled in
-	// Workers and Retrievers is how many of each to run (default 1 each).
+	// Workers and Retrievers is how many of each to start (0 is allowed:
+	// tests add them with AddWorker and AddRetriever). Start with
+	// DefaultCounts for one of each.
 	Workers, Retrievers int
 
 	Logger   *zap.Logger
@@ -73,13 +75,67 @@ type Stack struct {
 	APIKey    string
 	Topology  pipeline.Topology
 
-	log      *zap.Logger
-	http     *http.Server
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	runErr   []error
-	stopOnce sync.Once
+	log         *zap.Logger
+	http        *http.Server
+	opts        Options
+	clients     *pipeline.Clients
+	metrics     *pipeline.Metrics
+	callbackURL string
+	wg          sync.WaitGroup
+	mu          sync.Mutex
+	procs       []*Process
+	runErr      []error
+	stopOnce    sync.Once
+}
+
+// Process is a running worker or retriever.
+type Process struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// Stop shuts the process down gracefully (in-flight work finishes within
+// its shutdown grace, or is handed back) and waits for it, or for ctx.
+func (p *Process) Stop(ctx context.Context) error {
+	p.cancel()
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// AddWorker starts another worker. mutate adjusts its configuration.
+func (s *Stack) AddWorker(ctx context.Context, mutate func(*pipeline.WorkerConfig)) (*Process, error) {
+	wcfg := s.opts.Worker
+	wcfg.Topology, wcfg.Jumio, wcfg.Logger, wcfg.Metrics = s.Topology, s.clients, s.log.Named("worker"), s.metrics
+	if wcfg.CallbackURL == "" {
+		wcfg.CallbackURL = s.callbackURL
+	}
+	if mutate != nil {
+		mutate(&wcfg)
+	}
+	w, err := pipeline.NewWorker(ctx, s.JS, wcfg)
+	if err != nil {
+		return nil, err
+	}
+	return s.goRun(w.Run), nil
+}
+
+// AddRetriever starts another retriever. mutate adjusts its configuration.
+func (s *Stack) AddRetriever(ctx context.Context, mutate func(*pipeline.RetrieverConfig)) (*Process, error) {
+	rcfg := s.opts.Retriever
+	rcfg.Topology, rcfg.Jumio, rcfg.Logger, rcfg.Metrics = s.Topology, s.clients, s.log.Named("retriever"), s.metrics
+	if mutate != nil {
+		mutate(&rcfg)
+	}
+	r, err := pipeline.NewRetriever(ctx, s.JS, rcfg)
+	if err != nil {
+		return nil, err
+	}
+	return s.goRun(r.Run), nil
 }
 
 // Start provisions the topology and starts every component.
@@ -163,28 +219,16 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel = cancel
-	for i := 0; i < max(1, o.Workers); i++ {
-		wcfg := o.Worker
-		wcfg.Topology, wcfg.Jumio, wcfg.Logger, wcfg.Metrics = s.Topology, clients, log.Named("worker"), metrics
-		if wcfg.CallbackURL == "" {
-			wcfg.CallbackURL = callbackURL
-		}
-		w, err := pipeline.NewWorker(ctx, s.JS, wcfg)
-		if err != nil {
+	s.clients, s.metrics, s.callbackURL, s.opts = clients, metrics, callbackURL, o
+	for i := 0; i < o.Workers; i++ {
+		if _, err := s.AddWorker(ctx, nil); err != nil {
 			return nil, err
 		}
-		s.goRun(func() error { return w.Run(runCtx) })
 	}
-	for i := 0; i < max(1, o.Retrievers); i++ {
-		rcfg := o.Retriever
-		rcfg.Topology, rcfg.Jumio, rcfg.Logger, rcfg.Metrics = s.Topology, clients, log.Named("retriever"), metrics
-		r, err := pipeline.NewRetriever(ctx, s.JS, rcfg)
-		if err != nil {
+	for i := 0; i < o.Retrievers; i++ {
+		if _, err := s.AddRetriever(ctx, nil); err != nil {
 			return nil, err
 		}
-		s.goRun(func() error { return r.Run(runCtx) })
 	}
 	return s, nil
 }
@@ -212,16 +256,23 @@ func (s *Stack) startNATS(o Options) error {
 	return nil
 }
 
-func (s *Stack) goRun(f func() error) {
+func (s *Stack) goRun(run func(context.Context) error) *Process {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Process{cancel: cancel, done: make(chan struct{})}
+	s.mu.Lock()
+	s.procs = append(s.procs, p)
+	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := f(); err != nil {
+		defer close(p.done)
+		if p.err = run(ctx); p.err != nil {
 			s.mu.Lock()
-			s.runErr = append(s.runErr, err)
+			s.runErr = append(s.runErr, p.err)
 			s.mu.Unlock()
 		}
 	}()
+	return p
 }
 
 // Stop shuts down gracefully: ingest stops taking requests, workers and
@@ -236,9 +287,11 @@ func (s *Stack) Stop(ctx context.Context) error {
 		if s.http != nil {
 			err = errors.Join(err, s.http.Shutdown(ctx))
 		}
-		if s.cancel != nil {
-			s.cancel()
+		s.mu.Lock()
+		for _, p := range s.procs {
+			p.cancel()
 		}
+		s.mu.Unlock()
 		done := make(chan struct{})
 		go func() { s.wg.Wait(); close(done) }()
 		select {

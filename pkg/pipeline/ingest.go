@@ -328,18 +328,30 @@ func (in *Ingest) readJSON(w http.ResponseWriter, r *http.Request) (*messages.Ve
 
 // decode parses and validates a request body.
 func (in *Ingest) decode(body []byte) (*messages.VerificationRequest, *Problem) {
+	req, p := decodeOnly(body)
+	if p != nil {
+		return nil, p
+	}
+	return req, validate(req)
+}
+
+func decodeOnly(body []byte) (*messages.VerificationRequest, *Problem) {
 	req, err := messages.DecodeRequest(body)
 	if err != nil {
 		return nil, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: strings.TrimPrefix(err.Error(), "messages: ")}
 	}
+	return req, nil
+}
+
+func validate(req *messages.VerificationRequest) *Problem {
 	if err := req.Validate(); err != nil {
 		var ve *jumio.ValidationError
 		if errors.As(err, &ve) {
-			return nil, validationProblem(ve.Fields...)
+			return validationProblem(ve.Fields...)
 		}
-		return nil, &Problem{Type: ProblemValidation, Status: http.StatusUnprocessableEntity, Detail: err.Error()}
+		return &Problem{Type: ProblemValidation, Status: http.StatusUnprocessableEntity, Detail: err.Error()}
 	}
-	return req, nil
+	return nil
 }
 
 func validationProblem(fields ...jumio.FieldError) *Problem {
@@ -399,7 +411,7 @@ func (in *Ingest) readMultipart(ctx context.Context, w http.ResponseWriter, r *h
 				return nil, nil, tooLarge
 			}
 			var p *Problem
-			if req, p = in.decode(body); p != nil {
+			if req, p = decodeOnly(body); p != nil {
 				cleanup()
 				return nil, nil, p
 			}
@@ -436,9 +448,15 @@ func (in *Ingest) readMultipart(ctx context.Context, w http.ResponseWriter, r *h
 		cleanup()
 		return nil, nil, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "missing the request part"}
 	}
-	if len(imgs) > 0 && req.EffectiveChannel() != messages.ChannelAPI {
+	// Validate with the images in place (an API job may carry only images).
+	for _, im := range imgs {
+		req.Parts = append(req.Parts, messages.Part{Classifier: im.classifier, ContentType: im.contentType, Object: im.object})
+	}
+	p := validate(req)
+	req.Parts = nil
+	if p != nil {
 		cleanup()
-		return nil, nil, validationProblem(jumio.FieldError{Field: "channel", Code: jumio.CodeInvalidValue, Message: "images can only be sent with channel API"})
+		return nil, nil, p
 	}
 	return req, imgs, nil
 }

@@ -72,6 +72,10 @@ type Retriever struct {
 	log   *zap.Logger
 	now   func() time.Time
 	m     *Metrics
+
+	readyMu  sync.Mutex
+	readyAt  time.Time
+	readyErr error
 }
 
 // NewRetriever opens the job-state bucket (it must exist: see Provision).
@@ -347,4 +351,10 @@ func (r *Retriever) failure(ctx context.Context, m jetstream.Msg, rec *JobRecord
 func (r *Retriever) giveUp(ctx context.Context, m jetstream.Msg, reason, jobID string, info messages.ErrorInfo, cause error, log *zap.Logger) Outcome {
 	r.m.deadLettered(messages.StageRetriever, reason)
 	return giveUp(ctx, r.js, r.subj, r.store, r.now, log, m, messages.StageRetriever, reason, jobID, info, cause)
+}
+
+// Ready reports whether the retriever can work: NATS connected, streams,
+// consumers and buckets present (checked at most every 5s).
+func (x *Retriever) Ready(ctx context.Context) error {
+	return readiness(ctx, x.js.Conn(), x.js, x.cfg.Topology, &x.readyMu, &x.readyAt, &x.readyErr, x.now)
 }

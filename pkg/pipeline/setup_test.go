@@ -39,6 +39,7 @@ func setup(t *testing.T, mutate func(*localstack.Options)) *bundle {
 		Logger:    pipelinetest.Logger(t),
 		Retriever: pipeline.RetrieverConfig{Schedule: testSchedule},
 		Worker:    pipeline.WorkerConfig{Backoff: pipeline.Backoff{Initial: 50 * time.Millisecond, Max: time.Second}},
+		Workers:   1, Retrievers: 1,
 	}
 	o.Retriever.Backoff = pipeline.Backoff{Initial: 50 * time.Millisecond, Max: time.Second}
 	if mutate != nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -76,6 +77,10 @@ type Worker struct {
 	log    *zap.Logger
 	now    func() time.Time
 	m      *Metrics
+
+	readyMu  sync.Mutex
+	readyAt  time.Time
+	readyErr error
 }
 
 // NewWorker opens the job-state bucket and image store (they must exist:
@@ -663,4 +668,10 @@ func ptr[T any](v T) *T { return &v }
 func (w *Worker) giveUp(ctx context.Context, m jetstream.Msg, reason, jobID string, info messages.ErrorInfo, cause error, log *zap.Logger) Outcome {
 	w.m.deadLettered(messages.StageWorker, reason)
 	return giveUp(ctx, w.js, w.subj, w.store, w.now, log, m, messages.StageWorker, reason, jobID, info, cause)
+}
+
+// Ready reports whether the worker can work: NATS connected, streams,
+// consumers and buckets present (checked at most every 5s).
+func (x *Worker) Ready(ctx context.Context) error {
+	return readiness(ctx, x.js.Conn(), x.js, x.cfg.Topology, &x.readyMu, &x.readyAt, &x.readyErr, x.now)
 }

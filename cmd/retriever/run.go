@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kycpipe/kycpipe/internal/config"
+	"github.com/kycpipe/kycpipe/internal/service"
+	"github.com/kycpipe/kycpipe/pkg/pipeline"
+)
+
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	var (
+		common            service.Common
+		jcfg              service.Jumio
+		metricsAddr       string
+		concurrency       int
+		includeExtraction bool
+		schedule          string
+	)
+	set := config.New("retriever", getenv)
+	common.Bind(set)
+	jcfg.Bind(set)
+	set.String(&metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
+	set.Int(&concurrency, "concurrency", "KYCPIPE_RETRIEVER_CONCURRENCY", 16, "retrievals this process runs at once (callbacks and polls each)")
+	set.Bool(&includeExtraction, "include-extraction", "KYCPIPE_INCLUDE_EXTRACTION", false, "copy extracted document data (PII) into decision events")
+	scheduleSetting := set.String(&schedule, "poll-schedule", "KYCPIPE_POLL_SCHEDULE", "40s,60s,100s,160s,240s,340s,460s,600s,760s,940s",
+		"when to poll an unfinished execution: cumulative offsets; the last interval repeats until the job's deadline")
+	if err := set.Parse(args); err != nil {
+		return err
+	}
+	if err := common.Validate(); err != nil {
+		return err
+	}
+	sched, err := service.ParseSchedule(schedule)
+	if err != nil || len(sched) == 0 {
+		return config.Invalid(scheduleSetting, fmt.Errorf("want increasing durations like 40s,60s,100s: %v", err))
+	}
+	log, err := common.Logger("retriever")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	if includeExtraction {
+		log.Warn("decision events will carry extracted document data (PII): restrict who can read the decisions stream")
+	}
+
+	reg := service.NewRegistry()
+	metrics := pipeline.NewMetrics(reg)
+	clients, err := jcfg.Clients(common.DefaultRegion(), log, metrics.JumioObserver(), nil)
+	if err != nil {
+		return err
+	}
+	nc, js, err := common.Connect("retriever", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	topo := common.Topology()
+	if err := common.Setup(ctx, js, topo, log); err != nil {
+		return err
+	}
+	r, err := pipeline.NewRetriever(ctx, js, pipeline.RetrieverConfig{
+		Topology: topo, Jumio: clients, Concurrency: concurrency, Schedule: sched, IncludeExtraction: includeExtraction,
+		ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics,
+	})
+	if err != nil {
+		return err
+	}
+	ops, err := service.StartOps(metricsAddr, reg, r.Ready, log)
+	if err != nil {
+		return err
+	}
+	log.Info("retriever started", zap.String("nats", nc.ConnectedUrlRedacted()), zap.String("ops_addr", ops.Addr()),
+		zap.Int("concurrency", concurrency), zap.String("version", service.Version))
+
+	err = r.Run(ctx)
+	ops.Drain()
+	log.Info("retriever stopping: draining NATS")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = nc.Drain()
+	_ = ops.Close(shutdownCtx)
+	if err != nil {
+		return fmt.Errorf("retriever: %w", err)
+	}
+	log.Info("retriever stopped")
+	return nil
+}

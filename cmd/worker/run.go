@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kycpipe/kycpipe/internal/config"
+	"github.com/kycpipe/kycpipe/internal/service"
+	"github.com/kycpipe/kycpipe/pkg/jumio"
+	"github.com/kycpipe/kycpipe/pkg/pipeline"
+)
+
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	var (
+		common      service.Common
+		jcfg        service.Jumio
+		metricsAddr string
+		callbackURL string
+		concurrency int
+		retryBudget int
+	)
+	set := config.New("worker", getenv)
+	common.Bind(set)
+	jcfg.Bind(set)
+	set.String(&metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
+	set.String(&callbackURL, "callback-url", "KYCPIPE_CALLBACK_URL", "", "public URL of ingest's callback route, sent to Jumio as callbackUrl (unset: Jumio uses the portal's URL)")
+	set.Int(&concurrency, "concurrency", "KYCPIPE_WORKER_CONCURRENCY", 32, "jobs this process runs at once")
+	set.Int(&retryBudget, "retry-budget", "KYCPIPE_RETRY_BUDGET", 10, "retryable Jumio failures a job may have before it fails")
+	if err := set.Parse(args); err != nil {
+		return err
+	}
+	if err := common.Validate(); err != nil {
+		return err
+	}
+	log, err := common.Logger("worker")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	if callbackURL == "" {
+		log.Warn("KYCPIPE_CALLBACK_URL is not set: Jumio will call the portal's callback URL, or none (decisions then come from polling)")
+	} else if msg := jumio.CheckCallbackURL(callbackURL); msg != "" {
+		log.Warn("KYCPIPE_CALLBACK_URL breaks Jumio's callback URL rules; fine for a simulator, not for Jumio", zap.String("rule", msg))
+	}
+
+	reg := service.NewRegistry()
+	metrics := pipeline.NewMetrics(reg)
+	clients, err := jcfg.Clients(common.DefaultRegion(), log, metrics.JumioObserver(), nil)
+	if err != nil {
+		return err
+	}
+	nc, js, err := common.Connect("worker", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	topo := common.Topology()
+	if err := common.Setup(ctx, js, topo, log); err != nil {
+		return err
+	}
+	w, err := pipeline.NewWorker(ctx, js, pipeline.WorkerConfig{
+		Topology: topo, Jumio: clients, CallbackURL: callbackURL, Concurrency: concurrency,
+		RetryBudget: retryBudget, ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics,
+	})
+	if err != nil {
+		return err
+	}
+	ops, err := service.StartOps(metricsAddr, reg, w.Ready, log)
+	if err != nil {
+		return err
+	}
+	log.Info("worker started", zap.String("nats", nc.ConnectedUrlRedacted()), zap.String("ops_addr", ops.Addr()),
+		zap.Int("concurrency", concurrency), zap.String("version", service.Version))
+
+	err = w.Run(ctx) // returns after a graceful stop once ctx is canceled
+	ops.Drain()
+	log.Info("worker stopping: draining NATS")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = nc.Drain()
+	_ = ops.Close(shutdownCtx)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	log.Info("worker stopped")
+	return nil
+}

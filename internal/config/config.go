@@ -1,0 +1,215 @@
+// Package config binds command-line flags to environment variables, 12-factor
+// style: a flag given on the command line wins, else its environment
+// variable, else the default. Malformed values and missing required settings
+// produce errors that name both the flag and the variable.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Setting describes one configuration knob, for help texts and the
+// configuration reference.
+type Setting struct {
+	Flag     string
+	Env      string
+	Default  string
+	Usage    string
+	Secret   bool // never print its value
+	Required bool
+}
+
+// Set is a group of settings of one program.
+type Set struct {
+	name     string
+	fs       *flag.FlagSet
+	getenv   func(string) string
+	settings []*Setting
+	apply    []func() error // env values, applied before flags are parsed
+}
+
+// New returns an empty set for program name. getenv defaults to os.Getenv.
+func New(name string, getenv func(string) string) *Set {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	s := &Set{name: name, fs: fs, getenv: getenv}
+	fs.Usage = func() { s.PrintUsage(fs.Output()) }
+	return s
+}
+
+// FlagSet exposes the underlying flags (for extra flags without env vars).
+func (s *Set) FlagSet() *flag.FlagSet { return s.fs }
+
+func (s *Set) add(st *Setting, fromEnv func(string) error) {
+	s.settings = append(s.settings, st)
+	if st.Env == "" {
+		return
+	}
+	s.apply = append(s.apply, func() error {
+		v, ok := lookup(s.getenv, st.Env)
+		if !ok {
+			return nil
+		}
+		if err := fromEnv(v); err != nil {
+			return fmt.Errorf("%s: %w", st.Env, err)
+		}
+		return nil
+	})
+}
+
+func lookup(getenv func(string) string, key string) (string, bool) {
+	v := getenv(key)
+	return v, v != ""
+}
+
+// String binds a string setting.
+func (s *Set) String(p *string, name, env, def, usage string) *Setting {
+	*p = def
+	st := &Setting{Flag: name, Env: env, Default: def, Usage: usage}
+	s.fs.StringVar(p, name, def, usage)
+	s.add(st, func(v string) error { *p = v; return nil })
+	return st
+}
+
+// Secret binds a string setting whose value is never printed.
+func (s *Set) Secret(p *string, name, env, usage string) *Setting {
+	st := s.String(p, name, env, "", usage)
+	st.Secret = true
+	return st
+}
+
+// Int binds an integer setting.
+func (s *Set) Int(p *int, name, env string, def int, usage string) *Setting {
+	*p = def
+	st := &Setting{Flag: name, Env: env, Default: strconv.Itoa(def), Usage: usage}
+	s.fs.IntVar(p, name, def, usage)
+	s.add(st, func(v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("invalid integer %q", v)
+		}
+		*p = n
+		return nil
+	})
+	return st
+}
+
+// Int64 binds a 64-bit integer setting.
+func (s *Set) Int64(p *int64, name, env string, def int64, usage string) *Setting {
+	*p = def
+	st := &Setting{Flag: name, Env: env, Default: strconv.FormatInt(def, 10), Usage: usage}
+	s.fs.Int64Var(p, name, def, usage)
+	s.add(st, func(v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return fmt.Errorf("invalid integer %q", v)
+		}
+		*p = n
+		return nil
+	})
+	return st
+}
+
+// Bool binds a boolean setting.
+func (s *Set) Bool(p *bool, name, env string, def bool, usage string) *Setting {
+	*p = def
+	st := &Setting{Flag: name, Env: env, Default: strconv.FormatBool(def), Usage: usage}
+	s.fs.BoolVar(p, name, def, usage)
+	s.add(st, func(v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q (use true or false)", v)
+		}
+		*p = b
+		return nil
+	})
+	return st
+}
+
+// Duration binds a duration setting (Go syntax: 500ms, 30s, 5m).
+func (s *Set) Duration(p *time.Duration, name, env string, def time.Duration, usage string) *Setting {
+	*p = def
+	st := &Setting{Flag: name, Env: env, Default: def.String(), Usage: usage}
+	s.fs.DurationVar(p, name, def, usage)
+	s.add(st, func(v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("invalid duration %q (use e.g. 500ms, 30s, 5m)", v)
+		}
+		*p = d
+		return nil
+	})
+	return st
+}
+
+// Parse applies environment variables, then the command line.
+func (s *Set) Parse(args []string) error {
+	var errs []error
+	for _, f := range s.apply {
+		if err := f(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := s.fs.Parse(args); err != nil {
+		return err
+	}
+	if s.fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(s.fs.Args(), " "))
+	}
+	return nil
+}
+
+// Missing returns an error naming a required setting that has no value.
+func Missing(st *Setting) error {
+	if st.Env != "" {
+		return fmt.Errorf("missing %s (or --%s): %s", st.Env, st.Flag, st.Usage)
+	}
+	return fmt.Errorf("missing --%s: %s", st.Flag, st.Usage)
+}
+
+// Invalid returns an error naming a setting whose value is unusable.
+func Invalid(st *Setting, err error) error {
+	if st.Env != "" {
+		return fmt.Errorf("invalid %s (--%s): %w", st.Env, st.Flag, err)
+	}
+	return fmt.Errorf("invalid --%s: %w", st.Flag, err)
+}
+
+// Settings returns the settings, sorted by flag name.
+func (s *Set) Settings() []Setting {
+	out := make([]Setting, 0, len(s.settings))
+	for _, st := range s.settings {
+		out = append(out, *st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Flag < out[j].Flag })
+	return out
+}
+
+// PrintUsage writes a help text listing every setting and its variable.
+func (s *Set) PrintUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nEvery flag can also be set with the environment variable shown.\n\n", s.name)
+	for _, st := range s.Settings() {
+		env := ""
+		if st.Env != "" {
+			env = " ($" + st.Env + ")"
+		}
+		def := ""
+		if st.Default != "" && !st.Secret {
+			def = " (default " + st.Default + ")"
+		}
+		fmt.Fprintf(w, "  --%s%s\n      %s%s\n", st.Flag, env, st.Usage, def)
+	}
+}

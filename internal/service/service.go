@@ -1,0 +1,345 @@
+// Package service holds what kycpipe's binaries share: the common settings
+// (DESIGN 3.5), logging, the NATS connection, provisioning, and the
+// operations listener (/healthz, /readyz, /metrics).
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/kycpipe/kycpipe/internal/config"
+	"github.com/kycpipe/kycpipe/pkg/jumio"
+	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/pipeline"
+)
+
+// Version is the build's version, set with -ldflags "-X …service.Version=…".
+var Version = "dev"
+
+// Common are the settings every binary has.
+type Common struct {
+	NATSURL         string
+	NATSCreds       string
+	NATSUser        string
+	NATSPassword    string
+	NATSTLSCA       string
+	SubjectPrefix   string
+	Replicas        int
+	Region          string
+	LogFormat       string
+	LogLevel        string
+	Provision       bool
+	ShutdownTimeout time.Duration
+
+	regionSetting *config.Setting
+	prefixSetting *config.Setting
+	logSetting    *config.Setting
+}
+
+// Bind registers the common settings.
+func (c *Common) Bind(s *config.Set) {
+	s.String(&c.NATSURL, "nats-url", "KYCPIPE_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
+	s.String(&c.NATSCreds, "nats-creds", "KYCPIPE_NATS_CREDS", "", "NATS credentials file (JWT + nkey)")
+	s.String(&c.NATSUser, "nats-user", "KYCPIPE_NATS_USER", "", "NATS user name")
+	s.Secret(&c.NATSPassword, "nats-password", "KYCPIPE_NATS_PASSWORD", "NATS password")
+	s.String(&c.NATSTLSCA, "nats-tls-ca", "KYCPIPE_NATS_TLS_CA", "", "CA certificate file to verify the NATS server's TLS certificate")
+	c.prefixSetting = s.String(&c.SubjectPrefix, "subject-prefix", "KYCPIPE_SUBJECT_PREFIX", messages.DefaultPrefix, "subject prefix of every stream and subject")
+	s.Int(&c.Replicas, "stream-replicas", "KYCPIPE_STREAM_REPLICAS", 1, "replicas of the streams and buckets this process creates (3 on a cluster)")
+	c.regionSetting = s.String(&c.Region, "jumio-region", "JUMIO_REGION", string(jumio.DefaultRegion), "default Jumio region: amer-1, emea-1, apac-1 (or US, EU, SG)")
+	c.logSetting = s.String(&c.LogFormat, "log-format", "KYCPIPE_LOG_FORMAT", "json", "log format: json or console")
+	s.String(&c.LogLevel, "log-level", "KYCPIPE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	s.Bool(&c.Provision, "provision", "KYCPIPE_PROVISION", true, "create or update streams, consumers and buckets at startup (false: only check they exist)")
+	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "KYCPIPE_SHUTDOWN_TIMEOUT", 25*time.Second, "bound on graceful shutdown after SIGTERM")
+}
+
+// Validate checks the common settings.
+func (c *Common) Validate() error {
+	if _, err := jumio.ParseRegion(c.Region); err != nil {
+		return config.Invalid(c.regionSetting, err)
+	}
+	if _, err := messages.NewSubjects(c.SubjectPrefix); err != nil {
+		return config.Invalid(c.prefixSetting, err)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		return config.Invalid(c.logSetting, errors.New("want json or console"))
+	}
+	return nil
+}
+
+// DefaultRegion returns the parsed default region.
+func (c *Common) DefaultRegion() jumio.Region {
+	r, _ := jumio.ParseRegion(c.Region)
+	return r
+}
+
+// Logger builds the process logger: JSON by default, console for humans.
+func (c *Common) Logger(component string) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("invalid KYCPIPE_LOG_LEVEL (--log-level) %q: want debug, info, warn or error", c.LogLevel)
+	}
+	cfg := zap.NewProductionConfig()
+	if c.LogFormat == "console" {
+		cfg = zap.NewDevelopmentConfig()
+		cfg.DisableStacktrace = true
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil
+	cfg.EncoderConfig.TimeKey = "ts"
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	l, err := cfg.Build()
+	if err != nil {
+		return nil, err
+	}
+	return l.With(zap.String("component", component)), nil
+}
+
+// Topology returns the topology the settings describe.
+func (c *Common) Topology() pipeline.Topology {
+	return pipeline.Topology{Subjects: messages.MustSubjects(c.SubjectPrefix), Replicas: c.Replicas}.WithDefaults()
+}
+
+// Connect connects to NATS with the configured auth and TLS, reconnecting
+// forever.
+func (c *Common) Connect(name string, log *zap.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	opts := []nats.Option{
+		nats.Name("kycpipe-" + name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("disconnected from NATS", zap.Error(err))
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", zap.String("server", nc.ConnectedUrlRedacted())) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			log.Warn("NATS error", zap.Error(err))
+		}),
+	}
+	if c.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(c.NATSCreds))
+	}
+	if c.NATSUser != "" {
+		opts = append(opts, nats.UserInfo(c.NATSUser, c.NATSPassword))
+	}
+	if c.NATSTLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.NATSTLSCA))
+	}
+	nc, err := nats.Connect(strings.TrimSpace(c.NATSURL), opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS at %s (KYCPIPE_NATS_URL): %w", redactURL(c.NATSURL), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+func redactURL(u string) string {
+	var out []string
+	for _, one := range strings.Split(u, ",") {
+		if at := strings.LastIndex(one, "@"); at >= 0 {
+			if i := strings.Index(one, "://"); i >= 0 && i < at {
+				one = one[:i+3] + "[redacted]" + one[at:]
+			}
+		}
+		out = append(out, one)
+	}
+	return strings.Join(out, ",")
+}
+
+// Setup provisions the topology (or, with provisioning off or not
+// permitted, checks that it exists). It retries until ctx ends, so a
+// service started before NATS or before an operator provisions waits.
+func (c *Common) Setup(ctx context.Context, js jetstream.JetStream, t pipeline.Topology, log *zap.Logger) error {
+	for attempt := 1; ; attempt++ {
+		var err error
+		if c.Provision {
+			if err = pipeline.Provision(ctx, js, t); err != nil && isPermission(err) {
+				log.Warn("not permitted to provision; checking that the resources exist instead", zap.Error(err))
+				err = pipeline.Check(ctx, js, t)
+			}
+		} else {
+			err = pipeline.Check(ctx, js, t)
+		}
+		if err == nil {
+			return nil
+		}
+		d := min(time.Duration(attempt)*time.Second, 10*time.Second)
+		log.Warn("JetStream resources not ready; retrying", zap.Error(err), zap.Duration("in", d))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("JetStream resources not ready: %w", err)
+		case <-time.After(d):
+		}
+	}
+}
+
+func isPermission(err error) bool {
+	return err != nil && (errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(strings.ToLower(err.Error()), "permission"))
+}
+
+// Jumio are the settings of the Jumio API.
+type Jumio struct {
+	ClientID     string
+	ClientSecret string
+	BaseURL      string
+	AuthURL      string
+	AccountURL   string
+	RetrievalURL string
+	UserAgent    string
+	Timeout      time.Duration
+
+	idSetting, secretSetting *config.Setting
+}
+
+// Bind registers the Jumio settings.
+func (j *Jumio) Bind(s *config.Set) {
+	j.idSetting = s.String(&j.ClientID, "jumio-client-id", "JUMIO_CLIENT_ID", "", "Jumio OAuth2 client ID")
+	j.secretSetting = s.Secret(&j.ClientSecret, "jumio-client-secret", "JUMIO_CLIENT_SECRET", "Jumio OAuth2 client secret")
+	s.String(&j.BaseURL, "jumio-base-url", "JUMIO_BASE_URL", "", "one base URL serving every Jumio service (simulator, proxy); unset = Jumio's real hosts")
+	s.String(&j.AuthURL, "jumio-auth-url", "JUMIO_AUTH_URL", "", "base URL of Jumio's token service (overrides --jumio-base-url)")
+	s.String(&j.AccountURL, "jumio-account-url", "JUMIO_ACCOUNT_URL", "", "base URL of Jumio's account service (overrides --jumio-base-url)")
+	s.String(&j.RetrievalURL, "jumio-retrieval-url", "JUMIO_RETRIEVAL_URL", "", "base URL of Jumio's retrieval service (overrides --jumio-base-url)")
+	s.String(&j.UserAgent, "jumio-user-agent", "JUMIO_USER_AGENT", "kycpipe/"+Version, "User-Agent sent to Jumio (Jumio wants your company and app name)")
+	s.Duration(&j.Timeout, "jumio-timeout", "JUMIO_TIMEOUT", 30*time.Second, "bound on each call to Jumio")
+}
+
+// Clients builds the per-region Jumio clients.
+func (j *Jumio) Clients(region jumio.Region, log *zap.Logger, observer jumio.Observer, limiter jumio.Limiter) (*pipeline.Clients, error) {
+	if j.ClientID == "" {
+		return nil, config.Missing(j.idSetting)
+	}
+	if j.ClientSecret == "" {
+		return nil, config.Missing(j.secretSetting)
+	}
+	cfg := pipeline.JumioConfig{
+		Credentials:   jumio.Credentials{ClientID: j.ClientID, ClientSecret: j.ClientSecret},
+		DefaultRegion: region, BaseURL: j.BaseURL, AuthURL: j.AuthURL, AccountURL: j.AccountURL,
+		RetrievalURL: j.RetrievalURL, UserAgent: j.UserAgent, Timeout: j.Timeout, Observer: observer, Limiter: limiter,
+	}
+	return pipeline.NewClients(cfg, log)
+}
+
+// NewRegistry returns a Prometheus registry with the Go and process
+// collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Ops serves /healthz, /readyz and /metrics for workers and retrievers.
+type Ops struct {
+	srv      *http.Server
+	ln       net.Listener
+	draining chan struct{}
+}
+
+// StartOps listens on addr. ready is called by /readyz.
+func StartOps(addr string, reg *prometheus.Registry, ready func(context.Context) error, log *zap.Logger) (*Ops, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (KYCPIPE_METRICS_ADDR): %w", addr, err)
+	}
+	o := &Ops{ln: ln, draining: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		err := ready(r.Context())
+		select {
+		case <-o.draining:
+			err = errors.New("draining")
+		default:
+		}
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, `{"status":"not ready","reason":%q}`+"\n", err.Error())
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	o.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := o.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("operations listener failed", zap.Error(err))
+		}
+	}()
+	return o, nil
+}
+
+// Addr returns the listening address.
+func (o *Ops) Addr() string { return o.ln.Addr().String() }
+
+// Drain makes /readyz fail from now on.
+func (o *Ops) Drain() {
+	select {
+	case <-o.draining:
+	default:
+		close(o.draining)
+	}
+}
+
+// Close stops the listener.
+func (o *Ops) Close(ctx context.Context) error { return o.srv.Shutdown(ctx) }
+
+// Main runs a binary's run function with a context canceled on SIGINT or
+// SIGTERM, and exits non-zero with the error on failure.
+func Main(name string, run func(ctx context.Context, args []string, getenv func(string) string) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+// ParseSchedule parses a comma-separated list of durations.
+func ParseSchedule(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	var last time.Duration
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		d, err := time.ParseDuration(part)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("invalid duration %q", part)
+		}
+		if d <= last {
+			return nil, errors.New("offsets must increase (they are cumulative, like 40s,60s,100s)")
+		}
+		last = d
+		out = append(out, d)
+	}
+	return out, nil
+}
