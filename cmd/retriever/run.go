@@ -16,6 +16,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	var (
 		common            service.Common
 		jcfg              service.Jumio
+		retry             service.Retry
 		metricsAddr       string
 		concurrency       int
 		includeExtraction bool
@@ -24,6 +25,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	set := config.New("retriever", getenv)
 	common.Bind(set)
 	jcfg.Bind(set)
+	retry.Bind(set)
 	set.String(&metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
 	set.Int(&concurrency, "concurrency", "KYCPIPE_RETRIEVER_CONCURRENCY", 16, "retrievals this process runs at once (callbacks and polls each)")
 	set.Bool(&includeExtraction, "include-extraction", "KYCPIPE_INCLUDE_EXTRACTION", false, "copy extracted document data (PII) into decision events")
@@ -65,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	}
 	r, err := pipeline.NewRetriever(ctx, js, pipeline.RetrieverConfig{
 		Topology: topo, Jumio: clients, Concurrency: concurrency, Schedule: sched, IncludeExtraction: includeExtraction,
-		ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics,
+		Backoff: retry.Backoff(), ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics,
 	})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	var (
 		common      service.Common
 		jcfg        service.Jumio
+		retry       service.Retry
 		metricsAddr string
 		callbackURL string
 		concurrency int
@@ -25,6 +26,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	set := config.New("worker", getenv)
 	common.Bind(set)
 	jcfg.Bind(set)
+	retry.Bind(set)
 	set.String(&metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
 	set.String(&callbackURL, "callback-url", "KYCPIPE_CALLBACK_URL", "", "public URL of ingest's callback route, sent to Jumio as callbackUrl (unset: Jumio uses the portal's URL)")
 	set.Int(&concurrency, "concurrency", "KYCPIPE_WORKER_CONCURRENCY", 32, "jobs this process runs at once")
@@ -63,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	}
 	w, err := pipeline.NewWorker(ctx, js, pipeline.WorkerConfig{
 		Topology: topo, Jumio: clients, CallbackURL: callbackURL, Concurrency: concurrency,
-		RetryBudget: retryBudget, ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics,
+		RetryBudget: retryBudget, Backoff: retry.Backoff(), ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics,
 	})
 	if err != nil {
 		return err

@@ -47,6 +47,7 @@ type Common struct {
 	LogLevel        string
 	Provision       bool
 	ShutdownTimeout time.Duration
+	AckWait         time.Duration
 
 	regionSetting *config.Setting
 	prefixSetting *config.Setting
@@ -67,6 +68,7 @@ func (c *Common) Bind(s *config.Set) {
 	s.String(&c.LogLevel, "log-level", "KYCPIPE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	s.Bool(&c.Provision, "provision", "KYCPIPE_PROVISION", true, "create or update streams, consumers and buckets at startup (false: only check they exist)")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "KYCPIPE_SHUTDOWN_TIMEOUT", 25*time.Second, "bound on graceful shutdown after SIGTERM")
+	s.Duration(&c.AckWait, "ack-wait", "KYCPIPE_ACK_WAIT", 30*time.Second, "consumers' AckWait: how long a message taken by a process that died waits before redelivery (set the same on every service)")
 }
 
 // Validate checks the common settings.
@@ -113,7 +115,8 @@ func (c *Common) Logger(component string) (*zap.Logger, error) {
 
 // Topology returns the topology the settings describe.
 func (c *Common) Topology() pipeline.Topology {
-	return pipeline.Topology{Subjects: messages.MustSubjects(c.SubjectPrefix), Replicas: c.Replicas}.WithDefaults()
+	return pipeline.Topology{Subjects: messages.MustSubjects(c.SubjectPrefix), Replicas: c.Replicas,
+		WorkerAckWait: c.AckWait, RetrieverAckWait: c.AckWait}.WithDefaults()
 }
 
 // Connect connects to NATS with the configured auth and TLS, reconnecting
@@ -239,6 +242,20 @@ func (j *Jumio) Clients(region jumio.Region, log *zap.Logger, observer jumio.Obs
 	}
 	return pipeline.NewClients(cfg, log)
 }
+
+// Retry are the backoff settings of workers and retrievers.
+type Retry struct {
+	Initial, Max time.Duration
+}
+
+// Bind registers the retry settings.
+func (r *Retry) Bind(s *config.Set) {
+	s.Duration(&r.Initial, "retry-backoff", "KYCPIPE_RETRY_BACKOFF", time.Second, "first retry delay after a Jumio failure (doubles up to --retry-backoff-max)")
+	s.Duration(&r.Max, "retry-backoff-max", "KYCPIPE_RETRY_BACKOFF_MAX", 5*time.Minute, "longest retry delay")
+}
+
+// Backoff returns the policy.
+func (r *Retry) Backoff() pipeline.Backoff { return pipeline.Backoff{Initial: r.Initial, Max: r.Max} }
 
 // NewRegistry returns a Prometheus registry with the Go and process
 // collectors.
