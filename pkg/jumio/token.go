@@ -170,3 +170,10 @@ func jwtExpiry(tok string) (time.Time, bool) {
 	}
 	return time.Unix(int64(secs), 0), true
 }
+
+// AccessToken returns the cached OAuth2 access token, fetching a new one if
+// it is missing or due for refresh. It is exposed for calling Jumio
+// endpoints this package does not wrap; the token is a secret.
+func (c *Client) AccessToken(ctx context.Context) (string, error) {
+	return c.tokens.token(ctx)
+}

@@ -1,0 +1,152 @@
+package jumiotest
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"hash"
+	"mime"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// oauthToken is an access token the token endpoint minted.
+type oauthToken struct {
+	token    string
+	clientID string
+	expiry   time.Time // the exp claim: the token is valid strictly before it
+}
+
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int64  `json:"expires_in"`
+	TokenType   string `json:"token_type"`
+}
+
+type oauthError struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description,omitempty"`
+}
+
+// handleToken is POST /oauth2/token: Basic client authentication and
+// grant_type=client_credentials in a form body.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		writeJSON(w, http.StatusBadRequest, oauthError{Error: "invalid_request",
+			ErrorDescription: "Content-Type must be application/x-www-form-urlencoded"})
+		return
+	}
+	id, secret, ok := r.BasicAuth()
+	client, known := s.clients[id]
+	if !ok || !known || subtle.ConstantTimeCompare([]byte(secret), []byte(client.Secret)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Basic realm="jumio"`)
+		writeJSON(w, http.StatusUnauthorized, oauthError{Error: "invalid_client"})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		writeJSON(w, http.StatusBadRequest, oauthError{Error: "invalid_request"})
+		return
+	}
+	if r.PostForm.Get("grant_type") != "client_credentials" {
+		writeJSON(w, http.StatusBadRequest, oauthError{Error: "unsupported_grant_type"})
+		return
+	}
+
+	s.mu.Lock()
+	now := s.now()
+	tok := s.current[id]
+	minted := false
+	if tok == nil || s.opts.TokenReuseMin < 0 || tok.expiry.Sub(now) < s.opts.TokenReuseMin {
+		iat := now.Unix()
+		exp := iat + int64(s.opts.TokenTTL/time.Second)
+		tok = &oauthToken{clientID: id, expiry: time.Unix(exp, 0)}
+		tok.token = s.signJWT(sha256.New, "HS256", map[string]any{
+			"iss": "jumiotest", "sub": id, "client_id": id, "token_use": "access",
+			"iat": iat, "exp": exp, "jti": newUUID(),
+		})
+		s.oauth[tok.token] = tok
+		s.current[id] = tok
+		minted = true
+	}
+	s.mu.Unlock()
+	if minted {
+		s.stat(func(st *Stats) { st.TokensIssued++ })
+		s.log.Debug("access token minted", zap.String("client_id", id), zap.Time("expires_at", tok.expiry))
+	}
+	writeJSON(w, http.StatusOK, tokenResponse{
+		AccessToken: tok.token,
+		ExpiresIn:   int64(s.opts.TokenTTL / time.Second),
+		TokenType:   "Bearer",
+	})
+}
+
+// signJWT returns a JWT with claims, signed with the server's random key.
+func (s *Server) signJWT(h func() hash.Hash, alg string, claims map[string]any) string {
+	enc := base64.RawURLEncoding
+	header, _ := json.Marshal(map[string]string{"alg": alg, "typ": "JWT"})
+	payload, _ := json.Marshal(claims)
+	signing := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
+	mac := hmac.New(h, s.jwtKey)
+	mac.Write([]byte(signing))
+	return signing + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+// transactionToken mints a JWT-shaped transaction (api) token, like the
+// HS512 tokens Jumio returns.
+func (s *Server) transactionToken(kind, accountID, executionID string, iat, exp time.Time) string {
+	return s.signJWT(sha512.New, "HS512", map[string]any{
+		"typ": kind, "acc": accountID, "wfe": executionID,
+		"iat": iat.Unix(), "exp": exp.Unix(), "jti": newUUID(),
+	})
+}
+
+type permission int
+
+const (
+	permInitiate permission = iota
+	permRetrieve
+)
+
+// authorizeOAuth checks the OAuth2 bearer token of account, retrieval and
+// deletion calls. On failure it answers and returns false.
+func (s *Server) authorizeOAuth(w http.ResponseWriter, r *http.Request, perm permission) bool {
+	tok := bearerToken(r)
+	if tok == "" {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		writeProblem(w, http.StatusUnauthorized, "Full authentication is required to access this resource")
+		return false
+	}
+	s.mu.Lock()
+	t := s.oauth[tok]
+	now := s.now()
+	s.mu.Unlock()
+	switch {
+	case t == nil:
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeProblem(w, http.StatusUnauthorized, "The access token is invalid")
+		return false
+	case !now.Before(t.expiry):
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeProblem(w, http.StatusUnauthorized, "The access token has expired")
+		return false
+	}
+	c := s.clients[t.clientID]
+	if perm == permInitiate && c.DenyInitiate {
+		writeProblem(w, http.StatusForbidden, "The client is not allowed to initiate transactions")
+		return false
+	}
+	if perm == permRetrieve && c.DenyRetrieve {
+		writeProblem(w, http.StatusForbidden, "The client is not allowed to retrieve or delete transactions")
+		return false
+	}
+	return true
+}
