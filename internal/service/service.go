@@ -48,6 +48,8 @@ type Common struct {
 	Provision       bool
 	ShutdownTimeout time.Duration
 	AckWait         time.Duration
+	JobsMaxMsgs     int64
+	JobsMaxBytes    int64
 
 	regionSetting *config.Setting
 	prefixSetting *config.Setting
@@ -68,6 +70,8 @@ func (c *Common) Bind(s *config.Set) {
 	s.String(&c.LogLevel, "log-level", "KYCPIPE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	s.Bool(&c.Provision, "provision", "KYCPIPE_PROVISION", true, "create or update streams, consumers and buckets at startup (false: only check they exist)")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "KYCPIPE_SHUTDOWN_TIMEOUT", 25*time.Second, "bound on graceful shutdown after SIGTERM")
+	s.Int64(&c.JobsMaxMsgs, "jobs-max-msgs", "KYCPIPE_JOBS_MAX_MSGS", 1_000_000, "jobs the queue holds before ingest refuses new ones with 503")
+	s.Int64(&c.JobsMaxBytes, "jobs-max-bytes", "KYCPIPE_JOBS_MAX_BYTES", 1<<30, "bytes the job queue holds before ingest refuses new jobs with 503")
 	s.Duration(&c.AckWait, "ack-wait", "KYCPIPE_ACK_WAIT", 30*time.Second, "consumers' AckWait: how long a message taken by a process that died waits before redelivery (set the same on every service)")
 }
 
@@ -116,7 +120,7 @@ func (c *Common) Logger(component string) (*zap.Logger, error) {
 // Topology returns the topology the settings describe.
 func (c *Common) Topology() pipeline.Topology {
 	return pipeline.Topology{Subjects: messages.MustSubjects(c.SubjectPrefix), Replicas: c.Replicas,
-		WorkerAckWait: c.AckWait, RetrieverAckWait: c.AckWait}.WithDefaults()
+		WorkerAckWait: c.AckWait, RetrieverAckWait: c.AckWait, JobsMaxMsgs: c.JobsMaxMsgs, JobsMaxBytes: c.JobsMaxBytes}.WithDefaults()
 }
 
 // Connect connects to NATS with the configured auth and TLS, reconnecting

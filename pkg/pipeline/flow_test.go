@@ -1,8 +1,10 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -271,4 +273,50 @@ func consumerIdle(t *testing.T, b *bundle, stream, consumer string) bool {
 		t.Fatal(err)
 	}
 	return info.NumPending == 0 && info.NumAckPending == 0
+}
+
+// A full jobs stream refuses new jobs with 503 + Retry-After instead of
+// discarding old ones, and nothing is half-stored.
+func TestFullQueueBackPressure(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *localstack.Options) {
+		o.Workers = 0 // nothing drains the queue
+		o.Topology.JobsMaxMsgs = 2
+	})
+	b.submit(t, emailJob("order-full-1"), 202, nil)
+	b.submit(t, emailJob("order-full-2"), 202, nil)
+	body, _ := json.Marshal(emailJob("order-full-3"))
+	r := b.do(t, http.MethodPost, "/v1/verifications", "application/json", bytes.NewReader(body), map[string]string{"Idempotency-Key": "full-3"})
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || r.header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("full queue: %d %v %s", r.status, r.header, r.body)
+	}
+	// The refused job left no record: a retry later is a fresh submission.
+	if g := b.do(t, http.MethodGet, "/v1/verifications/"+messages.IdempotentJobID("full-3"), "", nil, nil); g.status != http.StatusNotFound {
+		t.Errorf("refused job has a record: %d %s", g.status, g.body)
+	}
+	// Once a worker drains the queue, submissions are accepted again.
+	if _, err := b.stack.AddWorker(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool { return consumerIdle(t, b, b.subj.StreamJobs(), pipeline.ConsumerWorker) }, "queue not drained")
+	b.submit(t, emailJob("order-full-3"), 202, map[string]string{"Idempotency-Key": "full-3"})
+}
+
+// A single-slot worker drains a backlog without stalling for the pull
+// expiry between messages (the PullMaxMessages(1) trap in JETSTREAM.md).
+func TestBacklogDrainsWithoutStalls(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *localstack.Options) {
+		o.Workers = 0
+		o.Worker.Concurrency = 1
+	})
+	var ids []string
+	for i := 0; i < 30; i++ {
+		ids = append(ids, b.submit(t, emailJob(fmt.Sprintf("order-backlog-%d", i)), 202, nil))
+	}
+	if _, err := b.stack.AddWorker(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	// One 30 s stall would blow this deadline; the backlog takes well under a second.
+	b.decisions.WaitN(t, len(ids), 25*time.Second, func(pipelinetest.Received[*messages.DecisionEvent]) bool { return true }, "decisions")
 }

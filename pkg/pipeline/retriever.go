@@ -208,7 +208,7 @@ func (r *Retriever) retrieve(ctx context.Context, m jetstream.Msg, rec *JobRecor
 	}
 	st, err := client.WorkflowStatus(ctx, rec.AccountID, rec.WorkflowExecutionID)
 	if err != nil {
-		return r.failure(ctx, m, rec, rev, fmt.Errorf("jumio workflow status: %w", err), log)
+		return r.failure(ctx, m, rec, rev, err, log)
 	}
 	status := st.WorkflowExecution.Status
 	if !jumio.IsTerminalStatus(status) {
@@ -230,7 +230,7 @@ func (r *Retriever) retrieve(ctx context.Context, m jetstream.Msg, rec *JobRecor
 			return r.notYet(ctx, m, rec, rev, trigger, "NOT_RETRIEVABLE", log)
 		}
 		if err != nil {
-			return r.failure(ctx, m, rec, rev, fmt.Errorf("jumio workflow details: %w", err), log)
+			return r.failure(ctx, m, rec, rev, err, log)
 		}
 		if !jumio.IsTerminalStatus(details.Workflow.Status) {
 			return r.notYet(ctx, m, rec, rev, trigger, details.Workflow.Status, log)

@@ -304,7 +304,7 @@ func (r *jobRun) account(ctx context.Context) error {
 		r.log.Warn("accepted event not stored", zap.Error(aerr))
 	}
 	if err != nil {
-		return fmt.Errorf("jumio %s: %w", map[bool]string{true: "update account", false: "create account"}[r.req.AccountID != ""], err)
+		return err // Jumio errors name their operation
 	}
 	if !jumio.ValidID(resp.Account.ID) || !jumio.ValidID(resp.WorkflowExecution.ID) {
 		return &infraError{fmt.Errorf("jumio account response without valid account or execution ID")}
@@ -312,7 +312,8 @@ func (r *jobRun) account(ctx context.Context) error {
 	r.log = w.log.With(jobField(r.rec.JobID), accountField(resp.Account.ID), executionField(resp.WorkflowExecution.ID))
 	// The index must exist before Jumio can call back, i.e. before finalize.
 	indexErr := make(chan error, 1)
-	go func() { indexErr <- w.store.IndexExecution(ctx, resp.WorkflowExecution.ID, r.rec.JobID) }()
+	jobID, execID := r.rec.JobID, resp.WorkflowExecution.ID
+	go func() { indexErr <- w.store.IndexExecution(ctx, execID, jobID) }()
 	err = r.checkpoint(ctx, func(rec *JobRecord) error {
 		if rec.WorkflowExecutionID != "" && rec.WorkflowExecutionID != resp.WorkflowExecution.ID {
 			return fmt.Errorf("%w: job already has execution %s", errConcurrentAccount, rec.WorkflowExecutionID)
@@ -384,7 +385,7 @@ func (r *jobRun) preparedData(ctx context.Context) error {
 	}
 	if _, err := r.client.UploadPreparedData(ctx, u, cred.Token, r.req.PreparedData); err != nil {
 		if done, cerr := r.acquisitionOver(ctx, err); cerr != nil || !done {
-			return cmp.Or(cerr, fmt.Errorf("jumio upload prepared data: %w", err))
+			return cmp.Or(cerr, err)
 		}
 	}
 	return r.checkpoint(ctx, func(rec *JobRecord) error {
@@ -452,7 +453,7 @@ func (r *jobRun) uploadPart(ctx context.Context, p messages.Part, token, partURL
 		ext = ".jpg"
 	}
 	if _, err := r.client.UploadPart(ctx, partURL, token, p.Classifier+ext, contentType, body); err != nil {
-		return fmt.Errorf("jumio upload %s: %w", p.Classifier, err)
+		return err
 	}
 	return nil
 }
@@ -490,7 +491,7 @@ func (r *jobRun) finish(ctx context.Context) error {
 		}
 		if _, err := r.client.Finalize(ctx, cred.FinalizeURL, cred.Token); err != nil {
 			if done, cerr := r.acquisitionOver(ctx, err); cerr != nil || !done {
-				return cmp.Or(cerr, fmt.Errorf("jumio finalize: %w", err))
+				return cmp.Or(cerr, err)
 			}
 		} else if err := r.checkpoint(ctx, func(rec *JobRecord) error {
 			rec.Finalized = true
