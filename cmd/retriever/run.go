@@ -26,6 +26,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	common.Bind(set)
 	jcfg.Bind(set)
 	retry.Bind(set)
+	var limits service.Limits
+	limits.Bind(set)
 	set.String(&metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
 	set.Int(&concurrency, "concurrency", "KYCPIPE_RETRIEVER_CONCURRENCY", 16, "retrievals this process runs at once (callbacks and polls each)")
 	set.Bool(&includeExtraction, "include-extraction", "KYCPIPE_INCLUDE_EXTRACTION", false, "copy extracted document data (PII) into decision events")
@@ -52,8 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 
 	reg := service.NewRegistry()
 	metrics := pipeline.NewMetrics(reg)
-	clients, err := jcfg.Clients(common.DefaultRegion(), log, metrics.JumioObserver(), nil)
-	if err != nil {
+	if err := jcfg.CheckJumio(); err != nil {
 		return err
 	}
 	nc, js, err := common.Connect("retriever", log)
@@ -63,6 +64,14 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	defer nc.Close()
 	topo := common.Topology()
 	if err := common.Setup(ctx, js, topo, log); err != nil {
+		return err
+	}
+	limiters, err := limits.Build(ctx, js, topo, log, metrics)
+	if err != nil {
+		return err
+	}
+	clients, err := jcfg.Clients(common.DefaultRegion(), log, metrics.JumioObserver(), limiters)
+	if err != nil {
 		return err
 	}
 	r, err := pipeline.NewRetriever(ctx, js, pipeline.RetrieverConfig{

@@ -27,6 +27,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	common.Bind(set)
 	jcfg.Bind(set)
 	retry.Bind(set)
+	var limits service.Limits
+	limits.Bind(set)
 	set.String(&metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
 	set.String(&callbackURL, "callback-url", "KYCPIPE_CALLBACK_URL", "", "public URL of ingest's callback route, sent to Jumio as callbackUrl (unset: Jumio uses the portal's URL)")
 	set.Int(&concurrency, "concurrency", "KYCPIPE_WORKER_CONCURRENCY", 32, "jobs this process runs at once")
@@ -50,8 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 
 	reg := service.NewRegistry()
 	metrics := pipeline.NewMetrics(reg)
-	clients, err := jcfg.Clients(common.DefaultRegion(), log, metrics.JumioObserver(), nil)
-	if err != nil {
+	if err := jcfg.CheckJumio(); err != nil {
 		return err
 	}
 	nc, js, err := common.Connect("worker", log)
@@ -61,6 +62,14 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	defer nc.Close()
 	topo := common.Topology()
 	if err := common.Setup(ctx, js, topo, log); err != nil {
+		return err
+	}
+	limiters, err := limits.Build(ctx, js, topo, log, metrics)
+	if err != nil {
+		return err
+	}
+	clients, err := jcfg.Clients(common.DefaultRegion(), log, metrics.JumioObserver(), limiters)
+	if err != nil {
 		return err
 	}
 	w, err := pipeline.NewWorker(ctx, js, pipeline.WorkerConfig{

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -73,6 +74,18 @@ func (c *Common) Bind(s *config.Set) {
 	s.Int64(&c.JobsMaxMsgs, "jobs-max-msgs", "KYCPIPE_JOBS_MAX_MSGS", 1_000_000, "jobs the queue holds before ingest refuses new ones with 503")
 	s.Int64(&c.JobsMaxBytes, "jobs-max-bytes", "KYCPIPE_JOBS_MAX_BYTES", 1<<30, "bytes the job queue holds before ingest refuses new jobs with 503")
 	s.Duration(&c.AckWait, "ack-wait", "KYCPIPE_ACK_WAIT", 30*time.Second, "consumers' AckWait: how long a message taken by a process that died waits before redelivery (set the same on every service)")
+}
+
+// CheckJumio fails early, before connecting anywhere, on missing Jumio
+// credentials.
+func (j *Jumio) CheckJumio() error {
+	if j.ClientID == "" {
+		return config.Missing(j.idSetting)
+	}
+	if j.ClientSecret == "" {
+		return config.Missing(j.secretSetting)
+	}
+	return nil
 }
 
 // Validate checks the common settings.
@@ -232,7 +245,7 @@ func (j *Jumio) Bind(s *config.Set) {
 }
 
 // Clients builds the per-region Jumio clients.
-func (j *Jumio) Clients(region jumio.Region, log *zap.Logger, observer jumio.Observer, limiter jumio.Limiter) (*pipeline.Clients, error) {
+func (j *Jumio) Clients(region jumio.Region, log *zap.Logger, observer jumio.Observer, limiters *pipeline.Limiters) (*pipeline.Clients, error) {
 	if j.ClientID == "" {
 		return nil, config.Missing(j.idSetting)
 	}
@@ -242,9 +255,58 @@ func (j *Jumio) Clients(region jumio.Region, log *zap.Logger, observer jumio.Obs
 	cfg := pipeline.JumioConfig{
 		Credentials:   jumio.Credentials{ClientID: j.ClientID, ClientSecret: j.ClientSecret},
 		DefaultRegion: region, BaseURL: j.BaseURL, AuthURL: j.AuthURL, AccountURL: j.AccountURL,
-		RetrievalURL: j.RetrievalURL, UserAgent: j.UserAgent, Timeout: j.Timeout, Observer: observer, Limiter: limiter,
+		RetrievalURL: j.RetrievalURL, UserAgent: j.UserAgent, Timeout: j.Timeout, Observer: observer,
+	}
+	if limiters != nil {
+		cfg.Limiters = limiters
 	}
 	return pipeline.NewClients(cfg, log)
+}
+
+// Limits are the shared Jumio rate limits (per tenant and endpoint class).
+type Limits struct {
+	AccountRate, RetrievalRate, TokenRate    float64
+	AccountBurst, RetrievalBurst, TokenBurst int
+	MaxWait                                  time.Duration
+	accountRate, retrievalRate, tokenRate    string
+}
+
+// Bind registers the rate-limit settings.
+func (l *Limits) Bind(s *config.Set) {
+	d := pipeline.DefaultRateLimits()
+	s.String(&l.accountRate, "rate-account", "KYCPIPE_RATE_ACCOUNT", "1", "account initiations per second for the whole tenant, shared by all replicas (0: unlimited)")
+	s.Int(&l.AccountBurst, "rate-account-burst", "KYCPIPE_RATE_ACCOUNT_BURST", d.Account.Burst, "account initiations allowed at once")
+	s.String(&l.retrievalRate, "rate-retrieval", "KYCPIPE_RATE_RETRIEVAL", "15", "retrieval calls per second for the whole tenant (0: unlimited)")
+	s.Int(&l.RetrievalBurst, "rate-retrieval-burst", "KYCPIPE_RATE_RETRIEVAL_BURST", d.Retrieval.Burst, "retrieval calls allowed at once")
+	s.String(&l.tokenRate, "rate-token", "KYCPIPE_RATE_TOKEN", "10", "token calls per second for the whole tenant (0: unlimited)")
+	s.Int(&l.TokenBurst, "rate-token-burst", "KYCPIPE_RATE_TOKEN_BURST", d.Token.Burst, "token calls allowed at once")
+	s.Duration(&l.MaxWait, "rate-max-wait", "KYCPIPE_RATE_MAX_WAIT", 20*time.Second, "longest a call waits in place for a permit; longer waits go back on the queue")
+}
+
+// Build parses the rates and opens the shared limiter (nil when every class
+// is unlimited).
+func (l *Limits) Build(ctx context.Context, js jetstream.JetStream, t pipeline.Topology, log *zap.Logger, m *pipeline.Metrics) (*pipeline.Limiters, error) {
+	for _, r := range []struct {
+		s   string
+		dst *float64
+		env string
+	}{{l.accountRate, &l.AccountRate, "KYCPIPE_RATE_ACCOUNT"}, {l.retrievalRate, &l.RetrievalRate, "KYCPIPE_RATE_RETRIEVAL"}, {l.tokenRate, &l.TokenRate, "KYCPIPE_RATE_TOKEN"}} {
+		v, err := strconv.ParseFloat(strings.TrimSpace(r.s), 64)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("invalid %s %q: want a non-negative number", r.env, r.s)
+		}
+		*r.dst = v
+	}
+	limits := pipeline.RateLimits{
+		Account:   pipeline.Rate{PerSecond: l.AccountRate, Burst: l.AccountBurst},
+		Retrieval: pipeline.Rate{PerSecond: l.RetrievalRate, Burst: l.RetrievalBurst},
+		Token:     pipeline.Rate{PerSecond: l.TokenRate, Burst: l.TokenBurst},
+		MaxWait:   l.MaxWait,
+	}
+	if !limits.Enabled() {
+		return nil, nil
+	}
+	return pipeline.NewLimiters(ctx, js, t, limits, log, m)
 }
 
 // Retry are the backoff settings of workers and retrievers.

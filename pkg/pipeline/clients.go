@@ -25,7 +25,10 @@ type JumioConfig struct {
 	HTTPClient    *http.Client
 	Limiter       jumio.Limiter
 	Observer      jumio.Observer
-	Clock         func() time.Time
+	// Limiters, when set, paces each region's client with that region's
+	// shared limiter and feeds Jumio's 429s back to it.
+	Limiters *Limiters
+	Clock    func() time.Time
 }
 
 // Clients hands out one jumio.Client per region, created on first use, so
@@ -93,6 +96,10 @@ func (c *Clients) For(region string) (*jumio.Client, error) {
 	}
 	if c.cfg.Limiter != nil {
 		opts = append(opts, jumio.WithLimiter(c.cfg.Limiter))
+	}
+	if c.cfg.Limiters != nil {
+		l := c.cfg.Limiters.For(r)
+		opts = append(opts, jumio.WithLimiter(l), jumio.WithObserver(l.Observe))
 	}
 	if c.cfg.Observer != nil {
 		opts = append(opts, jumio.WithObserver(c.cfg.Observer))

@@ -273,6 +273,18 @@ func (r *runner) heartbeats(done <-chan struct{}) {
 	}
 }
 
+// runAll runs runners until ctx ends and returns their errors.
+func runAll(ctx context.Context, runners ...*runner) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(runners))
+	for i, r := range runners {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = r.run(ctx) }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // sleepCtx waits for d or until ctx ends; it reports whether d elapsed.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

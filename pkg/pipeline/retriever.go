@@ -108,14 +108,8 @@ func (r *Retriever) Run(ctx context.Context) error {
 			concurrency: r.cfg.Concurrency, ackWait: t.RetrieverAckWait, grace: r.cfg.ShutdownGrace,
 			log: r.log.With(zap.String("consumer", "polls")), handle: r.handlePoll, observe: r.m.observeOutcome},
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(runners))
-	for i, run := range runners {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = run.run(ctx) }()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	runners = append(runners, newSweeper(r.js, r.subj, r.store, r.log, r.now, r.m).runner(t, r.cfg.ShutdownGrace))
+	return runAll(ctx, runners...)
 }
 
 func (r *Retriever) handleCallback(ctx context.Context, m jetstream.Msg) Outcome {

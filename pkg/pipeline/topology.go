@@ -191,6 +191,13 @@ func (t Topology) kvConfig() jetstream.KeyValueConfig {
 	}
 }
 
+func (t Topology) limitsConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket: t.Subjects.BucketLimits(), Description: "kycpipe: Jumio rate-limit state shared by all replicas",
+		History: 1, TTL: 24 * time.Hour, Storage: t.Storage, Replicas: t.Replicas,
+	}
+}
+
 func (t Topology) objectConfig() jetstream.ObjectStoreConfig {
 	return jetstream.ObjectStoreConfig{
 		Bucket: t.Subjects.BucketImages(), Description: "kycpipe: API-channel images until finalize",
@@ -219,6 +226,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	if _, err := js.CreateOrUpdateKeyValue(ctx, t.kvConfig()); err != nil {
 		return fmt.Errorf("pipeline: provision bucket %s: %w", t.Subjects.BucketJobs(), err)
 	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, t.limitsConfig()); err != nil {
+		return fmt.Errorf("pipeline: provision bucket %s: %w", t.Subjects.BucketLimits(), err)
+	}
 	if _, err := js.CreateOrUpdateObjectStore(ctx, t.objectConfig()); err != nil {
 		return fmt.Errorf("pipeline: provision object store %s: %w", t.Subjects.BucketImages(), err)
 	}
@@ -241,6 +251,9 @@ func Check(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	}
 	if _, err := js.KeyValue(ctx, t.Subjects.BucketJobs()); err != nil {
 		return fmt.Errorf("bucket %s: %w", t.Subjects.BucketJobs(), err)
+	}
+	if _, err := js.KeyValue(ctx, t.Subjects.BucketLimits()); err != nil {
+		return fmt.Errorf("bucket %s: %w", t.Subjects.BucketLimits(), err)
 	}
 	if _, err := js.ObjectStore(ctx, t.Subjects.BucketImages()); err != nil {
 		return fmt.Errorf("object store %s: %w", t.Subjects.BucketImages(), err)

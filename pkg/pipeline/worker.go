@@ -112,7 +112,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		concurrency: w.cfg.Concurrency, ackWait: w.cfg.Topology.WorkerAckWait, grace: w.cfg.ShutdownGrace,
 		log: w.log, handle: w.handle, observe: w.m.observeOutcome,
 	}
-	return r.run(ctx)
+	sw := newSweeper(w.js, w.subj, w.store, w.log, w.now, w.m).runner(w.cfg.Topology, w.cfg.ShutdownGrace)
+	return runAll(ctx, r, sw)
 }
 
 // RetrievalTask is the internal message that makes the retriever poll an

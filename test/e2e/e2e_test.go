@@ -126,6 +126,7 @@ func newCluster(t *testing.T) *cluster {
 		"KYCPIPE_ACK_WAIT=2s",
 		"KYCPIPE_SHUTDOWN_TIMEOUT=5s",
 		"KYCPIPE_LOG_LEVEL=debug",
+		"KYCPIPE_RATE_ACCOUNT=50", "KYCPIPE_RATE_ACCOUNT_BURST=10",
 	}
 	c.start("ingest")
 	pipelinetest.Eventually(t, 60*time.Second, func() bool { return c.get("/readyz") == http.StatusOK }, "ingest never became ready")

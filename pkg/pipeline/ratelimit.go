@@ -1,0 +1,271 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/kycpipe/kycpipe/pkg/jumio"
+)
+
+// Rate is a limit for one endpoint class: PerSecond calls on average, at
+// most Burst at once. A zero PerSecond means unlimited.
+type Rate struct {
+	PerSecond float64
+	Burst     int
+}
+
+// RateLimits are the tenant's limits per endpoint class. Jumio documents
+// about 1 account initiation per second (with small bursts), 15 retrievals
+// and 10 token calls per second; tenants can have custom limits.
+type RateLimits struct {
+	Account   Rate
+	Retrieval Rate
+	Token     Rate
+	// MaxWait is the longest a call waits in place for its permit (its
+	// message kept alive by heartbeats); beyond that the job is put back
+	// on the queue until its turn (default 20s).
+	MaxWait time.Duration
+	// PenaltyWindow is how long a 429 slows the class down (default 1m).
+	PenaltyWindow time.Duration
+}
+
+// DefaultRateLimits are Jumio's documented defaults, with bursts kept a
+// little under Jumio's so that network jitter does not cause 429s.
+func DefaultRateLimits() RateLimits {
+	return RateLimits{
+		Account:   Rate{PerSecond: 1, Burst: 3},
+		Retrieval: Rate{PerSecond: 15, Burst: 10},
+		Token:     Rate{PerSecond: 10, Burst: 5},
+	}
+}
+
+func (l RateLimits) rate(c jumio.EndpointClass) Rate {
+	switch c {
+	case jumio.ClassAccount:
+		return l.Account
+	case jumio.ClassRetrieval:
+		return l.Retrieval
+	case jumio.ClassToken:
+		return l.Token
+	}
+	return Rate{}
+}
+
+// Enabled reports whether any class is limited.
+func (l RateLimits) Enabled() bool {
+	return l.Account.PerSecond > 0 || l.Retrieval.PerSecond > 0 || l.Token.PerSecond > 0
+}
+
+// limitState is one class's shared state: a GCRA "theoretical arrival time"
+// plus the slow-down a 429 imposes on everyone.
+type limitState struct {
+	TAT         int64   `json:"tat"`         // unix nanos: when the next call would be due at the steady rate
+	PausedUntil int64   `json:"pausedUntil"` // unix nanos: no calls before (Retry-After of a 429)
+	Factor      float64 `json:"factor"`      // ≥ 1: the interval is multiplied by this after 429s
+	FactorUntil int64   `json:"factorUntil"` // unix nanos: when the slow-down ends
+	Last429     int64   `json:"last429"`     // unix nanos
+	Penalties   int64   `json:"penalties"`   // 429s seen, for operators
+}
+
+// SharedLimiter paces calls to Jumio across every worker and retriever
+// replica: each class's state is a key in a JetStream KV bucket, updated
+// with compare-and-swap (a GCRA token bucket). A caller reserves the next
+// slot and waits for it in place when the wait is short; otherwise it gets a
+// *jumio.ThrottledError and its job waits on redelivery. A 429 from Jumio
+// (see Observe) pauses the class for everyone and doubles its interval for
+// PenaltyWindow.
+type SharedLimiter struct {
+	kv     jetstream.KeyValue
+	region jumio.Region
+	limits RateLimits
+	log    *zap.Logger
+	now    func() time.Time
+	m      *Metrics
+
+	sleep func(ctx context.Context, d time.Duration) bool
+	mu    sync.Mutex
+}
+
+// NewSharedLimiter returns a limiter for one region's tenant using the
+// rate-limit bucket (see Provision).
+func NewSharedLimiter(kv jetstream.KeyValue, region jumio.Region, limits RateLimits, log *zap.Logger, m *Metrics) *SharedLimiter {
+	if limits.MaxWait == 0 {
+		limits.MaxWait = 20 * time.Second
+	}
+	if limits.PenaltyWindow == 0 {
+		limits.PenaltyWindow = time.Minute
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &SharedLimiter{kv: kv, region: region, limits: limits, log: log, now: time.Now, m: m, sleep: sleepCtx}
+}
+
+func (l *SharedLimiter) key(c jumio.EndpointClass) string { return string(l.region) + "." + string(c) }
+
+func (l *SharedLimiter) load(ctx context.Context, key string) (limitState, uint64, error) {
+	e, err := l.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return limitState{Factor: 1}, 0, nil
+	}
+	if err != nil {
+		return limitState{}, 0, err
+	}
+	var st limitState
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return limitState{Factor: 1}, e.Revision(), nil // corrupt: start over
+	}
+	if st.Factor < 1 {
+		st.Factor = 1
+	}
+	return st, e.Revision(), nil
+}
+
+func (l *SharedLimiter) store(ctx context.Context, key string, st limitState, rev uint64) error {
+	b, _ := json.Marshal(st)
+	var err error
+	if rev == 0 {
+		_, err = l.kv.Create(ctx, key, b)
+	} else {
+		_, err = l.kv.Update(ctx, key, b, rev)
+	}
+	return err
+}
+
+func conflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
+}
+
+// Wait implements jumio.Limiter.
+func (l *SharedLimiter) Wait(ctx context.Context, class jumio.EndpointClass) error {
+	rate := l.limits.rate(class)
+	if rate.PerSecond <= 0 {
+		return nil
+	}
+	burst := max(rate.Burst, 1)
+	key := l.key(class)
+	start := l.now()
+	for attempt := 0; ; attempt++ {
+		st, rev, err := l.load(ctx, key)
+		if err != nil {
+			return fmt.Errorf("pipeline: rate limiter: %w", err)
+		}
+		now := l.now()
+		factor := 1.0
+		if now.UnixNano() < st.FactorUntil {
+			factor = st.Factor
+		}
+		interval := time.Duration(float64(time.Second) / rate.PerSecond * factor)
+		tat := max(st.TAT, now.UnixNano(), st.PausedUntil)
+		allowAt := time.Unix(0, tat-int64(burst-1)*int64(interval))
+		if st.PausedUntil > now.UnixNano() {
+			allowAt = time.Unix(0, max(allowAt.UnixNano(), st.PausedUntil))
+		}
+		wait := allowAt.Sub(now)
+		if wait > l.limits.MaxWait {
+			// Too far off: do not hold a slot; come back near the turn,
+			// spread out so that waiting jobs do not return all at once.
+			d := wait - l.limits.MaxWait/2 + time.Duration(rand.Int64N(int64(l.limits.MaxWait/2)+1))
+			return &jumio.ThrottledError{Class: class, Delay: d}
+		}
+		st.TAT = tat + int64(interval)
+		if err := l.store(ctx, key, st, rev); err != nil {
+			if conflict(err) && attempt < 50 {
+				continue // another replica took a slot; re-read
+			}
+			return fmt.Errorf("pipeline: rate limiter: %w", err)
+		}
+		if wait > 0 && !l.sleep(ctx, wait) {
+			return ctx.Err()
+		}
+		l.m.rateLimitWait(class, l.now().Sub(start))
+		return nil
+	}
+}
+
+// Observe is a jumio.Observer: a 429 pauses the class for everyone for the
+// Retry-After (or one interval) and doubles its interval for PenaltyWindow.
+func (l *SharedLimiter) Observe(ci jumio.CallInfo) {
+	if ci.StatusCode != 429 {
+		return
+	}
+	rate := l.limits.rate(ci.Class)
+	if rate.PerSecond <= 0 {
+		return
+	}
+	pause := time.Duration(float64(time.Second) / rate.PerSecond)
+	if ra, ok := jumio.RetryAfter(ci.Err); ok && ra > pause {
+		pause = ra
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	key := l.key(ci.Class)
+	for attempt := 0; attempt < 20; attempt++ {
+		st, rev, err := l.load(ctx, key)
+		if err != nil {
+			return
+		}
+		now := l.now()
+		if now.UnixNano()-st.Last429 < int64(pause)/2 {
+			return // another replica already reacted to this burst of 429s
+		}
+		st.PausedUntil = max(st.PausedUntil, now.Add(pause).UnixNano())
+		if now.UnixNano() < st.FactorUntil {
+			st.Factor = min(st.Factor*2, 16)
+		} else {
+			st.Factor = 2
+		}
+		st.FactorUntil = now.Add(l.limits.PenaltyWindow).UnixNano()
+		st.Last429 = now.UnixNano()
+		st.Penalties++
+		if err := l.store(ctx, key, st, rev); err == nil {
+			l.log.Warn("Jumio answered 429: slowing the class down for every replica",
+				zap.String("class", string(ci.Class)), zap.String("region", string(l.region)),
+				zap.Float64("factor", st.Factor), zap.Duration("pause", pause))
+			return
+		} else if !conflict(err) {
+			return
+		}
+	}
+}
+
+// Limiters hands out a SharedLimiter per region; it is a jumio.Limiter
+// factory for Clients, and a jumio.Observer feeding 429s back.
+type Limiters struct {
+	kv     jetstream.KeyValue
+	limits RateLimits
+	log    *zap.Logger
+	m      *Metrics
+
+	mu       sync.Mutex
+	byRegion map[jumio.Region]*SharedLimiter
+}
+
+// NewLimiters opens the rate-limit bucket.
+func NewLimiters(ctx context.Context, js jetstream.JetStream, t Topology, limits RateLimits, log *zap.Logger, m *Metrics) (*Limiters, error) {
+	kv, err := js.KeyValue(ctx, t.WithDefaults().Subjects.BucketLimits())
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: rate-limit bucket: %w", err)
+	}
+	return &Limiters{kv: kv, limits: limits, log: log, m: m, byRegion: map[jumio.Region]*SharedLimiter{}}, nil
+}
+
+// For returns the limiter of a region.
+func (ls *Limiters) For(r jumio.Region) *SharedLimiter {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if l, ok := ls.byRegion[r]; ok {
+		return l
+	}
+	l := NewSharedLimiter(ls.kv, r, ls.limits, ls.log, ls.m)
+	ls.byRegion[r] = l
+	return l
+}
