@@ -36,6 +36,12 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 2m)
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
+SOAK_ARGS ?=
+.PHONY: soak
+soak: ## Chaos/soak runs (~10 min each, SOAK_ARGS for options): single node, then a 3-node cluster
+	$(GO) run ./cmd/soak --mode single $(SOAK_ARGS)
+	$(GO) run ./cmd/soak --mode cluster $(SOAK_ARGS)
+
 .PHONY: build
 build: ## Build every binary into ./bin
 	@mkdir -p bin

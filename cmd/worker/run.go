@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -75,6 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	w, err := pipeline.NewWorker(ctx, js, pipeline.WorkerConfig{
 		Topology: topo, Jumio: clients, CallbackURL: callbackURL, Concurrency: concurrency,
 		RetryBudget: retryBudget, Backoff: retry.Backoff(), ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics,
+		AfterCheckpoint: crashHook(getenv("KYCPIPE_TEST_KILL_AFTER"), log),
 	})
 	if err != nil {
 		return err
@@ -98,4 +101,21 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	}
 	log.Info("worker stopped")
 	return nil
+}
+
+// crashHook supports the chaos tests: with KYCPIPE_TEST_KILL_AFTER=<step>
+// the process kills itself with SIGKILL right after that saga checkpoint
+// (see pipeline.WorkerConfig.AfterCheckpoint), as a crash at that exact
+// boundary would. Never set it in production.
+func crashHook(step string, log *zap.Logger) func(string) {
+	if step == "" {
+		return nil
+	}
+	log.Warn("KYCPIPE_TEST_KILL_AFTER is set: this worker will kill itself after a checkpoint (testing only)", zap.String("step", step))
+	return func(s string) {
+		if s == step {
+			_ = log.Sync()
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -25,6 +26,12 @@ type EmbeddedOptions struct {
 	ConfigFile string
 	// MaxMemory and MaxStore bound JetStream (defaults: server's own).
 	MaxMemory, MaxStore int64
+	// ClusterName, ClusterPort and Routes make the server a node of a
+	// JetStream cluster (routes to the other nodes, e.g.
+	// nats://127.0.0.1:6222). A clustered server must listen (Port ≥ 0).
+	ClusterName string
+	ClusterPort int
+	Routes      []string
 	// Logger receives the server's notices and errors (default: none).
 	Logger *zap.Logger
 }
@@ -68,6 +75,15 @@ func RunEmbedded(o EmbeddedOptions) (*server.Server, error) {
 	}
 	if o.MaxStore > 0 {
 		opts.JetStreamMaxStore = o.MaxStore
+	}
+	if o.ClusterName != "" {
+		if opts.DontListen {
+			return nil, errors.New("pipeline: a clustered NATS server must listen on a port")
+		}
+		opts.Cluster.Name = o.ClusterName
+		opts.Cluster.Host = opts.Host
+		opts.Cluster.Port = o.ClusterPort
+		opts.Routes = server.RoutesFromStr(strings.Join(o.Routes, ","))
 	}
 	opts.NoSigs = true
 	opts.NoLog = o.Logger == nil

@@ -45,6 +45,11 @@ type WorkerConfig struct {
 	Logger          *zap.Logger
 	Now             func() time.Time
 	Metrics         *Metrics
+	// AfterCheckpoint, when set, is called after each saga checkpoint with
+	// its step: "account", "prepared_data", "part:FRONT" (BACK, FACE),
+	// "finalize", "announce". Tests use it to crash a worker at an exact
+	// step boundary.
+	AfterCheckpoint func(step string)
 }
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
@@ -301,48 +306,100 @@ func (r *jobRun) account(ctx context.Context) error {
 	} else {
 		resp, err = r.client.CreateAccount(ctx, areq)
 	}
-	if aerr := accepted(); aerr != nil && err == nil {
-		r.log.Warn("accepted event not stored", zap.Error(aerr))
-	}
 	if err != nil {
+		_ = accepted()
 		return err // Jumio errors name their operation
 	}
 	if !jumio.ValidID(resp.Account.ID) || !jumio.ValidID(resp.WorkflowExecution.ID) {
+		_ = accepted()
 		return &infraError{fmt.Errorf("jumio account response without valid account or execution ID")}
 	}
 	r.log = w.log.With(jobField(r.rec.JobID), accountField(resp.Account.ID), executionField(resp.WorkflowExecution.ID))
-	// The index must exist before Jumio can call back, i.e. before finalize.
-	indexErr := make(chan error, 1)
+	// Record the account before anything else, and insist: until it is
+	// recorded, a redelivery would create a second one. The index must exist
+	// before Jumio can call back, i.e. before finalize.
 	jobID, execID := r.rec.JobID, resp.WorkflowExecution.ID
-	go func() { indexErr <- w.store.IndexExecution(ctx, execID, jobID) }()
-	err = r.checkpoint(ctx, func(rec *JobRecord) error {
-		if rec.WorkflowExecutionID != "" && rec.WorkflowExecutionID != resp.WorkflowExecution.ID {
-			return fmt.Errorf("%w: job already has execution %s", errConcurrentAccount, rec.WorkflowExecutionID)
-		}
-		rec.AccountID, rec.WorkflowExecutionID = resp.Account.ID, resp.WorkflowExecution.ID
-		rec.Credentials = credentialStates(resp.WorkflowExecution.Credentials)
-		if resp.Web != nil {
-			rec.WebHref = resp.Web.Href
-		}
-		if resp.SDK != nil {
-			rec.SDKToken = resp.SDK.Token
-		}
-		rec.SetStatus(w.now(), StatusAccountCreated, "")
-		return nil
+	err = r.record(ctx, "account", func(ctx context.Context) error {
+		indexErr := make(chan error, 1)
+		go func() { indexErr <- w.store.IndexExecution(ctx, execID, jobID) }()
+		err := r.checkpoint(ctx, func(rec *JobRecord) error {
+			if rec.WorkflowExecutionID != "" && rec.WorkflowExecutionID != execID {
+				return fmt.Errorf("%w: job already has execution %s", errConcurrentAccount, rec.WorkflowExecutionID)
+			}
+			rec.AccountID, rec.WorkflowExecutionID = resp.Account.ID, execID
+			rec.Credentials = credentialStates(resp.WorkflowExecution.Credentials)
+			if resp.Web != nil {
+				rec.WebHref = resp.Web.Href
+			}
+			if resp.SDK != nil {
+				rec.SDKToken = resp.SDK.Token
+			}
+			rec.SetStatus(w.now(), StatusAccountCreated, "")
+			return nil
+		})
+		return cmp.Or(err, <-indexErr)
 	})
-	if e := <-indexErr; e != nil && err == nil {
-		err = &infraError{e}
+	if aerr := accepted(); aerr != nil {
+		r.log.Warn("accepted event not stored", zap.Error(aerr))
 	}
 	if errors.Is(err, errConcurrentAccount) {
-		// Another delivery of this job won the race; ours is an orphan.
-		r.log.Warn("concurrent delivery already created an execution; ours is an orphan", zap.Error(err))
-		w.m.ambiguousCreate()
-		return &infraError{err}
+		return r.compensate(ctx, resp, err)
 	}
 	if err == nil {
 		r.log.Info("jumio account ready", zap.Bool("existing_account", r.req.AccountID != ""))
+		r.boundary("account")
 	}
 	return err
+}
+
+// record persists a side effect with checkpoint calls in fn, retrying until
+// it succeeds (or the process stops): a side effect that is not recorded
+// would be repeated by the next delivery. The message stays in flight,
+// kept alive by heartbeats, while NATS recovers.
+func (r *jobRun) record(ctx context.Context, step string, fn func(context.Context) error) error {
+	delay := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil || errors.Is(err, errConcurrentAccount) || ctx.Err() != nil {
+			return err
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			r.log.Warn("cannot record a Jumio side effect yet; retrying until NATS accepts it", zap.String("step", step), zap.Int("attempt", attempt), zap.Error(err))
+		}
+		if !sleepCtx(ctx, delay) {
+			return err
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
+}
+
+// compensate handles losing a race with a concurrent delivery of the same
+// job that recorded another execution first: ours is an orphan, and since we
+// know its ID we remove it at Jumio, then carry on with the recorded one.
+func (r *jobRun) compensate(ctx context.Context, ours *jumio.AccountResponse, cause error) error {
+	r.w.m.ambiguousCreate()
+	var err error
+	if r.req.AccountID == "" {
+		err = r.client.DeleteAccount(ctx, ours.Account.ID)
+	} else {
+		err = r.client.DeleteWorkflowExecution(ctx, ours.Account.ID, ours.WorkflowExecution.ID)
+	}
+	r.log.Warn("a concurrent delivery recorded another execution first; deleted ours at Jumio",
+		zap.NamedError("cause", cause), zap.NamedError("delete_error", err))
+	rec, rev, gerr := r.w.store.Get(ctx, r.rec.JobID)
+	if gerr != nil {
+		return &infraError{gerr}
+	}
+	r.rec, r.rev = rec, rev
+	r.log = r.w.log.With(recordFields(rec)...)
+	return nil
+}
+
+// boundary reports a completed checkpoint to WorkerConfig.AfterCheckpoint.
+func (r *jobRun) boundary(step string) {
+	if h := r.w.cfg.AfterCheckpoint; h != nil {
+		h(step)
+	}
 }
 
 var errConcurrentAccount = errors.New("concurrent account creation")
@@ -389,12 +446,18 @@ func (r *jobRun) preparedData(ctx context.Context) error {
 			return cmp.Or(cerr, err)
 		}
 	}
-	return r.checkpoint(ctx, func(rec *JobRecord) error {
-		if !rec.HasUploaded(jumio.PartPreparedData) {
-			rec.Uploaded = append(rec.Uploaded, jumio.PartPreparedData)
-		}
-		return nil
-	})
+	if err := r.record(ctx, "prepared_data", func(ctx context.Context) error {
+		return r.checkpoint(ctx, func(rec *JobRecord) error {
+			if !rec.HasUploaded(jumio.PartPreparedData) {
+				rec.Uploaded = append(rec.Uploaded, jumio.PartPreparedData)
+			}
+			return nil
+		})
+	}); err != nil {
+		return err
+	}
+	r.boundary("prepared_data")
+	return nil
 }
 
 // parts streams each image part from the image store to Jumio, once each.
@@ -413,14 +476,17 @@ func (r *jobRun) parts(ctx context.Context) error {
 			}
 		}
 		classifier := p.Classifier
-		if err := r.checkpoint(ctx, func(rec *JobRecord) error {
-			if !rec.HasUploaded(classifier) {
-				rec.Uploaded = append(rec.Uploaded, classifier)
-			}
-			return nil
+		if err := r.record(ctx, "part", func(ctx context.Context) error {
+			return r.checkpoint(ctx, func(rec *JobRecord) error {
+				if !rec.HasUploaded(classifier) {
+					rec.Uploaded = append(rec.Uploaded, classifier)
+				}
+				return nil
+			})
 		}); err != nil {
 			return err
 		}
+		r.boundary("part:" + classifier)
 	}
 	return nil
 }
@@ -494,12 +560,16 @@ func (r *jobRun) finish(ctx context.Context) error {
 			if done, cerr := r.acquisitionOver(ctx, err); cerr != nil || !done {
 				return cmp.Or(cerr, err)
 			}
-		} else if err := r.checkpoint(ctx, func(rec *JobRecord) error {
-			rec.Finalized = true
-			rec.SetStatus(w.now(), StatusFinalized, "")
-			return nil
+		} else if err := r.record(ctx, "finalize", func(ctx context.Context) error {
+			return r.checkpoint(ctx, func(rec *JobRecord) error {
+				rec.Finalized = true
+				rec.SetStatus(w.now(), StatusFinalized, "")
+				return nil
+			})
 		}); err != nil {
 			return err
+		} else {
+			r.boundary("finalize")
 		}
 		w.m.finalized()
 		r.log.Info("finalized")
@@ -569,6 +639,9 @@ func (r *jobRun) finish(ctx context.Context) error {
 	})
 	if err == nil && !api {
 		r.log.Info("launched; waiting for the end user", zap.String("channel", r.rec.Channel))
+	}
+	if err == nil {
+		r.boundary("announce")
 	}
 	return err
 }

@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,16 +13,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kycpipe/kycpipe/internal/procs"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
@@ -37,15 +34,12 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	args := []string{"build", "-o", dir + string(os.PathSeparator)}
-	if raceEnabled {
-		args = append(args, "-race")
+	root, err := procs.ModuleRoot(".")
+	if err == nil {
+		err = procs.Build(root, dir, raceEnabled, "ingest", "worker", "retriever")
 	}
-	args = append(args, "./cmd/ingest", "./cmd/worker", "./cmd/retriever")
-	cmd := exec.Command("go", args...)
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building binaries: %v\n%s", err, out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -53,21 +47,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// proc is a running binary.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	mu   sync.Mutex
-	out  bytes.Buffer
-}
-
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
 }
 
 // cluster is NATS + simulator + the processes.
@@ -78,7 +57,7 @@ type cluster struct {
 	ingestURL string
 	apiKey    string
 	env       []string
-	procs     []*proc
+	procs     []*procs.Proc
 	subj      messages.Subjects
 	decisions *pipelinetest.Recorder[*messages.DecisionEvent]
 	events    *pipelinetest.Recorder[*messages.Event]
@@ -145,55 +124,27 @@ func newCluster(t *testing.T) *cluster {
 	return c
 }
 
-// start runs a binary with the cluster's environment; its output goes to
-// t.Log and is kept for assertions.
-func (c *cluster) start(name string, extraEnv ...string) *proc {
+// start runs a binary with the cluster's environment.
+func (c *cluster) start(name string, extraEnv ...string) *procs.Proc {
 	c.t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, name))
-	cmd.Env = append(append(append(os.Environ(), c.env...), "KYCPIPE_METRICS_ADDR="+freePort(c.t)), extraEnv...)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = cmd.Stdout
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
+	env := append(append(append([]string{}, c.env...), "KYCPIPE_METRICS_ADDR="+freePort(c.t)), extraEnv...)
+	p, err := procs.Start(name, filepath.Join(binDir, name), env, "")
+	if err != nil {
 		c.t.Fatal(err)
 	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.out.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-		}
-		_ = cmd.Wait()
-		close(p.done)
-	}()
 	c.procs = append(c.procs, p)
 	return p
 }
 
-// stop sends SIGTERM and waits for a graceful exit.
-func (c *cluster) stop(p *proc) {
-	select {
-	case <-p.done:
+// stop sends SIGTERM and waits for a graceful exit; the output goes to t.Log.
+func (c *cluster) stop(p *procs.Proc) {
+	if !p.Running() {
 		return
-	default:
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		c.t.Errorf("%s did not stop within 20s of SIGTERM", p.name)
-		_ = p.cmd.Process.Kill()
-		<-p.done
+	if !p.Stop(20 * time.Second) {
+		c.t.Errorf("%s did not stop within 20s of SIGTERM", p.Name)
 	}
-	c.t.Logf("---- %s output ----\n%s", p.name, p.output())
-}
-
-// kill sends SIGKILL: no graceful anything.
-func (c *cluster) kill(p *proc) {
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	c.t.Logf("---- %s output ----\n%s", p.Name, p.Output())
 }
 
 func (c *cluster) get(path string) int {
@@ -380,7 +331,7 @@ func TestThreeProcesses(t *testing.T) {
 			st := c.sim.Stats()
 			return st.AccountsByReference["e2e-kill-1"] == 1 && st.Requests["upload_prepared_data"] > before.Requests["upload_prepared_data"]
 		}, "worker never reached the upload")
-		c.kill(c.procs[1])
+		c.procs[1].Kill()
 		c.sim.SetLatency(jumiotest.RouteUploadPreparedData, 0)
 		c.procs[1] = c.start("worker")
 		dec := c.decision(t, id)
@@ -418,5 +369,62 @@ func TestThreeProcesses(t *testing.T) {
 		if n != 1 {
 			t.Errorf("execution %s has %d decisions", exec, n)
 		}
+	}
+}
+
+// TestWorkerKilledAtEachSagaBoundary SIGKILLs the worker right after each
+// saga checkpoint in turn; a fresh worker then finishes the job. Each time
+// there is exactly one account, one finalize and one decision, and no part
+// is uploaded twice.
+func TestWorkerKilledAtEachSagaBoundary(t *testing.T) {
+	c := newCluster(t)
+	c.stop(c.procs[1]) // only the crashing worker may take the job
+	for i, step := range []string{"account", "prepared_data", "part:FRONT", "part:BACK", "part:FACE", "finalize", "announce"} {
+		t.Run(step, func(t *testing.T) {
+			ref := fmt.Sprintf("e2e-boundary-%d", i)
+			crashing := c.start("worker", "KYCPIPE_TEST_KILL_AFTER="+step)
+			var buf bytes.Buffer
+			mw := multipart.NewWriter(&buf)
+			w, _ := mw.CreateFormField("request")
+			_ = json.NewEncoder(w).Encode(map[string]any{
+				"customerInternalReference": ref, "workflowDefinition": map[string]any{"key": 10164}, "channel": "API",
+				"preparedData": map[string]any{"firstName": "Jane", "lastName": "Doe", "email": "jane@example.com"},
+			})
+			for _, part := range []string{"FRONT", "BACK", "FACE"} {
+				fw, _ := mw.CreateFormFile(part, part+".png")
+				_, _ = fw.Write(jumiotest.PNG(640, 480))
+			}
+			_ = mw.Close()
+			status, body := c.post(t, mw.FormDataContentType(), &buf, nil)
+			if status != 202 {
+				t.Fatalf("submit: %d %s", status, body)
+			}
+			var out struct{ JobID string }
+			_ = json.Unmarshal(body, &out)
+			select {
+			case <-crashing.Done:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("the worker did not kill itself after %s", step)
+			}
+			if !crashing.KilledBySignal() {
+				t.Fatalf("worker exited with %v, want SIGKILL", crashing.Cmd.ProcessState)
+			}
+			fresh := c.start("worker")
+			defer c.stop(fresh)
+			dec := c.decision(t, out.JobID)
+			st := c.sim.Stats()
+			if st.AccountsByReference[ref] != 1 || st.ExecutionsByReference[ref] != 1 {
+				t.Errorf("accounts=%d executions=%d, want 1", st.AccountsByReference[ref], st.ExecutionsByReference[ref])
+			}
+			if n := st.FinalizesByExecution[dec.WorkflowExecutionID]; n != 1 {
+				t.Errorf("finalizes = %d, want 1", n)
+			}
+			if n := st.UploadsByExecution[dec.WorkflowExecutionID]; n != 4 {
+				t.Errorf("uploads = %d, want 4 (prepared data and three images, none twice)", n)
+			}
+			if n := len(c.decisions.Where(pipelinetest.ForJob[*messages.DecisionEvent](out.JobID))); n != 1 {
+				t.Errorf("%d decisions", n)
+			}
+		})
 	}
 }

@@ -1,0 +1,44 @@
+package soak_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kycpipe/kycpipe/internal/procs"
+	"github.com/kycpipe/kycpipe/internal/soak"
+)
+
+// TestShortSoak is the short version of `make soak` that runs in `make
+// test`: a minute of jobs while workers and retrievers are SIGKILLed and
+// the NATS server restarts, with Jumio faults on.
+func TestShortSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the short soak takes about a minute; -short skips it")
+	}
+	root, err := procs.ModuleRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := procs.Build(root, bin, raceEnabled, "ingest", "worker", "retriever"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := soak.Run(t.Context(), soak.Options{
+		BinDir: bin, WorkDir: t.TempDir(), Duration: 45 * time.Second, Jobs: 300, Workers: 2, Retrievers: 2,
+		KillEvery: 7 * time.Second, NATSRestartEvery: 20 * time.Second, DrainTimeout: 2 * time.Minute, Progress: testWriter{t},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", r.Markdown())
+	if !r.OK() {
+		t.Fatal("soak invariants failed")
+	}
+	if r.Kills < 3 || r.NATSRestarts < 1 {
+		t.Errorf("too little chaos: %d kills, %d NATS restarts", r.Kills, r.NATSRestarts)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
