@@ -26,6 +26,9 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		callbackSecret string
 		tlsCert        string
 		tlsKey         string
+		allowlist      string
+		trustedProxies string
+		callbackRate   int
 	)
 	set := config.New("ingest", getenv)
 	common.Bind(set)
@@ -35,6 +38,9 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	set.Bool(&insecureNoAuth, "insecure-no-auth", "KYCPIPE_INSECURE_NO_AUTH", false, "accept requests without an API key (local experiments only)")
 	set.Int64(&maxBody, "max-body-bytes", "KYCPIPE_MAX_BODY_BYTES", 1<<20, "largest JSON body accepted (larger is 413)")
 	set.Secret(&callbackSecret, "callback-secret", "KYCPIPE_CALLBACK_SECRET", "secret path token: Jumio must call /v1/callbacks/jumio/<secret>")
+	allowSetting := set.String(&allowlist, "callback-allowlist", "KYCPIPE_CALLBACK_ALLOWLIST", "", "accept callbacks only from these IPs/CIDRs, comma-separated; \"jumio\" = Jumio's published callback IPs (empty: any source)")
+	proxySetting := set.String(&trustedProxies, "trusted-proxies", "KYCPIPE_TRUSTED_PROXIES", "", "reverse proxies (IPs/CIDRs) whose X-Forwarded-For is believed (empty: none)")
+	set.Int(&callbackRate, "callback-rate", "KYCPIPE_CALLBACK_RATE", 100, "callbacks accepted per second by this instance (burst: twice as many)")
 	set.String(&tlsCert, "tls-cert", "KYCPIPE_TLS_CERT", "", "TLS certificate file (with --tls-key: serve HTTPS)")
 	set.String(&tlsKey, "tls-key", "KYCPIPE_TLS_KEY", "", "TLS private key file")
 	if err := set.Parse(args); err != nil {
@@ -59,6 +65,14 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	default:
 		return config.Missing(keysSetting)
 	}
+	allow, err := pipeline.ParsePrefixes(allowlist)
+	if err != nil {
+		return config.Invalid(allowSetting, err)
+	}
+	proxies, err := pipeline.ParsePrefixes(trustedProxies)
+	if err != nil {
+		return config.Invalid(proxySetting, err)
+	}
 	if (tlsCert == "") != (tlsKey == "") {
 		return errors.New("set both KYCPIPE_TLS_CERT and KYCPIPE_TLS_KEY, or neither")
 	}
@@ -76,7 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	}
 	in, err := pipeline.NewIngest(ctx, nc, js, pipeline.IngestConfig{
 		Topology: topo, APIKeys: keys, InsecureNoAuth: insecureNoAuth, MaxBodyBytes: maxBody,
-		DefaultRegion: common.DefaultRegion(), Callbacks: pipeline.CallbackConfig{Secret: callbackSecret},
+		DefaultRegion: common.DefaultRegion(), Callbacks: pipeline.CallbackConfig{Secret: callbackSecret, Allowlist: allow, TrustedProxies: proxies,
+			RatePerSecond: float64(callbackRate), Burst: 2 * callbackRate},
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Logger: log, Metrics: metrics,
 	})
 	if err != nil {

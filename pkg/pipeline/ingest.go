@@ -13,7 +13,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -53,13 +52,6 @@ type IngestConfig struct {
 	Metrics        *Metrics
 }
 
-// CallbackConfig configures the callback receiver (see docs/SECURITY.md).
-type CallbackConfig struct {
-	// Secret, when set, is a path token: Jumio must call
-	// /v1/callbacks/jumio/{Secret}; the bare route answers 404.
-	Secret string
-}
-
 func (c IngestConfig) withDefaults() IngestConfig {
 	c.Topology = c.Topology.WithDefaults()
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, messages.MaxRequestJSONSize)
@@ -67,6 +59,8 @@ func (c IngestConfig) withDefaults() IngestConfig {
 	c.DefaultRegion = cmp.Or(c.DefaultRegion, jumio.DefaultRegion)
 	c.RetryAfter = cmp.Or(c.RetryAfter, 5*time.Second)
 	c.PublishTimeout = cmp.Or(c.PublishTimeout, 5*time.Second)
+	c.Callbacks.RatePerSecond = cmp.Or(c.Callbacks.RatePerSecond, 100)
+	c.Callbacks.Burst = cmp.Or(c.Callbacks.Burst, 200)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -89,6 +83,7 @@ type Ingest struct {
 	now      func() time.Time
 	m        *Metrics
 	draining atomic.Bool
+	cbLimit  *bucket
 
 	readyMu  sync.Mutex
 	readyAt  time.Time
@@ -110,7 +105,8 @@ func NewIngest(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg I
 		return nil, fmt.Errorf("pipeline: ingest: image store: %w", err)
 	}
 	return &Ingest{cfg: cfg, nc: nc, js: js, subj: cfg.Topology.Subjects, store: NewJobStore(kv, cfg.Now),
-		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics}, nil
+		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics,
+		cbLimit: newBucket(cfg.Callbacks.RatePerSecond, cfg.Callbacks.Burst)}, nil
 }
 
 // SetDraining makes readiness fail, so load balancers stop sending traffic
@@ -127,7 +123,7 @@ func (in *Ingest) Handler() http.Handler {
 	mux.Handle("GET /healthz", in.route("healthz", http.HandlerFunc(in.healthz)))
 	mux.Handle("GET /readyz", in.route("readyz", http.HandlerFunc(in.readyz)))
 	if in.cfg.MetricsHandler != nil {
-		mux.Handle("GET /metrics", in.cfg.MetricsHandler)
+		mux.Handle("GET /metrics", in.authed(in.cfg.MetricsHandler.ServeHTTP))
 	}
 	return securityHeaders(problemFallback(mux))
 }
@@ -718,10 +714,24 @@ func (in *Ingest) callbackWithSecret(w http.ResponseWriter, r *http.Request) {
 	in.callback(w, r)
 }
 
-// callback receives a Jumio callback: it checks its shape, publishes it on
-// kyc.callbacks.<region> (deduplicated) and answers 200 at once. The
-// callback only triggers a retrieval.
+// callback receives a Jumio callback: it checks where it comes from and its
+// shape, publishes it on kyc.callbacks.<region> (deduplicated) and answers
+// 200 at once. The callback only triggers a retrieval.
 func (in *Ingest) callback(w http.ResponseWriter, r *http.Request) {
+	cc := in.cfg.Callbacks
+	src, ok := clientAddr(r, cc.TrustedProxies)
+	if len(cc.Allowlist) > 0 && (!ok || !containsAddr(cc.Allowlist, src)) {
+		in.m.callback("refused")
+		in.log.Warn("callback from an address outside the allowlist refused", zap.String("source", src.String()))
+		writeProblem(w, Problem{Type: ProblemForbidden, Status: http.StatusForbidden, Detail: "callbacks are accepted from Jumio's addresses only"})
+		return
+	}
+	if !in.cbLimit.allow(in.now()) {
+		in.m.callback("rate_limited")
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, Problem{Type: ProblemTooManyRequests, Status: http.StatusTooManyRequests, Detail: "too many callbacks"})
+		return
+	}
 	cb, err := jumio.ParseCallback(http.MaxBytesReader(w, r.Body, jumio.MaxCallbackSize))
 	if err != nil {
 		in.m.callback("invalid")
@@ -731,7 +741,7 @@ func (in *Ingest) callback(w http.ResponseWriter, r *http.Request) {
 	region := callbackRegion(r, cb, in.cfg.DefaultRegion)
 	msg := &messages.CallbackReceived{
 		Schema: messages.SchemaCallback, Region: string(region), ReceivedAt: in.now().UTC(),
-		SourceIP: remoteIP(r), Callback: *cb,
+		SourceIP: src.String(), Callback: *cb,
 	}
 	if j := r.URL.Query().Get("job"); messages.ValidJobID(j) {
 		msg.JobID = j
@@ -778,14 +788,6 @@ func callbackRegion(r *http.Request, cb *jumio.Callback, def jumio.Region) jumio
 		}
 	}
 	return def
-}
-
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func (in *Ingest) healthz(w http.ResponseWriter, _ *http.Request) {

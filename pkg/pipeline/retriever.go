@@ -299,8 +299,17 @@ func (r *Retriever) notYet(ctx context.Context, m jetstream.Msg, rec *JobRecord,
 		n = updated.Polls
 	} else {
 		// A callback that arrived before the result is retrievable: retry it
-		// on the same schedule, counted by its own deliveries.
+		// on the same schedule, counted by its own deliveries, as many times
+		// as the schedule has steps (Jumio recommends at most 10 attempts
+		// after a callback). Then the poll task, which runs until the job's
+		// deadline, is the safety net; a forged callback ends here too.
 		n = deliveries(m)
+		if n > len(r.cfg.Schedule) {
+			r.m.callback("unconfirmed")
+			log.Info("Jumio has not confirmed the callback's status; leaving the execution to its poll task",
+				zap.String("jumio_status", status), zap.Int("attempts", n))
+			return Ack()
+		}
 	}
 	d := ScheduleDelay(r.cfg.Schedule, n)
 	log.Debug("execution not finished yet", zap.String("jumio_status", status), zap.String("trigger", trigger), zap.Duration("next_in", d))

@@ -1,0 +1,118 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"testing"
+
+	"github.com/kycpipe/kycpipe/internal/localstack"
+	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/pipeline"
+	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
+)
+
+func callbackBody(accountID, execID, status string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"callbackSentAt":    "2026-11-22T10:00:00.000Z",
+		"workflowExecution": map[string]any{"id": execID, "href": "https://retrieval.amer-1.jumio.ai/api/v1/workflow-executions/" + execID, "definitionKey": "10164", "status": status},
+		"account":           map[string]any{"id": accountID, "href": "https://retrieval.amer-1.jumio.ai/api/v1/accounts/" + accountID},
+	})
+	return b
+}
+
+func (b *bundle) callback(t *testing.T, path string, body []byte, header map[string]string) response {
+	t.Helper()
+	h := map[string]string{"Authorization": ""}
+	for k, v := range header {
+		h[k] = v
+	}
+	return b.do(t, http.MethodPost, path, "application/json", bytes.NewReader(body), h)
+}
+
+func TestCallbackDefenses(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *localstack.Options) {
+		o.Workers, o.Retrievers = 0, 0
+		o.Ingest.Callbacks = pipeline.CallbackConfig{
+			Secret:         "path-secret-7b1e9c",
+			Allowlist:      []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")},
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+			RatePerSecond:  0.001, Burst: 3,
+		}
+	})
+	body := callbackBody("7b1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "2f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e", "PROCESSED")
+	good := "/v1/callbacks/jumio/path-secret-7b1e9c"
+	fromJumio := map[string]string{"X-Forwarded-For": "198.51.100.9, 203.0.113.5"}
+	for _, tt := range []struct {
+		name   string
+		path   string
+		header map[string]string
+		want   int
+	}{
+		{"bare route when a secret is set", "/v1/callbacks/jumio", fromJumio, 404},
+		{"wrong secret", "/v1/callbacks/jumio/guess", fromJumio, 404},
+		{"source outside the allowlist", good, nil, 403},
+		{"spoofed hop left of an untrusted one", good, map[string]string{"X-Forwarded-For": "203.0.113.5, 198.51.100.9"}, 403},
+		{"allowlisted source via a trusted proxy", good, fromJumio, 200},
+		{"duplicate is still answered 200", good, fromJumio, 200},
+		{"third within the rate", good, fromJumio, 200},
+		{"over the rate limit", good, fromJumio, 429},
+	} {
+		if r := b.callback(t, tt.path, body, tt.header); r.status != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.name, r.status, r.body, tt.want)
+		}
+	}
+}
+
+// A forged PROCESSED callback for a real execution Jumio has not decided
+// produces no decision: the retriever asks Jumio, which says INITIATED.
+// A callback for an execution no job knows causes no Jumio call at all.
+func TestForgedCallbacks(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	jobID := b.submit(t, webJob("order-forged-1"), 202, nil)
+	launched := b.events.WaitN(t, 1, waitLong, func(m pipelinetest.Received[*messages.Event]) bool {
+		return m.Value.JobID == jobID && m.Value.Kind == messages.KindLaunched
+	}, "launched")[0].Value
+
+	before := b.sim.Stats()
+	if r := b.callback(t, "/v1/callbacks/jumio", callbackBody(launched.AccountID, launched.WorkflowExecutionID, "PROCESSED"), nil); r.status != 200 {
+		t.Fatalf("forged callback: %d %s", r.status, r.body)
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		return b.sim.Stats().Requests["status"] > before.Requests["status"] && consumerIdle(t, b, b.subj.StreamCallbacks(), pipeline.ConsumerRetrieverCallback)
+	}, "forged callback not handled")
+	if got := b.decisions.Where(pipelinetest.ForJob[*messages.DecisionEvent](jobID)); len(got) != 0 {
+		t.Fatalf("a forged callback produced a decision:%s", pipelinetest.Describe(got))
+	}
+	if d := b.sim.Stats().Requests["details"] - before.Requests["details"]; d != 0 {
+		t.Errorf("details read %d times for an undecided execution", d)
+	}
+
+	unknownBefore := b.sim.Stats()
+	r := b.callback(t, "/v1/callbacks/jumio", callbackBody("7b1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "2f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e", "PROCESSED"), nil)
+	if r.status != 200 {
+		t.Fatalf("unknown-execution callback: %d", r.status)
+	}
+	dl := b.dlq.WaitN(t, 1, waitLong, func(m pipelinetest.Received[[]byte]) bool {
+		return m.Header.Get(messages.HeaderReason) == messages.ReasonUnknown
+	}, "dead letter of the unknown execution")[0]
+	if dl.Subject != b.subj.DLQ(messages.StageRetriever) {
+		t.Errorf("dead letter on %s", dl.Subject)
+	}
+	after := b.sim.Stats()
+	for _, route := range []string{"status", "details", "token"} {
+		if after.Requests[route] != unknownBefore.Requests[route] {
+			t.Errorf("a callback for an unknown execution caused %d %s calls", after.Requests[route]-unknownBefore.Requests[route], route)
+		}
+	}
+	// The real decision still arrives when the user finishes.
+	if err := b.sim.CompleteWeb(launched.WorkflowExecutionID); err != nil {
+		t.Fatal(err)
+	}
+	if dec := b.waitDecision(t, jobID); dec.Decision.Type != messages.DecisionPassed {
+		t.Errorf("decision = %+v", dec.Decision)
+	}
+}
