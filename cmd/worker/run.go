@@ -24,6 +24,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		callbackURL string
 		concurrency int
 		retryBudget int
+		accountConc int
 	)
 	set := config.New("worker", getenv)
 	common.Bind(set)
@@ -34,6 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	set.String(&metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
 	set.String(&callbackURL, "callback-url", "KYCPIPE_CALLBACK_URL", "", "public URL of ingest's callback route, sent to Jumio as callbackUrl (unset: Jumio uses the portal's URL)")
 	set.Int(&concurrency, "concurrency", "KYCPIPE_WORKER_CONCURRENCY", 32, "jobs this process runs at once")
+	set.Int(&accountConc, "account-concurrency", "KYCPIPE_ACCOUNT_CONCURRENCY", 4, "account calls in flight at once (bounds the accounts a crash can orphan: Jumio's account API has no idempotency key)")
 	set.Int(&retryBudget, "retry-budget", "KYCPIPE_RETRY_BUDGET", 10, "retryable Jumio failures a job may have before it fails")
 	if err := set.Parse(args); err != nil {
 		return err
@@ -76,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	}
 	w, err := pipeline.NewWorker(ctx, js, pipeline.WorkerConfig{
 		Topology: topo, Jumio: clients, CallbackURL: callbackURL, Concurrency: concurrency,
-		RetryBudget: retryBudget, Backoff: retry.Backoff(), ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics,
+		RetryBudget: retryBudget, AccountConcurrency: accountConc, Backoff: retry.Backoff(), ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics,
 		AfterCheckpoint: crashHook(getenv("KYCPIPE_TEST_KILL_AFTER"), log),
 	})
 	if err != nil {

@@ -91,7 +91,9 @@ type SharedLimiter struct {
 	m      *Metrics
 
 	sleep func(ctx context.Context, d time.Duration) bool
-	mu    sync.Mutex
+	// reserve serializes reservations per class within this process, so the
+	// KV key sees one contender per replica rather than one per goroutine.
+	reserve map[jumio.EndpointClass]*sync.Mutex
 }
 
 // NewSharedLimiter returns a limiter for one region's tenant using the
@@ -106,7 +108,11 @@ func NewSharedLimiter(kv jetstream.KeyValue, region jumio.Region, limits RateLim
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &SharedLimiter{kv: kv, region: region, limits: limits, log: log, now: time.Now, m: m, sleep: sleepCtx}
+	reserve := map[jumio.EndpointClass]*sync.Mutex{}
+	for _, c := range []jumio.EndpointClass{jumio.ClassAccount, jumio.ClassRetrieval, jumio.ClassToken} {
+		reserve[c] = &sync.Mutex{}
+	}
+	return &SharedLimiter{kv: kv, region: region, limits: limits, log: log, now: time.Now, m: m, sleep: sleepCtx, reserve: reserve}
 }
 
 func (l *SharedLimiter) key(c jumio.EndpointClass) string { return string(l.region) + "." + string(c) }
@@ -153,10 +159,31 @@ func (l *SharedLimiter) Wait(ctx context.Context, class jumio.EndpointClass) err
 	burst := max(rate.Burst, 1)
 	key := l.key(class)
 	start := l.now()
+	wait, err := l.reserveSlot(ctx, class, key, rate, burst)
+	if err != nil {
+		return err
+	}
+	if wait > 0 && !l.sleep(ctx, wait) {
+		return ctx.Err()
+	}
+	l.m.rateLimitWait(class, l.now().Sub(start))
+	return nil
+}
+
+// reserveSlot takes the next slot of class (or reports how long until one
+// would be worth waiting for, as a ThrottledError) and returns how long to
+// wait for it. Failures of the shared state are throttling, never terminal.
+func (l *SharedLimiter) reserveSlot(ctx context.Context, class jumio.EndpointClass, key string, rate Rate, burst int) (time.Duration, error) {
+	mu := l.reserve[class]
+	mu.Lock()
+	defer mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		st, rev, err := l.load(ctx, key)
 		if err != nil {
-			return fmt.Errorf("pipeline: rate limiter: %w", err)
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			return 0, &jumio.ThrottledError{Class: class, Delay: time.Second}
 		}
 		now := l.now()
 		factor := 1.0
@@ -174,20 +201,20 @@ func (l *SharedLimiter) Wait(ctx context.Context, class jumio.EndpointClass) err
 			// Too far off: do not hold a slot; come back near the turn,
 			// spread out so that waiting jobs do not return all at once.
 			d := wait - l.limits.MaxWait/2 + time.Duration(rand.Int64N(int64(l.limits.MaxWait/2)+1))
-			return &jumio.ThrottledError{Class: class, Delay: d}
+			return 0, &jumio.ThrottledError{Class: class, Delay: d}
 		}
 		st.TAT = tat + int64(interval)
-		if err := l.store(ctx, key, st, rev); err != nil {
-			if conflict(err) && attempt < 50 {
-				continue // another replica took a slot; re-read
-			}
-			return fmt.Errorf("pipeline: rate limiter: %w", err)
+		err = l.store(ctx, key, st, rev)
+		if err == nil {
+			return wait, nil
 		}
-		if wait > 0 && !l.sleep(ctx, wait) {
-			return ctx.Err()
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
 		}
-		l.m.rateLimitWait(class, l.now().Sub(start))
-		return nil
+		if !conflict(err) || attempt >= 20 {
+			// Heavy contention or NATS trouble: the call waits on the queue.
+			return 0, &jumio.ThrottledError{Class: class, Delay: time.Duration(200+rand.Int64N(800)) * time.Millisecond}
+		}
 	}
 }
 

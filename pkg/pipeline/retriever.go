@@ -346,8 +346,12 @@ func (r *Retriever) failure(ctx context.Context, m jetstream.Msg, rec *JobRecord
 		}
 		log.Warn("retrieval failed; will retry", zap.Error(err), zap.Duration("delay", d))
 		return Retry(d)
-	default:
+	case jumio.StatusCode(err) != 0:
 		return r.giveUp(ctx, m, messages.ReasonTerminal, rec.JobID, errorInfo(messages.ErrCodeJumioRejected, err), err, log)
+	default:
+		d := r.cfg.Backoff.Delay(deliveries(m))
+		log.Warn("unexpected error; will retry", zap.Error(err), zap.Duration("delay", d))
+		return Retry(d)
 	}
 }
 

@@ -31,6 +31,12 @@ type WorkerConfig struct {
 	CallbackURL string
 	// Concurrency bounds the jobs this process runs at once (default 32).
 	Concurrency int
+	// AccountConcurrency bounds the account calls (create or update) this
+	// process has in flight at once (default 4). Jumio's account API has no
+	// idempotency key: a process killed while an account call is in flight
+	// may leave an account nobody knows; this bounds how many per crash.
+	// Jumio admits about one account initiation per second anyway.
+	AccountConcurrency int
 	// RetryBudget is how many retryable failures (Jumio 5xx, timeouts) a job
 	// may have before it fails (default 10). Rate limiting does not count.
 	RetryBudget int
@@ -56,6 +62,7 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	c.Topology = c.Topology.WithDefaults()
 	c.Concurrency = cmp.Or(c.Concurrency, 32)
 	c.RetryBudget = cmp.Or(c.RetryBudget, 10)
+	c.AccountConcurrency = cmp.Or(c.AccountConcurrency, 4)
 	c.Backoff = c.Backoff.WithDefaults()
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
 	c.ProcessingGrace = cmp.Or(c.ProcessingGrace, time.Hour)
@@ -82,6 +89,8 @@ type Worker struct {
 	log    *zap.Logger
 	now    func() time.Time
 	m      *Metrics
+	// accountSlots bounds account calls in flight (AccountConcurrency).
+	accountSlots chan struct{}
 
 	readyMu  sync.Mutex
 	readyAt  time.Time
@@ -106,6 +115,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, cfg WorkerConfig) (*
 	return &Worker{
 		cfg: cfg, js: js, subj: cfg.Topology.Subjects, store: NewJobStore(kv, cfg.Now),
 		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics,
+		accountSlots: make(chan struct{}, cfg.AccountConcurrency),
 	}, nil
 }
 
@@ -300,12 +310,19 @@ func (r *jobRun) account(ctx context.Context) error {
 		return err
 	}
 	areq := r.req.AccountRequest(w.cfg.CallbackURL)
+	select {
+	case w.accountSlots <- struct{}{}:
+	case <-ctx.Done():
+		_ = accepted()
+		return ctx.Err()
+	}
 	var resp *jumio.AccountResponse
 	if r.req.AccountID != "" {
 		resp, err = r.client.UpdateAccount(ctx, r.req.AccountID, areq)
 	} else {
 		resp, err = r.client.CreateAccount(ctx, areq)
 	}
+	<-w.accountSlots
 	if err != nil {
 		_ = accepted()
 		return err // Jumio errors name their operation
@@ -729,12 +746,16 @@ func (r *jobRun) failure(ctx context.Context, step string, err error) Outcome {
 		}
 		log.Warn("jumio call failed; will retry", zap.Error(err), zap.Int("attempt", r.rec.Attempts), zap.Duration("delay", d))
 		return Retry(d)
+	case jumio.StatusCode(err) != 0 || errors.Is(err, jumio.ErrInvalidArgument) || errors.Is(err, jumio.ErrValidation):
+		// Jumio refused the request (a 4xx other than 401-after-refresh,
+		// 408 and 429): no retry can fix it.
+		return w.giveUp(ctx, r.m, messages.ReasonTerminal, r.rec.JobID, errorInfo(messages.ErrCodeJumioRejected, err), err, log)
 	default:
-		code := messages.ErrCodeJumioRejected
-		if jumio.StatusCode(err) == 0 {
-			code = messages.ErrCodeInternal
-		}
-		return w.giveUp(ctx, r.m, messages.ReasonTerminal, r.rec.JobID, errorInfo(code, err), err, log)
+		// Anything else (NATS, an unexpected local failure) is not the job's
+		// fault: retry without using its budget.
+		d := w.cfg.Backoff.Delay(deliveries(r.m))
+		log.Warn("unexpected error; will retry", zap.Error(err), zap.Duration("delay", d))
+		return Retry(d)
 	}
 }
 

@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -75,20 +76,44 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newCluster(t *testing.T) *cluster {
+// clusterOptions adjust newCluster.
+type clusterOptions struct {
+	sim          jumiotest.Options
+	apiKey       string
+	natsUser     string // NATS user and password, when the server requires them
+	natsPassword string
+	env          []string
+}
+
+func newCluster(t *testing.T) *cluster { return newClusterWith(t, clusterOptions{}) }
+
+func newClusterWith(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
-	ns, err := pipeline.RunEmbedded(pipeline.EmbeddedOptions{StoreDir: t.TempDir()})
+	eo := pipeline.EmbeddedOptions{StoreDir: t.TempDir()}
+	if o.natsUser != "" {
+		conf := filepath.Join(t.TempDir(), "nats.conf")
+		body := fmt.Sprintf("authorization { user: %q, password: %q }\n", o.natsUser, o.natsPassword)
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		eo.ConfigFile = conf
+	}
+	ns, err := pipeline.RunEmbedded(eo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	sim, err := jumiotest.StartServer(jumiotest.Options{Logger: pipelinetest.Logger(t).Named("jumiosim")})
+	if o.sim.Logger == nil {
+		o.sim.Logger = pipelinetest.Logger(t).Named("jumiosim")
+	}
+	sim, err := jumiotest.StartServer(o.sim)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
 	ingestAddr := freePort(t)
-	c := &cluster{t: t, natsURL: ns.ClientURL(), sim: sim, ingestURL: "http://" + ingestAddr, apiKey: "e2e-test-key-0123456789", subj: messages.MustSubjects("")}
+	apiKey := cmp.Or(o.apiKey, "e2e-test-key-0123456789")
+	c := &cluster{t: t, natsURL: ns.ClientURL(), sim: sim, ingestURL: "http://" + ingestAddr, apiKey: apiKey, subj: messages.MustSubjects("")}
 	creds := sim.Credentials()
 	c.env = []string{
 		"KYCPIPE_NATS_URL=" + c.natsURL,
@@ -107,11 +132,19 @@ func newCluster(t *testing.T) *cluster {
 		"KYCPIPE_LOG_LEVEL=debug",
 		"KYCPIPE_RATE_ACCOUNT=50", "KYCPIPE_RATE_ACCOUNT_BURST=10",
 	}
+	if o.natsUser != "" {
+		c.env = append(c.env, "KYCPIPE_NATS_USER="+o.natsUser, "KYCPIPE_NATS_PASSWORD="+o.natsPassword)
+	}
+	c.env = append(c.env, o.env...)
 	c.start("ingest")
 	pipelinetest.Eventually(t, 60*time.Second, func() bool { return c.get("/readyz") == http.StatusOK }, "ingest never became ready")
 	c.start("worker")
 	c.start("retriever")
-	_, js := pipelinetest.Connect(t, c.natsURL)
+	natsURL := c.natsURL
+	if o.natsUser != "" {
+		natsURL = strings.Replace(natsURL, "nats://", "nats://"+o.natsUser+":"+o.natsPassword+"@", 1)
+	}
+	_, js := pipelinetest.Connect(t, natsURL)
 	c.js = js
 	c.decisions = pipelinetest.Decisions(t, js, c.subj)
 	c.events = pipelinetest.Events(t, js, c.subj)
