@@ -8,7 +8,12 @@ FUZZTIME  ?= 2m
 # Fuzz targets: "package:FuzzName" pairs, run by `make fuzz`.
 FUZZ_TARGETS ?= \
 	./pkg/jumio:FuzzParseCallback \
-	./pkg/jumio:FuzzDecodeWorkflowDetails
+	./pkg/jumio:FuzzDecodeWorkflowDetails \
+	./pkg/messages:FuzzDecodeRequest \
+	./pkg/messages:FuzzDecodeCallback \
+	./pkg/messages:FuzzDecodeEvents \
+	./pkg/pipeline:FuzzSubmit \
+	./pkg/pipeline:FuzzCallback
 
 .PHONY: help
 help: ## List the targets
@@ -22,11 +27,17 @@ run: ## Run the whole pipeline locally: embedded NATS + Jumio simulator + ingest
 test: ## Run all tests with the race detector (includes short fuzz seed-corpus runs)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
+GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.8.0
+GOVULNDB    ?= https://vuln.go.dev
+
 .PHONY: lint
-lint: ## Check formatting and run go vet
+lint: ## Check formatting, run go vet and govulncheck (installed through the module proxy)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
+	@echo "govulncheck ./..."; out=$$($(GO) run $(GOVULNCHECK) -db $(GOVULNDB) ./... 2>&1); rc=$$?; echo "$$out" | tail -20; \
+	if [ $$rc -eq 3 ]; then echo "govulncheck: known vulnerabilities are reachable from this code"; exit 1; \
+	elif [ $$rc -ne 0 ]; then echo "govulncheck: could not check: the vulnerability database $(GOVULNDB) is unreachable (set GOVULNDB to a mirror, e.g. file:///path); not failing lint"; fi
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 2m)

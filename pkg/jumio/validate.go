@@ -71,7 +71,15 @@ func (v *Validator) Err() error {
 		}
 		return fields[i].Code < fields[j].Code
 	})
-	return &ValidationError{Fields: fields}
+	// One entry per field and rule, even when two checks find the same fault.
+	out := fields[:0]
+	for i, f := range fields {
+		if i > 0 && f.Field == fields[i-1].Field && f.Code == fields[i-1].Code {
+			continue
+		}
+		out = append(out, f)
+	}
+	return &ValidationError{Fields: out}
 }
 
 // Fields returns the recorded violations.

@@ -274,3 +274,19 @@ func TestTolerantDecoders(t *testing.T) {
 		t.Fatalf("decision = %+v, %v", d, err)
 	}
 }
+
+func TestControlCharactersRejected(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"a\x00b", "line\nbreak", "tab\there", "del\x7f"} {
+		r, _ := messages.DecodeRequest([]byte(validJSON))
+		r.CustomerInternalReference = bad
+		if err := r.Validate(); err == nil {
+			t.Errorf("reference %q accepted", bad)
+		}
+		r, _ = messages.DecodeRequest([]byte(validJSON))
+		r.PreparedData.FirstName = bad
+		if err := r.Validate(); err == nil {
+			t.Errorf("first name %q accepted", bad)
+		}
+	}
+}

@@ -134,6 +134,27 @@ func (r *VerificationRequest) validate(v *jumio.Validator) {
 	if r.AccountID != "" && !jumio.ValidID(r.AccountID) {
 		v.Add("accountId", jumio.CodeInvalidFormat, "must be a Jumio account ID")
 	}
+	// Control characters have no business in references or names: they
+	// only serve to break logs, terminals and downstream parsers.
+	for field, val := range map[string]string{
+		"customerInternalReference": r.CustomerInternalReference, "userReference": r.UserReference,
+		"reportingCriteria": r.ReportingCriteria, "jobId": r.JobID,
+	} {
+		noControl(v, field, val)
+	}
+	if p := r.PreparedData; p != nil {
+		for field, val := range map[string]string{
+			"firstName": p.FirstName, "lastName": p.LastName, "middleName": p.MiddleName, "email": p.Email,
+			"phoneNumber": p.PhoneNumber, "socialSecurityNumber": p.SocialSecurityNumber, "personalNumber": p.PersonalNumber,
+		} {
+			noControl(v, "preparedData."+field, val)
+		}
+		if a := p.Address; a != nil {
+			for field, val := range map[string]string{"line1": a.Line1, "line2": a.Line2, "city": a.City, "postalCode": a.PostalCode} {
+				noControl(v, "preparedData.address."+field, val)
+			}
+		}
+	}
 	// The account request carries the job's Jumio fields; callbackUrl is
 	// checked against Jumio's rules only when the job overrides it.
 	jumio.ValidateAccountFields(v, "", r.AccountRequest(""))
@@ -176,6 +197,16 @@ func (r *VerificationRequest) validate(v *jumio.Validator) {
 			v.Add(path+".object", jumio.CodeInvalidFormat, "must be an object name from the image store")
 		case len(p.Data) > MaxImageSize:
 			v.Add(path+".data", jumio.CodeTooLong, "must be at most 15 MiB")
+		}
+	}
+}
+
+// noControl rejects ASCII control characters (including NUL and newlines).
+func noControl(v *jumio.Validator, field, val string) {
+	for i := 0; i < len(val); i++ {
+		if c := val[i]; c < 0x20 || c == 0x7f {
+			v.Add(field, jumio.CodeForbiddenCharacters, "must not contain control characters")
+			return
 		}
 	}
 }

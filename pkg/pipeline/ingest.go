@@ -733,6 +733,12 @@ func (in *Ingest) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cb, err := jumio.ParseCallback(http.MaxBytesReader(w, r.Body, jumio.MaxCallbackSize))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		in.m.callback("invalid")
+		writeProblem(w, Problem{Type: ProblemTooLarge, Status: http.StatusRequestEntityTooLarge, Detail: "callbacks are limited to 64 KiB"})
+		return
+	}
 	if err != nil {
 		in.m.callback("invalid")
 		writeProblem(w, Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: strings.TrimPrefix(err.Error(), "jumio: ")})
