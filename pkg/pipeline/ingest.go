@@ -73,17 +73,18 @@ func (c IngestConfig) withDefaults() IngestConfig {
 // Ingest is the HTTP front door: job submission and status, the Jumio
 // callback receiver, health and readiness.
 type Ingest struct {
-	cfg      IngestConfig
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	subj     messages.Subjects
-	store    *JobStore
-	images   jetstream.ObjectStore
-	log      *zap.Logger
-	now      func() time.Time
-	m        *Metrics
-	draining atomic.Bool
-	cbLimit  *bucket
+	cfg       IngestConfig
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	subj      messages.Subjects
+	store     *JobStore
+	images    jetstream.ObjectStore
+	log       *zap.Logger
+	now       func() time.Time
+	m         *Metrics
+	draining  atomic.Bool
+	cbLimit   *bucket
+	submitter *Submitter
 
 	readyMu  sync.Mutex
 	readyAt  time.Time
@@ -104,8 +105,12 @@ func NewIngest(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg I
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: ingest: image store: %w", err)
 	}
+	submitter, err := NewSubmitter(ctx, js, cfg.Topology, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
 	return &Ingest{cfg: cfg, nc: nc, js: js, subj: cfg.Topology.Subjects, store: NewJobStore(kv, cfg.Now),
-		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics,
+		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics, submitter: submitter,
 		cbLimit: newBucket(cfg.Callbacks.RatePerSecond, cfg.Callbacks.Burst)}, nil
 }
 
@@ -415,9 +420,8 @@ func (in *Ingest) readMultipart(ctx context.Context, w http.ResponseWriter, r *h
 				cleanup()
 				return nil, nil, validationProblem(jumio.FieldError{Field: "parts", Code: jumio.CodeInvalidValue, Message: "send images as file parts, not in the request JSON, in a multipart submission"})
 			}
-			if req.JobID == "" {
-				req.JobID = in.jobID(req, r.Header.Get("Idempotency-Key"))
-			}
+			// Name the job now: its images are stored under its ID.
+			PrepareRequest(req, r.Header.Get("Idempotency-Key"), in.cfg.DefaultRegion, in.now())
 		case name == jumio.PartFront || name == jumio.PartBack || name == jumio.PartFace:
 			if req == nil {
 				cleanup()
@@ -500,29 +504,10 @@ func newNonce() string {
 	return hex.EncodeToString(b[:])
 }
 
-// jobID picks the job's ID: the body's, else one derived from the
-// Idempotency-Key, else a new one.
-func (in *Ingest) jobID(req *messages.VerificationRequest, idemKey string) string {
-	switch {
-	case req.JobID != "":
-		return req.JobID
-	case idemKey != "":
-		return messages.IdempotentJobID(idemKey)
-	}
-	return messages.NewJobID(in.now())
-}
-
 // respondSubmit stores the job and answers. The 202 is written only after
 // JetStream acknowledged the job message.
 func (in *Ingest) respondSubmit(ctx context.Context, w http.ResponseWriter, req *messages.VerificationRequest, imgs []pendingImage, idemKey string) {
-	req.JobID = in.jobID(req, idemKey)
-	if req.Region == "" {
-		req.Region = string(in.cfg.DefaultRegion)
-	} else if r, err := jumio.ParseRegion(req.Region); err == nil {
-		req.Region = string(r)
-	}
-	req.Channel = req.EffectiveChannel()
-	req.Schema = messages.SchemaVerification
+	PrepareRequest(req, idemKey, in.cfg.DefaultRegion, in.now())
 	// Images from JSON go to the store too, under this submission's nonce.
 	nonce := newNonce()
 	var parts []messages.Part
@@ -544,73 +529,32 @@ func (in *Ingest) respondSubmit(ctx context.Context, w http.ResponseWriter, req 
 		}
 	}
 	req.Parts = parts
-	now := in.now().UTC()
-	req.SubmittedAt = &now
-	hash := RequestHash(req)
-	log := in.log.With(jobField(req.JobID))
-
-	rec := &JobRecord{JobID: req.JobID, Status: StatusAccepted, Region: req.Region, Channel: req.Channel,
-		CustomerInternalReference: req.CustomerInternalReference, RequestHash: hash, CreatedAt: now}
-	rec.note(now, StatusAccepted, "submitted over HTTP")
-	existing, _, err := in.store.Create(ctx, rec)
-	repeat := false
+	res, err := in.submitter.Submit(ctx, req, "submitted over HTTP")
+	bg := context.WithoutCancel(ctx)
 	switch {
-	case errors.Is(err, jetstream.ErrKeyExists):
-		if existing.RequestHash != hash {
-			in.deleteObjects(context.WithoutCancel(ctx), imgs)
-			in.m.submission("conflict")
-			detail := "jobId is already used by a different request"
-			if idemKey != "" && req.JobID == messages.IdempotentJobID(idemKey) {
-				detail = "Idempotency-Key was already used with a different request"
-			}
-			writeProblem(w, Problem{Type: ProblemConflict, Status: http.StatusConflict, Detail: detail})
-			return
+	case errors.Is(err, ErrJobConflict):
+		in.deleteObjects(bg, imgs)
+		in.m.submission("conflict")
+		detail := "jobId is already used by a different request"
+		if idemKey != "" && req.JobID == messages.IdempotentJobID(idemKey) {
+			detail = "Idempotency-Key was already used with a different request"
 		}
-		if existing.Status != StatusAccepted {
-			// Running or done: the job message exists.
-			in.deleteObjects(context.WithoutCancel(ctx), imgs)
-			in.m.submission("repeated")
-			writeJSON(w, http.StatusOK, submitResponse{JobID: req.JobID, Status: StatusAccepted})
-			return
-		}
-		// Not picked up yet; the first submission may also have died between
-		// its record and its job message. Publish this identical request:
-		// JetStream drops it as a duplicate if the first one is stored.
-		repeat = true
+		writeProblem(w, Problem{Type: ProblemConflict, Status: http.StatusConflict, Detail: detail})
 	case err != nil:
-		in.deleteObjects(context.WithoutCancel(ctx), imgs)
-		in.unavailable(w, "cannot store the job now", err)
-		return
-	}
-	o, err := newOutMsg(in.subj.JobsSubmit(), req, req.JobID, req.JobID)
-	var ack *jetstream.PubAck
-	if err == nil {
-		pctx, cancel := context.WithTimeout(ctx, in.cfg.PublishTimeout)
-		ack, err = publish(pctx, in.js, o)
-		cancel()
-	}
-	if err != nil {
-		bg := context.WithoutCancel(ctx)
-		if !repeat {
-			// Nothing was stored: undo the record so a retry starts clean.
-			_ = in.store.kv.Delete(bg, jobKey(req.JobID))
-		}
 		in.deleteObjects(bg, imgs)
 		in.unavailable(w, "cannot store the job now", err)
-		return
-	}
-	if repeat {
-		if ack.Duplicate {
-			in.deleteObjects(context.WithoutCancel(ctx), imgs) // the first submission's images are in use
+	case res.Repeated:
+		if !res.Stored {
+			in.deleteObjects(bg, imgs) // the first submission's images are the ones in use
 		}
 		in.m.submission("repeated")
 		writeJSON(w, http.StatusOK, submitResponse{JobID: req.JobID, Status: StatusAccepted})
-		return
+	default:
+		in.m.submission("accepted")
+		in.log.Debug("job accepted", jobField(req.JobID), zap.String("channel", req.Channel), zap.String("region", req.Region))
+		w.Header().Set("Location", "/v1/verifications/"+req.JobID)
+		writeJSON(w, http.StatusAccepted, submitResponse{JobID: req.JobID, Status: StatusAccepted})
 	}
-	in.m.submission("accepted")
-	log.Debug("job accepted", zap.String("channel", req.Channel), zap.String("region", req.Region))
-	w.Header().Set("Location", "/v1/verifications/"+req.JobID)
-	writeJSON(w, http.StatusAccepted, submitResponse{JobID: req.JobID, Status: StatusAccepted})
 }
 
 // unavailable answers 503 with Retry-After: JetStream is unreachable or the
