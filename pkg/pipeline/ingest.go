@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/kycpipe/kycpipe/docs"
 	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 )
@@ -127,6 +128,10 @@ func (in *Ingest) Handler() http.Handler {
 	mux.Handle("POST /v1/callbacks/jumio/{secret}", in.route("callback", http.HandlerFunc(in.callbackWithSecret)))
 	mux.Handle("GET /healthz", in.route("healthz", http.HandlerFunc(in.healthz)))
 	mux.Handle("GET /readyz", in.route("readyz", http.HandlerFunc(in.readyz)))
+	mux.Handle("GET /openapi.yaml", in.route("openapi", in.authed(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(docs.OpenAPI)
+	})))
 	if in.cfg.MetricsHandler != nil {
 		mux.Handle("GET /metrics", in.authed(in.cfg.MetricsHandler.ServeHTTP))
 	}
