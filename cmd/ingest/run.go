@@ -32,6 +32,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	)
 	set := config.New("ingest", getenv)
 	common.Bind(set)
+	var tracing service.Tracing
+	tracing.Bind(set)
 	set.String(&addr, "http-addr", "KYCPIPE_HTTP_ADDR", ":8080", "listen address of the HTTP API")
 	keysSetting := set.Secret(&apiKeys, "api-keys", "KYCPIPE_API_KEYS", "accepted bearer API keys, comma-separated")
 	set.String(&apiKeysFile, "api-keys-file", "KYCPIPE_API_KEYS_FILE", "", "file with accepted API keys, one per line")
@@ -54,6 +56,15 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	tp, flushTraces, err := tracing.Provider(ctx, "ingest")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = flushTraces(fctx)
+	}()
 	var keys *pipeline.APIKeys
 	switch {
 	case apiKeys != "" || apiKeysFile != "":
@@ -92,7 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		Topology: topo, APIKeys: keys, InsecureNoAuth: insecureNoAuth, MaxBodyBytes: maxBody,
 		DefaultRegion: common.DefaultRegion(), Callbacks: pipeline.CallbackConfig{Secret: callbackSecret, Allowlist: allow, TrustedProxies: proxies,
 			RatePerSecond: float64(callbackRate), Burst: 2 * callbackRate},
-		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Logger: log, Metrics: metrics,
+		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Logger: log, Metrics: metrics, TracerProvider: tp,
 	})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kycpipe/kycpipe/internal/config"
 	"github.com/kycpipe/kycpipe/internal/service"
+	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
 
@@ -24,6 +25,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	)
 	set := config.New("retriever", getenv)
 	common.Bind(set)
+	var tracing service.Tracing
+	tracing.Bind(set)
 	jcfg.Bind(set)
 	retry.Bind(set)
 	var limits service.Limits
@@ -48,6 +51,15 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	tp, flushTraces, err := tracing.Provider(ctx, "retriever")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = flushTraces(fctx)
+	}()
 	if includeExtraction {
 		log.Warn("decision events will carry extracted document data (PII): restrict who can read the decisions stream")
 	}
@@ -66,17 +78,19 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err := common.Setup(ctx, js, topo, log); err != nil {
 		return err
 	}
+	reg.MustRegister(pipeline.NewConsumerCollector(js, pipeline.ConsumersOf(topo, messages.StageRetriever)...))
 	limiters, err := limits.Build(ctx, js, topo, log, metrics)
 	if err != nil {
 		return err
 	}
+	jcfg.TracerProvider = tp
 	clients, err := jcfg.Clients(common.DefaultRegion(), log, metrics.JumioObserver(), limiters)
 	if err != nil {
 		return err
 	}
 	r, err := pipeline.NewRetriever(ctx, js, pipeline.RetrieverConfig{
 		Topology: topo, Jumio: clients, Concurrency: concurrency, Schedule: sched, IncludeExtraction: includeExtraction,
-		Backoff: retry.Backoff(), ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics,
+		Backoff: retry.Backoff(), ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics, TracerProvider: tp,
 	})
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/kycpipe/kycpipe/internal/config"
 	"github.com/kycpipe/kycpipe/internal/service"
 	"github.com/kycpipe/kycpipe/pkg/jumio"
+	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
 
@@ -28,6 +29,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	)
 	set := config.New("worker", getenv)
 	common.Bind(set)
+	var tracing service.Tracing
+	tracing.Bind(set)
 	jcfg.Bind(set)
 	retry.Bind(set)
 	var limits service.Limits
@@ -48,6 +51,15 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	tp, flushTraces, err := tracing.Provider(ctx, "worker")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = flushTraces(fctx)
+	}()
 	if callbackURL == "" {
 		log.Warn("KYCPIPE_CALLBACK_URL is not set: Jumio will call the portal's callback URL, or none (decisions then come from polling)")
 	} else if msg := jumio.CheckCallbackURL(callbackURL); msg != "" {
@@ -68,17 +80,19 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err := common.Setup(ctx, js, topo, log); err != nil {
 		return err
 	}
+	reg.MustRegister(pipeline.NewConsumerCollector(js, pipeline.ConsumersOf(topo, messages.StageWorker)...))
 	limiters, err := limits.Build(ctx, js, topo, log, metrics)
 	if err != nil {
 		return err
 	}
+	jcfg.TracerProvider = tp
 	clients, err := jcfg.Clients(common.DefaultRegion(), log, metrics.JumioObserver(), limiters)
 	if err != nil {
 		return err
 	}
 	w, err := pipeline.NewWorker(ctx, js, pipeline.WorkerConfig{
 		Topology: topo, Jumio: clients, CallbackURL: callbackURL, Concurrency: concurrency,
-		RetryBudget: retryBudget, AccountConcurrency: accountConc, Backoff: retry.Backoff(), ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics,
+		RetryBudget: retryBudget, AccountConcurrency: accountConc, Backoff: retry.Backoff(), ShutdownGrace: common.ShutdownTimeout * 4 / 5, Logger: log, Metrics: metrics, TracerProvider: tp,
 		AfterCheckpoint: crashHook(getenv("KYCPIPE_TEST_KILL_AFTER"), log),
 	})
 	if err != nil {

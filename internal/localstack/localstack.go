@@ -22,10 +22,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
+	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
 
@@ -59,8 +61,9 @@ type Options struct {
 	// DefaultCounts for one of each.
 	Workers, Retrievers int
 
-	Logger   *zap.Logger
-	Registry *prometheus.Registry
+	Logger         *zap.Logger
+	Registry       *prometheus.Registry
+	TracerProvider trace.TracerProvider // default: none
 }
 
 // Stack is a running pipeline.
@@ -114,6 +117,7 @@ func (s *Stack) AddWorker(ctx context.Context, mutate func(*pipeline.WorkerConfi
 	if wcfg.CallbackURL == "" {
 		wcfg.CallbackURL = s.callbackURL
 	}
+	wcfg.TracerProvider = s.opts.TracerProvider
 	if mutate != nil {
 		mutate(&wcfg)
 	}
@@ -128,6 +132,7 @@ func (s *Stack) AddWorker(ctx context.Context, mutate func(*pipeline.WorkerConfi
 func (s *Stack) AddRetriever(ctx context.Context, mutate func(*pipeline.RetrieverConfig)) (*Process, error) {
 	rcfg := s.opts.Retriever
 	rcfg.Topology, rcfg.Jumio, rcfg.Logger, rcfg.Metrics = s.Topology, s.clients, s.log.Named("retriever"), s.metrics
+	rcfg.TracerProvider = s.opts.TracerProvider
 	if mutate != nil {
 		mutate(&rcfg)
 	}
@@ -167,6 +172,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		reg = prometheus.NewRegistry()
 	}
 	metrics := pipeline.NewMetrics(reg)
+	reg.MustRegister(pipeline.NewConsumerCollector(s.JS, append(pipeline.ConsumersOf(s.Topology, messages.StageWorker),
+		pipeline.ConsumersOf(s.Topology, messages.StageRetriever)...)...))
 
 	// Ingest first: its URL is the callback URL given to Jumio.
 	ln, err := net.Listen("tcp", cmp.Or(o.HTTPAddr, "127.0.0.1:0"))
@@ -187,6 +194,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	icfg := o.Ingest
 	icfg.Topology, icfg.APIKeys, icfg.Logger, icfg.Metrics = s.Topology, apiKeys, log.Named("ingest"), metrics
 	icfg.MetricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	icfg.TracerProvider = o.TracerProvider
 	if s.Ingest, err = pipeline.NewIngest(ctx, s.NC, s.JS, icfg); err != nil {
 		ln.Close()
 		return nil, err
@@ -203,7 +211,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 
 	jcfg := pipeline.JumioConfig{Credentials: o.JumioCredentials, BaseURL: o.JumioBaseURL,
-		UserAgent: "kycpipe-local/dev", Observer: metrics.JumioObserver()}
+		UserAgent: "kycpipe-local/dev", Observer: metrics.JumioObserver(), TracerProvider: o.TracerProvider}
 	if o.JumioBaseURL == "" {
 		simOpts := o.Sim
 		if simOpts.Logger == nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -228,6 +229,8 @@ type Jumio struct {
 	RetrievalURL string
 	UserAgent    string
 	Timeout      time.Duration
+	// TracerProvider, when set, records a span per Jumio call.
+	TracerProvider trace.TracerProvider
 
 	idSetting, secretSetting *config.Setting
 }
@@ -256,6 +259,7 @@ func (j *Jumio) Clients(region jumio.Region, log *zap.Logger, observer jumio.Obs
 		Credentials:   jumio.Credentials{ClientID: j.ClientID, ClientSecret: j.ClientSecret},
 		DefaultRegion: region, BaseURL: j.BaseURL, AuthURL: j.AuthURL, AccountURL: j.AccountURL,
 		RetrievalURL: j.RetrievalURL, UserAgent: j.UserAgent, Timeout: j.Timeout, Observer: observer,
+		TracerProvider: j.TracerProvider,
 	}
 	if limiters != nil {
 		cfg.Limiters = limiters

@@ -50,8 +50,13 @@ type Options struct {
 	NATSRestartEvery time.Duration // time between NATS restarts / node losses (default 3m)
 	DrainTimeout     time.Duration // how long to wait for the last jobs after the load (default 5m)
 	NoFaults         bool          // turn off Jumio fault injection
-	Seed             uint64
-	Progress         io.Writer // progress lines (default: discarded)
+	// SimRateLimits makes the simulator enforce Jumio's per-tenant limits;
+	// ProcessEnv is added to every process's environment (after the
+	// harness's own settings, so it wins).
+	SimRateLimits *jumiotest.RateLimits
+	ProcessEnv    []string
+	Seed          uint64
+	Progress      io.Writer // progress lines (default: discarded)
 }
 
 func (o Options) withDefaults() Options {
@@ -291,6 +296,7 @@ func (h *harness) setup(ctx context.Context) error {
 	if !h.o.NoFaults {
 		simOpts.Callbacks = jumiotest.CallbackOptions{DropRate: 0.1, Duplicates: 1, Reorder: true, Intermediate: true, Delay: 20 * time.Millisecond}
 	}
+	simOpts.RateLimits = h.o.SimRateLimits
 	if h.sim, err = jumiotest.StartServer(simOpts); err != nil {
 		return err
 	}
@@ -326,6 +332,7 @@ func (h *harness) setup(ctx context.Context) error {
 		"KYCPIPE_RATE_TOKEN=50",
 		"KYCPIPE_LOG_LEVEL=info",
 	}
+	h.env = append(h.env, h.o.ProcessEnv...)
 	h.procs = map[string]*procs.Proc{}
 	if err := h.startProc("ingest"); err != nil {
 		return err
@@ -887,4 +894,76 @@ func (h *harness) check(ctx context.Context, res *drainResult) (*Report, error) 
 func Hostname() string {
 	h, _ := os.Hostname()
 	return h
+}
+
+// RateReport is the outcome of MeasureAccountRate.
+type RateReport struct {
+	Window          time.Duration
+	Workers         int
+	AccountsCreated int     // during the window
+	Allowed         float64 // burst + rate × window
+	Share           float64 // AccountsCreated / Allowed
+	AccountCalls    int     // account requests during the window
+	Account429      int     // 429s among them
+	Retrieval429    int
+	Backlog         int // jobs queued before the window
+}
+
+// MeasureAccountRate runs o.Workers workers (no chaos, no faults) against a
+// simulator enforcing limits, with a backlog of jobs, and measures the
+// account initiations Jumio accepted over window after the first one.
+func MeasureAccountRate(ctx context.Context, o Options, limits jumiotest.RateLimits, window time.Duration) (*RateReport, error) {
+	o.NoFaults = true
+	o.SimRateLimits = &limits
+	o = o.withDefaults()
+	h := &harness{o: o, rng: rand.New(rand.NewPCG(o.Seed, o.Seed)), subj: messages.MustSubjects("")}
+	defer h.shutdown()
+	if err := h.setup(ctx); err != nil {
+		return nil, err
+	}
+	backlog := int(limits.AccountPerSecond*window.Seconds()*1.5) + 2*limits.AccountBurst + 20
+	client := &http.Client{Timeout: 15 * time.Second}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range next {
+				h.submit(ctx, client, n)
+			}
+		}()
+	}
+	for n := 0; n < backlog; n++ {
+		next <- n
+	}
+	close(next)
+	wg.Wait()
+	h.logf("queued %d jobs; waiting for the first account", backlog)
+	for h.sim.Stats().AccountsCreated == 0 {
+		if !sleep(ctx, 50*time.Millisecond) {
+			return nil, ctx.Err()
+		}
+	}
+	before := h.sim.Stats()
+	sleep(ctx, window)
+	after := h.sim.Stats()
+	count := func(st jumiotest.Stats, route jumiotest.Route, code string) int {
+		if code == "" {
+			return st.Requests[string(route)]
+		}
+		return st.Responses[string(route)][code]
+	}
+	r := &RateReport{
+		Window: window, Workers: o.Workers, Backlog: backlog,
+		AccountsCreated: after.AccountsCreated - before.AccountsCreated,
+		Allowed:         float64(limits.AccountBurst) + limits.AccountPerSecond*window.Seconds(),
+		AccountCalls:    count(after, jumiotest.RouteCreateAccount, "") - count(before, jumiotest.RouteCreateAccount, ""),
+		Account429:      count(after, jumiotest.RouteCreateAccount, "429") - count(before, jumiotest.RouteCreateAccount, "429"),
+	}
+	for _, route := range []jumiotest.Route{jumiotest.RouteStatus, jumiotest.RouteDetails} {
+		r.Retrieval429 += count(after, route, "429") - count(before, route, "429")
+	}
+	r.Share = float64(r.AccountsCreated) / r.Allowed
+	return r, nil
 }

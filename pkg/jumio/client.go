@@ -11,6 +11,10 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
 )
 
@@ -106,6 +110,7 @@ type Client struct {
 	skew         time.Duration
 	limiter      Limiter
 	observers    []Observer
+	tracer       trace.Tracer
 
 	tokens *tokenSource
 }
@@ -124,6 +129,7 @@ func New(creds Credentials, opts ...Option) (*Client, error) {
 		log:       zap.NewNop(),
 		now:       time.Now,
 		skew:      DefaultRefreshSkew,
+		tracer:    noop.NewTracerProvider().Tracer(""),
 	}
 	for _, o := range opts {
 		if err := o(c); err != nil {
@@ -172,8 +178,18 @@ func (c *Client) newRequest(ctx context.Context, op, method, rawURL string, body
 // do sends req and decodes a 2xx JSON body into out (if out is non-nil and
 // the body is not empty). Any other status becomes an *APIError; no answer
 // becomes a *TransportError (or the context's error).
-func (c *Client) do(req *http.Request, op string, out any) error {
+func (c *Client) do(req *http.Request, op string, out any) (err error) {
 	class := classOf(op)
+	ctx, span := c.tracer.Start(req.Context(), "jumio "+op, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("jumio.class", string(class)), attribute.String("jumio.region", string(c.region)),
+			attribute.String("http.request.method", req.Method), attribute.String("server.address", req.URL.Host)))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
+	req = req.WithContext(ctx)
 	start := c.now()
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -182,6 +198,7 @@ func (c *Client) do(req *http.Request, op string, out any) error {
 		return err
 	}
 	defer resp.Body.Close()
+	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	err = c.readResponse(resp, op, out)
 	c.observe(CallInfo{Op: op, Class: class, StatusCode: resp.StatusCode, Duration: c.now().Sub(start), Err: err})
 	return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -176,6 +177,19 @@ func WithObserver(o Observer) Option {
 			return fmt.Errorf("%w: nil observer", ErrInvalidOption)
 		}
 		c.observers = append(c.observers, o)
+		return nil
+	}
+}
+
+// WithTracerProvider records a span around every HTTP call to Jumio
+// ("jumio <operation>"), as a child of the caller's span. Jumio is not sent
+// any trace context.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *Client) error {
+		if tp == nil {
+			return fmt.Errorf("%w: nil tracer provider", ErrInvalidOption)
+		}
+		c.tracer = tp.Tracer("github.com/kycpipe/kycpipe/pkg/jumio")
 		return nil
 	}
 }

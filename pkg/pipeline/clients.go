@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/kycpipe/kycpipe/pkg/jumio"
@@ -25,6 +26,8 @@ type JumioConfig struct {
 	HTTPClient    *http.Client
 	Limiter       jumio.Limiter
 	Observer      jumio.Observer
+	// TracerProvider records a span per Jumio call (default: none).
+	TracerProvider trace.TracerProvider
 	// Limiters, when set, paces each region's client with that region's
 	// shared limiter and feeds Jumio's 429s back to it.
 	Limiters *Limiters
@@ -103,6 +106,9 @@ func (c *Clients) For(region string) (*jumio.Client, error) {
 	}
 	if c.cfg.Observer != nil {
 		opts = append(opts, jumio.WithObserver(c.cfg.Observer))
+	}
+	if c.cfg.TracerProvider != nil {
+		opts = append(opts, jumio.WithTracerProvider(c.cfg.TracerProvider))
 	}
 	if c.cfg.Clock != nil {
 		opts = append(opts, jumio.WithClock(c.cfg.Clock))

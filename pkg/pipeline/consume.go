@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -74,7 +76,8 @@ type runner struct {
 	grace       time.Duration // how long in-flight handlers may finish after ctx ends
 	log         *zap.Logger
 	handle      handlerFunc
-	observe     func(stage string, o Outcome, d time.Duration)
+	observe     func(stage string, o Outcome, d time.Duration, redelivered bool)
+	tracer      trace.Tracer
 
 	mu       sync.Mutex
 	inflight map[jetstream.Msg]struct{}
@@ -211,7 +214,15 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg) {
 				o = Retry(time.Minute)
 			}
 		}()
-		o = r.handle(withTrace(ctx, m.Headers()), m)
+		tracer := r.tracer
+		if tracer == nil {
+			tracer = tracerOf(nil)
+		}
+		hctx, span := tracer.Start(withTrace(ctx, m.Headers()), r.name+" "+r.consumer, trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
+				attribute.Int("messaging.delivery_count", deliveries(m))))
+		defer func() { endSpan(span, o) }()
+		o = r.handle(hctx, m)
 	}()
 	if ctx.Err() != nil && o.Action == ActionRetry {
 		o = handBack()
@@ -231,7 +242,7 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg) {
 		r.log.Warn("settling message failed; it will be redelivered after AckWait", zap.String("outcome", o.String()), zap.Error(err))
 	}
 	if r.observe != nil {
-		r.observe(r.name, o, time.Since(start))
+		r.observe(r.name, o, time.Since(start), deliveries(m) > 1)
 	}
 }
 

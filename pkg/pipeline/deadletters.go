@@ -108,7 +108,7 @@ func (s *sweeper) handle(ctx context.Context, m jetstream.Msg) Outcome {
 		return Retry(5 * time.Second)
 	}
 	if jobID != "" && messages.ValidJobID(jobID) {
-		if err := failJob(ctx, s.js, s.subj, s.store, s.now, jobID, errorInfo(code, cause)); err != nil {
+		if err := failJob(ctx, s.js, s.subj, s.store, s.now, s.m, jobID, errorInfo(code, cause)); err != nil {
 			log.Warn("cannot mark job failed; will retry", zap.Error(err))
 			return Retry(5 * time.Second)
 		}

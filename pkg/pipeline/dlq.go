@@ -96,7 +96,7 @@ func publishDeadLetter(ctx context.Context, js jetstream.JetStream, subj message
 
 // failJob marks a job FAILED with info (unless it already finished) and
 // publishes its failed event. It is idempotent.
-func failJob(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, store *JobStore, now func() time.Time, jobID string, info messages.ErrorInfo) error {
+func failJob(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, store *JobStore, now func() time.Time, m *Metrics, jobID string, info messages.ErrorInfo) error {
 	rec, rev, err := store.Get(ctx, jobID)
 	if errors.Is(err, ErrJobNotFound) {
 		rec = &JobRecord{JobID: jobID, CreatedAt: now().UTC()}
@@ -112,6 +112,7 @@ func failJob(ctx context.Context, js jetstream.JetStream, subj messages.Subjects
 	if rec.Status == StatusDecided {
 		return nil // a decision exists; a late failure of another message does not undo it
 	}
+	wasFailed := rec.Status == StatusFailed
 	rec, _, err = store.Update(ctx, rec, rev, func(r *JobRecord) error {
 		if r.Status == StatusFailed && r.LastError != nil && *r.LastError == info {
 			return errStop
@@ -122,6 +123,9 @@ func failJob(ctx context.Context, js jetstream.JetStream, subj messages.Subjects
 	})
 	if err != nil {
 		return err
+	}
+	if !wasFailed {
+		m.jobFailed()
 	}
 	ev := &messages.Event{
 		Schema: messages.SchemaEvent, Kind: messages.KindFailed, JobID: rec.JobID, Region: rec.Region,
@@ -148,7 +152,7 @@ func errorInfo(code string, err error) messages.ErrorInfo {
 // giveUp dead-letters m, marks its job failed and returns the Terminate
 // outcome. If storing the dead letter fails, the message is retried instead:
 // it must not disappear without a trace.
-func giveUp(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, store *JobStore, now func() time.Time, log *zap.Logger,
+func giveUp(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, store *JobStore, now func() time.Time, metrics *Metrics, log *zap.Logger,
 	m jetstream.Msg, stage, reason, jobID string, info messages.ErrorInfo, cause error) Outcome {
 	dl := deadLetterOf(m, stage, reason, jobID, cause)
 	if err := publishDeadLetter(ctx, js, subj, dl); err != nil {
@@ -156,7 +160,7 @@ func giveUp(ctx context.Context, js jetstream.JetStream, subj messages.Subjects,
 		return Retry(10 * time.Second)
 	}
 	if jobID != "" {
-		if err := failJob(ctx, js, subj, store, now, jobID, info); err != nil {
+		if err := failJob(ctx, js, subj, store, now, metrics, jobID, info); err != nil {
 			log.Error("cannot mark job failed; will retry", zap.Error(err))
 			return Retry(10 * time.Second)
 		}

@@ -21,6 +21,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/kycpipe/kycpipe/docs"
@@ -46,6 +49,8 @@ type IngestConfig struct {
 	PublishTimeout time.Duration
 	// Callbacks configures the Jumio callback route's defenses.
 	Callbacks CallbackConfig
+	// TracerProvider records a span per request (default: none).
+	TracerProvider trace.TracerProvider
 	// MetricsHandler serves GET /metrics (optional).
 	MetricsHandler http.Handler
 	Logger         *zap.Logger
@@ -159,9 +164,17 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (in *Ingest) route(name string, h http.Handler) http.Handler {
+	tracer := tracerOf(in.cfg.TracerProvider)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		ctx, span := tracer.Start(propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)), r.Method+" "+name,
+			trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attribute.String("http.route", name)))
+		r = r.WithContext(ctx)
+		defer func() {
+			span.SetAttributes(attribute.Int("http.response.status_code", rec.code))
+			span.End()
+		}()
 		defer func() {
 			if p := recover(); p != nil {
 				in.log.Error("handler panicked", zap.String("route", name), zap.Any("panic", p))

@@ -38,6 +38,7 @@ type JobRecord struct {
 	Channel                   string    `json:"channel"`
 	CustomerInternalReference string    `json:"customerInternalReference,omitempty"`
 	RequestHash               string    `json:"requestHash,omitempty"`
+	TraceParent               string    `json:"traceParent,omitempty"` // W3C trace context of the submission
 	CreatedAt                 time.Time `json:"createdAt"`
 	UpdatedAt                 time.Time `json:"updatedAt"`
 

@@ -1,12 +1,16 @@
 package pipeline
 
 import (
+	"context"
 	"strconv"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kycpipe/kycpipe/pkg/jumio"
+	"github.com/kycpipe/kycpipe/pkg/messages"
 )
 
 // Metrics holds the Prometheus metrics of every stage. Label values are
@@ -31,6 +35,8 @@ type Metrics struct {
 	ambiguous        prometheus.Counter
 	finalizes        prometheus.Counter
 	polls            *prometheus.CounterVec
+	redeliveries     *prometheus.CounterVec
+	jobs             *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
@@ -72,12 +78,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Redelivered jobs that found no account recorded after an unrecorded earlier attempt (possible orphan Jumio account)."}),
 		finalizes: prometheus.NewCounter(prometheus.CounterOpts{Name: "kycpipe_finalizes_total",
 			Help: "Workflow executions finalized over the API channel."}),
+		redeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_redeliveries_total",
+			Help: "Messages handled that JetStream had delivered before (a crash, an AckWait expiry or a planned retry), by stage."}, []string{"stage"}),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_jobs_finished_total",
+			Help: "Jobs that reached an end, by outcome (decided, failed)."}, []string{"outcome"}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_retrieval_polls_total",
 			Help: "Retrieval attempts by trigger (callback, poll) and result (decided, pending, not_retrievable)."}, []string{"trigger", "result"}),
 	}
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.submissions, m.callbacks, m.messages, m.handling, m.steps,
 		m.jumioCalls, m.jumioDuration, m.rateLimitWaits, m.throttledJobs, m.deadLetters, m.decisions,
-		m.callbackDecision, m.submitDecision, m.ambiguous, m.finalizes, m.polls)
+		m.callbackDecision, m.submitDecision, m.ambiguous, m.finalizes, m.polls, m.redeliveries, m.jobs)
 	return m
 }
 
@@ -112,9 +122,12 @@ func (m *Metrics) callback(result string) {
 	}
 }
 
-func (m *Metrics) observeOutcome(stage string, o Outcome, d time.Duration) {
+func (m *Metrics) observeOutcome(stage string, o Outcome, d time.Duration, redelivered bool) {
 	if m == nil {
 		return
+	}
+	if redelivered {
+		m.redeliveries.WithLabelValues(stage).Inc()
 	}
 	name := [...]string{"ack", "retry", "terminate", "hand_back"}[o.Action]
 	m.messages.WithLabelValues(stage, name).Inc()
@@ -155,6 +168,7 @@ func (m *Metrics) decided(typ string, sinceCallback, sinceSubmit time.Duration) 
 		return
 	}
 	m.decisions.WithLabelValues(typ).Inc()
+	m.jobs.WithLabelValues("decided").Inc()
 	if sinceCallback > 0 {
 		m.callbackDecision.Observe(sinceCallback.Seconds())
 	}
@@ -178,5 +192,73 @@ func (m *Metrics) finalized() {
 func (m *Metrics) poll(trigger, result string) {
 	if m != nil {
 		m.polls.WithLabelValues(trigger, result).Inc()
+	}
+}
+
+func (m *Metrics) jobFailed() {
+	if m != nil {
+		m.jobs.WithLabelValues("failed").Inc()
+	}
+}
+
+// ConsumerCollector reports the backlog of durable consumers when scraped:
+// messages pending delivery, delivered but not acked, redelivered, and pull
+// requests waiting. Each process registers the consumers it works on.
+type ConsumerCollector struct {
+	js                                        jetstream.JetStream
+	consumers                                 [][2]string // stream, durable
+	pending, ackPending, redelivered, waiting *prometheus.Desc
+}
+
+// NewConsumerCollector returns a collector of the given consumers'
+// backlogs ([stream, durable] pairs).
+func NewConsumerCollector(js jetstream.JetStream, consumers ...[2]string) *ConsumerCollector {
+	labels := []string{"stream", "consumer"}
+	return &ConsumerCollector{js: js, consumers: consumers,
+		pending:     prometheus.NewDesc("kycpipe_consumer_pending", "Messages not yet delivered to the consumer (its backlog).", labels, nil),
+		ackPending:  prometheus.NewDesc("kycpipe_consumer_ack_pending", "Messages delivered and not yet acknowledged (in flight or waiting for a delayed retry).", labels, nil),
+		redelivered: prometheus.NewDesc("kycpipe_consumer_redelivered", "Messages currently pending that were delivered more than once.", labels, nil),
+		waiting:     prometheus.NewDesc("kycpipe_consumer_waiting_pulls", "Pull requests waiting (idle consumers); 0 with a backlog means nobody is pulling.", labels, nil),
+	}
+}
+
+// ConsumersOf lists the consumers each stage works on.
+func ConsumersOf(t Topology, stage string) [][2]string {
+	s := t.WithDefaults().Subjects
+	switch stage {
+	case messages.StageWorker:
+		return [][2]string{{s.StreamJobs(), ConsumerWorker}, {s.StreamAdvisories(), ConsumerDLQSweeper}}
+	case messages.StageRetriever:
+		return [][2]string{{s.StreamCallbacks(), ConsumerRetrieverCallback}, {s.StreamRetrieve(), ConsumerRetrieverPoll}}
+	}
+	return nil
+}
+
+// Describe implements prometheus.Collector.
+func (c *ConsumerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.pending
+	ch <- c.ackPending
+	ch <- c.redelivered
+	ch <- c.waiting
+}
+
+// Collect implements prometheus.Collector; a consumer that cannot be read
+// is left out of the scrape.
+func (c *ConsumerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, sc := range c.consumers {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		cons, err := c.js.Consumer(ctx, sc[0], sc[1])
+		var info *jetstream.ConsumerInfo
+		if err == nil {
+			info, err = cons.Info(ctx)
+		}
+		cancel()
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(info.NumPending), sc[0], sc[1])
+		ch <- prometheus.MustNewConstMetric(c.ackPending, prometheus.GaugeValue, float64(info.NumAckPending), sc[0], sc[1])
+		ch <- prometheus.MustNewConstMetric(c.redelivered, prometheus.GaugeValue, float64(info.NumRedelivered), sc[0], sc[1])
+		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(info.NumWaiting), sc[0], sc[1])
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/kycpipe/kycpipe/pkg/jumio"
@@ -34,12 +36,14 @@ type RetrieverConfig struct {
 	IncludeExtraction bool
 	// RetryBudget is how many failed retrieval calls (Jumio 5xx, timeouts) a
 	// job may have before it fails (default 20).
-	RetryBudget   int
-	Backoff       Backoff
-	ShutdownGrace time.Duration // default 20s
-	Logger        *zap.Logger
-	Now           func() time.Time
-	Metrics       *Metrics
+	RetryBudget int
+	Backoff     Backoff
+	// TracerProvider records spans (default: none).
+	TracerProvider trace.TracerProvider
+	ShutdownGrace  time.Duration // default 20s
+	Logger         *zap.Logger
+	Now            func() time.Time
+	Metrics        *Metrics
 }
 
 func (c RetrieverConfig) withDefaults() RetrieverConfig {
@@ -109,6 +113,9 @@ func (r *Retriever) Run(ctx context.Context) error {
 			log: r.log.With(zap.String("consumer", "polls")), handle: r.handlePoll, observe: r.m.observeOutcome},
 	}
 	runners = append(runners, newSweeper(r.js, r.subj, r.store, r.log, r.now, r.m).runner(t, r.cfg.ShutdownGrace))
+	for _, run := range runners {
+		run.tracer = tracerOf(r.cfg.TracerProvider)
+	}
 	return runAll(ctx, runners...)
 }
 
@@ -146,7 +153,16 @@ func (r *Retriever) handleCallback(ctx context.Context, m jetstream.Msg) Outcome
 		return Ack()
 	}
 	// The callback is only a trigger: the decision comes from the
-	// authenticated retrieval API, never from the callback body.
+	// authenticated retrieval API, never from the callback body. Jumio's
+	// callback carries no trace context: continue the job's own trace,
+	// linked to the callback's.
+	if jobSC := trace.SpanContextFromContext(contextFromTraceParent(context.Background(), rec.TraceParent)); jobSC.IsValid() {
+		link := trace.LinkFromContext(ctx)
+		var span trace.Span
+		ctx, span = tracerOf(r.cfg.TracerProvider).Start(trace.ContextWithRemoteSpanContext(ctx, jobSC), "retriever retrieve",
+			trace.WithLinks(link), trace.WithAttributes(attribute.String("kycpipe.job_id", rec.JobID)))
+		defer span.End()
+	}
 	return r.retrieve(ctx, m, rec, rev, "callback", cr.ReceivedAt, log)
 }
 
@@ -357,7 +373,7 @@ func (r *Retriever) failure(ctx context.Context, m jetstream.Msg, rec *JobRecord
 
 func (r *Retriever) giveUp(ctx context.Context, m jetstream.Msg, reason, jobID string, info messages.ErrorInfo, cause error, log *zap.Logger) Outcome {
 	r.m.deadLettered(messages.StageRetriever, reason)
-	return giveUp(ctx, r.js, r.subj, r.store, r.now, log, m, messages.StageRetriever, reason, jobID, info, cause)
+	return giveUp(ctx, r.js, r.subj, r.store, r.now, r.m, log, m, messages.StageRetriever, reason, jobID, info, cause)
 }
 
 // Ready reports whether the retriever can work: NATS connected, streams,

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/kycpipe/kycpipe/pkg/jumio"
@@ -51,6 +53,9 @@ type WorkerConfig struct {
 	Logger          *zap.Logger
 	Now             func() time.Time
 	Metrics         *Metrics
+	// TracerProvider records spans (default: none; the trace context is
+	// still propagated).
+	TracerProvider trace.TracerProvider
 	// AfterCheckpoint, when set, is called after each saga checkpoint with
 	// its step: "account", "prepared_data", "part:FRONT" (BACK, FACE),
 	// "finalize", "announce". Tests use it to crash a worker at an exact
@@ -125,9 +130,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	r := &runner{
 		name: messages.StageWorker, js: w.js, stream: w.subj.StreamJobs(), consumer: ConsumerWorker,
 		concurrency: w.cfg.Concurrency, ackWait: w.cfg.Topology.WorkerAckWait, grace: w.cfg.ShutdownGrace,
-		log: w.log, handle: w.handle, observe: w.m.observeOutcome,
+		log: w.log, handle: w.handle, observe: w.m.observeOutcome, tracer: tracerOf(w.cfg.TracerProvider),
 	}
 	sw := newSweeper(w.js, w.subj, w.store, w.log, w.now, w.m).runner(w.cfg.Topology, w.cfg.ShutdownGrace)
+	sw.tracer = tracerOf(w.cfg.TracerProvider)
 	return runAll(ctx, r, sw)
 }
 
@@ -159,6 +165,7 @@ type jobRun struct {
 func (w *Worker) handle(ctx context.Context, m jetstream.Msg) Outcome {
 	req, err := messages.DecodeRequest(m.Data())
 	jobID := jobIDOf(req, m)
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("kycpipe.job_id", jobID))
 	log := w.log.With(jobField(jobID))
 	if err != nil {
 		return w.giveUp(ctx, m, messages.ReasonPoison, jobID, errorInfo(messages.ErrCodeInvalidJob, err), err, log)
@@ -225,6 +232,7 @@ func (r *jobRun) load(ctx context.Context, region jumio.Region) (Outcome, bool) 
 		rec = &JobRecord{
 			JobID: r.req.JobID, Status: StatusAccepted, Region: string(region), Channel: r.req.EffectiveChannel(),
 			CustomerInternalReference: r.req.CustomerInternalReference, RequestHash: hash, CreatedAt: w.now().UTC(),
+			TraceParent: traceParentOf(ctx),
 		}
 		rec.note(w.now(), StatusAccepted, "received from "+r.m.Subject())
 		rec, rev, err = w.store.Create(ctx, rec)
@@ -763,7 +771,7 @@ func ptr[T any](v T) *T { return &v }
 
 func (w *Worker) giveUp(ctx context.Context, m jetstream.Msg, reason, jobID string, info messages.ErrorInfo, cause error, log *zap.Logger) Outcome {
 	w.m.deadLettered(messages.StageWorker, reason)
-	return giveUp(ctx, w.js, w.subj, w.store, w.now, log, m, messages.StageWorker, reason, jobID, info, cause)
+	return giveUp(ctx, w.js, w.subj, w.store, w.now, w.m, log, m, messages.StageWorker, reason, jobID, info, cause)
 }
 
 // Ready reports whether the worker can work: NATS connected, streams,
