@@ -15,39 +15,47 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
 
-func run(ctx context.Context, args []string, getenv func(string) string) error {
-	var (
-		common         service.Common
-		addr           string
-		apiKeys        string
-		apiKeysFile    string
-		insecureNoAuth bool
-		maxBody        int64
-		callbackSecret string
-		tlsCert        string
-		tlsKey         string
-		allowlist      string
-		trustedProxies string
-		callbackRate   int
-	)
+// settings are ingest's flags and environment variables.
+type settings struct {
+	common                                  service.Common
+	tracing                                 service.Tracing
+	addr, apiKeys, apiKeysFile              string
+	insecureNoAuth                          bool
+	maxBody                                 int64
+	callbackSecret, tlsCert, tlsKey         string
+	allowlist, trustedProxies               string
+	callbackRate                            int
+	keysSetting, allowSetting, proxySetting *config.Setting
+}
+
+func newSettings(getenv func(string) string) (*settings, *config.Set) {
+	s := &settings{}
 	set := config.New("ingest", getenv)
-	common.Bind(set)
-	var tracing service.Tracing
-	tracing.Bind(set)
-	set.String(&addr, "http-addr", "KYCPIPE_HTTP_ADDR", ":8080", "listen address of the HTTP API")
-	keysSetting := set.Secret(&apiKeys, "api-keys", "KYCPIPE_API_KEYS", "accepted bearer API keys, comma-separated")
-	set.String(&apiKeysFile, "api-keys-file", "KYCPIPE_API_KEYS_FILE", "", "file with accepted API keys, one per line")
-	set.Bool(&insecureNoAuth, "insecure-no-auth", "KYCPIPE_INSECURE_NO_AUTH", false, "accept requests without an API key (local experiments only)")
-	set.Int64(&maxBody, "max-body-bytes", "KYCPIPE_MAX_BODY_BYTES", 1<<20, "largest JSON body accepted (larger is 413)")
-	set.Secret(&callbackSecret, "callback-secret", "KYCPIPE_CALLBACK_SECRET", "secret path token: Jumio must call /v1/callbacks/jumio/<secret>")
-	allowSetting := set.String(&allowlist, "callback-allowlist", "KYCPIPE_CALLBACK_ALLOWLIST", "", "accept callbacks only from these IPs/CIDRs, comma-separated; \"jumio\" = Jumio's published callback IPs (empty: any source)")
-	proxySetting := set.String(&trustedProxies, "trusted-proxies", "KYCPIPE_TRUSTED_PROXIES", "", "reverse proxies (IPs/CIDRs) whose X-Forwarded-For is believed (empty: none)")
-	set.Int(&callbackRate, "callback-rate", "KYCPIPE_CALLBACK_RATE", 100, "callbacks accepted per second by this instance (burst: twice as many)")
-	set.String(&tlsCert, "tls-cert", "KYCPIPE_TLS_CERT", "", "TLS certificate file (with --tls-key: serve HTTPS)")
-	set.String(&tlsKey, "tls-key", "KYCPIPE_TLS_KEY", "", "TLS private key file")
+	s.common.Bind(set)
+	s.tracing.Bind(set)
+	set.String(&s.addr, "http-addr", "KYCPIPE_HTTP_ADDR", ":8080", "listen address of the HTTP API")
+	s.keysSetting = set.Secret(&s.apiKeys, "api-keys", "KYCPIPE_API_KEYS", "accepted bearer API keys, comma-separated")
+	set.String(&s.apiKeysFile, "api-keys-file", "KYCPIPE_API_KEYS_FILE", "", "file with accepted API keys, one per line")
+	set.Bool(&s.insecureNoAuth, "insecure-no-auth", "KYCPIPE_INSECURE_NO_AUTH", false, "accept requests without an API key (local experiments only)")
+	set.Int64(&s.maxBody, "max-body-bytes", "KYCPIPE_MAX_BODY_BYTES", 1<<20, "largest JSON body accepted (larger is 413)")
+	set.Secret(&s.callbackSecret, "callback-secret", "KYCPIPE_CALLBACK_SECRET", "secret path token: Jumio must call /v1/callbacks/jumio/<secret>")
+	s.allowSetting = set.String(&s.allowlist, "callback-allowlist", "KYCPIPE_CALLBACK_ALLOWLIST", "", "accept callbacks only from these IPs/CIDRs, comma-separated; \"jumio\" = Jumio's published callback IPs (empty: any source)")
+	s.proxySetting = set.String(&s.trustedProxies, "trusted-proxies", "KYCPIPE_TRUSTED_PROXIES", "", "reverse proxies (IPs/CIDRs) whose X-Forwarded-For is believed (empty: none)")
+	set.Int(&s.callbackRate, "callback-rate", "KYCPIPE_CALLBACK_RATE", 100, "callbacks accepted per second by this instance (burst: twice as many)")
+	set.String(&s.tlsCert, "tls-cert", "KYCPIPE_TLS_CERT", "", "TLS certificate file (with --tls-key: serve HTTPS)")
+	set.String(&s.tlsKey, "tls-key", "KYCPIPE_TLS_KEY", "", "TLS private key file")
+	return s, set
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	st, set := newSettings(getenv)
 	if err := set.Parse(args); err != nil {
 		return err
 	}
+	common, tracing := &st.common, &st.tracing
+	addr, apiKeys, apiKeysFile, insecureNoAuth, maxBody := st.addr, st.apiKeys, st.apiKeysFile, st.insecureNoAuth, st.maxBody
+	callbackSecret, tlsCert, tlsKey, allowlist, trustedProxies, callbackRate := st.callbackSecret, st.tlsCert, st.tlsKey, st.allowlist, st.trustedProxies, st.callbackRate
+	keysSetting, allowSetting, proxySetting := st.keysSetting, st.allowSetting, st.proxySetting
 	if err := common.Validate(); err != nil {
 		return err
 	}

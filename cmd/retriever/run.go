@@ -13,32 +13,43 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
 
-func run(ctx context.Context, args []string, getenv func(string) string) error {
-	var (
-		common            service.Common
-		jcfg              service.Jumio
-		retry             service.Retry
-		metricsAddr       string
-		concurrency       int
-		includeExtraction bool
-		schedule          string
-	)
+// settings are the retriever's flags and environment variables.
+type settings struct {
+	common            service.Common
+	tracing           service.Tracing
+	jcfg              service.Jumio
+	retry             service.Retry
+	limits            service.Limits
+	metricsAddr       string
+	concurrency       int
+	includeExtraction bool
+	schedule          string
+	scheduleSetting   *config.Setting
+}
+
+func newSettings(getenv func(string) string) (*settings, *config.Set) {
+	s := &settings{}
 	set := config.New("retriever", getenv)
-	common.Bind(set)
-	var tracing service.Tracing
-	tracing.Bind(set)
-	jcfg.Bind(set)
-	retry.Bind(set)
-	var limits service.Limits
-	limits.Bind(set)
-	set.String(&metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
-	set.Int(&concurrency, "concurrency", "KYCPIPE_RETRIEVER_CONCURRENCY", 16, "retrievals this process runs at once (callbacks and polls each)")
-	set.Bool(&includeExtraction, "include-extraction", "KYCPIPE_INCLUDE_EXTRACTION", false, "copy extracted document data (PII) into decision events")
-	scheduleSetting := set.String(&schedule, "poll-schedule", "KYCPIPE_POLL_SCHEDULE", "40s,60s,100s,160s,240s,340s,460s,600s,760s,940s",
+	s.common.Bind(set)
+	s.tracing.Bind(set)
+	s.jcfg.Bind(set)
+	s.retry.Bind(set)
+	s.limits.Bind(set)
+	set.String(&s.metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
+	set.Int(&s.concurrency, "concurrency", "KYCPIPE_RETRIEVER_CONCURRENCY", 16, "retrievals this process runs at once (callbacks and polls each)")
+	set.Bool(&s.includeExtraction, "include-extraction", "KYCPIPE_INCLUDE_EXTRACTION", false, "copy extracted document data (PII) into decision events")
+	s.scheduleSetting = set.String(&s.schedule, "poll-schedule", "KYCPIPE_POLL_SCHEDULE", "40s,60s,100s,160s,240s,340s,460s,600s,760s,940s",
 		"when to poll an unfinished execution: cumulative offsets; the last interval repeats until the job's deadline")
+	return s, set
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	st, set := newSettings(getenv)
 	if err := set.Parse(args); err != nil {
 		return err
 	}
+	common, tracing, jcfg, retry, limits := &st.common, &st.tracing, &st.jcfg, &st.retry, &st.limits
+	metricsAddr, concurrency, includeExtraction, schedule, scheduleSetting := st.metricsAddr, st.concurrency, st.includeExtraction, st.schedule, st.scheduleSetting
 	if err := common.Validate(); err != nil {
 		return err
 	}

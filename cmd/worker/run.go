@@ -16,33 +16,40 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
 
-func run(ctx context.Context, args []string, getenv func(string) string) error {
-	var (
-		common      service.Common
-		jcfg        service.Jumio
-		retry       service.Retry
-		metricsAddr string
-		callbackURL string
-		concurrency int
-		retryBudget int
-		accountConc int
-	)
+// settings are the worker's flags and environment variables.
+type settings struct {
+	common                                service.Common
+	tracing                               service.Tracing
+	jcfg                                  service.Jumio
+	retry                                 service.Retry
+	limits                                service.Limits
+	metricsAddr, callbackURL              string
+	concurrency, retryBudget, accountConc int
+}
+
+func newSettings(getenv func(string) string) (*settings, *config.Set) {
+	s := &settings{}
 	set := config.New("worker", getenv)
-	common.Bind(set)
-	var tracing service.Tracing
-	tracing.Bind(set)
-	jcfg.Bind(set)
-	retry.Bind(set)
-	var limits service.Limits
-	limits.Bind(set)
-	set.String(&metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
-	set.String(&callbackURL, "callback-url", "KYCPIPE_CALLBACK_URL", "", "public URL of ingest's callback route, sent to Jumio as callbackUrl (unset: Jumio uses the portal's URL)")
-	set.Int(&concurrency, "concurrency", "KYCPIPE_WORKER_CONCURRENCY", 32, "jobs this process runs at once")
-	set.Int(&accountConc, "account-concurrency", "KYCPIPE_ACCOUNT_CONCURRENCY", 4, "account calls in flight at once (bounds the accounts a crash can orphan: Jumio's account API has no idempotency key)")
-	set.Int(&retryBudget, "retry-budget", "KYCPIPE_RETRY_BUDGET", 10, "retryable Jumio failures a job may have before it fails")
+	s.common.Bind(set)
+	s.tracing.Bind(set)
+	s.jcfg.Bind(set)
+	s.retry.Bind(set)
+	s.limits.Bind(set)
+	set.String(&s.metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
+	set.String(&s.callbackURL, "callback-url", "KYCPIPE_CALLBACK_URL", "", "public URL of ingest's callback route, sent to Jumio as callbackUrl (unset: Jumio uses the portal's URL)")
+	set.Int(&s.concurrency, "concurrency", "KYCPIPE_WORKER_CONCURRENCY", 32, "jobs this process runs at once")
+	set.Int(&s.accountConc, "account-concurrency", "KYCPIPE_ACCOUNT_CONCURRENCY", 2, "account calls in flight at once (bounds the accounts a crash can orphan: Jumio's account API has no idempotency key)")
+	set.Int(&s.retryBudget, "retry-budget", "KYCPIPE_RETRY_BUDGET", 10, "retryable Jumio failures a job may have before it fails")
+	return s, set
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	st, set := newSettings(getenv)
 	if err := set.Parse(args); err != nil {
 		return err
 	}
+	common, tracing, jcfg, retry, limits := &st.common, &st.tracing, &st.jcfg, &st.retry, &st.limits
+	metricsAddr, callbackURL, concurrency, retryBudget, accountConc := st.metricsAddr, st.callbackURL, st.concurrency, st.retryBudget, st.accountConc
 	if err := common.Validate(); err != nil {
 		return err
 	}

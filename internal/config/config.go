@@ -213,3 +213,47 @@ func (s *Set) PrintUsage(w io.Writer) {
 		fmt.Fprintf(w, "  --%s%s\n      %s%s\n", st.Flag, env, st.Usage, def)
 	}
 }
+
+// Markdown renders the settings as a table for the configuration reference.
+func (s *Set) Markdown() string {
+	var b strings.Builder
+	b.WriteString("| flag | environment variable | default | meaning |\n| --- | --- | --- | --- |\n")
+	for _, st := range s.Settings() {
+		env, def := "—", "—"
+		if st.Env != "" {
+			env = "`" + st.Env + "`"
+		}
+		if st.Default != "" && !st.Secret {
+			def = "`" + st.Default + "`"
+		}
+		if st.Secret {
+			def = "(secret)"
+		}
+		fmt.Fprintf(&b, "| `--%s` | %s | %s | %s |\n", st.Flag, env, def, strings.ReplaceAll(st.Usage, "|", "\\|"))
+	}
+	return b.String()
+}
+
+// SyncDoc checks that the section of the document at path between the
+// markers <!-- config:NAME:begin --> and <!-- config:NAME:end --> is table;
+// with update it rewrites the section instead.
+func SyncDoc(path, name, table string, update bool) error {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	begin, end := "<!-- config:"+name+":begin -->\n", "<!-- config:"+name+":end -->"
+	i, j := strings.Index(string(doc), begin), strings.Index(string(doc), end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s section markers", path, name)
+	}
+	current := string(doc[i+len(begin) : j])
+	if current == table {
+		return nil
+	}
+	if !update {
+		return fmt.Errorf("the %s section of %s does not match the flags; rerun the test with -update-config-doc\n--- document\n%s--- flags\n%s", name, path, current, table)
+	}
+	out := string(doc[:i+len(begin)]) + table + string(doc[j:])
+	return os.WriteFile(path, []byte(out), 0o644)
+}

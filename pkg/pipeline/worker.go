@@ -34,7 +34,7 @@ type WorkerConfig struct {
 	// Concurrency bounds the jobs this process runs at once (default 32).
 	Concurrency int
 	// AccountConcurrency bounds the account calls (create or update) this
-	// process has in flight at once (default 4). Jumio's account API has no
+	// process has in flight at once (default 2). Jumio's account API has no
 	// idempotency key: a process killed while an account call is in flight
 	// may leave an account nobody knows; this bounds how many per crash.
 	// Jumio admits about one account initiation per second anyway.
@@ -67,7 +67,7 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	c.Topology = c.Topology.WithDefaults()
 	c.Concurrency = cmp.Or(c.Concurrency, 32)
 	c.RetryBudget = cmp.Or(c.RetryBudget, 10)
-	c.AccountConcurrency = cmp.Or(c.AccountConcurrency, 4)
+	c.AccountConcurrency = cmp.Or(c.AccountConcurrency, 2)
 	c.Backoff = c.Backoff.WithDefaults()
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
 	c.ProcessingGrace = cmp.Or(c.ProcessingGrace, time.Hour)
