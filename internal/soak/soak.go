@@ -569,12 +569,16 @@ func (h *harness) load(ctx context.Context) {
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	// Job n goes out at n*interval, so the last one leaves before the load
+	// phase ends and all Jobs are submitted.
 	for n := 0; n < h.o.Jobs; n++ {
-		select {
-		case <-ctx.Done():
-			n = h.o.Jobs
-			continue
-		case <-tick.C:
+		if n > 0 {
+			select {
+			case <-ctx.Done():
+				n = h.o.Jobs
+				continue
+			case <-tick.C:
+			}
 		}
 		select {
 		case work <- n:
