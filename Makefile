@@ -40,11 +40,11 @@ lint: ## Check formatting, run go vet and govulncheck (installed through the mod
 	elif [ $$rc -ne 0 ]; then echo "govulncheck: could not check: the vulnerability database $(GOVULNDB) is unreachable (set GOVULNDB to a mirror, e.g. file:///path); not failing lint"; fi
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 2m)
+fuzz: ## Run every fuzz target for FUZZTIME each (default 2m; FUZZFLAGS=-parallel=1 to leave cores free)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
 	done
 
 SOAK_ARGS ?=

@@ -255,6 +255,15 @@ type submitResponse struct {
 func (in *Ingest) submit(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*in.cfg.PublishTimeout)
 	defer cancel()
+	// The key is checked before the body is read: a multipart body stores
+	// its images as it is read, and a refused submission must store nothing.
+	key := r.Header.Get("Idempotency-Key")
+	if key != "" && !ValidIdempotencyKey(key) {
+		in.m.submission("invalid")
+		writeProblem(w, Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest,
+			Detail: "Idempotency-Key must be 1-255 printable ASCII characters"})
+		return
+	}
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		mt = ""
@@ -276,26 +285,7 @@ func (in *Ingest) submit(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, *p)
 		return
 	}
-	key := r.Header.Get("Idempotency-Key")
-	if key != "" && !validIdempotencyKey(key) {
-		in.m.submission("invalid")
-		writeProblem(w, Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest,
-			Detail: "Idempotency-Key must be 1-255 printable ASCII characters"})
-		return
-	}
 	in.respondSubmit(ctx, w, req, images, key)
-}
-
-func validIdempotencyKey(k string) bool {
-	if len(k) == 0 || len(k) > 255 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if k[i] < 0x21 || k[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // pendingImage is an image read from the request, to be stored.
@@ -321,28 +311,63 @@ func (in *Ingest) readJSON(w http.ResponseWriter, r *http.Request) (*messages.Ve
 	if p != nil {
 		return nil, nil, p
 	}
+	if fields := CheckInlineImages(req); len(fields) > 0 {
+		return nil, nil, validationProblem(fields...)
+	}
 	var imgs []pendingImage
-	for i, part := range req.Parts {
+	for _, part := range req.Parts {
 		if len(part.Data) == 0 {
-			continue // object references are validated later
-		}
-		ct, ok := imageType(part.Data)
-		if !ok {
-			return nil, nil, validationProblem(jumio.FieldError{Field: fmt.Sprintf("parts[%d].data", i), Code: jumio.CodeInvalidValue, Message: "must be a JPEG or PNG image"})
-		}
-		if part.ContentType != "" && part.ContentType != ct {
-			return nil, nil, validationProblem(jumio.FieldError{Field: fmt.Sprintf("parts[%d].contentType", i), Code: jumio.CodeInvalidValue, Message: "does not match the image data"})
+			continue
 		}
 		sum := sha256.Sum256(part.Data)
-		imgs = append(imgs, pendingImage{classifier: part.Classifier, contentType: ct, data: part.Data, size: int64(len(part.Data)), sha: hex.EncodeToString(sum[:])})
-	}
-	for i, part := range req.Parts {
-		if part.Object != "" {
-			return nil, nil, validationProblem(jumio.FieldError{Field: fmt.Sprintf("parts[%d].object", i), Code: jumio.CodeInvalidValue,
-				Message: "object references are internal; send the image as data or as a multipart file"})
-		}
+		imgs = append(imgs, pendingImage{classifier: part.Classifier, contentType: part.ContentType, data: part.Data, size: int64(len(part.Data)), sha: hex.EncodeToString(sum[:])})
 	}
 	return req, imgs, nil
+}
+
+// CheckInlineImages checks the images of a JSON submission as ingest does:
+// each base64 part is a JPEG or PNG whose contentType (when given) matches
+// the data, and no part names an object in the image store (those are
+// internal). It fills in missing content types and returns every violation.
+// Run it after req.Validate.
+func CheckInlineImages(req *messages.VerificationRequest) []jumio.FieldError {
+	var fields []jumio.FieldError
+	for i := range req.Parts {
+		part := &req.Parts[i]
+		path := fmt.Sprintf("parts[%d]", i)
+		if part.Object != "" {
+			fields = append(fields, jumio.FieldError{Field: path + ".object", Code: jumio.CodeInvalidValue,
+				Message: "object references are internal; send the image as data or as a multipart file"})
+			continue
+		}
+		if len(part.Data) == 0 {
+			continue
+		}
+		ct, ok := ImageType(part.Data)
+		switch {
+		case !ok:
+			fields = append(fields, jumio.FieldError{Field: path + ".data", Code: jumio.CodeInvalidValue, Message: "must be a JPEG or PNG image"})
+		case part.ContentType != "" && part.ContentType != ct:
+			fields = append(fields, jumio.FieldError{Field: path + ".contentType", Code: jumio.CodeInvalidValue, Message: "does not match the image data"})
+		default:
+			part.ContentType = ct
+		}
+	}
+	return fields
+}
+
+// ValidIdempotencyKey reports whether k can be an Idempotency-Key: 1 to 255
+// printable ASCII characters.
+func ValidIdempotencyKey(k string) bool {
+	if len(k) == 0 || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // decode parses and validates a request body.
@@ -378,8 +403,8 @@ func validationProblem(fields ...jumio.FieldError) *Problem {
 		Detail: "the request violates the rules of kycpipe or Jumio", Errors: fields}
 }
 
-// imageType sniffs JPEG and PNG.
-func imageType(b []byte) (string, bool) {
+// ImageType sniffs JPEG and PNG: it returns the content type of b.
+func ImageType(b []byte) (string, bool) {
 	switch {
 	case len(b) >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF:
 		return "image/jpeg", true
@@ -483,7 +508,7 @@ func (in *Ingest) readMultipart(ctx context.Context, w http.ResponseWriter, r *h
 func (in *Ingest) storeImage(ctx context.Context, jobID, nonce, classifier string, part io.Reader) (pendingImage, *Problem) {
 	br := bufio.NewReaderSize(part, 512)
 	head, _ := br.Peek(512)
-	ct, ok := imageType(head)
+	ct, ok := ImageType(head)
 	if !ok {
 		return pendingImage{}, &Problem{Type: ProblemUnsupportedType, Status: http.StatusUnsupportedMediaType, Detail: classifier + " must be a JPEG or PNG image"}
 	}

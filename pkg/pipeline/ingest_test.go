@@ -173,6 +173,11 @@ func TestBadSubmissions(t *testing.T) {
 	if r := b.do(t, http.MethodPost, "/v1/verifications", ct, body, nil); r.status != 415 {
 		t.Errorf("multipart GIF: %d %s", r.status, r.body)
 	}
+	// A bad Idempotency-Key is refused before any image is stored.
+	ct, body = multipartBody(t, idJob("order-bad-key"), map[string][]byte{"FRONT": img}, "FRONT")
+	if r := b.do(t, http.MethodPost, "/v1/verifications", ct, body, map[string]string{"Idempotency-Key": "has space"}); r.status != 400 {
+		t.Errorf("multipart with a bad Idempotency-Key: %d %s", r.status, r.body)
+	}
 	// Nothing was published or stored.
 	stream, err := b.stack.JS.Stream(context.Background(), b.subj.StreamJobs())
 	if err != nil {

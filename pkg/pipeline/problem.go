@@ -16,7 +16,7 @@ type Problem struct {
 	Title  string             `json:"title"`
 	Status int                `json:"status"`
 	Detail string             `json:"detail,omitempty"`
-	Errors []jumio.FieldError `json:"errors,omitempty"` // field-level violations (400, 422)
+	Errors []jumio.FieldError `json:"errors,omitempty"` // field-level violations (422 only)
 }
 
 // Problem types, documented in docs/API.md and docs/openapi.yaml.

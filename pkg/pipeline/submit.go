@@ -78,7 +78,7 @@ func (s *Submitter) Submit(ctx context.Context, req *messages.VerificationReques
 	req.SubmittedAt = &now
 	hash := RequestHash(req)
 	rec := &JobRecord{JobID: req.JobID, Status: StatusAccepted, Region: req.Region, Channel: req.Channel,
-		CustomerInternalReference: req.CustomerInternalReference, RequestHash: hash, CreatedAt: now, TraceParent: traceParentOf(ctx)}
+		CustomerInternalReference: req.CustomerInternalReference, RequestHash: hash, CreatedAt: now, UpdatedAt: now, TraceParent: traceParentOf(ctx)}
 	rec.note(now, StatusAccepted, note)
 	existing, _, err := s.store.Create(ctx, rec)
 	repeat := false
