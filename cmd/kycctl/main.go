@@ -1,4 +1,5 @@
-// Command kycctl is kycpipe's operator command line. Run `kycctl help`.
+// Command kycctl is kycpipe's operator command line: submit, status, watch,
+// jobs, dlq list|show|replay, provision and doctor. Run `kycctl help`.
 package main
 
 import (
@@ -13,7 +14,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	cli := &kycctl.CLI{Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv}
+	cli := &kycctl.CLI{Out: os.Stdout, Err: os.Stderr, In: os.Stdin, Getenv: os.Getenv}
 	err := cli.Run(ctx, os.Args[1:])
 	stop()
 	if err != nil {

@@ -1,5 +1,17 @@
-// Package kycctl is kycpipe's operator command line: where is a job, what
-// is stuck, and what to do with dead letters. cmd/kycctl is its thin main.
+// Package kycctl is kycpipe's operator command line: submit a job, where is
+// a job, what is happening now, what is stuck, is the deployment healthy,
+// and what to do with dead letters. cmd/kycctl is its thin main.
+//
+// Every command takes the services' NATS settings (--nats-url or
+// KYCPIPE_NATS_URL, credentials, TLS, --subject-prefix, …, bound by
+// service.Common) and --json for machine-readable output; by default the
+// output is a human-readable table. Errors go to Err (stderr) and make Run
+// return an error (exit status 1).
+//
+// kycctl never prints applicant data: prepared data, images, extraction
+// results, web links and SDK tokens (which are bearer credentials) are shown
+// as "present" at most. Dead-letter payloads are printed only with
+// `dlq show --payload`.
 package kycctl
 
 import (
@@ -10,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,35 +36,101 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
 
-// CLI runs commands. Out and Err receive the output.
+// CLI runs commands. Out and Err receive the output, In is read by
+// `submit -`, Getenv replaces os.Getenv (nil: no environment).
 type CLI struct {
 	Out, Err io.Writer
+	In       io.Reader
 	Getenv   func(string) string
 }
 
 // command is one subcommand.
 type command struct {
-	name, usage string
-	run         func(ctx context.Context, e *env, x *extraFlags) error
+	name     string // words, e.g. "dlq list"
+	synopsis string // arguments and flags after the name
+	summary  string // one line for `kycctl help`
+	help     string // more, for `kycctl NAME --help`
+	// flags declares the command's own flags on the shared set.
+	flags func(o *opts, s *config.Set)
+	// jumio binds the Jumio settings (JUMIO_CLIENT_ID, …).
+	jumio bool
+	// raw: the command validates the configuration itself (doctor) and
+	// handles a missing connection.
+	raw bool
+	// streaming: runs until interrupted; no --timeout.
+	streaming bool
+	run       func(ctx context.Context, e *env) error
 }
 
-// env is what a command needs: the connection and the output.
-type env struct {
-	out    io.Writer
-	json   bool
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	subj   messages.Subjects
-	topo   pipeline.Topology
-	common service.Common
-}
-
-func (c *CLI) commands() []command {
-	return []command{
-		{"dlq list", "dlq list [--stage S] [--reason R] [--job ID] [--since 24h] [--limit N]   list dead letters", dlqList},
-		{"dlq show", "dlq show SEQ [--payload]                                               one dead letter (--payload prints the original message: it may hold PII)", dlqShow},
-		{"dlq replay", "dlq replay (SEQ… | --all | --stage S --reason R --job ID --since D) [--dry-run]   put dead letters back", dlqReplay},
+func (c command) usageLine() string {
+	if c.synopsis == "" {
+		return "kycctl " + c.name
 	}
+	return "kycctl " + c.name + " " + c.synopsis
+}
+
+func commands() []command {
+	return []command{
+		submitCommand(),
+		statusCommand(),
+		watchCommand(),
+		jobsCommand(),
+		dlqListCommand(),
+		dlqShowCommand(),
+		dlqReplayCommand(),
+		provisionCommand(),
+		doctorCommand(),
+	}
+}
+
+// opts are the values of the commands' own flags (each command declares the
+// ones it uses) and the positional arguments.
+type opts struct {
+	positional []string
+	timeout    time.Duration
+
+	// dlq
+	stage, reason, job string
+	since              time.Duration
+	limit              int
+	all, dryRun        bool
+	payload            bool
+	pollDeadline       time.Duration
+
+	// submit
+	idemKey string
+
+	// status
+	scanLimit int
+
+	// watch
+	types, kinds string
+	count        int
+
+	// jobs
+	state     string
+	olderThan time.Duration
+
+	// doctor
+	sample         time.Duration
+	maxBacklog     int
+	maxRedelivered int
+	checkTimeout   time.Duration
+}
+
+// env is what a command needs: the settings, the connection and the output.
+type env struct {
+	out, errOut io.Writer
+	in          io.Reader
+	json        bool
+	o           *opts
+	common      service.Common
+	jumio       service.Jumio
+
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	subj messages.Subjects
+	topo pipeline.Topology
 }
 
 // Run executes args (e.g. ["dlq", "list", "--json"]).
@@ -61,110 +138,290 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 	if c.Getenv == nil {
 		c.Getenv = func(string) string { return "" }
 	}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	if c.Err == nil {
+		c.Err = io.Discard
+	}
+	if c.In == nil {
+		c.In = strings.NewReader("")
+	}
+	if len(args) == 0 || isHelp(args[0]) {
 		c.usage(c.Out)
 		return nil
 	}
-	for _, cmd := range c.commands() {
+	if args[0] == "help" {
+		if len(args) == 1 {
+			c.usage(c.Out)
+			return nil
+		}
+		if cmd, _, ok := findCommand(args[1:]); ok {
+			return c.commandHelp(cmd)
+		}
+		if group := groupOf(args[1]); len(group) > 0 {
+			for _, g := range group {
+				fmt.Fprintf(c.Out, "  %-60s %s\n", g.usageLine(), g.summary)
+			}
+			return nil
+		}
+		c.usage(c.Err)
+		return fmt.Errorf("unknown command %q", strings.Join(args[1:], " "))
+	}
+	cmd, rest, ok := findCommand(args)
+	if !ok {
+		if group := groupOf(args[0]); len(group) > 0 {
+			fmt.Fprintf(c.Err, "Usage:\n")
+			for _, g := range group {
+				fmt.Fprintf(c.Err, "  %s\n", g.usageLine())
+			}
+			return fmt.Errorf("%s: want one of: %s", args[0], strings.Join(subNames(group), ", "))
+		}
+		c.usage(c.Err)
+		return fmt.Errorf("unknown command %q (kycctl help lists them)", strings.Join(args, " "))
+	}
+	for _, a := range rest {
+		if a == "--" {
+			break
+		}
+		if isHelp(a) {
+			return c.commandHelp(cmd)
+		}
+	}
+	return c.exec(ctx, cmd, rest)
+}
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// findCommand matches the longest command name at the start of args.
+func findCommand(args []string) (command, []string, bool) {
+	var best command
+	bestWords := 0
+	for _, cmd := range commands() {
 		words := strings.Fields(cmd.name)
-		if len(args) < len(words) || strings.Join(args[:len(words)], " ") != cmd.name {
+		if len(args) < len(words) || len(words) <= bestWords {
 			continue
 		}
-		return c.exec(ctx, cmd, args[len(words):])
+		if strings.Join(args[:len(words)], " ") == cmd.name {
+			best, bestWords = cmd, len(words)
+		}
 	}
-	c.usage(c.Err)
-	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
+	if bestWords == 0 {
+		return command{}, nil, false
+	}
+	return best, args[bestWords:], true
+}
+
+// groupOf returns the commands whose first word is word, for a group name
+// given alone ("kycctl dlq").
+func groupOf(word string) []command {
+	var out []command
+	for _, cmd := range commands() {
+		if words := strings.Fields(cmd.name); len(words) > 1 && words[0] == word {
+			out = append(out, cmd)
+		}
+	}
+	return out
+}
+
+func subNames(cmds []command) []string {
+	var out []string
+	for _, c := range cmds {
+		w := strings.Fields(c.name)
+		out = append(out, w[len(w)-1])
+	}
+	return out
 }
 
 func (c *CLI) usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: kycctl COMMAND [flags]   (connection flags: --nats-url etc.; --json for machine-readable output)")
+	fmt.Fprintln(w, "Usage: kycctl COMMAND [flags]")
 	fmt.Fprintln(w)
-	for _, cmd := range c.commands() {
-		fmt.Fprintln(w, "  kycctl "+cmd.usage)
+	fmt.Fprintln(w, "kycpipe's operator command line. Commands:")
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, cmd := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", cmd.name, cmd.summary)
 	}
+	_ = tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every command connects like the services do (--nats-url / KYCPIPE_NATS_URL, --nats-creds,")
+	fmt.Fprintln(w, "--nats-user, --nats-password, --nats-tls-ca, --subject-prefix, …) and takes --json for")
+	fmt.Fprintln(w, "machine-readable output. `kycctl COMMAND --help` (or `kycctl help COMMAND`) describes one command.")
 }
 
-// exec parses the shared flags (NATS connection, --json) and runs cmd.
-func (c *CLI) exec(ctx context.Context, cmd command, args []string) error {
-	e := &env{out: c.Out}
+// hiddenSettings are bound (the services' environment applies) but say
+// nothing about kycctl, so its help leaves them out.
+var hiddenSettings = map[string]bool{"log-format": true, "log-level": true, "provision": true, "shutdown-timeout": true}
+
+func (c *CLI) commandHelp(cmd command) error {
+	e := &env{}
+	set := c.flagSet(cmd, e)
+	w := c.Out
+	fmt.Fprintf(w, "Usage: %s\n\n", cmd.usageLine())
+	fmt.Fprintln(w, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:]+".")
+	if cmd.help != "" {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, strings.TrimSpace(cmd.help))
+	}
+	var own, shared []config.Setting
+	for _, st := range set.Settings() {
+		switch {
+		case hiddenSettings[st.Flag]:
+		case st.Env == "":
+			own = append(own, st)
+		default:
+			shared = append(shared, st)
+		}
+	}
+	printSettings := func(title string, list []config.Setting) {
+		if len(list) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "\n%s:\n", title)
+		for _, st := range list {
+			env := ""
+			if st.Env != "" {
+				env = " ($" + st.Env + ")"
+			}
+			def := ""
+			if st.Default != "" && !st.Secret && st.Default != "0" && st.Default != "false" && st.Default != "0s" {
+				def = " (default " + st.Default + ")"
+			}
+			arg := ""
+			if f := set.FlagSet().Lookup(st.Flag); f != nil {
+				if name, _ := flag.UnquoteUsage(f); name != "" {
+					arg = " " + name
+				}
+			}
+			fmt.Fprintf(w, "  --%s%s%s\n      %s%s\n", st.Flag, arg, env, st.Usage, def)
+		}
+	}
+	printSettings("Flags", own)
+	printSettings("Connection and configuration (flag, else environment variable)", shared)
+	return nil
+}
+
+// flagSet declares every flag of cmd: the shared settings, --json, the
+// command's own flags and, for Jumio commands, the Jumio settings.
+func (c *CLI) flagSet(cmd command, e *env) *config.Set {
+	e.o = &opts{}
 	set := config.New("kycctl "+cmd.name, c.Getenv)
 	e.common.Bind(set)
+	if cmd.jumio {
+		e.jumio.Bind(set)
+	}
 	set.Bool(&e.json, "json", "", false, "machine-readable JSON output")
+	if !cmd.streaming {
+		set.Duration(&e.o.timeout, "timeout", "", 30*time.Second, "bound on the whole command")
+	}
+	if cmd.flags != nil {
+		cmd.flags(e.o, set)
+	}
+	return set
+}
+
+// exec parses the flags (shared, then the command's) and runs cmd.
+func (c *CLI) exec(ctx context.Context, cmd command, args []string) error {
+	e := &env{out: c.Out, errOut: c.Err, in: c.In}
+	set := c.flagSet(cmd, e)
 	fs := set.FlagSet()
 	fs.SetOutput(c.Err)
-	// Flags may follow positional arguments: split them.
-	var positional, flags []string
+	fs.Usage = func() {
+		fmt.Fprintf(c.Err, "Usage: %s   (kycctl %s --help for the flags)\n", cmd.usageLine(), cmd.name)
+	}
+	flags, positional := splitArgs(fs, args)
+	if err := set.Parse(flags); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	e.o.positional = positional
+	if !cmd.raw {
+		if err := e.common.Validate(); err != nil {
+			return err
+		}
+	}
+	if e.o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.o.timeout)
+		defer cancel()
+	}
+	defer e.close()
+	err := cmd.run(ctx, e)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		err = fmt.Errorf("%w (the command ran longer than --timeout %s)", err, e.o.timeout)
+	}
+	return err
+}
+
+// splitArgs separates flags (with their values) from positional arguments,
+// so that flags may follow positional arguments ("dlq show 7 --payload").
+// "-" alone is positional (stdin); "--" ends the flags.
+func splitArgs(fs *flag.FlagSet, args []string) (flags, positional []string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if strings.HasPrefix(a, "-") {
-			flags = append(flags, a)
-			name := strings.TrimLeft(a, "-")
-			if !strings.Contains(name, "=") && i+1 < len(args) && !isBoolFlag(name) && !strings.HasPrefix(args[i+1], "-") {
-				flags = append(flags, args[i+1])
-				i++
-			}
+		if a == "--" {
+			positional = append(positional, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			positional = append(positional, a)
 			continue
 		}
-		positional = append(positional, a)
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // Parse reports it
+		}
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			flags = append(flags, args[i+1])
+			i++
+		}
 	}
-	extra := newFlags(fs)
-	if err := set.Parse(flags); err != nil {
+	return flags, positional
+}
+
+// connect connects to NATS once (commands connect when they need to, after
+// checking their arguments).
+func (e *env) connect() error {
+	if e.js != nil {
+		return nil
+	}
+	if _, err := messages.NewSubjects(e.common.SubjectPrefix); err != nil {
 		return err
 	}
 	e.common.LogLevel = "error"
-	log := zap.NewNop()
-	nc, js, err := e.common.Connect("kycctl", log)
+	nc, js, err := e.common.Connect("kycctl", zap.NewNop())
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
 	e.nc, e.js = nc, js
 	e.topo = e.common.Topology()
 	e.subj = e.topo.Subjects
-	extra.positional = positional
-	return cmd.run(ctx, e, extra)
+	return nil
 }
 
-// The commands' own flags are declared on the shared flag set up front, so
-// that one parse handles everything.
-type extraFlags struct {
-	stage, reason, job string
-	since              time.Duration
-	limit              int
-	all, dryRun        bool
-	payload            bool
-	deadline           time.Duration
-	positional         []string
-}
-
-func newFlags(fs *flag.FlagSet) *extraFlags {
-	x := &extraFlags{}
-	fs.StringVar(&x.stage, "stage", "", "only dead letters of this stage (worker, retriever)")
-	fs.StringVar(&x.reason, "reason", "", "only this reason (terminal, poison, max_deliveries, retry_budget, deadline, unknown_execution)")
-	fs.StringVar(&x.job, "job", "", "only this job ID")
-	fs.DurationVar(&x.since, "since", 0, "only dead letters younger than this (e.g. 24h)")
-	fs.IntVar(&x.limit, "limit", 0, "at most this many")
-	fs.BoolVar(&x.all, "all", false, "replay every dead letter matching the filters")
-	fs.BoolVar(&x.dryRun, "dry-run", false, "show what would be replayed")
-	fs.BoolVar(&x.payload, "payload", false, "also print the original payload (may hold PII)")
-	fs.DurationVar(&x.deadline, "poll-deadline", time.Hour, "new deadline of replayed retrieval tasks")
-	return x
-}
-
-func isBoolFlag(name string) bool {
-	switch name {
-	case "json", "all", "dry-run", "payload", "provision", "insecure-no-auth":
-		return true
+func (e *env) close() {
+	if e.nc != nil {
+		e.nc.Close()
 	}
-	return false
 }
 
-func (x *extraFlags) filter() pipeline.DLQFilter {
-	f := pipeline.DLQFilter{Stage: x.stage, Reason: x.reason, JobID: x.job, Limit: x.limit}
-	if x.since > 0 {
-		f.Since = time.Now().Add(-x.since)
+// jobStore opens the job-state bucket.
+func (e *env) jobStore(ctx context.Context) (*pipeline.JobStore, error) {
+	kv, err := e.js.KeyValue(ctx, e.subj.BucketJobs())
+	if err != nil {
+		return nil, fmt.Errorf("job-state bucket %s: %w", e.subj.BucketJobs(), err)
 	}
-	return f
+	return pipeline.NewJobStore(kv, nil), nil
 }
 
 func (e *env) emit(v any, table func(w *tabwriter.Writer)) error {
@@ -176,148 +433,6 @@ func (e *env) emit(v any, table func(w *tabwriter.Writer)) error {
 	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
 	table(tw)
 	return tw.Flush()
-}
-
-func dlqList(ctx context.Context, e *env, x *extraFlags) error {
-	list, err := pipeline.ListDeadLetters(ctx, e.js, e.subj, x.filter())
-	if err != nil {
-		return err
-	}
-	if list == nil {
-		list = []pipeline.DeadLetter{}
-	}
-	return e.emit(list, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "SEQ\tTIME\tSTAGE\tREASON\tJOB\tDELIVERIES\tERROR")
-		for _, dl := range list {
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", dl.Sequence, dl.Time.UTC().Format(time.RFC3339), dl.Stage, dl.Reason,
-				orDash(dl.JobID), dl.Deliveries, truncate(dl.Error, 80))
-		}
-		if len(list) == 0 {
-			fmt.Fprintln(w, "(no dead letters)")
-		}
-	})
-}
-
-func dlqShow(ctx context.Context, e *env, x *extraFlags) error {
-	if len(x.positional) != 1 {
-		return errors.New("usage: kycctl dlq show SEQ [--payload]")
-	}
-	seq, err := strconv.ParseUint(x.positional[0], 10, 64)
-	if err != nil {
-		return fmt.Errorf("SEQ must be a number: %q", x.positional[0])
-	}
-	dl, err := pipeline.GetDeadLetter(ctx, e.js, e.subj, seq)
-	if err != nil {
-		return err
-	}
-	type shown struct {
-		pipeline.DeadLetter
-		Headers map[string]string `json:"headers"`
-		Payload json.RawMessage   `json:"payload,omitempty"`
-	}
-	s := shown{DeadLetter: *dl, Headers: map[string]string{}}
-	for k := range dl.Header {
-		s.Headers[k] = dl.Header.Get(k)
-	}
-	if x.payload {
-		if json.Valid(dl.Data) {
-			s.Payload = dl.Data
-		} else {
-			s.Payload, _ = json.Marshal(string(dl.Data))
-		}
-	}
-	return e.emit(s, func(w *tabwriter.Writer) {
-		fmt.Fprintf(w, "sequence\t%d\ntime\t%s\nstage\t%s\nreason\t%s\nerror\t%s\ndeliveries\t%d\njob\t%s\noriginal subject\t%s\noriginal stream\t%s #%d\n",
-			dl.Sequence, dl.Time.UTC().Format(time.RFC3339), dl.Stage, dl.Reason, dl.Error, dl.Deliveries, orDash(dl.JobID),
-			dl.OriginalSubject, dl.OriginalStream, dl.OriginalSequence)
-		keys := make([]string, 0, len(s.Headers))
-		for k := range s.Headers {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(w, "header %s\t%s\n", k, s.Headers[k])
-		}
-		if x.payload {
-			fmt.Fprintf(w, "payload\t%s\n", dl.Data)
-		} else {
-			fmt.Fprintf(w, "payload\t%d bytes (--payload to print; it may hold PII)\n", len(dl.Data))
-		}
-	})
-}
-
-func dlqReplay(ctx context.Context, e *env, x *extraFlags) error {
-	var seqs []uint64
-	for _, p := range x.positional {
-		seq, err := strconv.ParseUint(p, 10, 64)
-		if err != nil {
-			return fmt.Errorf("SEQ must be a number: %q", p)
-		}
-		seqs = append(seqs, seq)
-	}
-	f := x.filter()
-	filtered := f.Stage != "" || f.Reason != "" || f.JobID != "" || !f.Since.IsZero()
-	switch {
-	case len(seqs) > 0 && (x.all || filtered):
-		return errors.New("give sequences, or --all / filters, not both")
-	case len(seqs) == 0 && !x.all && !filtered:
-		return errors.New("say what to replay: SEQ…, --all, or filters (--stage, --reason, --job, --since)")
-	case len(seqs) == 0:
-		list, err := pipeline.ListDeadLetters(ctx, e.js, e.subj, f)
-		if err != nil {
-			return err
-		}
-		for _, dl := range list {
-			seqs = append(seqs, dl.Sequence)
-		}
-	}
-	type row struct {
-		Sequence uint64 `json:"sequence"`
-		JobID    string `json:"jobId,omitempty"`
-		Subject  string `json:"subject,omitempty"`
-		Result   string `json:"result"`
-	}
-	var rows []row
-	var failed int
-	for _, seq := range seqs {
-		if x.dryRun {
-			dl, err := pipeline.GetDeadLetter(ctx, e.js, e.subj, seq)
-			if err != nil {
-				rows = append(rows, row{Sequence: seq, Result: "error: " + err.Error()})
-				failed++
-				continue
-			}
-			rows = append(rows, row{Sequence: seq, JobID: dl.JobID, Subject: dl.OriginalSubject, Result: "would replay"})
-			continue
-		}
-		res, err := pipeline.ReplayDeadLetter(ctx, e.js, e.subj, seq, x.deadline)
-		if err != nil {
-			rows = append(rows, row{Sequence: seq, Result: "error: " + err.Error()})
-			failed++
-			continue
-		}
-		result := "replayed"
-		if res.Duplicate {
-			result = "already replayed"
-		}
-		rows = append(rows, row{Sequence: seq, JobID: res.JobID, Subject: res.Subject, Result: result})
-	}
-	if rows == nil {
-		rows = []row{}
-	}
-	err := e.emit(rows, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "SEQ\tJOB\tSUBJECT\tRESULT")
-		for _, r := range rows {
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", r.Sequence, orDash(r.JobID), r.Subject, r.Result)
-		}
-		if len(rows) == 0 {
-			fmt.Fprintln(w, "(nothing to replay)")
-		}
-	})
-	if err == nil && failed > 0 {
-		err = fmt.Errorf("%d of %d replays failed", failed, len(rows))
-	}
-	return err
 }
 
 func orDash(s string) string {
@@ -332,4 +447,58 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
+}
+
+// ts formats a time for tables: RFC 3339 in UTC, "-" when unset.
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// tsMilli is ts with milliseconds, for event lines.
+func tsMilli(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// human formats a duration the way operators read ages: 45s, 12m, 3h5m, 2d4h.
+func human(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d/time.Minute), int(d%time.Minute/time.Second))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+}
+
+// splitList splits a comma-separated flag value.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
