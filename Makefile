@@ -5,6 +5,8 @@ SHELL := /bin/bash
 GO        ?= go
 PKGS      ?= ./...
 FUZZTIME  ?= 2m
+# Minimizing a new input stops fuzzing meanwhile (up to 60s by default).
+FUZZMINIMIZE ?= 5s
 # Fuzz targets: "package:FuzzName" pairs, run by `make fuzz`.
 FUZZ_TARGETS ?= \
 	./pkg/jumio:FuzzParseCallback \
@@ -44,7 +46,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 2m; FUZZFLAGS=-paralle
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $(FUZZFLAGS) $$pkg; \
 	done
 
 SOAK_ARGS ?=

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -107,6 +108,11 @@ func FuzzCallback(f *testing.F) {
 		target := "/v1/callbacks/jumio"
 		if query != "" && !strings.ContainsAny(query, " #\r\n\x00") {
 			target += "?" + query
+		}
+		if _, err := url.ParseRequestURI(target); err != nil {
+			// net/http refuses such a request line (400) before any handler
+			// runs, and httptest.NewRequest panics on it.
+			target = "/v1/callbacks/jumio"
 		}
 		req := httptest.NewRequest(http.MethodPost, target, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
