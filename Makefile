@@ -23,7 +23,10 @@ help: ## List the targets
 
 .PHONY: run
 run: ## Run the whole pipeline locally: embedded NATS + Jumio simulator + ingest + worker + retriever
-	$(GO) run ./cmd/devstack $(ARGS)
+	@mkdir -p bin
+	$(GO) build -o bin/devstack ./cmd/devstack
+	@# exec: Ctrl-C reaches devstack, which stops cleanly (go run would exit 1)
+	exec ./bin/devstack $(ARGS)
 
 .PHONY: test
 test: ## Run all tests with the race detector (includes short fuzz seed-corpus runs)

@@ -30,6 +30,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kycpipe/kycpipe/internal/service"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
@@ -172,6 +173,14 @@ func TestSingleNodeConfiguration(t *testing.T) {
 		if err := pipeline.Check(ctx, js, topo); err != nil {
 			t.Fatalf("a service cannot check the topology: %v", err)
 		}
+	}
+	// A service left at the default --provision=true under its own user is
+	// refused (the refusal only arrives asynchronously) and falls back to
+	// checking that the resources exist.
+	setupCtx, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelSetup()
+	if err := (&service.Common{Provision: true}).Setup(setupCtx, workerJS, topo, log); err != nil {
+		t.Fatalf("a worker with --provision=true does not start under its user: %v", err)
 	}
 	in, err := pipeline.NewIngest(ctx, ingestNC, ingestJS, pipeline.IngestConfig{Topology: topo, APIKeys: keys, Logger: log.Named("ingest")})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kycpipe/kycpipe/internal/service"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
@@ -142,6 +143,9 @@ func provision(ctx context.Context, e *env) error {
 	}
 	t := e.topo
 	if err := pipeline.Provision(ctx, e.js, t); err != nil {
+		if service.IsPermission(err, e.nc) {
+			return fmt.Errorf("%w: the NATS user may not create or update streams, consumers and buckets (the server refused: %v); provision as an admin user such as deploy/nats's admin", err, e.nc.LastError())
+		}
 		return err
 	}
 	if err := pipeline.Check(ctx, e.js, t); err != nil {
