@@ -59,8 +59,10 @@ func TestWebFlow(t *testing.T) {
 	if launched.Web == nil || launched.Web.Href == "" || launched.WorkflowExecutionID == "" {
 		t.Fatalf("launched event = %+v", launched)
 	}
-	v := b.job(t, jobID)
-	if v.Status != pipeline.StatusLaunched || v.Web == nil || v.Web.Href != launched.Web.Href {
+	// The worker publishes the event, then records that it did.
+	var v pipeline.JobView
+	pipelinetest.Eventually(t, waitLong, func() bool { v = b.job(t, jobID); return v.Status == pipeline.StatusLaunched }, "job LAUNCHED")
+	if v.Web == nil || v.Web.Href != launched.Web.Href {
 		t.Fatalf("job view = %+v", v)
 	}
 	// The end user finishes the hosted flow.
