@@ -18,7 +18,9 @@ type WorkflowKey string
 
 // MarshalJSON encodes numeric keys as JSON numbers and others as strings.
 func (k WorkflowKey) MarshalJSON() ([]byte, error) {
-	if k != "" && isDigits(string(k)) {
+	// Only a canonical JSON number goes out as one: "007" as a number would
+	// be invalid JSON.
+	if k != "" && isDigits(string(k)) && (k == "0" || k[0] != '0') {
 		return []byte(k), nil
 	}
 	return json.Marshal(string(k))

@@ -192,6 +192,8 @@ func TestWorkflowKeyJSON(t *testing.T) {
 		{`10164`, "10164", `10164`},
 		{`"10164"`, "10164", `10164`},
 		{`"custom-key"`, "custom-key", `"custom-key"`},
+		{`"00"`, "00", `"00"`}, // not a canonical number: stays a string (found by fuzzing)
+		{`0`, "0", `0`},
 	} {
 		var k jumio.WorkflowKey
 		if err := json.Unmarshal([]byte(tt.in), &k); err != nil || k != tt.want {
