@@ -62,6 +62,11 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	stopProfile, err := common.StartCPUProfile(log)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	tp, flushTraces, err := tracing.Provider(ctx, "retriever")
 	if err != nil {
 		return err

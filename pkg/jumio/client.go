@@ -146,7 +146,7 @@ func New(creds Credentials, opts ...Option) (*Client, error) {
 		c.retrievalURL = c.region.BaseURL(ServiceRetrieval)
 	}
 	if c.http == nil {
-		c.http = &http.Client{}
+		c.http = &http.Client{Transport: defaultTransport()}
 	}
 	if c.http.Timeout == 0 {
 		c.http.Timeout = c.timeout
@@ -155,6 +155,17 @@ func New(creds Credentials, opts ...Option) (*Client, error) {
 	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.tokens = &tokenSource{c: c}
 	return c, nil
+}
+
+// defaultTransport is http.DefaultTransport with room to keep connections:
+// a pipeline process runs dozens of calls to the same Jumio host at once,
+// and the default of 2 idle connections per host made most calls dial (and
+// TLS-handshake) a new one.
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	return t
 }
 
 // Region returns the client's region.

@@ -184,6 +184,12 @@ func (r *Retriever) handlePoll(ctx context.Context, m jetstream.Msg) Outcome {
 		}
 		return r.giveUp(ctx, m, messages.ReasonPoison, "", errorInfo(messages.ErrCodeInvalidJob, err), err, r.log)
 	}
+	// The first delivery only starts the clock: nothing can be retrievable
+	// yet, and retrievals are rate limited. A replayed task (its delivery
+	// count starts again) goes on to check the record.
+	if deliveries(m) == 1 && m.Headers().Get(messages.HeaderReplayOf) == "" {
+		return Retry(ScheduleDelay(r.cfg.Schedule, 1))
+	}
 	log := r.log.With(jobField(task.JobID), accountField(task.AccountID), executionField(task.WorkflowExecutionID))
 	rec, rev, err := r.store.Get(ctx, task.JobID)
 	if errors.Is(err, ErrJobNotFound) {
@@ -196,8 +202,6 @@ func (r *Retriever) handlePoll(ctx context.Context, m jetstream.Msg) Outcome {
 	if rec.Terminal() {
 		return Ack()
 	}
-	// The first delivery only starts the clock: nothing can be retrievable
-	// yet, and retrievals are rate limited.
 	if deliveries(m) == 1 && rec.Polls == 0 {
 		return Retry(ScheduleDelay(r.cfg.Schedule, 1))
 	}

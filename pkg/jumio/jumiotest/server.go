@@ -151,7 +151,11 @@ func newServer(opts Options) (*Server, error) {
 	}
 	s.transport = http.DefaultTransport.(*http.Transport).Clone()
 	s.client = &http.Client{Transport: s.transport}
-	s.cbClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	// Callbacks go out concurrently to one host: keep their connections
+	// (the default keeps 2, so most callbacks dialed a new one).
+	cbTransport := http.DefaultTransport.(*http.Transport).Clone()
+	cbTransport.MaxIdleConnsPerHost = 256
+	s.cbClient = &http.Client{Transport: cbTransport}
 	s.handler = s.routes()
 	return s, nil
 }
