@@ -52,6 +52,11 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 2m; FUZZFLAGS=-paralle
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $(FUZZFLAGS) $$pkg; \
 	done
 
+BENCH_ARGS ?=
+.PHONY: bench
+bench: ## Benchmarks (~7 min): baselines, reference server, ingest, end to end, latency bound, burst, tokens; writes docs/BENCHMARKS.md + docs/benchmarks.png
+	$(GO) run ./cmd/bench $(BENCH_ARGS)
+
 SOAK_ARGS ?=
 .PHONY: soak
 soak: ## Chaos/soak runs (~10 min each, SOAK_ARGS for options): single node, then a 3-node cluster

@@ -66,7 +66,12 @@ type Proc struct {
 // Start runs bin with env added to the current environment. When logFile is
 // not empty, the output is also appended to it.
 func Start(name, bin string, env []string, logFile string) (*Proc, error) {
-	cmd := exec.Command(bin)
+	return StartArgs(name, bin, nil, env, logFile)
+}
+
+// StartArgs is Start with command-line arguments.
+func StartArgs(name, bin string, args, env []string, logFile string) (*Proc, error) {
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -1,0 +1,320 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kycpipe/kycpipe/pkg/messages"
+)
+
+// pipelineStages are the processes whose CPU time counts as the pipeline's.
+var pipelineStages = []string{"ingest", "worker", "retriever"}
+
+// unthrottled lifts kycpipe's own limits that would otherwise cap a
+// benchmark: the shared Jumio rate limits (the simulator enforces none in
+// these runs) and the per-instance callback rate limit.
+var unthrottled = []string{
+	"KYCPIPE_RATE_ACCOUNT=0", "KYCPIPE_RATE_RETRIEVAL=0", "KYCPIPE_RATE_TOKEN=0",
+	"KYCPIPE_CALLBACK_RATE=1000000",
+}
+
+// E2EResult is the end-to-end run at zero simulator latency.
+type E2EResult struct {
+	Jobs          int
+	Concurrency   int
+	SubmitElapsed time.Duration // first submission to last 202
+	Elapsed       time.Duration // first submission to last decision
+	Submit        LoadResult
+	Lat           Latencies // submission to decision event, per job
+	CPU           map[string]time.Duration
+	Peak          map[string]int64
+	Tokens        map[string]float64 // token requests by stage, whole run (this one and the low-load one)
+	TokenJobs     int                // jobs those token requests served
+	SimTokens     int
+}
+
+// Rate is jobs per second from the first submission to the last decision.
+func (e E2EResult) Rate() float64 { return float64(e.Jobs) / e.Elapsed.Seconds() }
+
+// CPUPerJob sums the CPU time of the given processes per job.
+func (e E2EResult) CPUPerJob(names ...string) time.Duration {
+	var sum time.Duration
+	for _, n := range names {
+		sum += e.CPU[n]
+	}
+	return sum / time.Duration(max(e.Jobs, 1))
+}
+
+// LowLoadResult is the latency at 10% of the end-to-end throughput.
+type LowLoadResult struct {
+	Rate float64
+	Jobs int
+	Lat  Latencies
+}
+
+func (b *runner) e2e(ctx context.Context) error {
+	s, err := b.stack(ctx, "e2e")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.StartSim(ctx); err != nil {
+		return err
+	}
+	c := strconv.Itoa(b.o.Concurrency)
+	env := append([]string{"KYCPIPE_WORKER_CONCURRENCY=" + c, "KYCPIPE_RETRIEVER_CONCURRENCY=" + c}, unthrottled...)
+	if err := s.StartStages(ctx, env, "ingest", "worker", "retriever"); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(s.NATSURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	subj := messages.MustSubjects("kyc")
+	e := E2EResult{Jobs: b.o.E2EJobs, Concurrency: b.o.Concurrency, CPU: map[string]time.Duration{}, Peak: map[string]int64{}, Tokens: map[string]float64{}}
+
+	w, err := watchDecisions(nc, subj, e.Jobs)
+	if err != nil {
+		return err
+	}
+	before := s.Stats()
+	run := "e2e"
+	e.Submit = ClosedLoop(ctx, b.target(s.IngestAddr, run, w.markSent(run)), 64, 10*time.Minute, int64(e.Jobs))
+	e.SubmitElapsed = e.Submit.Elapsed
+	if ok := e.Submit.OK(); ok != e.Jobs {
+		return fmt.Errorf("%d of %d submissions accepted (%v, %d errors)", ok, e.Jobs, e.Submit.Status, e.Submit.Errors)
+	}
+	if err := w.wait(ctx, 10*time.Minute); err != nil {
+		return err
+	}
+	w.stop()
+	after := s.Stats()
+	w.mu.Lock()
+	var last time.Time
+	for _, t := range w.decided {
+		if t.After(last) {
+			last = t
+		}
+	}
+	e.Elapsed = last.Sub(w.first)
+	e.Lat = w.lat
+	w.mu.Unlock()
+	e.Lat.sort()
+	for name, st := range after {
+		e.CPU[name] = st.CPU - before[name].CPU
+		e.Peak[name] = st.PeakRSS
+	}
+	b.o.Logf("end to end: %d jobs in %s = %.0f jobs/s; pipeline CPU %s ms/job (+ nats %s, sim %s); p50 %s ms",
+		e.Jobs, e.Elapsed.Round(time.Millisecond), e.Rate(), ms(e.CPUPerJob(pipelineStages...)), ms(e.CPUPerJob("nats")), ms(e.CPUPerJob("jumiosim")), ms(e.Lat.P(0.5)))
+
+	// 10% of that load, open loop: the latency a lightly loaded pipeline adds.
+	low := LowLoadResult{Rate: e.Rate() / 10}
+	low.Jobs = int(low.Rate * b.o.LowLoadFor.Seconds())
+	w, err = watchDecisions(nc, subj, low.Jobs)
+	if err != nil {
+		return err
+	}
+	run = "low"
+	res := OpenLoop(ctx, b.target(s.IngestAddr, run, w.markSent(run)), 16, low.Rate, b.o.LowLoadFor)
+	if ok := res.OK(); ok != low.Jobs {
+		return fmt.Errorf("low load: %d of %d submissions accepted (%v)", ok, low.Jobs, res.Status)
+	}
+	if err := w.wait(ctx, 5*time.Minute); err != nil {
+		return fmt.Errorf("low load: %w", err)
+	}
+	w.stop()
+	w.mu.Lock()
+	low.Lat = w.lat
+	w.mu.Unlock()
+	low.Lat.sort()
+	b.o.Logf("at %.0f jobs/s (10%%): submit to decision p50 %s ms, p99 %s ms", low.Rate, ms(low.Lat.P(0.5)), ms(low.Lat.P(0.99)))
+
+	// Token economy over both runs.
+	e.TokenJobs = e.Jobs + low.Jobs
+	for _, st := range []string{"worker", "retriever"} {
+		v, err := s.Metric(st, "kycpipe_jumio_calls_total", `class="token"`)
+		if err != nil {
+			return err
+		}
+		e.Tokens[st] = v
+	}
+	if ss, err := s.SimStats(); err == nil {
+		e.SimTokens = ss.TokenRequests
+	}
+	for name, st := range s.Stats() {
+		e.Peak[name] = st.PeakRSS
+	}
+	b.r.E2E, b.r.LowLoad = e, low
+	return nil
+}
+
+// BoundResult is the latency-bound run.
+type BoundResult struct {
+	C           int
+	CallLatency time.Duration
+	Calls       int     // Jumio calls of the worker per job
+	Rate        float64 // finalized jobs per second in the steady state
+	Jobs        int
+}
+
+// Bound is Little's law: C jobs in flight, each taking Calls × latency.
+func (r BoundResult) Bound() float64 {
+	return float64(r.C) / (float64(r.Calls) * r.CallLatency.Seconds())
+}
+
+func (b *runner) bound(ctx context.Context) error {
+	s, err := b.stack(ctx, "bound")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	lat := b.o.CallLatency.String()
+	routes := "token,create_account,update_account,upload_prepared_data,upload_part,finalize,status,details"
+	var spec string
+	for i, r := range splitComma(routes) {
+		if i > 0 {
+			spec += ","
+		}
+		spec += r + "=" + lat
+	}
+	if err := s.StartSim(ctx, "-latency", spec); err != nil {
+		return err
+	}
+	c := strconv.Itoa(b.o.BoundC)
+	// Account calls may all be in flight at once here (the default of 2
+	// bounds what a crash can orphan, and would be the bound instead).
+	env := append([]string{"KYCPIPE_WORKER_CONCURRENCY=" + c, "KYCPIPE_ACCOUNT_CONCURRENCY=" + c,
+		"KYCPIPE_RETRIEVER_CONCURRENCY=512"}, unthrottled...)
+	if err := s.StartStages(ctx, env, "ingest", "worker", "retriever"); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(s.NATSURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	r := BoundResult{C: b.o.BoundC, CallLatency: b.o.CallLatency, Calls: 3, Jobs: b.o.BoundJobs}
+	w, err := watchDecisions(nc, messages.MustSubjects("kyc"), r.Jobs)
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	res := ClosedLoop(ctx, b.target(s.IngestAddr, "bound", nil), 64, 10*time.Minute, int64(r.Jobs))
+	if ok := res.OK(); ok != r.Jobs {
+		return fmt.Errorf("%d of %d submissions accepted (%v)", ok, r.Jobs, res.Status)
+	}
+	if err := waitFor(ctx, 15*time.Minute, func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(w.finalized) >= r.Jobs
+	}); err != nil {
+		return fmt.Errorf("finalized events: %w", err)
+	}
+	w.mu.Lock()
+	f := append([]time.Time(nil), w.finalized...)
+	w.mu.Unlock()
+	// The steady state: from the 10th to the 90th percentile of finalizes.
+	lo, hi := len(f)/10, len(f)*9/10
+	r.Rate = float64(hi-lo) / f[hi].Sub(f[lo]).Seconds()
+	b.o.Logf("latency-bound: C=%d, %s per call: %.1f jobs/s of a %.1f bound (%.0f%%)", r.C, lat, r.Rate, r.Bound(), 100*r.Rate/r.Bound())
+	b.r.Bound = r
+	return nil
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// BurstResult is the burst under Jumio's default rate limits.
+type BurstResult struct {
+	Submit          LoadResult
+	Accepted        int
+	Window          time.Duration
+	AccountRate     float64 // Jumio's account-initiation limit per second
+	AccountBurst    int
+	Accounts        int // account initiations Jumio allowed in the window
+	AccountCalls    int // account calls made (allowed + 429)
+	Account429      int
+	Calls, Calls429 int
+	Queued          int // job messages still in the work queue at the end
+	Finalized       int
+	DeadLetters     int
+}
+
+// Allowed is how many account initiations the limit allows in the window.
+func (r BurstResult) Allowed() float64 {
+	return r.AccountRate*r.Window.Seconds() + float64(r.AccountBurst)
+}
+
+func (b *runner) burst(ctx context.Context) error {
+	s, err := b.stack(ctx, "burst")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	r := BurstResult{AccountRate: 1, AccountBurst: 5, Window: b.o.DrainWindow}
+	// Jumio's default tenant limits in the simulator; kycpipe at its
+	// defaults (shared limits that match them).
+	if err := s.StartSim(ctx, "-rate-limits"); err != nil {
+		return err
+	}
+	if err := s.StartStages(ctx, []string{"KYCPIPE_CALLBACK_RATE=1000000"}, "ingest", "worker", "retriever"); err != nil {
+		return err
+	}
+	start := time.Now()
+	r.Submit = ClosedLoop(ctx, b.target(s.IngestAddr, "burst", nil), 64, 10*time.Minute, int64(b.o.BurstJobs))
+	r.Accepted = r.Submit.OK()
+	b.o.Logf("burst: %d of %d accepted at %.0f req/s (p99 %s ms)", r.Accepted, b.o.BurstJobs, r.Submit.Throughput(), ms(r.Submit.Lat.P(0.99)))
+	if rest := time.Until(start.Add(r.Window)); rest > 0 {
+		_ = waitFor(ctx, rest+time.Second, func() bool { return time.Since(start) >= r.Window })
+	}
+	st, err := s.SimStats()
+	if err != nil {
+		return err
+	}
+	r.Window = time.Since(start)
+	r.Accounts = st.ExecutionsCreated // creates and updates: both are initiations
+	r.Account429 = st.RateLimitedByRoute["create_account"] + st.RateLimitedByRoute["update_account"]
+	r.AccountCalls = st.Requests["create_account"] + st.Requests["update_account"]
+	for _, n := range st.Requests {
+		r.Calls += n
+	}
+	r.Calls429 = st.RateLimited
+	r.Finalized = st.Finalizes
+	nc, err := nats.Connect(s.NATSURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	subj := messages.MustSubjects("kyc")
+	for name, dst := range map[string]*int{subj.StreamJobs(): &r.Queued, subj.StreamDLQ(): &r.DeadLetters} {
+		str, err := js.Stream(ctx, name)
+		if err != nil {
+			return err
+		}
+		info, err := str.Info(ctx)
+		if err != nil {
+			return err
+		}
+		*dst = int(info.State.Msgs)
+	}
+	b.o.Logf("burst drain: %d account initiations in %s of %.0f allowed (%.0f%%), 429s %d of %d account calls; queued %d, finalized %d, dead letters %d",
+		r.Accounts, r.Window.Round(time.Second), r.Allowed(), 100*float64(r.Accounts)/r.Allowed(), r.Account429, r.AccountCalls, r.Queued, r.Finalized, r.DeadLetters)
+	b.r.Burst = r
+	return nil
+}

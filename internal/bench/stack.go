@@ -1,0 +1,307 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/kycpipe/kycpipe/internal/procs"
+	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
+)
+
+// BuildBinaries compiles the pipeline's commands, the simulator and the
+// nats-server of the module's pinned version into binDir.
+func BuildBinaries(moduleDir, binDir string) error {
+	if err := procs.Build(moduleDir, binDir, false, "ingest", "worker", "retriever", "jumiosim"); err != nil {
+		return err
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "nats-server"), "github.com/nats-io/nats-server/v2")
+	cmd.Dir = moduleDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build nats-server: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// NATSVersion asks the built nats-server for its version.
+func NATSVersion(binDir string) string {
+	out, err := exec.Command(filepath.Join(binDir, "nats-server"), "--version").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Stack is one set of processes: a nats-server, optionally the Jumio
+// simulator, and the pipeline's stages, each a child process so that its
+// CPU time and memory can be read from /proc.
+type Stack struct {
+	binDir, dir string
+	APIKey      string
+	NATSURL     string
+	SimURL      string
+	IngestAddr  string
+	procs       map[string]*procs.Proc
+	ops         map[string]string // stage -> operations listener address
+	// ProfileDir, when set, makes each stage write a CPU profile there
+	// (<stage>.pprof) until it stops.
+	ProfileDir string
+}
+
+const benchAPIKey = "bench-api-key-0123456789abcdef"
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// NewStack starts a nats-server with JetStream in a new directory under dir.
+func NewStack(ctx context.Context, binDir, dir string) (*Stack, error) {
+	s := &Stack{binDir: binDir, dir: dir, APIKey: benchAPIKey, procs: map[string]*procs.Proc{}, ops: map[string]string{}}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	p, err := procs.StartArgs("nats", filepath.Join(binDir, "nats-server"),
+		[]string{"-js", "-sd", filepath.Join(dir, "jetstream"), "-a", host, "-p", port, "-n", "kycpipe-bench"}, nil, filepath.Join(dir, "nats.log"))
+	if err != nil {
+		return nil, err
+	}
+	s.procs["nats"] = p
+	s.NATSURL = "nats://" + addr
+	if err := waitFor(ctx, 20*time.Second, func() bool {
+		nc, err := nats.Connect(s.NATSURL)
+		if err != nil {
+			return false
+		}
+		nc.Close()
+		return true
+	}); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("bench: nats-server did not start: %w\n%s", err, p.Output())
+	}
+	return s, nil
+}
+
+// StartSim starts cmd/jumiosim with the given extra arguments.
+func (s *Stack) StartSim(ctx context.Context, args ...string) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	p, err := procs.StartArgs("jumiosim", filepath.Join(s.binDir, "jumiosim"), append([]string{"-addr", addr, "-log-format", "json"}, args...), nil, filepath.Join(s.dir, "jumiosim.log"))
+	if err != nil {
+		return err
+	}
+	s.procs["jumiosim"] = p
+	s.SimURL = "http://" + addr
+	return waitFor(ctx, 20*time.Second, func() bool { return httpOK(s.SimURL + "/_sim/stats") })
+}
+
+// Env is the configuration every stage gets; extra settings override it.
+func (s *Stack) env(extra []string) []string {
+	env := []string{
+		"KYCPIPE_NATS_URL=" + s.NATSURL,
+		"KYCPIPE_HTTP_ADDR=" + s.IngestAddr,
+		"KYCPIPE_API_KEYS=" + s.APIKey,
+		"KYCPIPE_CALLBACK_URL=http://" + s.IngestAddr + "/v1/callbacks/jumio",
+		"JUMIO_BASE_URL=" + s.SimURL,
+		"JUMIO_CLIENT_ID=" + jumiotest.DefaultClientID,
+		"JUMIO_CLIENT_SECRET=" + jumiotest.DefaultClientSecret,
+		"JUMIO_USER_AGENT=kycpipe-bench/1.0",
+		"KYCPIPE_LOG_FORMAT=json",
+	}
+	return append(env, extra...)
+}
+
+// StartStages starts the named stages ("ingest", "worker", "retriever") and
+// waits until each is ready.
+func (s *Stack) StartStages(ctx context.Context, extra []string, stages ...string) error {
+	if s.IngestAddr == "" {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		s.IngestAddr = addr
+	}
+	for _, st := range stages {
+		ops, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		env := append(s.env(extra), "KYCPIPE_METRICS_ADDR="+ops)
+		if s.ProfileDir != "" {
+			env = append(env, "KYCPIPE_CPU_PROFILE="+filepath.Join(s.ProfileDir, st+".pprof"))
+		}
+		p, err := procs.Start(st, filepath.Join(s.binDir, st), env, filepath.Join(s.dir, st+".log"))
+		if err != nil {
+			return err
+		}
+		s.procs[st], s.ops[st] = p, ops
+		ready := "http://" + ops + "/readyz"
+		if st == "ingest" {
+			ready = "http://" + s.IngestAddr + "/readyz"
+			s.ops[st] = s.IngestAddr
+		}
+		if err := waitFor(ctx, 30*time.Second, func() bool { return httpOK(ready) || !p.Running() }); err != nil || !p.Running() {
+			return fmt.Errorf("bench: %s did not become ready: %v\n%s", st, err, tail(p.Output(), 2000))
+		}
+	}
+	return nil
+}
+
+// StartProcess starts another child process (the reference server).
+func (s *Stack) StartProcess(ctx context.Context, name, bin string, args []string, ready string) error {
+	p, err := procs.StartArgs(name, bin, args, nil, filepath.Join(s.dir, name+".log"))
+	if err != nil {
+		return err
+	}
+	s.procs[name] = p
+	if err := waitFor(ctx, 30*time.Second, func() bool { return httpOK(ready) || !p.Running() }); err != nil || !p.Running() {
+		return fmt.Errorf("bench: %s did not start: %v\n%s", name, err, tail(p.Output(), 2000))
+	}
+	return nil
+}
+
+// Stat reads /proc for one of the stack's processes.
+func (s *Stack) Stat(name string) (ProcStat, error) {
+	p, ok := s.procs[name]
+	if !ok || !p.Running() {
+		return ProcStat{}, fmt.Errorf("bench: %s is not running", name)
+	}
+	return ReadProc(p.Cmd.Process.Pid)
+}
+
+// Stats reads /proc for every running process of the stack.
+func (s *Stack) Stats() map[string]ProcStat {
+	out := map[string]ProcStat{}
+	for name := range s.procs {
+		if st, err := s.Stat(name); err == nil {
+			out[name] = st
+		}
+	}
+	return out
+}
+
+// Metric sums the samples of a Prometheus counter on a stage's /metrics
+// whose labels contain every one of match (e.g. `class="token"`).
+func (s *Stack) Metric(stage, name string, match ...string) (float64, error) {
+	resp, err := httpGet("http://"+s.ops[stage]+"/metrics", s.APIKey)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for line := range strings.SplitSeq(resp, "\n") {
+		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != '{' && line[len(name)] != ' ') {
+			continue
+		}
+		ok := true
+		for _, m := range match {
+			ok = ok && strings.Contains(line, m)
+		}
+		if !ok {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum, nil
+}
+
+// SimStats reads the simulator's counters.
+func (s *Stack) SimStats() (jumiotest.Stats, error) {
+	var st jumiotest.Stats
+	body, err := httpGet(s.SimURL+"/_sim/stats", "")
+	if err != nil {
+		return st, err
+	}
+	return st, json.Unmarshal([]byte(body), &st)
+}
+
+// Close stops the stages gracefully, then the simulator and NATS.
+func (s *Stack) Close() {
+	for _, name := range []string{"ingest", "worker", "retriever", "reference", "jumiosim", "nats"} {
+		if p, ok := s.procs[name]; ok {
+			p.Stop(15 * time.Second)
+		}
+	}
+}
+
+func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+var httpc = &http.Client{Timeout: 10 * time.Second}
+
+func httpOK(url string) bool {
+	resp, err := httpc.Get(url)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func httpGet(url, key string) (string, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), err
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
