@@ -35,6 +35,17 @@ type LoadResult struct {
 	Status   map[int]int
 	Elapsed  time.Duration
 	Lat      Latencies
+	// CPU is the CPU time each process spent during the run (filled in by
+	// the harness: the server, nats-server and the load generator).
+	CPU map[string]time.Duration
+}
+
+// CPUPerRequest is a process's CPU time per answered request.
+func (r LoadResult) CPUPerRequest(name string) time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.CPU[name] / time.Duration(r.Requests)
 }
 
 // Throughput is answered requests per second.

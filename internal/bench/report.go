@@ -105,6 +105,15 @@ func (r *Results) Markdown(command, chart string) string {
 		p("| reference | %d | %.0f | 1.00 | %s ms | %s ms | %s ms | %s |\n", c, ref.Throughput(), ms(ref.Lat.P(0.5)), ms(ref.Lat.P(0.9)), ms(ref.Lat.P(0.99)), statuses(ref))
 		p("| ingest | %d | %.0f | %.2f | %s ms | %s ms | %s ms | %s |\n", c, ing.Throughput(), ing.Throughput()/ref.Throughput(), ms(ing.Lat.P(0.5)), ms(ing.Lat.P(0.9)), ms(ing.Lat.P(0.99)), statuses(ing))
 	}
+	p("\nCPU time per answered request at 64 connections (from /proc; every process shares the 2 cores):\n\n")
+	p("| server | server | nats-server | load generator | total |\n| --- | --- | --- | --- | --- |\n")
+	for _, row := range []struct {
+		name, proc string
+		r          LoadResult
+	}{{"reference", "reference", r.Reference[64]}, {"ingest", "ingest", r.Ingest[64]}} {
+		tot := row.r.CPUPerRequest(row.proc) + row.r.CPUPerRequest("nats") + row.r.CPUPerRequest("loadgen")
+		p("| %s | %s µs | %s µs | %s µs | %s µs |\n", row.name, us(row.r.CPUPerRequest(row.proc)), us(row.r.CPUPerRequest("nats")), us(row.r.CPUPerRequest("loadgen")), us(tot))
+	}
 	p("\nOffered-load sweep (open loop, 256 connections, %s per point; latency counted from the moment a request was due):\n\n", o.SweepDuration)
 	p("| offered | reference req/s | reference p50 / p99 | ingest req/s | ingest p50 / p99 |\n| --- | --- | --- | --- | --- |\n")
 	for _, s := range r.Sweep {
@@ -154,6 +163,8 @@ func (r *Results) Markdown(command, chart string) string {
 		e.Tokens["worker"], e.Tokens["retriever"], e.SimTokens, (e.Tokens["worker"]+e.Tokens["retriever"])/2*10000/float64(max(e.TokenJobs, 1)))
 	return sb.String()
 }
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond)) }
 
 func statuses(r LoadResult) string {
 	var codes []int

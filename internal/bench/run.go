@@ -221,7 +221,13 @@ func (b *runner) ingest(ctx context.Context) error {
 	run := 0
 	measure := func(name, addr string, conns int) LoadResult {
 		run++
+		before, self := s.Stats(), selfCPU()
 		res := ClosedLoop(ctx, b.target(addr, fmt.Sprintf("%s%d", name, run), nil), conns, b.o.LoadDuration, 0)
+		after := s.Stats()
+		res.CPU = map[string]time.Duration{"loadgen": selfCPU() - self}
+		for n, st := range after {
+			res.CPU[n] = st.CPU - before[n].CPU
+		}
 		b.o.Logf("%s at %d connections: %.0f req/s, p50 %s ms, p99 %s ms, status %v, errors %d", name, conns, res.Throughput(), ms(res.Lat.P(0.5)), ms(res.Lat.P(0.99)), res.Status, res.Errors)
 		return res
 	}
@@ -249,6 +255,11 @@ func (b *runner) ingest(ctx context.Context) error {
 		b.r.IngestPeak = st
 	}
 	return nil
+}
+
+func selfCPU() time.Duration {
+	st, _ := ReadProc(os.Getpid())
+	return st.CPU
 }
 
 // decisionWatch follows decision and finalized events on core NATS

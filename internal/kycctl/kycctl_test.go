@@ -85,6 +85,9 @@ func TestDLQCommands(t *testing.T) {
 	if n := s.Sim.Stats().AccountsByReference["ctl-1"]; n != 1 {
 		t.Errorf("accounts = %d", n)
 	}
+	if out, err := run(t, s, "dlq", "replay", seq); err == nil || !strings.Contains(out, "replayed or deleted already") {
+		t.Errorf("second replay of the same dead letter: %v\n%s", err, out)
+	}
 	if _, err := run(t, s, "dlq", "replay"); err == nil {
 		t.Error("replay without a target succeeded")
 	}

@@ -234,6 +234,9 @@ func GetDeadLetter(ctx context.Context, js jetstream.JetStream, subj messages.Su
 		return nil, fmt.Errorf("pipeline: dead-letter stream: %w", err)
 	}
 	raw, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("pipeline: dead letter %d: %w (replayed or deleted already, or never written; see kycctl dlq list)", seq, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: dead letter %d: %w", seq, err)
 	}
