@@ -31,7 +31,9 @@ func TestShortSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", r.Markdown())
-	if !r.OK() {
+	// A second Jumio account after a kill during the account call is a known
+	// limit (see docs/RELIABILITY.md); it must be flagged, never silent.
+	if !r.OKExceptFlaggedDuplicates() {
 		t.Fatal("soak invariants failed")
 	}
 	if r.Kills < 3 || r.NATSRestarts < 1 {
