@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -127,7 +129,7 @@ func dlqShow(ctx context.Context, e *env) error {
 		fmt.Fprintf(w, "sequence\t%d\ntime\t%s\nstage\t%s\nreason\t%s\nerror\t%s\ndeliveries\t%d\njob\t%s\noriginal subject\t%s\noriginal stream\t%s #%d\n",
 			dl.Sequence, ts(dl.Time), dl.Stage, dl.Reason, dl.Error, dl.Deliveries, orDash(dl.JobID),
 			dl.OriginalSubject, dl.OriginalStream, dl.OriginalSequence)
-		for _, k := range sortedKeys(s.Headers) {
+		for _, k := range slices.Sorted(maps.Keys(s.Headers)) {
 			fmt.Fprintf(w, "header %s\t%s\n", k, s.Headers[k])
 		}
 		if x.payload {

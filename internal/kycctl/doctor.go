@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -468,7 +469,7 @@ func (d *doctorRun) checkDeadLetters(ctx context.Context) {
 	}
 	var parts []string
 	prefix := e.subj.DLQ("")
-	for _, subject := range sortedKeys(info.State.Subjects) {
+	for _, subject := range slices.Sorted(maps.Keys(info.State.Subjects)) {
 		parts = append(parts, fmt.Sprintf("%s %d", strings.TrimPrefix(subject, prefix), info.State.Subjects[subject]))
 	}
 	detail := fmt.Sprintf("%d dead letter(s)", info.State.Msgs)

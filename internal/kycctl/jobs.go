@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -236,7 +237,7 @@ func (v statusView) table(w *tabwriter.Writer) {
 	}
 
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "EVENTS (%s)\n", strings.Join(sortedKeys(v.EventsScan), ", "))
+	fmt.Fprintf(w, "EVENTS (%s)\n", strings.Join(slices.Sorted(maps.Keys(v.EventsScan)), ", "))
 	fmt.Fprintln(w, "TIME\tSTREAM#SEQ\tKIND\tDETAIL")
 	for _, l := range v.Events {
 		fmt.Fprintf(w, "%s\t%s#%d\t%s\t%s\n", tsMilli(l.Time), l.Stream, l.Sequence, l.Kind, l.detail())
