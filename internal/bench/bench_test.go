@@ -33,7 +33,9 @@ func TestLoadGeneratorSmoke(t *testing.T) {
 	var sent int
 	tgt := b.target(addr, "smoke", func(n int64, body []byte, _ time.Time) {
 		sent++
-		if _, err := messages.DecodeRequest(body); err != nil {
+		if req, err := messages.DecodeRequest(body); err != nil {
+			t.Errorf("job body %d does not decode: %v", n, err)
+		} else if err := req.Validate(); err != nil {
 			t.Errorf("job body %d is not a valid request: %v", n, err)
 		}
 	})

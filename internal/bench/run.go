@@ -159,15 +159,18 @@ func (b *runner) stack(ctx context.Context, name string) (*Stack, error) {
 	return s, err
 }
 
-// jobBody is an API-channel prepared-data job of about 1 KB: the job of the
+// jobBody is an API-channel prepared-data job of about 1 KB (with a
+// 3-digit n): the job of the
 // end-to-end run, and the body both HTTP servers decode.
 func jobBody(run string, n int64) []byte {
 	id := run + "-" + strconv.FormatInt(n, 10)
-	return fmt.Appendf(nil, `{"jobId":"%s","customerInternalReference":"bench-%s","userReference":"customer-%d",`+
+	return fmt.Appendf(nil, `{"jobId":"%s","customerInternalReference":"bench-%s","userReference":"crm-customer-record-%d",`+
 		`"workflowDefinition":{"key":10148},"channel":"API","region":"amer-1","tokenLifetime":"30m",`+
 		`"userConsent":{"userIp":"203.0.113.7","userLocation":{"country":"USA","state":"IN"},"consent":{"obtained":"yes","obtainedAt":"2026-11-01T10:00:00Z"}},`+
-		`"preparedData":{"firstName":"Cortez","lastName":"Crook","email":"cortez.crook@example.com","phoneNumber":"+18009376310",`+
-		`"dateOfBirth":"1990-08-10","address":{"line1":"1302 Fayette Drive","line2":"Apartment 4","postalCode":"46816","city":"Fort Wayne","subdivision":"IN","country":"USA"},`+
+		`"reportingCriteria":"onboarding-2026-q4-retail-banking-checking-account",`+
+		`"preparedData":{"firstName":"Cortez","middleName":"Alexander","lastName":"Crook","suffix":"Jr","personalNumber":"PN-4471-2290","email":"cortez.crook@example.com","phoneNumber":"+18009376310","phoneNumber2":"+18009376311",`+
+		`"dateOfBirth":"1990-08-10","socialSecurityNumber":"123-45-6789","sex":"M","nationality":"USA","ipAddress":"176.80.185.187",`+
+		`"address":{"line1":"1302 Fayette Drive","line2":"Apartment 4","postalCode":"46816","city":"Fort Wayne","subdivision":"IN","country":"USA"},`+
 		`"kyc":{"registrationDate":"2016-06-07","registrationIpAddress":"176.80.185.187"}}}`, id, id, n)
 }
 
