@@ -156,7 +156,7 @@ func newAnnotator() (*annotator, error) {
 	if err != nil {
 		return nil, err
 	}
-	fieldCodes, err := sourceStrings("../pkg/jumio", func(name, val string) bool {
+	fieldCodes, err := sourceStrings("../pkg/messages", func(name, val string) bool {
 		return strings.HasPrefix(name, "Code")
 	})
 	if err != nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/kycpipe/kycpipe/internal/service"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/natsembed"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
 )
@@ -130,7 +131,7 @@ func TestSingleNodeConfiguration(t *testing.T) {
 	store := t.TempDir()
 	port := freePort(t)
 	ca := setEnv(t, store, port)
-	ns, err := pipeline.RunEmbedded(pipeline.EmbeddedOptions{ConfigFile: "nats-server.conf"})
+	ns, err := natsembed.Run(natsembed.Options{ConfigFile: "nats-server.conf"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +356,7 @@ func TestClusterConfiguration(t *testing.T) {
 		}
 		t.Setenv("NATS_ROUTE_1", others[0])
 		t.Setenv("NATS_ROUTE_2", others[1])
-		ns, err := pipeline.RunEmbedded(pipeline.EmbeddedOptions{ConfigFile: "cluster/node.conf"})
+		ns, err := natsembed.Run(natsembed.Options{ConfigFile: "cluster/node.conf"})
 		if err != nil {
 			t.Fatalf("node %d: %v", i+1, err)
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/natsembed"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
 
@@ -245,7 +246,7 @@ func (s *Stack) startNATS(o Options) error {
 	if o.NATSURL != "" {
 		s.NATSURL = o.NATSURL
 	} else {
-		ns, err := pipeline.RunEmbedded(pipeline.EmbeddedOptions{StoreDir: o.DataDir, Port: o.NATSPort})
+		ns, err := natsembed.Run(natsembed.Options{StoreDir: o.DataDir, Port: o.NATSPort})
 		if err != nil {
 			return err
 		}

@@ -34,6 +34,7 @@ import (
 	"github.com/kycpipe/kycpipe/internal/procs"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/natsembed"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
 
@@ -379,7 +380,7 @@ func (h *harness) natsURLs() string {
 
 func (h *harness) startNode(i int) error {
 	n := h.nodes[i]
-	o := pipeline.EmbeddedOptions{StoreDir: n.dir, Port: n.port, ServerName: n.name}
+	o := natsembed.Options{StoreDir: n.dir, Port: n.port, ServerName: n.name}
 	if h.o.Cluster {
 		o.ClusterName, o.ClusterPort = "kycpipe-soak", n.clusterPort
 		for j, other := range h.nodes {
@@ -388,7 +389,7 @@ func (h *harness) startNode(i int) error {
 			}
 		}
 	}
-	srv, err := pipeline.RunEmbedded(o)
+	srv, err := natsembed.Run(o)
 	if err != nil {
 		return fmt.Errorf("soak: start NATS %s: %w", n.name, err)
 	}

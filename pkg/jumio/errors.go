@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/kycpipe/kycpipe/pkg/messages"
 )
 
 // Sentinel errors. API errors match the status sentinels through
@@ -19,7 +21,7 @@ var (
 	ErrInvalidArgument = errors.New("jumio: invalid argument")
 	ErrInvalidRegion   = errors.New("jumio: invalid region")
 	ErrInvalidResponse = errors.New("jumio: invalid response")
-	ErrValidation      = errors.New("jumio: request violates Jumio's rules")
+	ErrValidation      = messages.ErrValidation
 
 	ErrBadRequest   = errors.New("jumio: bad request")       // 400
 	ErrUnauthorized = errors.New("jumio: unauthorized")      // 401

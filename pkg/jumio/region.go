@@ -2,7 +2,8 @@ package jumio
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/kycpipe/kycpipe/pkg/messages"
 )
 
 // Region is a Jumio data center. Each region has its own hosts, its own OAuth2
@@ -27,13 +28,8 @@ var Regions = []Region{RegionAMER, RegionEMEA, RegionAPAC}
 // or the short one users know from the portal (US, EU, SG), in any case.
 // It returns an error wrapping [ErrInvalidRegion] for anything else.
 func ParseRegion(s string) (Region, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "amer-1", "us", "amer":
-		return RegionAMER, nil
-	case "emea-1", "eu", "emea":
-		return RegionEMEA, nil
-	case "apac-1", "sg", "sgp", "apac":
-		return RegionAPAC, nil
+	if r, ok := messages.CanonicalRegion(s); ok {
+		return Region(r), nil
 	}
 	return "", fmt.Errorf("%w: %q (want amer-1, emea-1, apac-1 or US, EU, SG)", ErrInvalidRegion, s)
 }

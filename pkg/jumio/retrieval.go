@@ -48,14 +48,6 @@ type StatusResponse struct {
 	WorkflowExecution WorkflowStatus `json:"workflowExecution"`
 }
 
-// WorkflowStatus is a workflow execution's identity and status.
-type WorkflowStatus struct {
-	ID            string `json:"id"`
-	Href          string `json:"href,omitempty"`
-	DefinitionKey string `json:"definitionKey,omitempty"`
-	Status        string `json:"status"`
-}
-
 // WorkflowDetails is the full retrieval response of one workflow execution:
 // its status, the credentials acquired, the overall decision and every
 // capability's result. Extraction data is PII: never log a WorkflowDetails.
@@ -174,56 +166,6 @@ type Capabilities struct {
 	// DecodeErrors names known capabilities whose payload did not match the
 	// typed model; their raw payload is in Other. It is never encoded.
 	DecodeErrors map[string]string `json:"-"`
-}
-
-// ExtractionData is the data extracted from an identity document. It is PII.
-type ExtractionData struct {
-	Type              string             `json:"type,omitempty"`
-	SubType           string             `json:"subType,omitempty"`
-	IssuingCountry    string             `json:"issuingCountry,omitempty"`
-	FirstName         string             `json:"firstName,omitempty"`
-	LastName          string             `json:"lastName,omitempty"`
-	MiddleName        string             `json:"middleName,omitempty"`
-	DateOfBirth       string             `json:"dateOfBirth,omitempty"`
-	ExpiryDate        string             `json:"expiryDate,omitempty"`
-	IssuingDate       string             `json:"issuingDate,omitempty"`
-	DocumentNumber    string             `json:"documentNumber,omitempty"`
-	PersonalNumber    string             `json:"personalNumber,omitempty"`
-	State             string             `json:"state,omitempty"`
-	Gender            string             `json:"gender,omitempty"`
-	CurrentAge        string             `json:"currentAge,omitempty"`
-	Nationality       string             `json:"nationality,omitempty"`
-	PlaceOfBirth      string             `json:"placeOfBirth,omitempty"`
-	IssuingAuthority  string             `json:"issuingAuthority,omitempty"`
-	IssuingPlace      string             `json:"issuingPlace,omitempty"`
-	OptionalMrzField1 string             `json:"optionalMrzField1,omitempty"`
-	OptionalMrzField2 string             `json:"optionalMrzField2,omitempty"`
-	Address           *ExtractionAddress `json:"address,omitempty"`
-	DateOfBirthParts  *DateParts         `json:"dateOfBirthParts,omitempty"`
-	ExpiryDateParts   *DateParts         `json:"expiryDateParts,omitempty"`
-	IssuingDateParts  *DateParts         `json:"issuingDateParts,omitempty"`
-	MRZ               json.RawMessage    `json:"mrz,omitempty"`
-}
-
-// ExtractionAddress is the address read from a document. It is PII.
-type ExtractionAddress struct {
-	Line1            string `json:"line1,omitempty"`
-	Line2            string `json:"line2,omitempty"`
-	Line3            string `json:"line3,omitempty"`
-	Line4            string `json:"line4,omitempty"`
-	Line5            string `json:"line5,omitempty"`
-	Country          string `json:"country,omitempty"`
-	PostalCode       string `json:"postalCode,omitempty"`
-	Subdivision      string `json:"subdivision,omitempty"`
-	City             string `json:"city,omitempty"`
-	FormattedAddress string `json:"formattedAddress,omitempty"`
-}
-
-// DateParts is a date split into its parts as printed on a document.
-type DateParts struct {
-	Year  string `json:"year,omitempty"`
-	Month string `json:"month,omitempty"`
-	Day   string `json:"day,omitempty"`
 }
 
 // SimilarityData says whether the selfie matches the document's photo:

@@ -10,60 +10,6 @@ import (
 	"strings"
 )
 
-// PreparedData is the data a DATA credential (or supporting data for ID
-// workflows) carries: the applicant's personal data. Every field is PII:
-// never log a PreparedData value.
-//
-// Jumio API docs: https://documentation.jumio.ai/docs/developer-resources/API/uploadingSupportData
-type PreparedData struct {
-	FirstName            string                `json:"firstName,omitempty"`
-	LastName             string                `json:"lastName,omitempty"`
-	MiddleName           string                `json:"middleName,omitempty"`
-	PaternalSurname      string                `json:"paternalSurname,omitempty"`
-	MaternalSurname      string                `json:"maternalSurname,omitempty"`
-	Suffix               string                `json:"suffix,omitempty"`
-	Email                string                `json:"email,omitempty"`
-	PhoneNumber          string                `json:"phoneNumber,omitempty"`
-	PhoneNumber2         string                `json:"phoneNumber2,omitempty"`
-	DateOfBirth          string                `json:"dateOfBirth,omitempty"`
-	SocialSecurityNumber string                `json:"socialSecurityNumber,omitempty"`
-	Sex                  string                `json:"sex,omitempty"`
-	Nationality          string                `json:"nationality,omitempty"`
-	PersonalNumber       string                `json:"personalNumber,omitempty"`
-	IPAddress            string                `json:"ipAddress,omitempty"`
-	Address              *PreparedAddress      `json:"address,omitempty"`
-	ID                   *PreparedDocument     `json:"id,omitempty"`
-	KYC                  *PreparedRegistration `json:"kyc,omitempty"`
-}
-
-// PreparedAddress is a postal address in prepared data.
-type PreparedAddress struct {
-	Line1       string `json:"line1,omitempty"`
-	Line2       string `json:"line2,omitempty"`
-	Line3       string `json:"line3,omitempty"`
-	Line4       string `json:"line4,omitempty"`
-	Line5       string `json:"line5,omitempty"`
-	PostalCode  string `json:"postalCode,omitempty"`
-	City        string `json:"city,omitempty"`
-	Subdivision string `json:"subdivision,omitempty"`
-	Country     string `json:"country,omitempty"`
-}
-
-// PreparedDocument describes an identity document in prepared data.
-type PreparedDocument struct {
-	IDNumber    string `json:"idNumber,omitempty"`
-	Type        string `json:"type,omitempty"`
-	IssuingDate string `json:"issuingDate,omitempty"`
-	ExpiryDate  string `json:"expiryDate,omitempty"`
-}
-
-// PreparedRegistration is the kyc block of prepared data: when and from where
-// the end user registered with the customer.
-type PreparedRegistration struct {
-	RegistrationDate      string `json:"registrationDate,omitempty"`
-	RegistrationIPAddress string `json:"registrationIpAddress,omitempty"`
-}
-
 // UploadResponse is Jumio's answer to a part upload. API.Parts lists the parts
 // still expected (empty after PREPARED_DATA).
 type UploadResponse struct {

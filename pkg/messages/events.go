@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/kycpipe/kycpipe/pkg/jumio"
 )
 
 // Event is a lifecycle event of a job, published on kyc.events.<kind>:
@@ -58,12 +56,12 @@ const (
 // kyc.callbacks.<region>. It only triggers a retrieval: the decision always
 // comes from Jumio's authenticated retrieval API.
 type CallbackReceived struct {
-	Schema     string         `json:"schema"`
-	Region     string         `json:"region"`
-	JobID      string         `json:"jobId,omitempty"` // from the callback URL, when the pipeline set one
-	ReceivedAt time.Time      `json:"receivedAt"`
-	SourceIP   string         `json:"sourceIp,omitempty"`
-	Callback   jumio.Callback `json:"callback"`
+	Schema     string    `json:"schema"`
+	Region     string    `json:"region"`
+	JobID      string    `json:"jobId,omitempty"` // from the callback URL, when the pipeline set one
+	ReceivedAt time.Time `json:"receivedAt"`
+	SourceIP   string    `json:"sourceIp,omitempty"`
+	Callback   Callback  `json:"callback"`
 }
 
 // DecisionEvent is the one normalized decision of a workflow execution,
@@ -82,7 +80,7 @@ type DecisionEvent struct {
 	Status                    string                         `json:"status"`
 	Decision                  DecisionSummary                `json:"decision"`
 	Capabilities              map[string][]CapabilitySummary `json:"capabilities,omitempty"`
-	Extraction                []jumio.ExtractionData         `json:"extraction,omitempty"`
+	Extraction                []ExtractionData               `json:"extraction,omitempty"`
 	CreatedAt                 string                         `json:"createdAt,omitempty"`
 	StartedAt                 string                         `json:"startedAt,omitempty"`
 	CompletedAt               string                         `json:"completedAt,omitempty"`
@@ -121,123 +119,6 @@ type CapabilityData struct {
 	PhoneRisk          []string `json:"phoneRisk,omitempty"`
 	WatchlistStatus    string   `json:"watchlistStatus,omitempty"` // watchlistScreening
 	WatchlistResults   *int     `json:"watchlistResults,omitempty"`
-}
-
-// NewDecisionEvent normalizes a retrieval response into a DecisionEvent.
-// Expired workflows (TOKEN_EXPIRED, SESSION_EXPIRED) become type EXPIRED
-// with the status as label, whatever Jumio's decision says. withExtraction
-// copies the extracted document data (PII) into the event.
-func NewDecisionEvent(d *jumio.WorkflowDetails, withExtraction bool) *DecisionEvent {
-	ev := &DecisionEvent{
-		Schema:                    SchemaDecision,
-		AccountID:                 d.Account.ID,
-		WorkflowExecutionID:       d.Workflow.ID,
-		CustomerInternalReference: d.Workflow.CustomerInternalReference,
-		UserReference:             d.Workflow.UserReference,
-		WorkflowDefinitionKey:     d.Workflow.DefinitionKey,
-		Status:                    d.Workflow.Status,
-		CreatedAt:                 d.CreatedAt,
-		StartedAt:                 d.StartedAt,
-		CompletedAt:               d.CompletedAt,
-	}
-	ev.Decision = DecisionSummary{Type: d.Decision.Type, Label: d.Decision.Details.Label}
-	if d.Decision.Risk != nil {
-		score := d.Decision.Risk.Score
-		ev.Decision.RiskScore = &score
-	}
-	switch {
-	case jumio.IsExpiredStatus(d.Workflow.Status):
-		ev.Decision.Type, ev.Decision.Label = DecisionExpired, d.Workflow.Status
-	case !validDecisionType(ev.Decision.Type):
-		// Jumio gave no (or an unknown) decision for a processed workflow.
-		ev.Decision.Type = DecisionNotExecuted
-	}
-	ev.Capabilities = summarizeCapabilities(&d.Capabilities)
-	if withExtraction {
-		for _, e := range d.Capabilities.Extraction {
-			if e.Data != nil {
-				ev.Extraction = append(ev.Extraction, *e.Data)
-			}
-		}
-	}
-	return ev
-}
-
-func validDecisionType(t string) bool {
-	for _, d := range DecisionTypes {
-		if d == t {
-			return true
-		}
-	}
-	return false
-}
-
-func summarizeCapabilities(c *jumio.Capabilities) map[string][]CapabilitySummary {
-	out := map[string][]CapabilitySummary{}
-	add := func(name string, dec jumio.Decision, data *CapabilityData) {
-		out[name] = append(out[name], CapabilitySummary{Decision: dec.Type, Label: dec.Details.Label, Data: data})
-	}
-	typed := map[string]bool{}
-	for _, r := range c.Similarity {
-		var data *CapabilityData
-		if r.Data != nil && r.Data.Similarity != "" {
-			data = &CapabilityData{Similarity: r.Data.Similarity}
-		}
-		add("similarity", r.Decision, data)
-	}
-	for _, r := range c.Liveness {
-		var data *CapabilityData
-		if r.Data != nil && r.Data.Type != "" {
-			data = &CapabilityData{LivenessType: r.Data.Type}
-		}
-		add("liveness", r.Decision, data)
-	}
-	for _, r := range c.ImageChecks {
-		var data *CapabilityData
-		if r.Data != nil && r.Data.FaceSearchFindings != nil {
-			f := r.Data.FaceSearchFindings
-			data = &CapabilityData{FaceSearchStatus: f.Status, FaceSearchFindings: f.Findings}
-		}
-		add("imageChecks", r.Decision, data)
-	}
-	for _, r := range c.EmailVerification {
-		var data *CapabilityData
-		if e := r.Data; e != nil {
-			data = &CapabilityData{EmailStatus: e.EmailVerificationStatus, EmailExists: e.EmailExists, DomainRiskLevel: e.DomainRiskLevel, Advice: e.Advice}
-		}
-		add("emailVerification", r.Decision, data)
-	}
-	for _, r := range c.PhoneVerification {
-		var data *CapabilityData
-		if p := r.Data; p != nil {
-			data = &CapabilityData{PhoneType: p.PhoneType, PhoneBlocked: p.Blocked}
-			if p.RiskInsights != nil {
-				data.PhoneRisk = p.RiskInsights.RelativeRisk
-			}
-		}
-		add("phoneVerification", r.Decision, data)
-	}
-	for _, r := range c.WatchlistScreening {
-		var data *CapabilityData
-		if w := r.Data; w != nil && (w.SearchStatus != "" || w.SearchResults != nil) {
-			data = &CapabilityData{WatchlistStatus: w.SearchStatus, WatchlistResults: w.SearchResults}
-		}
-		add("watchlistScreening", r.Decision, data)
-	}
-	for _, name := range []string{"similarity", "liveness", "imageChecks", "emailVerification", "phoneVerification", "watchlistScreening"} {
-		typed[name] = true
-	}
-	// Every other capability (extraction included: its data is PII) is
-	// summarized by decision only; unknown capabilities too.
-	for _, r := range c.All() {
-		if !typed[r.Name] {
-			add(r.Name, r.Decision, nil)
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
 }
 
 // DecodeEvent decodes a lifecycle event, tolerating unknown fields.

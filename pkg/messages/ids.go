@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
+	"strconv"
 	"time"
 )
 
@@ -26,4 +27,40 @@ func NewJobID(now time.Time) string {
 func IdempotentJobID(key string) string {
 	sum := sha256.Sum256([]byte("kycpipe/idempotency-key/v1\x00" + key))
 	return "idem_" + crockford.EncodeToString(sum[:16])
+}
+
+// Message IDs (the Nats-Msg-Id header) of what the pipeline publishes.
+// JetStream drops a second message with the same ID within the stream's
+// duplicate window, so each ID names exactly one fact: publishing it again
+// after a crash is harmless.
+
+// SubmitMsgID is the message ID of a job submission: the job ID.
+func SubmitMsgID(jobID string) string { return jobID }
+
+// EventMsgID is the message ID of a job's lifecycle event of kind.
+func EventMsgID(kind, jobID string) string { return kind + ":" + jobID }
+
+// DecisionMsgID is the message ID of an execution's decision event: the
+// workflow execution ID.
+func DecisionMsgID(executionID string) string { return executionID }
+
+// PollMsgID is the message ID of an execution's retrieval task.
+func PollMsgID(executionID string) string { return "poll:" + executionID }
+
+// CallbackMsgID is the message ID of a received callback: one per
+// execution, status and send time.
+func CallbackMsgID(executionID, status, sentAt string) string {
+	return "cb:" + executionID + ":" + status + ":" + sentAt
+}
+
+// DeadLetterMsgID is the message ID of the dead letter of the message at
+// seq in stream: a stage that gives up twice on it stores one letter.
+func DeadLetterMsgID(stream string, seq uint64) string {
+	return "dlq:" + stream + ":" + strconv.FormatUint(seq, 10)
+}
+
+// ReplayMsgID is the message ID of the replay of the dead letter at seq in
+// the dead-letter stream: two operators replaying it yield one message.
+func ReplayMsgID(dlqStream string, seq uint64) string {
+	return "replay:" + dlqStream + ":" + strconv.FormatUint(seq, 10)
 }

@@ -9,8 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/kycpipe/kycpipe/pkg/jumio"
 )
 
 // Schema identifiers. A message whose schema field is empty is read as the
@@ -45,22 +43,22 @@ var (
 // Jumio. It is the body of POST /v1/verifications and the payload of
 // kyc.jobs.submit. PreparedData and Parts carry PII.
 type VerificationRequest struct {
-	Schema                    string                   `json:"schema,omitempty"`
-	JobID                     string                   `json:"jobId,omitempty"`
-	Region                    string                   `json:"region,omitempty"`
-	AccountID                 string                   `json:"accountId,omitempty"`
-	CustomerInternalReference string                   `json:"customerInternalReference"`
-	UserReference             string                   `json:"userReference,omitempty"`
-	ReportingCriteria         string                   `json:"reportingCriteria,omitempty"`
-	WorkflowDefinition        jumio.WorkflowDefinition `json:"workflowDefinition"`
-	Channel                   string                   `json:"channel,omitempty"`
-	CallbackURL               string                   `json:"callbackUrl,omitempty"`
-	TokenLifetime             string                   `json:"tokenLifetime,omitempty"`
-	Web                       *jumio.WebSettings       `json:"web,omitempty"`
-	UserConsent               *jumio.UserConsent       `json:"userConsent,omitempty"`
-	PreparedData              *jumio.PreparedData      `json:"preparedData,omitempty"`
-	Parts                     []Part                   `json:"parts,omitempty"`
-	SubmittedAt               *time.Time               `json:"submittedAt,omitempty"`
+	Schema                    string             `json:"schema,omitempty"`
+	JobID                     string             `json:"jobId,omitempty"`
+	Region                    string             `json:"region,omitempty"`
+	AccountID                 string             `json:"accountId,omitempty"`
+	CustomerInternalReference string             `json:"customerInternalReference"`
+	UserReference             string             `json:"userReference,omitempty"`
+	ReportingCriteria         string             `json:"reportingCriteria,omitempty"`
+	WorkflowDefinition        WorkflowDefinition `json:"workflowDefinition"`
+	Channel                   string             `json:"channel,omitempty"`
+	CallbackURL               string             `json:"callbackUrl,omitempty"`
+	TokenLifetime             string             `json:"tokenLifetime,omitempty"`
+	Web                       *WebSettings       `json:"web,omitempty"`
+	UserConsent               *UserConsent       `json:"userConsent,omitempty"`
+	PreparedData              *PreparedData      `json:"preparedData,omitempty"`
+	Parts                     []Part             `json:"parts,omitempty"`
+	SubmittedAt               *time.Time         `json:"submittedAt,omitempty"`
 }
 
 // Part is an image for the API channel. Exactly one of Object (the name of
@@ -84,19 +82,15 @@ func (r *VerificationRequest) EffectiveChannel() string {
 	return strings.ToUpper(r.Channel)
 }
 
-// AccountRequest returns the Jumio account request for this job, with
-// callbackURL used when the job does not override it.
-func (r *VerificationRequest) AccountRequest(callbackURL string) *jumio.AccountRequest {
-	cb := r.CallbackURL
-	if cb == "" {
-		cb = callbackURL
-	}
-	return &jumio.AccountRequest{
+// accountFields returns the job's fields that a Jumio account request
+// carries (without the pipeline's default callback URL).
+func (r *VerificationRequest) accountFields() *AccountRequest {
+	return &AccountRequest{
 		CustomerInternalReference: r.CustomerInternalReference,
 		WorkflowDefinition:        r.WorkflowDefinition,
 		UserReference:             r.UserReference,
 		ReportingCriteria:         r.ReportingCriteria,
-		CallbackURL:               cb,
+		CallbackURL:               r.CallbackURL,
 		TokenLifetime:             r.TokenLifetime,
 		Web:                       r.Web,
 		UserConsent:               r.UserConsent,
@@ -111,28 +105,28 @@ var jobIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 func ValidJobID(id string) bool { return jobIDRE.MatchString(id) }
 
 // Validate checks the request against the pipeline's rules and Jumio's
-// documented ones, and returns a *jumio.ValidationError listing every
+// documented ones, and returns a *ValidationError listing every
 // violation (field paths are the request's JSON paths), or nil.
 func (r *VerificationRequest) Validate() error {
-	var v jumio.Validator
+	var v Validator
 	r.validate(&v)
 	return v.Err()
 }
 
-func (r *VerificationRequest) validate(v *jumio.Validator) {
+func (r *VerificationRequest) validate(v *Validator) {
 	if r.Schema != "" && r.Schema != SchemaVerification {
-		v.Add("schema", jumio.CodeInvalidValue, "must be "+SchemaVerification)
+		v.Add("schema", CodeInvalidValue, "must be "+SchemaVerification)
 	}
 	if r.JobID != "" && !ValidJobID(r.JobID) {
-		v.Add("jobId", jumio.CodeInvalidFormat, "must be 1-64 letters, digits, '-' or '_', starting with a letter or digit")
+		v.Add("jobId", CodeInvalidFormat, "must be 1-64 letters, digits, '-' or '_', starting with a letter or digit")
 	}
 	if r.Region != "" {
-		if _, err := jumio.ParseRegion(r.Region); err != nil {
-			v.Add("region", jumio.CodeInvalidValue, "must be amer-1, emea-1, apac-1 (or US, EU, SG)")
+		if _, ok := CanonicalRegion(r.Region); !ok {
+			v.Add("region", CodeInvalidValue, "must be amer-1, emea-1, apac-1 (or US, EU, SG)")
 		}
 	}
-	if r.AccountID != "" && !jumio.ValidID(r.AccountID) {
-		v.Add("accountId", jumio.CodeInvalidFormat, "must be a Jumio account ID")
+	if r.AccountID != "" && !ValidJumioID(r.AccountID) {
+		v.Add("accountId", CodeInvalidFormat, "must be a Jumio account ID")
 	}
 	// Control characters have no business in references or names: they
 	// only serve to break logs, terminals and downstream parsers.
@@ -157,55 +151,55 @@ func (r *VerificationRequest) validate(v *jumio.Validator) {
 	}
 	// The account request carries the job's Jumio fields; callbackUrl is
 	// checked against Jumio's rules only when the job overrides it.
-	jumio.ValidateAccountFields(v, "", r.AccountRequest(""))
+	ValidateAccountFields(v, "", r.accountFields())
 	ch := r.EffectiveChannel()
 	switch ch {
 	case ChannelWeb, ChannelSDK, ChannelAPI:
 	default:
-		v.Add("channel", jumio.CodeInvalidValue, "must be WEB, SDK or API")
+		v.Add("channel", CodeInvalidValue, "must be WEB, SDK or API")
 	}
 	if r.PreparedData != nil {
-		jumio.ValidatePreparedDataFields(v, "preparedData.", r.PreparedData)
+		ValidatePreparedDataFields(v, "preparedData.", r.PreparedData)
 	}
 	if len(r.Parts) > 0 && ch != ChannelAPI {
-		v.Add("parts", jumio.CodeInvalidValue, "images can only be sent with channel API")
+		v.Add("parts", CodeInvalidValue, "images can only be sent with channel API")
 	}
 	if ch == ChannelAPI && r.PreparedData == nil && len(r.Parts) == 0 {
-		v.Add("channel", jumio.CodeInvalidValue, "channel API needs preparedData or parts to upload")
+		v.Add("channel", CodeInvalidValue, "channel API needs preparedData or parts to upload")
 	}
 	seen := map[string]bool{}
 	for i, p := range r.Parts {
 		path := fmt.Sprintf("parts[%d]", i)
 		switch p.Classifier {
-		case jumio.PartFront, jumio.PartBack, jumio.PartFace:
+		case PartFront, PartBack, PartFace:
 		default:
-			v.Add(path+".classifier", jumio.CodeInvalidValue, "must be FRONT, BACK or FACE")
+			v.Add(path+".classifier", CodeInvalidValue, "must be FRONT, BACK or FACE")
 		}
 		if seen[p.Classifier] {
-			v.Add(path+".classifier", jumio.CodeInvalidValue, "each classifier may appear once")
+			v.Add(path+".classifier", CodeInvalidValue, "each classifier may appear once")
 		}
 		seen[p.Classifier] = true
 		switch p.ContentType {
 		case "", "image/jpeg", "image/png":
 		default:
-			v.Add(path+".contentType", jumio.CodeInvalidValue, "must be image/jpeg or image/png")
+			v.Add(path+".contentType", CodeInvalidValue, "must be image/jpeg or image/png")
 		}
 		switch {
 		case (p.Object == "") == (len(p.Data) == 0):
-			v.Add(path, jumio.CodeInvalidValue, "exactly one of object and data is required")
+			v.Add(path, CodeInvalidValue, "exactly one of object and data is required")
 		case p.Object != "" && !objectNameRE.MatchString(p.Object):
-			v.Add(path+".object", jumio.CodeInvalidFormat, "must be an object name from the image store")
+			v.Add(path+".object", CodeInvalidFormat, "must be an object name from the image store")
 		case len(p.Data) > MaxImageSize:
-			v.Add(path+".data", jumio.CodeTooLong, "must be at most 15 MiB")
+			v.Add(path+".data", CodeTooLong, "must be at most 15 MiB")
 		}
 	}
 }
 
 // noControl rejects ASCII control characters (including NUL and newlines).
-func noControl(v *jumio.Validator, field, val string) {
+func noControl(v *Validator, field, val string) {
 	for i := 0; i < len(val); i++ {
 		if c := val[i]; c < 0x20 || c == 0x7f {
-			v.Add(field, jumio.CodeForbiddenCharacters, "must not contain control characters")
+			v.Add(field, CodeForbiddenCharacters, "must not contain control characters")
 			return
 		}
 	}

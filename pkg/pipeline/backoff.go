@@ -92,3 +92,15 @@ func ScheduleDelay(schedule []time.Duration, n int) time.Duration {
 	}
 	return schedule[n-1] - schedule[n-2]
 }
+
+func (b Backoff) validate(errs *fieldErrors) {
+	nonNegative(errs, "Backoff.Initial", b.Initial)
+	nonNegative(errs, "Backoff.Max", b.Max)
+	nonNegative(errs, "Backoff.Multiplier", b.Multiplier)
+	if b.Initial > 0 && b.Max > 0 && b.Max < b.Initial {
+		errs.add("Backoff.Max", "must not be less than Backoff.Initial")
+	}
+	if b.Multiplier > 0 && b.Multiplier < 1 {
+		errs.add("Backoff.Multiplier", "must be at least 1")
+	}
+}

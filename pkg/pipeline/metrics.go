@@ -122,14 +122,14 @@ func (m *Metrics) callback(result string) {
 	}
 }
 
-func (m *Metrics) observeOutcome(stage string, o Outcome, d time.Duration, redelivered bool) {
+func (m *Metrics) observeOutcome(stage string, o outcome, d time.Duration, redelivered bool) {
 	if m == nil {
 		return
 	}
 	if redelivered {
 		m.redeliveries.WithLabelValues(stage).Inc()
 	}
-	name := [...]string{"ack", "retry", "terminate", "hand_back"}[o.Action]
+	name := [...]string{"ack", "retry", "terminate", "hand_back"}[o.action]
 	m.messages.WithLabelValues(stage, name).Inc()
 	m.handling.WithLabelValues(stage).Observe(d.Seconds())
 }

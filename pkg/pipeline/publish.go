@@ -2,9 +2,9 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,17 +30,28 @@ func recordFields(r *JobRecord) []zap.Field {
 	return fs
 }
 
+// newEvent returns the lifecycle event of kind for a job, at now. It is the
+// one constructor of events: every event carries the job's identifiers as
+// its record knows them.
+func newEvent(kind string, rec *JobRecord, now time.Time) *messages.Event {
+	return &messages.Event{
+		Kind: kind, JobID: rec.JobID, Region: rec.Region,
+		AccountID: rec.AccountID, WorkflowExecutionID: rec.WorkflowExecutionID,
+		CustomerInternalReference: rec.CustomerInternalReference, At: now.UTC(),
+	}
+}
+
 // outMsg is a message to publish to JetStream.
 type outMsg struct {
 	subject string
 	data    []byte
 	msgID   string // Nats-Msg-Id for deduplication ("" for none)
 	jobID   string // Kyc-Job-Id
-	header  nats.Header
 }
 
-func newOutMsg(subject string, v any, msgID, jobID string) (outMsg, error) {
-	b, err := json.Marshal(v)
+// newOutMsg encodes msg (stamping its schema) for subject.
+func newOutMsg(subject string, msg messages.Message, msgID, jobID string) (outMsg, error) {
+	b, err := messages.Marshal(msg)
 	if err != nil {
 		return outMsg{}, fmt.Errorf("pipeline: encode %s: %w", subject, err)
 	}
@@ -50,9 +61,6 @@ func newOutMsg(subject string, v any, msgID, jobID string) (outMsg, error) {
 func (o outMsg) natsMsg(ctx context.Context) *nats.Msg {
 	m := nats.NewMsg(o.subject)
 	m.Data = o.data
-	for k, vs := range o.header {
-		m.Header[k] = vs
-	}
 	if o.msgID != "" {
 		m.Header.Set(messages.HeaderMsgID, o.msgID)
 	}
@@ -70,6 +78,15 @@ func publish(ctx context.Context, js jetstream.JetStream, o outMsg) (*jetstream.
 		return nil, fmt.Errorf("pipeline: publish %s: %w", o.subject, err)
 	}
 	return ack, nil
+}
+
+// publishMessage encodes msg and publishes it on subject.
+func (s *stage) publishMessage(ctx context.Context, subject string, msg messages.Message, msgID, jobID string) (*jetstream.PubAck, error) {
+	o, err := newOutMsg(subject, msg, msgID, jobID)
+	if err != nil {
+		return nil, err
+	}
+	return publish(ctx, s.js, o)
 }
 
 // publishAll stores several messages concurrently and waits until every one

@@ -2,6 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -97,7 +100,7 @@ func (s *Submitter) Submit(ctx context.Context, req *messages.VerificationReques
 	case err != nil:
 		return SubmitResult{JobID: req.JobID}, err
 	}
-	o, err := newOutMsg(s.subj.JobsSubmit(), req, req.JobID, req.JobID)
+	o, err := newOutMsg(s.subj.JobsSubmit(), req, messages.SubmitMsgID(req.JobID), req.JobID)
 	var ack *jetstream.PubAck
 	if err == nil {
 		pctx, cancel := context.WithTimeout(ctx, s.publishTimeout)
@@ -112,4 +115,24 @@ func (s *Submitter) Submit(ctx context.Context, req *messages.VerificationReques
 		return SubmitResult{JobID: req.JobID}, err
 	}
 	return SubmitResult{JobID: req.JobID, Repeated: repeat, Stored: !ack.Duplicate}, nil
+}
+
+// RequestHash identifies a request's content, to tell a repeated submission
+// from a different one under the same job ID.
+func RequestHash(req *messages.VerificationRequest) string {
+	c := *req
+	c.SubmittedAt = nil
+	c.Schema = ""
+	// Images are compared by content, not by where a submission stored them.
+	c.Parts = make([]messages.Part, len(req.Parts))
+	for i, p := range req.Parts {
+		if p.SHA256 == "" && len(p.Data) > 0 {
+			sum := sha256.Sum256(p.Data)
+			p.SHA256 = hex.EncodeToString(sum[:])
+		}
+		c.Parts[i] = messages.Part{Classifier: p.Classifier, ContentType: p.ContentType, SHA256: p.SHA256}
+	}
+	b, _ := json.Marshal(&c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
 }

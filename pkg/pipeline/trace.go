@@ -75,10 +75,10 @@ func tracerOf(tp trace.TracerProvider) trace.Tracer {
 }
 
 // endSpan records the outcome of handled work on its span.
-func endSpan(span trace.Span, o Outcome) {
+func endSpan(span trace.Span, o outcome) {
 	span.SetAttributes(attribute.String("kycpipe.outcome", o.String()))
-	if o.Action == ActionTerminate {
-		span.SetStatus(codes.Error, o.Reason)
+	if o.action == actTerminate {
+		span.SetStatus(codes.Error, o.reason)
 	}
 	span.End()
 }

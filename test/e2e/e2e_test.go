@@ -24,6 +24,7 @@ import (
 	"github.com/kycpipe/kycpipe/internal/procs"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/natsembed"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
 )
@@ -89,7 +90,7 @@ func newCluster(t *testing.T) *cluster { return newClusterWith(t, clusterOptions
 
 func newClusterWith(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
-	eo := pipeline.EmbeddedOptions{StoreDir: t.TempDir()}
+	eo := natsembed.Options{StoreDir: t.TempDir()}
 	if o.natsUser != "" {
 		conf := filepath.Join(t.TempDir(), "nats.conf")
 		body := fmt.Sprintf("authorization { user: %q, password: %q }\n", o.natsUser, o.natsPassword)
@@ -98,7 +99,7 @@ func newClusterWith(t *testing.T, o clusterOptions) *cluster {
 		}
 		eo.ConfigFile = conf
 	}
-	ns, err := pipeline.RunEmbedded(eo)
+	ns, err := natsembed.Run(eo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/kycpipe/kycpipe/pkg/messages"
-	"github.com/kycpipe/kycpipe/pkg/pipeline"
+	"github.com/kycpipe/kycpipe/pkg/natsembed"
 )
 
 // DefaultTimeout bounds the waits of this package.
@@ -29,7 +29,7 @@ const DefaultTimeout = 30 * time.Second
 // it. Everything is shut down when the test ends.
 func RunJetStream(t testing.TB) (*server.Server, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	ns, err := pipeline.RunEmbedded(pipeline.EmbeddedOptions{StoreDir: t.TempDir()})
+	ns, err := natsembed.Run(natsembed.Options{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

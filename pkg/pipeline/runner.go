@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,51 +15,24 @@ import (
 	"go.uber.org/zap"
 )
 
-// Action is what happens to a message once its handler returns.
-type Action int
-
-// Actions.
-const (
-	// ActionAck acknowledges the message: the work is done (or was already).
-	ActionAck Action = iota
-	// ActionRetry asks JetStream to redeliver the message after Delay.
-	ActionRetry
-	// ActionTerminate stops redelivery. The handler has dead-lettered the
-	// message and marked the job failed before returning it.
-	ActionTerminate
-	// ActionHandBack returns the message for immediate redelivery, to
-	// another instance (shutdown).
-	ActionHandBack
-)
-
-// Outcome is a handler's verdict on a message.
-type Outcome struct {
-	Action Action
-	Delay  time.Duration // ActionRetry
-	Reason string        // ActionTerminate: recorded in the MSG_TERMINATED advisory
-}
-
-// Ack, Retry and Terminate build outcomes.
-func Ack() Outcome                    { return Outcome{Action: ActionAck} }
-func Retry(d time.Duration) Outcome   { return Outcome{Action: ActionRetry, Delay: d} }
-func Terminate(reason string) Outcome { return Outcome{Action: ActionTerminate, Reason: reason} }
-func handBack() Outcome               { return Outcome{Action: ActionHandBack} }
-func (o Outcome) String() string {
-	switch o.Action {
-	case ActionAck:
-		return "ack"
-	case ActionRetry:
-		return "retry in " + o.Delay.Round(time.Millisecond).String()
-	case ActionTerminate:
-		return "terminate: " + o.Reason
-	}
-	return "hand back"
-}
-
 // handlerFunc handles one message and says what to do with it. ctx is
 // canceled when the process must stop; the handler then returns quickly
 // (the runner hands the message back).
-type handlerFunc func(ctx context.Context, m jetstream.Msg) Outcome
+type handlerFunc func(ctx context.Context, m jetstream.Msg) outcome
+
+// Timings of the runner that are not settings.
+const (
+	// pullExpiry is how long one pull request waits for messages.
+	pullExpiry = 10 * time.Second
+	// handBackWait is how long the runner waits for each buffered message
+	// it hands back at shutdown.
+	handBackWait = 200 * time.Millisecond
+	// minHeartbeat bounds how often InProgress heartbeats are sent.
+	minHeartbeat = 100 * time.Millisecond
+)
+
+// reopenBackoff spaces the attempts to reopen a consumer that failed.
+var reopenBackoff = Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 
 // runner pulls messages from one durable consumer and runs a handler on
 // each, with at most concurrency handlers at a time, on a fixed pool of
@@ -76,8 +50,9 @@ type runner struct {
 	grace       time.Duration // how long in-flight handlers may finish after ctx ends
 	log         *zap.Logger
 	handle      handlerFunc
-	observe     func(stage string, o Outcome, d time.Duration, redelivered bool)
+	observe     func(stage string, o outcome, d time.Duration, redelivered bool)
 	tracer      trace.Tracer
+	panicRetry  time.Duration // how long a message whose handler panicked waits
 
 	mu       sync.Mutex
 	inflight map[jetstream.Msg]struct{}
@@ -149,7 +124,7 @@ func (r *runner) dispatch(ctx context.Context, work chan<- jetstream.Msg, slots 
 				}
 				failures++
 				r.log.Warn("cannot open consumer, retrying", zap.String("consumer", r.consumer), zap.Error(err))
-				if !sleepCtx(ctx, Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second}.Delay(failures)) {
+				if !sleepCtx(ctx, reopenBackoff.Delay(failures)) {
 					return nil
 				}
 				continue
@@ -166,7 +141,7 @@ func (r *runner) dispatch(ctx context.Context, work chan<- jetstream.Msg, slots 
 			r.log.Warn("consumer iterator failed, reopening", zap.String("consumer", r.consumer), zap.Error(err))
 			iter.Stop()
 			iter = nil
-			if !sleepCtx(ctx, Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(failures)) {
+			if !sleepCtx(ctx, reopenBackoff.Delay(failures)) {
 				return nil
 			}
 			continue
@@ -185,7 +160,7 @@ func (r *runner) open(ctx context.Context) (jetstream.MessagesContext, error) {
 	// A small buffer: at most one message per handler waits client-side.
 	// PullMaxMessages(1) can stall for the pull expiry (see JETSTREAM.md), so
 	// the buffer is never below 2.
-	return cons.Messages(jetstream.PullMaxMessages(max(2, r.concurrency)), jetstream.PullExpiry(10*time.Second))
+	return cons.Messages(jetstream.PullMaxMessages(max(2, r.concurrency)), jetstream.PullExpiry(pullExpiry))
 }
 
 // handBackBuffered returns messages pulled into the client buffer but never
@@ -193,7 +168,7 @@ func (r *runner) open(ctx context.Context) (jetstream.MessagesContext, error) {
 func (r *runner) handBackBuffered(iter jetstream.MessagesContext) {
 	iter.Drain()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), handBackWait)
 		m, err := iter.Next(jetstream.NextContext(ctx))
 		cancel()
 		if err != nil {
@@ -206,12 +181,12 @@ func (r *runner) handBackBuffered(iter jetstream.MessagesContext) {
 func (r *runner) process(ctx context.Context, m jetstream.Msg) {
 	defer r.track(m, false)
 	start := time.Now()
-	var o Outcome
+	var o outcome
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
 				r.log.Error("handler panicked; message will be redelivered", zap.Any("panic", p), zap.String("subject", m.Subject()))
-				o = Retry(time.Minute)
+				o = retry(cmp.Or(r.panicRetry, DefaultPanicRetry))
 			}
 		}()
 		tracer := r.tracer
@@ -224,18 +199,18 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg) {
 		defer func() { endSpan(span, o) }()
 		o = r.handle(hctx, m)
 	}()
-	if ctx.Err() != nil && o.Action == ActionRetry {
+	if ctx.Err() != nil && o.action == actRetry {
 		o = handBack()
 	}
 	var err error
-	switch o.Action {
-	case ActionAck:
+	switch o.action {
+	case actAck:
 		err = m.Ack()
-	case ActionRetry:
-		err = m.NakWithDelay(max(o.Delay, 0))
-	case ActionTerminate:
-		err = m.TermWithReason(o.Reason)
-	case ActionHandBack:
+	case actRetry:
+		err = m.NakWithDelay(max(o.delay, 0))
+	case actTerminate:
+		err = m.TermWithReason(o.reason)
+	case actHandBack:
 		err = m.Nak()
 	}
 	if err != nil {
@@ -264,7 +239,7 @@ func (r *runner) inFlight() int {
 
 // heartbeats sends InProgress for every in-flight message every AckWait/3.
 func (r *runner) heartbeats(done <-chan struct{}) {
-	t := time.NewTicker(max(r.ackWait/3, 100*time.Millisecond))
+	t := time.NewTicker(max(r.ackWait/3, minHeartbeat))
 	defer t.Stop()
 	for {
 		select {
@@ -316,5 +291,3 @@ func deliveries(m jetstream.Msg) int {
 	}
 	return int(md.NumDelivered)
 }
-
-var errShuttingDown = errors.New("pipeline: shutting down")

@@ -1,6 +1,11 @@
-package pipeline
+// Package natsembed runs a NATS server with JetStream inside the process:
+// for `make run`, local demos and tests. Production runs kycpipe against an
+// external NATS cluster; only programs that embed a server import this
+// package (and with it the whole nats-server).
+package natsembed
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,8 +15,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// EmbeddedOptions configures an in-process NATS server with JetStream.
-type EmbeddedOptions struct {
+// Options configures an in-process NATS server with JetStream.
+type Options struct {
 	// StoreDir is JetStream's file store directory (required): restarting a
 	// server on the same directory keeps every stream and bucket.
 	StoreDir string
@@ -36,31 +41,31 @@ type EmbeddedOptions struct {
 	Logger *zap.Logger
 }
 
-// RunEmbedded starts a NATS server with JetStream in this process and waits
+// Run starts a NATS server with JetStream in this process and waits
 // until it accepts connections. Shut it down with Shutdown and
 // WaitForShutdown.
-func RunEmbedded(o EmbeddedOptions) (*server.Server, error) {
+func Run(o Options) (*server.Server, error) {
 	var opts *server.Options
 	if o.ConfigFile != "" {
 		var err error
 		if opts, err = server.ProcessConfigFile(o.ConfigFile); err != nil {
-			return nil, fmt.Errorf("pipeline: nats config %s: %w", o.ConfigFile, err)
+			return nil, fmt.Errorf("natsembed: nats config %s: %w", o.ConfigFile, err)
 		}
 	} else {
 		opts = &server.Options{}
 	}
 	if o.StoreDir == "" && opts.StoreDir == "" {
-		return nil, errors.New("pipeline: embedded NATS needs a store directory")
+		return nil, errors.New("natsembed: embedded NATS needs a store directory")
 	}
 	opts.JetStream = true
 	if o.StoreDir != "" {
 		opts.StoreDir = o.StoreDir
 	}
 	if o.ServerName != "" || opts.ServerName == "" {
-		opts.ServerName = firstNonEmpty(o.ServerName, "kycpipe-embedded")
+		opts.ServerName = cmp.Or(o.ServerName, "kycpipe-embedded")
 	}
 	if o.Host != "" || opts.Host == "" {
-		opts.Host = firstNonEmpty(o.Host, "127.0.0.1")
+		opts.Host = cmp.Or(o.Host, "127.0.0.1")
 	}
 	switch {
 	case o.Port < 0:
@@ -78,7 +83,7 @@ func RunEmbedded(o EmbeddedOptions) (*server.Server, error) {
 	}
 	if o.ClusterName != "" {
 		if opts.DontListen {
-			return nil, errors.New("pipeline: a clustered NATS server must listen on a port")
+			return nil, errors.New("natsembed: a clustered NATS server must listen on a port")
 		}
 		opts.Cluster.Name = o.ClusterName
 		opts.Cluster.Host = opts.Host
@@ -89,7 +94,7 @@ func RunEmbedded(o EmbeddedOptions) (*server.Server, error) {
 	opts.NoLog = o.Logger == nil
 	ns, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: embedded NATS: %w", err)
+		return nil, fmt.Errorf("natsembed: embedded NATS: %w", err)
 	}
 	if o.Logger != nil {
 		ns.SetLoggerV2(natsLogger{o.Logger.Named("nats")}, false, false, false)
@@ -97,18 +102,9 @@ func RunEmbedded(o EmbeddedOptions) (*server.Server, error) {
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
-		return nil, errors.New("pipeline: embedded NATS did not become ready within 30s")
+		return nil, errors.New("natsembed: embedded NATS did not become ready within 30s")
 	}
 	return ns, nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // natsLogger adapts zap to the server's logger interface.

@@ -1,0 +1,193 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/zap"
+
+	"github.com/kycpipe/kycpipe/pkg/messages"
+)
+
+// stage is the core every consuming stage embeds (the worker, the retriever,
+// the dead-letter sweeper): the JetStream handle and the pipeline's names,
+// the job store, logging, the clock, metrics and tracing, readiness, and the
+// one way to turn a failure into an outcome and to give up on a message. A
+// stage only adds the handlers that are genuinely its own.
+type stage struct {
+	name    string // messages.Stage…: the dead-letter subject and the metrics label
+	js      jetstream.JetStream
+	topo    Topology
+	subj    messages.Subjects
+	store   *JobStore
+	log     *zap.Logger
+	now     func() time.Time
+	m       *Metrics
+	tracer  trace.Tracer
+	ready   *readiness
+	backoff Backoff
+	delays  Delays
+	budget  int           // retryable failures a job may have
+	grace   time.Duration // how long in-flight handlers may finish at shutdown
+}
+
+// stageOptions are what a stage is built from.
+type stageOptions struct {
+	name    string
+	topo    Topology
+	log     *zap.Logger
+	now     func() time.Time
+	metrics *Metrics
+	tracing trace.TracerProvider
+	backoff Backoff
+	delays  Delays
+	budget  int
+	grace   time.Duration
+}
+
+// newStage opens the job-state bucket (it must exist: see Provision).
+func newStage(ctx context.Context, js jetstream.JetStream, o stageOptions) (*stage, error) {
+	kv, err := js.KeyValue(ctx, o.topo.Subjects.BucketJobs())
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %s: job-state bucket: %w", o.name, err)
+	}
+	return &stage{
+		name: o.name, js: js, topo: o.topo, subj: o.topo.Subjects, store: NewJobStore(kv, o.now),
+		log: o.log, now: o.now, m: o.metrics, tracer: tracerOf(o.tracing), ready: newReadiness(js, o.topo, o.now),
+		backoff: o.backoff, delays: o.delays.withDefaults(), budget: o.budget, grace: o.grace,
+	}, nil
+}
+
+// Ready reports whether the stage can work: NATS connected, streams,
+// consumers and buckets present (checked at most every 5s).
+func (s *stage) Ready(ctx context.Context) error { return s.ready.check(ctx) }
+
+// consumerSpec names a durable consumer a stage runs a handler on.
+type consumerSpec struct {
+	stream, consumer string
+	concurrency      int
+	ackWait          time.Duration
+	handle           handlerFunc
+	log              *zap.Logger // default: the stage's logger
+}
+
+// runner returns the runner of one of the stage's consumers.
+func (s *stage) runner(c consumerSpec) *runner {
+	log := c.log
+	if log == nil {
+		log = s.log
+	}
+	return &runner{
+		name: s.name, js: s.js, stream: c.stream, consumer: c.consumer, concurrency: c.concurrency,
+		ackWait: c.ackWait, grace: s.grace, log: log, handle: c.handle, observe: s.m.observeOutcome,
+		tracer: s.tracer, panicRetry: s.delays.PanicRetry,
+	}
+}
+
+// failure is one failed attempt at a message's work, for [stage.settle].
+type failure struct {
+	msg    jetstream.Msg
+	jobID  string // "" when the message names no verified job
+	step   string // for metrics and logs
+	err    error
+	reason string // dead-letter reason when terminal (default messages.ReasonTerminal)
+	log    *zap.Logger
+	// charge records the failure in the job's record (throttled: rate
+	// limiting, which does not use the retry budget) and returns how many
+	// such failures the job has had. nil: nothing is recorded, and the
+	// message's delivery count stands in.
+	charge func(ctx context.Context, throttled bool, info messages.ErrorInfo) (int, error)
+}
+
+// settle turns a failure into an outcome, the same way for every stage:
+// cancellation hands the message back; terminal errors dead-letter it and
+// fail its job; rate limiting waits (Retry-After when given) without using
+// the retry budget; transient errors use the budget until it is spent;
+// infrastructure trouble is retried as is.
+func (s *stage) settle(ctx context.Context, f failure) outcome {
+	if ctx.Err() != nil {
+		return handBack()
+	}
+	log := f.log
+	if log == nil {
+		log = s.log
+	}
+	log = log.With(zap.String("step", f.step))
+	class, retryAfter := classify(f.err)
+	switch class {
+	case classCanceled:
+		return handBack()
+	case classTerminal:
+		reason := f.reason
+		if reason == "" {
+			reason = messages.ReasonTerminal
+		}
+		return s.giveUp(ctx, f.msg, giveUp{reason: reason, jobID: f.jobID, info: errorInfo(errorCode(f.err), f.err), cause: f.err, log: log})
+	case classThrottled:
+		n := deliveries(f.msg)
+		if f.charge != nil {
+			if c, err := f.charge(ctx, true, errorInfo("rate_limited", f.err)); err == nil {
+				n = c
+			}
+		}
+		d := retryAfter
+		if d <= 0 {
+			d = s.backoff.Delay(n)
+		}
+		s.m.throttled(f.step)
+		log.Info("rate limited; waiting without using the retry budget", zap.Duration("delay", d))
+		return retry(d)
+	case classTransient:
+		n := deliveries(f.msg)
+		if f.charge != nil {
+			c, err := f.charge(ctx, false, errorInfo("jumio_unavailable", f.err))
+			if err != nil {
+				return retry(s.backoff.Delay(deliveries(f.msg)))
+			}
+			n = c
+			if n > s.budget {
+				return s.giveUp(ctx, f.msg, giveUp{reason: messages.ReasonRetryBudget, jobID: f.jobID,
+					info: errorInfo(messages.ErrCodeRetryBudget, f.err), cause: f.err, log: log})
+			}
+		}
+		d := max(s.backoff.Delay(n), retryAfter)
+		log.Warn("Jumio call failed; will retry", zap.Error(f.err), zap.Int("attempt", n), zap.Duration("delay", d))
+		return retry(d)
+	default:
+		// NATS trouble or an unexpected local failure is not the job's
+		// fault: retry without using its budget.
+		d := s.backoff.Delay(deliveries(f.msg))
+		log.Warn("infrastructure error; will retry", zap.Error(f.err), zap.Duration("delay", d))
+		return retry(d)
+	}
+}
+
+// chargeRecord returns a failure.charge that counts the failure in the job
+// record at rev (Attempts or Throttled) with its error, and hands the record
+// as written to after.
+func (s *stage) chargeRecord(rec *JobRecord, rev uint64, after func(*JobRecord, uint64)) func(context.Context, bool, messages.ErrorInfo) (int, error) {
+	return func(ctx context.Context, throttled bool, info messages.ErrorInfo) (int, error) {
+		updated, newRev, err := s.store.Update(ctx, rec, rev, func(j *JobRecord) error {
+			if throttled {
+				j.Throttled++
+			} else {
+				j.Attempts++
+			}
+			j.LastError = &info
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		if after != nil {
+			after(updated, newRev)
+		}
+		if throttled {
+			return updated.Throttled, nil
+		}
+		return updated.Attempts, nil
+	}
+}

@@ -1,0 +1,178 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/kycpipe/kycpipe/pkg/jumio"
+	"github.com/kycpipe/kycpipe/pkg/messages"
+)
+
+// This file is the one give-up path of every stage: store the message as a
+// dead letter on kyc.dlq.<stage> with why, mark its job FAILED and publish
+// the failed event, then terminate the message.
+
+// maxErrorHeader bounds the Kyc-Error header.
+const maxErrorHeader = 512
+
+// sanitizeError makes an error message fit a header and a log line: one
+// line, printable, bounded. Messages built by this module never contain
+// applicant data or secrets; this only guards the format.
+func sanitizeError(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > maxErrorHeader {
+		s = s[:maxErrorHeader] + "…"
+	}
+	return s
+}
+
+// errorInfo describes err for a failed event and a job record.
+func errorInfo(code string, err error) messages.ErrorInfo {
+	info := messages.ErrorInfo{Code: code, Message: sanitizeError(err.Error())}
+	if st := jumio.StatusCode(err); st != 0 {
+		info.Status = st
+	}
+	return info
+}
+
+// giveUp is what a stage knows about a message it gives up on.
+type giveUp struct {
+	reason string // messages.Reason…
+	jobID  string // "" when the message names no verified job
+	info   messages.ErrorInfo
+	cause  error
+	log    *zap.Logger
+}
+
+// giveUp dead-letters m, marks its job failed and returns the terminate
+// outcome. If storing the dead letter or the failure fails, the message is
+// retried instead: it must not disappear without a trace.
+func (s *stage) giveUp(ctx context.Context, m jetstream.Msg, g giveUp) outcome {
+	log := g.log
+	if log == nil {
+		log = s.log
+	}
+	if err := s.publishDeadLetter(ctx, deadLetterOf(m, s.name, g)); err != nil {
+		log.Error("cannot dead-letter; will retry", zap.Error(err))
+		return retry(s.delays.GiveUpRetry)
+	}
+	if g.jobID != "" {
+		if err := s.failJob(ctx, g.jobID, g.info); err != nil {
+			log.Error("cannot mark job failed; will retry", zap.Error(err))
+			return retry(s.delays.GiveUpRetry)
+		}
+	}
+	s.m.deadLettered(s.name, g.reason)
+	log.Warn("gave up on message", zap.String("stage", s.name), zap.String("reason", g.reason), zap.String("error", g.info.Message))
+	return terminate(g.reason + ": " + g.info.Code)
+}
+
+// deadLetter is a message to store on kyc.dlq.<stage>.
+type deadLetter struct {
+	stage   string
+	reason  string
+	cause   error
+	subject string
+	stream  string
+	seq     uint64
+	deliv   int
+	jobID   string
+	header  nats.Header
+	data    []byte
+}
+
+func deadLetterOf(m jetstream.Msg, stage string, g giveUp) deadLetter {
+	dl := deadLetter{stage: stage, reason: g.reason, cause: g.cause, subject: m.Subject(), jobID: g.jobID, header: m.Headers(), data: m.Data()}
+	if md, err := m.Metadata(); err == nil {
+		dl.stream, dl.seq, dl.deliv = md.Stream, md.Sequence.Stream, int(md.NumDelivered)
+	}
+	return dl
+}
+
+// publishDeadLetter stores the original message on kyc.dlq.<stage> with
+// headers saying why. Its message ID is derived from the original's stream
+// and sequence, so a stage that crashes after dead-lettering and sees the
+// message again does not store it twice.
+func (s *stage) publishDeadLetter(ctx context.Context, dl deadLetter) error {
+	m := nats.NewMsg(s.subj.DLQ(dl.stage))
+	m.Data = dl.data
+	for k, vs := range dl.header {
+		if strings.HasPrefix(k, "Nats-") {
+			continue // dedup and expectation headers belong to the original publish
+		}
+		m.Header[k] = append([]string(nil), vs...)
+	}
+	errText := ""
+	if dl.cause != nil {
+		errText = sanitizeError(dl.cause.Error())
+	}
+	m.Header.Set(messages.HeaderStage, dl.stage)
+	m.Header.Set(messages.HeaderReason, dl.reason)
+	m.Header.Set(messages.HeaderError, errText)
+	m.Header.Set(messages.HeaderDeliveries, strconv.Itoa(dl.deliv))
+	m.Header.Set(messages.HeaderOriginalSubject, dl.subject)
+	if dl.stream != "" {
+		m.Header.Set(messages.HeaderOriginalStream, dl.stream)
+		m.Header.Set(messages.HeaderOriginalSequence, strconv.FormatUint(dl.seq, 10))
+		m.Header.Set(messages.HeaderMsgID, messages.DeadLetterMsgID(dl.stream, dl.seq))
+	}
+	if dl.jobID != "" {
+		m.Header.Set(messages.HeaderJobID, dl.jobID)
+	}
+	if _, err := s.js.PublishMsg(ctx, m); err != nil {
+		return fmt.Errorf("pipeline: dead-letter to %s: %w", m.Subject, err)
+	}
+	return nil
+}
+
+// failJob marks a job FAILED with info (unless it already finished) and
+// publishes its failed event. It is idempotent.
+func (s *stage) failJob(ctx context.Context, jobID string, info messages.ErrorInfo) error {
+	rec, rev, err := s.store.Get(ctx, jobID)
+	if errors.Is(err, ErrJobNotFound) {
+		rec = &JobRecord{JobID: jobID, CreatedAt: s.now().UTC()}
+		if _, rev, err = s.store.Create(ctx, rec); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return err
+		}
+		if rec, rev, err = s.store.Get(ctx, jobID); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	if rec.Status == StatusDecided {
+		return nil // a decision exists; a late failure of another message does not undo it
+	}
+	wasFailed := rec.Status == StatusFailed
+	rec, _, err = s.store.Update(ctx, rec, rev, func(r *JobRecord) error {
+		if r.Status == StatusFailed && r.LastError != nil && *r.LastError == info {
+			return errStop
+		}
+		r.LastError = &info
+		r.SetStatus(s.now(), StatusFailed, info.Code)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !wasFailed {
+		s.m.jobFailed()
+	}
+	ev := newEvent(messages.KindFailed, rec, s.now())
+	ev.Error = &info
+	_, err = s.publishMessage(ctx, s.subj.Event(messages.KindFailed), ev, messages.EventMsgID(messages.KindFailed, rec.JobID), rec.JobID)
+	return err
+}

@@ -1,0 +1,466 @@
+package pipeline
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/kycpipe/kycpipe/pkg/jumio"
+	"github.com/kycpipe/kycpipe/pkg/messages"
+)
+
+// This file is the worker's saga: the steps of one job, each checkpointed in
+// the job record before the next, so a redelivery resumes where the last
+// delivery stopped.
+
+// saga runs the remaining steps of the job.
+func (r *jobRun) saga(ctx context.Context) outcome {
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"account", r.account},
+		{"prepared data", r.preparedData},
+		{"images", r.parts},
+		{"finish", r.finish},
+	}
+	for _, s := range steps {
+		start := r.w.now()
+		err := s.fn(ctx)
+		r.w.m.observeStep(s.name, r.w.now().Sub(start), err)
+		if err != nil {
+			return r.failure(ctx, s.name, err)
+		}
+	}
+	return ack()
+}
+
+// checkpoint records a side effect in the job record.
+func (r *jobRun) checkpoint(ctx context.Context, mutate func(*JobRecord) error) error {
+	rec, rev, err := r.w.store.Update(ctx, r.rec, r.rev, mutate)
+	if err != nil {
+		return &infraError{fmt.Errorf("checkpoint: %w", err)}
+	}
+	r.rec, r.rev = rec, rev
+	return nil
+}
+
+// account creates the Jumio account (POST) or a new execution on the
+// job's existing account (PUT), once.
+func (r *jobRun) account(ctx context.Context) error {
+	if r.rec.WorkflowExecutionID != "" {
+		return nil
+	}
+	w := r.w
+	// A redelivery that finds no account and no recorded failure of the
+	// previous delivery may follow a crash after Jumio created one.
+	if n := deliveries(r.m); n > 1 && r.rec.Attempts+r.rec.Throttled < n-1 {
+		w.m.ambiguousCreate()
+		r.log.Warn("redelivered job has no account recorded; an earlier delivery may have created one at Jumio",
+			zap.Int("deliveries", n))
+		if err := r.checkpoint(ctx, func(rec *JobRecord) error { rec.AmbiguousCreates++; return nil }); err != nil {
+			return err
+		}
+	}
+	accepted, err := r.announceAccepted(ctx)
+	if err != nil {
+		return err
+	}
+	areq := accountRequest(r.req, w.cfg.CallbackURL)
+	select {
+	case w.accountSlots <- struct{}{}:
+	case <-ctx.Done():
+		_ = accepted()
+		return ctx.Err()
+	}
+	var resp *jumio.AccountResponse
+	if r.req.AccountID != "" {
+		resp, err = r.client.UpdateAccount(ctx, r.req.AccountID, areq)
+	} else {
+		resp, err = r.client.CreateAccount(ctx, areq)
+	}
+	<-w.accountSlots
+	if err != nil {
+		_ = accepted()
+		return err // Jumio errors name their operation
+	}
+	if !jumio.ValidID(resp.Account.ID) || !jumio.ValidID(resp.WorkflowExecution.ID) {
+		_ = accepted()
+		return &infraError{fmt.Errorf("jumio account response without valid account or execution ID")}
+	}
+	r.log = w.log.With(jobField(r.rec.JobID), accountField(resp.Account.ID), executionField(resp.WorkflowExecution.ID))
+	// Record the account before anything else, and insist: until it is
+	// recorded, a redelivery would create a second one. The index must exist
+	// before Jumio can call back, i.e. before finalize.
+	jobID, execID := r.rec.JobID, resp.WorkflowExecution.ID
+	err = r.record(ctx, "account", func(ctx context.Context) error {
+		indexErr := make(chan error, 1)
+		go func() { indexErr <- w.store.IndexExecution(ctx, execID, jobID) }()
+		err := r.checkpoint(ctx, func(rec *JobRecord) error {
+			if rec.WorkflowExecutionID != "" && rec.WorkflowExecutionID != execID {
+				return fmt.Errorf("%w: job already has execution %s", errConcurrentAccount, rec.WorkflowExecutionID)
+			}
+			rec.AccountID, rec.WorkflowExecutionID = resp.Account.ID, execID
+			rec.Credentials = credentialStates(resp.WorkflowExecution.Credentials)
+			if resp.Web != nil {
+				rec.WebHref = resp.Web.Href
+			}
+			if resp.SDK != nil {
+				rec.SDKToken = resp.SDK.Token
+			}
+			rec.SetStatus(w.now(), StatusAccountCreated, "")
+			return nil
+		})
+		return cmp.Or(err, <-indexErr)
+	})
+	if aerr := accepted(); aerr != nil {
+		r.log.Warn("accepted event not stored", zap.Error(aerr))
+	}
+	if errors.Is(err, errConcurrentAccount) {
+		return r.compensate(ctx, resp, err)
+	}
+	if err == nil {
+		r.log.Info("jumio account ready", zap.Bool("existing_account", r.req.AccountID != ""))
+		r.boundary("account")
+	}
+	return err
+}
+
+// record persists a side effect with checkpoint calls in fn, retrying until
+// it succeeds (or the process stops): a side effect that is not recorded
+// would be repeated by the next delivery. The message stays in flight,
+// kept alive by heartbeats, while NATS recovers.
+func (r *jobRun) record(ctx context.Context, step string, fn func(context.Context) error) error {
+	delay := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil || errors.Is(err, errConcurrentAccount) || ctx.Err() != nil {
+			return err
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			r.log.Warn("cannot record a Jumio side effect yet; retrying until NATS accepts it", zap.String("step", step), zap.Int("attempt", attempt), zap.Error(err))
+		}
+		if !sleepCtx(ctx, delay) {
+			return err
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
+}
+
+// compensate handles losing a race with a concurrent delivery of the same
+// job that recorded another execution first: ours is an orphan, and since we
+// know its ID we remove it at Jumio, then carry on with the recorded one.
+func (r *jobRun) compensate(ctx context.Context, ours *jumio.AccountResponse, cause error) error {
+	r.w.m.ambiguousCreate()
+	var err error
+	if r.req.AccountID == "" {
+		err = r.client.DeleteAccount(ctx, ours.Account.ID)
+	} else {
+		err = r.client.DeleteWorkflowExecution(ctx, ours.Account.ID, ours.WorkflowExecution.ID)
+	}
+	r.log.Warn("a concurrent delivery recorded another execution first; deleted ours at Jumio",
+		zap.NamedError("cause", cause), zap.NamedError("delete_error", err))
+	rec, rev, gerr := r.w.store.Get(ctx, r.rec.JobID)
+	if gerr != nil {
+		return &infraError{gerr}
+	}
+	r.rec, r.rev = rec, rev
+	r.log = r.w.log.With(recordFields(rec)...)
+	return nil
+}
+
+// boundary reports a completed checkpoint to WorkerConfig.AfterCheckpoint.
+func (r *jobRun) boundary(step string) {
+	if h := r.w.cfg.AfterCheckpoint; h != nil {
+		h(step)
+	}
+}
+
+var errConcurrentAccount = errors.New("concurrent account creation")
+
+// announceAccepted publishes the accepted event asynchronously and returns a
+// function that waits for its acknowledgement.
+func (r *jobRun) announceAccepted(ctx context.Context) (wait func() error, err error) {
+	ev := newEvent(messages.KindAccepted, r.rec, r.w.now())
+	o, err := newOutMsg(r.w.subj.Event(messages.KindAccepted), ev, messages.EventMsgID(messages.KindAccepted, r.rec.JobID), r.rec.JobID)
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.w.js.PublishMsgAsync(o.natsMsg(ctx))
+	if err != nil {
+		return nil, &infraError{err}
+	}
+	return func() error {
+		select {
+		case <-f.Ok():
+			return nil
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, nil
+}
+
+// preparedData uploads the job's prepared data to its DATA credential (or
+// the first credential with a prepared_data part), once.
+func (r *jobRun) preparedData(ctx context.Context) error {
+	if r.req.PreparedData == nil || r.rec.HasUploaded(jumio.PartPreparedData) || r.rec.Finalized {
+		return nil
+	}
+	cred, u, ok := r.rec.CredentialFor(jumio.PartPreparedData)
+	if !ok {
+		return &terminalError{code: messages.ErrCodeInvalidJob, err: errors.New("the workflow has no credential that accepts prepared data")}
+	}
+	if _, err := r.client.UploadPreparedData(ctx, u, cred.Token, r.req.PreparedData); err != nil {
+		if done, cerr := r.acquisitionOver(ctx, err); cerr != nil || !done {
+			return cmp.Or(cerr, err)
+		}
+	}
+	if err := r.record(ctx, "prepared_data", func(ctx context.Context) error {
+		return r.checkpoint(ctx, func(rec *JobRecord) error {
+			if !rec.HasUploaded(jumio.PartPreparedData) {
+				rec.Uploaded = append(rec.Uploaded, jumio.PartPreparedData)
+			}
+			return nil
+		})
+	}); err != nil {
+		return err
+	}
+	r.boundary("prepared_data")
+	return nil
+}
+
+// parts streams each image part from the image store to Jumio, once each.
+func (r *jobRun) parts(ctx context.Context) error {
+	for _, p := range r.req.Parts {
+		if r.rec.HasUploaded(p.Classifier) || r.rec.Finalized {
+			continue
+		}
+		cred, u, ok := r.rec.CredentialFor(p.Classifier)
+		if !ok {
+			return &terminalError{code: messages.ErrCodeInvalidJob, err: fmt.Errorf("the workflow has no credential that accepts %s", p.Classifier)}
+		}
+		if err := r.uploadPart(ctx, p, cred.Token, u); err != nil {
+			if done, cerr := r.acquisitionOver(ctx, err); cerr != nil || !done {
+				return cmp.Or(cerr, err)
+			}
+		}
+		classifier := p.Classifier
+		if err := r.record(ctx, "part", func(ctx context.Context) error {
+			return r.checkpoint(ctx, func(rec *JobRecord) error {
+				if !rec.HasUploaded(classifier) {
+					rec.Uploaded = append(rec.Uploaded, classifier)
+				}
+				return nil
+			})
+		}); err != nil {
+			return err
+		}
+		r.boundary("part:" + classifier)
+	}
+	return nil
+}
+
+func (r *jobRun) uploadPart(ctx context.Context, p messages.Part, token, partURL string) error {
+	var body io.Reader
+	contentType := p.ContentType
+	if len(p.Data) > 0 {
+		body = bytes.NewReader(p.Data)
+	} else {
+		obj, err := r.w.images.Get(ctx, p.Object)
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return &terminalError{code: messages.ErrCodeImageMissing, err: fmt.Errorf("image %s is no longer in the image store (expired?)", p.Classifier)}
+		}
+		if err != nil {
+			return &infraError{fmt.Errorf("read image %s: %w", p.Classifier, err)}
+		}
+		defer obj.Close()
+		body = obj
+		if contentType == "" {
+			if info, err := obj.Info(); err == nil {
+				contentType = info.Headers.Get("Content-Type")
+			}
+		}
+	}
+	if contentType == "" {
+		contentType = "image/jpeg"
+	}
+	ext := map[string]string{"image/png": ".png"}[contentType]
+	if ext == "" {
+		ext = ".jpg"
+	}
+	if _, err := r.client.UploadPart(ctx, partURL, token, p.Classifier+ext, contentType, body); err != nil {
+		return err
+	}
+	return nil
+}
+
+// acquisitionOver tells whether a failed credential call failed because an
+// earlier delivery already finalized the execution (Jumio consumed the
+// transaction token): the execution has left INITIATED.
+func (r *jobRun) acquisitionOver(ctx context.Context, callErr error) (bool, error) {
+	if !errors.Is(callErr, jumio.ErrUnauthorized) && !errors.Is(callErr, jumio.ErrForbidden) && !errors.Is(callErr, jumio.ErrNotFound) {
+		return false, nil
+	}
+	st, err := r.client.WorkflowStatus(ctx, r.rec.AccountID, r.rec.WorkflowExecutionID)
+	if err != nil {
+		return false, fmt.Errorf("check execution status after %v: %w", callErr, err)
+	}
+	if s := st.WorkflowExecution.Status; s != jumio.StatusInitiated && s != jumio.StatusAcquisitionStarted {
+		r.log.Info("execution already left INITIATED; an earlier delivery finalized it", zap.String("jumio_status", s))
+		if !r.rec.Finalized {
+			return true, r.checkpoint(ctx, func(rec *JobRecord) error { rec.Finalized = true; return nil })
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// finish finalizes (API) or launches (WEB/SDK), then publishes the
+// lifecycle event and the retrieval task, and records that it did.
+func (r *jobRun) finish(ctx context.Context) error {
+	w := r.w
+	api := r.rec.Channel == messages.ChannelAPI
+	if api && !r.rec.Finalized {
+		cred, ok := r.rec.FinalizeCredential()
+		if !ok {
+			return &terminalError{code: messages.ErrCodeInvalidJob, err: errors.New("the workflow allows no API finalize")}
+		}
+		if _, err := r.client.Finalize(ctx, cred.FinalizeURL, cred.Token); err != nil {
+			if done, cerr := r.acquisitionOver(ctx, err); cerr != nil || !done {
+				return cmp.Or(cerr, err)
+			}
+		} else if err := r.record(ctx, "finalize", func(ctx context.Context) error {
+			return r.checkpoint(ctx, func(rec *JobRecord) error {
+				rec.Finalized = true
+				rec.SetStatus(w.now(), StatusFinalized, "")
+				return nil
+			})
+		}); err != nil {
+			return err
+		} else {
+			r.boundary("finalize")
+		}
+		w.m.finalized()
+		r.log.Info("finalized")
+	}
+	if api {
+		r.deleteImages(ctx)
+	}
+	if !api && r.rec.WebHref == "" && r.rec.SDKToken == "" {
+		return &terminalError{code: messages.ErrCodeInvalidJob, err: fmt.Errorf("channel %s: the workflow returned neither web.href nor sdk.token", r.rec.Channel)}
+	}
+
+	now := w.now().UTC()
+	kind, status := messages.KindFinalized, StatusFinalized
+	deadline := now.Add(w.cfg.ProcessingGrace)
+	if !api {
+		kind, status = messages.KindLaunched, StatusLaunched
+		lifetime := jumio.DefaultTokenLifetime
+		if r.req.TokenLifetime != "" {
+			if d, err := jumio.ParseTokenLifetime(r.req.TokenLifetime); err == nil {
+				lifetime = d
+			}
+		}
+		deadline = now.Add(lifetime + 15*time.Minute + w.cfg.ProcessingGrace)
+	}
+	ev := newEvent(kind, r.rec, now)
+	if !api {
+		if r.rec.WebHref != "" && r.rec.Channel == messages.ChannelWeb {
+			ev.Web = &messages.WebLink{Href: r.rec.WebHref}
+		}
+		if r.rec.SDKToken != "" && r.rec.Channel == messages.ChannelSDK {
+			ev.SDK = &messages.SDKToken{Token: r.rec.SDKToken}
+		}
+		if ev.Web == nil && ev.SDK == nil { // the channel asked for is not offered; hand over what is
+			if r.rec.WebHref != "" {
+				ev.Web = &messages.WebLink{Href: r.rec.WebHref}
+			} else {
+				ev.SDK = &messages.SDKToken{Token: r.rec.SDKToken}
+			}
+		}
+	}
+	evMsg, err := newOutMsg(w.subj.Event(kind), ev, messages.EventMsgID(kind, r.rec.JobID), r.rec.JobID)
+	if err != nil {
+		return err
+	}
+	task := &messages.RetrievalTask{JobID: r.rec.JobID, Region: r.rec.Region,
+		AccountID: r.rec.AccountID, WorkflowExecutionID: r.rec.WorkflowExecutionID, Deadline: deadline}
+	taskMsg, err := newOutMsg(w.subj.Retrieve(r.rec.Region), task, messages.PollMsgID(r.rec.WorkflowExecutionID), r.rec.JobID)
+	if err != nil {
+		return err
+	}
+	acks, err := publishAll(ctx, w.js, evMsg, taskMsg)
+	if err != nil {
+		return &infraError{err}
+	}
+	err = r.checkpoint(ctx, func(rec *JobRecord) error {
+		rec.Announced = true
+		rec.PollSequence = acks[1].Sequence
+		rec.PollDeadline = deadline
+		if rec.Status != StatusDecided && rec.Status != StatusFailed {
+			rec.SetStatus(w.now(), status, "")
+		}
+		return nil
+	})
+	if err == nil && !api {
+		r.log.Info("launched; waiting for the end user", zap.String("channel", r.rec.Channel))
+	}
+	if err == nil {
+		r.boundary("announce")
+	}
+	return err
+}
+
+// deleteImages removes the job's images from the store after finalize
+// (data minimization). Failures are logged: the store's TTL removes them
+// anyway.
+func (r *jobRun) deleteImages(ctx context.Context) {
+	if r.rec.ImagesDeleted {
+		return
+	}
+	n := 0
+	for _, p := range r.req.Parts {
+		if p.Object == "" {
+			continue
+		}
+		if err := r.w.images.Delete(ctx, p.Object); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			r.log.Warn("cannot delete image after finalize; the store's TTL will", zap.String("part", p.Classifier), zap.Error(err))
+			return
+		}
+		n++
+	}
+	if n > 0 {
+		_ = r.checkpoint(ctx, func(rec *JobRecord) error { rec.ImagesDeleted = true; return nil })
+	}
+}
+
+// failure settles a failed step through the stage core: the job's record
+// counts retryable failures (its retry budget) and rate-limit waits.
+func (r *jobRun) failure(ctx context.Context, step string, err error) outcome {
+	return r.w.settle(ctx, failure{msg: r.m, jobID: r.rec.JobID, step: step, err: err, log: r.log,
+		charge: r.w.chargeRecord(r.rec, r.rev, func(rec *JobRecord, rev uint64) { r.rec, r.rev = rec, rev })})
+}
+
+// accountRequest returns the Jumio account request for a job, with
+// callbackURL used when the job does not override it.
+func accountRequest(req *messages.VerificationRequest, callbackURL string) *jumio.AccountRequest {
+	return &jumio.AccountRequest{
+		CustomerInternalReference: req.CustomerInternalReference,
+		WorkflowDefinition:        req.WorkflowDefinition,
+		UserReference:             req.UserReference,
+		ReportingCriteria:         req.ReportingCriteria,
+		CallbackURL:               cmp.Or(req.CallbackURL, callbackURL),
+		TokenLifetime:             req.TokenLifetime,
+		Web:                       req.Web,
+		UserConsent:               req.UserConsent,
+	}
+}
