@@ -5,13 +5,14 @@ import (
 	"sort"
 	"time"
 
+	"github.com/kycpipe/kycpipe/internal/ctxutil"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 )
 
 // killLoop SIGKILLs a random worker or retriever now and then and starts a
 // new one in its slot a moment later.
 func (h *harness) killLoop(ctx context.Context) {
-	for sleep(ctx, h.jitter(h.o.KillEvery)) {
+	for ctxutil.Sleep(ctx, h.jitter(h.o.KillEvery)) {
 		var slots []string
 		h.procMu.Lock()
 		for slot, p := range h.procs {
@@ -31,7 +32,7 @@ func (h *harness) killLoop(ctx context.Context) {
 		p.Kill()
 		h.kills.Add(1)
 		h.logf("SIGKILL %s", slot)
-		sleep(context.WithoutCancel(ctx), time.Duration(500+h.intn(2500))*time.Millisecond)
+		ctxutil.Sleep(context.WithoutCancel(ctx), time.Duration(500+h.intn(2500))*time.Millisecond)
 		if err := h.startProc(slot); err != nil {
 			h.logf("cannot restart %s: %v", slot, err)
 		}
@@ -41,7 +42,7 @@ func (h *harness) killLoop(ctx context.Context) {
 // natsLoop restarts the NATS server (single node: same store, same port)
 // or kills one cluster node and brings it back after a while.
 func (h *harness) natsLoop(ctx context.Context) {
-	for sleep(ctx, h.o.NATSRestartEvery) {
+	for ctxutil.Sleep(ctx, h.o.NATSRestartEvery) {
 		i := 0
 		down := time.Duration(1000+h.intn(2000)) * time.Millisecond
 		if h.o.Cluster {
@@ -51,7 +52,7 @@ func (h *harness) natsLoop(ctx context.Context) {
 		h.logf("stopping NATS %s for %s", h.nodes[i].name, down.Round(time.Millisecond))
 		h.stopNode(i)
 		h.natsRe.Add(1)
-		sleep(context.WithoutCancel(ctx), down)
+		ctxutil.Sleep(context.WithoutCancel(ctx), down)
 		if err := h.startNode(i); err != nil {
 			h.logf("cannot restart NATS %s: %v", h.nodes[i].name, err)
 			continue
@@ -66,13 +67,13 @@ func (h *harness) faultLoop(ctx context.Context) {
 	routes := []jumiotest.Route{jumiotest.RouteCreateAccount, jumiotest.RouteUploadPreparedData, jumiotest.RouteUploadPart,
 		jumiotest.RouteFinalize, jumiotest.RouteStatus, jumiotest.RouteDetails, jumiotest.RouteToken}
 	statuses := []int{500, 502, 503, 429}
-	for sleep(ctx, h.jitter(8*time.Second)) {
+	for ctxutil.Sleep(ctx, h.jitter(8*time.Second)) {
 		route := routes[h.intn(len(routes))]
 		if h.intn(3) == 0 {
 			d := time.Duration(500+h.intn(2500)) * time.Millisecond
 			h.sim.SetLatency(route, d)
 			h.spikes.Add(1)
-			sleep(ctx, h.jitter(5*time.Second))
+			ctxutil.Sleep(ctx, h.jitter(5*time.Second))
 			h.sim.SetLatency(route, 0)
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kycpipe/kycpipe/internal/ctxutil"
 	"github.com/kycpipe/kycpipe/internal/procs"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
@@ -247,20 +248,9 @@ func (h *harness) waitJetStream(ctx context.Context, timeout time.Duration) erro
 		if time.Now().After(deadline) {
 			return fmt.Errorf("soak: JetStream not available: %w", err)
 		}
-		if !sleep(ctx, 200*time.Millisecond) {
+		if !ctxutil.Sleep(ctx, 200*time.Millisecond) {
 			return ctx.Err()
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
@@ -291,7 +281,7 @@ func (h *harness) waitReady(ctx context.Context) error {
 				return nil
 			}
 		}
-		if !sleep(ctx, 200*time.Millisecond) {
+		if !ctxutil.Sleep(ctx, 200*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
@@ -330,7 +320,7 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 		go func() { defer wg.Done(); f(loadCtx) }()
 	}
 	start := time.Now()
-	h.load(loadCtx)
+	h.load(ctx, loadCtx)
 	h.report.LoadDuration = time.Since(start)
 	stopLoad()
 	wg.Wait()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kycpipe/kycpipe/internal/ctxutil"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
@@ -50,7 +51,7 @@ func (h *harness) drain(ctx context.Context) (*drainResult, error) {
 			}
 			return res, nil
 		}
-		if !sleep(ctx, 3*time.Second) {
+		if !ctxutil.Sleep(ctx, 3*time.Second) {
 			return nil, ctx.Err()
 		}
 	}

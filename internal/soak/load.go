@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kycpipe/kycpipe/internal/ctxutil"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 )
 
@@ -44,10 +45,13 @@ func (h *harness) jobBody(n int) (string, []byte) {
 
 var smallPNG = jumiotest.PNG(400, 320)
 
-// load submits the jobs at an even pace; each submission is retried with
-// the same Idempotency-Key until ingest accepts it (ingest answers 503
-// while NATS restarts).
-func (h *harness) load(ctx context.Context) {
+// load submits the jobs at an even pace until loadCtx ends (the load
+// phase); each submission is retried with the same Idempotency-Key until
+// ingest accepts it (ingest answers 503 while NATS restarts). The retries
+// are bounded by ctx (the run), not by loadCtx: a submission still being
+// retried when the load phase ends goes on, like a client that keeps
+// retrying.
+func (h *harness) load(ctx, loadCtx context.Context) {
 	interval := h.o.Duration / time.Duration(h.o.Jobs)
 	work := make(chan int)
 	var wg sync.WaitGroup
@@ -68,7 +72,7 @@ func (h *harness) load(ctx context.Context) {
 	for n := 0; n < h.o.Jobs; n++ {
 		if n > 0 {
 			select {
-			case <-ctx.Done():
+			case <-loadCtx.Done():
 				n = h.o.Jobs
 				continue
 			case <-tick.C:
@@ -76,7 +80,7 @@ func (h *harness) load(ctx context.Context) {
 		}
 		select {
 		case work <- n:
-		case <-ctx.Done():
+		case <-loadCtx.Done():
 		}
 		h.report.Submitted++
 		if n%500 == 499 {
@@ -90,9 +94,12 @@ func (h *harness) load(ctx context.Context) {
 	wg.Wait()
 }
 
+// submit sends job n, retrying with backoff on transport errors and 5xx
+// answers for up to two minutes or until ctx ends; a job not accepted by
+// then counts as never accepted.
 func (h *harness) submit(ctx context.Context, client *http.Client, n int) {
 	ref, body := h.jobBody(n)
-	// Submissions outlive the load phase by up to a minute, like a client
+	// Submissions outlive the load phase by up to two minutes, like a client
 	// that keeps retrying.
 	deadline := time.Now().Add(2 * time.Minute)
 	backoff := 100 * time.Millisecond
@@ -119,7 +126,9 @@ func (h *harness) submit(ctx context.Context, client *http.Client, n int) {
 				break
 			}
 		}
-		time.Sleep(backoff)
+		if !ctxutil.Sleep(ctx, backoff) {
+			break
+		}
 		backoff = min(backoff*2, 3*time.Second)
 	}
 	h.acceptedMu.Lock()

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kycpipe/kycpipe/internal/ctxutil"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 )
@@ -56,12 +57,12 @@ func MeasureAccountRate(ctx context.Context, o Options, limits jumiotest.RateLim
 	wg.Wait()
 	h.logf("queued %d jobs; waiting for the first account", backlog)
 	for h.sim.Stats().AccountsCreated == 0 {
-		if !sleep(ctx, 50*time.Millisecond) {
+		if !ctxutil.Sleep(ctx, 50*time.Millisecond) {
 			return nil, ctx.Err()
 		}
 	}
 	before := h.sim.Stats()
-	sleep(ctx, window)
+	ctxutil.Sleep(ctx, window)
 	after := h.sim.Stats()
 	count := func(st jumiotest.Stats, route jumiotest.Route, code string) int {
 		if code == "" {
