@@ -1,6 +1,7 @@
 package soak
 
 import (
+	"cmp"
 	"io"
 	"time"
 
@@ -30,27 +31,13 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Duration == 0 {
-		o.Duration = 10 * time.Minute
-	}
-	if o.Jobs == 0 {
-		o.Jobs = 5000
-	}
-	if o.Workers == 0 {
-		o.Workers = 3
-	}
-	if o.Retrievers == 0 {
-		o.Retrievers = 2
-	}
-	if o.KillEvery == 0 {
-		o.KillEvery = 20 * time.Second
-	}
-	if o.NATSRestartEvery == 0 {
-		o.NATSRestartEvery = 3 * time.Minute
-	}
-	if o.DrainTimeout == 0 {
-		o.DrainTimeout = 5 * time.Minute
-	}
+	o.Duration = cmp.Or(o.Duration, 10*time.Minute)
+	o.Jobs = cmp.Or(o.Jobs, 5000)
+	o.Workers = cmp.Or(o.Workers, 3)
+	o.Retrievers = cmp.Or(o.Retrievers, 2)
+	o.KillEvery = cmp.Or(o.KillEvery, 20*time.Second)
+	o.NATSRestartEvery = cmp.Or(o.NATSRestartEvery, 3*time.Minute)
+	o.DrainTimeout = cmp.Or(o.DrainTimeout, 5*time.Minute)
 	if o.Seed == 0 {
 		o.Seed = uint64(time.Now().UnixNano())
 	}
