@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kycpipe/kycpipe/internal/config"
+	"github.com/kycpipe/kycpipe/internal/config/configtest"
 )
 
 var updateConfigDoc = flag.Bool("update-config-doc", false, "rewrite this binary's section of docs/CONFIGURATION.md")
@@ -15,4 +16,33 @@ func TestConfigurationReference(t *testing.T) {
 	if err := config.SyncDoc("../../docs/CONFIGURATION.md", "ingest", set.Markdown(), *updateConfigDoc); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// baseEnv is a configuration that would start if NATS were reachable.
+var baseEnv = map[string]string{
+	"KYCPIPE_NATS_URL": "nats://127.0.0.1:1", "KYCPIPE_METRICS_ADDR": "127.0.0.1:0", "KYCPIPE_HTTP_ADDR": "127.0.0.1:0",
+	"JUMIO_CLIENT_ID": "client", "JUMIO_CLIENT_SECRET": "secret", "KYCPIPE_API_KEYS": "a-key-of-sixteen-characters",
+	"KYCPIPE_LOG_LEVEL": "error",
+}
+
+// Every bad setting stops the binary at start, before it connects to NATS,
+// with an error naming the variable.
+func TestBadSettingsRefusedByName(t *testing.T) {
+	_, set := newSettings(func(string) string { return "" })
+	cases := append(configtest.NumericCases(set.Settings()), commonBadCases...)
+	configtest.RefusesBadValues(t, run, baseEnv, append(cases, badCases...))
+}
+
+// commonBadCases are malformed values of the settings every binary shares.
+var commonBadCases = []configtest.Case{
+	{Env: "KYCPIPE_STREAM_REPLICAS", Value: "7"}, {Env: "KYCPIPE_STREAM_REPLICAS", Value: "x"},
+	{Env: "KYCPIPE_ACK_WAIT", Value: "500ms"}, {Env: "KYCPIPE_ACK_WAIT", Value: "soon"},
+	{Env: "KYCPIPE_LOG_FORMAT", Value: "xml"}, {Env: "KYCPIPE_LOG_LEVEL", Value: "loud"},
+	{Env: "JUMIO_REGION", Value: "mars-1"}, {Env: "KYCPIPE_SUBJECT_PREFIX", Value: "a..b"},
+	{Env: "KYCPIPE_TRACE_SAMPLE_RATIO", Value: "2"},
+}
+
+var badCases = []configtest.Case{
+	{Env: "KYCPIPE_HTTP_ADDR", Value: "not-an-address"}, {Env: "KYCPIPE_CALLBACK_ALLOWLIST", Value: "300.1.2.3"},
+	{Env: "KYCPIPE_TRUSTED_PROXIES", Value: "10.0.0.0/99"}, {Env: "KYCPIPE_API_KEYS", Value: "short"},
 }

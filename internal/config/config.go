@@ -19,12 +19,56 @@ import (
 // Setting describes one configuration knob, for help texts and the
 // configuration reference.
 type Setting struct {
+	value func() int64 // numeric settings: the current value
 	Flag     string
 	Env      string
 	Default  string
 	Usage    string
 	Secret   bool // never print its value
 	Required bool
+
+	// rule, when set, is checked after parsing: it returns why the value
+	// is unusable, or "".
+	rule func() string
+}
+
+// Positive makes the setting refuse zero and negative values (integers
+// and durations) when the program starts, with an error naming it.
+func (st *Setting) Positive() *Setting {
+	st.rule = st.positive
+	return st
+}
+
+// Between makes an integer setting refuse values outside [lo, hi].
+func (st *Setting) Between(lo, hi int64) *Setting {
+	st.rule = func() string {
+		if n := st.number(); n < lo || n > hi {
+			return fmt.Sprintf("must be between %d and %d, got %d", lo, hi, n)
+		}
+		return ""
+	}
+	return st
+}
+
+// Check adds a rule: f returns why the value is unusable, or "".
+func (st *Setting) Check(f func() string) *Setting {
+	st.rule = f
+	return st
+}
+
+func (st *Setting) positive() string {
+	if st.number() <= 0 {
+		return "must be greater than zero"
+	}
+	return ""
+}
+
+// number is the setting's current numeric value (integers and durations).
+func (st *Setting) number() int64 {
+	if st.value == nil {
+		return 0
+	}
+	return st.value()
 }
 
 // Set is a group of settings of one program.
@@ -91,7 +135,7 @@ func (s *Set) Secret(p *string, name, env, usage string) *Setting {
 // Int binds an integer setting.
 func (s *Set) Int(p *int, name, env string, def int, usage string) *Setting {
 	*p = def
-	st := &Setting{Flag: name, Env: env, Default: strconv.Itoa(def), Usage: usage}
+	st := &Setting{Flag: name, Env: env, Default: strconv.Itoa(def), Usage: usage, value: func() int64 { return int64(*p) }}
 	s.fs.IntVar(p, name, def, usage)
 	s.add(st, func(v string) error {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -107,7 +151,7 @@ func (s *Set) Int(p *int, name, env string, def int, usage string) *Setting {
 // Int64 binds a 64-bit integer setting.
 func (s *Set) Int64(p *int64, name, env string, def int64, usage string) *Setting {
 	*p = def
-	st := &Setting{Flag: name, Env: env, Default: strconv.FormatInt(def, 10), Usage: usage}
+	st := &Setting{Flag: name, Env: env, Default: strconv.FormatInt(def, 10), Usage: usage, value: func() int64 { return *p }}
 	s.fs.Int64Var(p, name, def, usage)
 	s.add(st, func(v string) error {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
@@ -139,7 +183,7 @@ func (s *Set) Bool(p *bool, name, env string, def bool, usage string) *Setting {
 // Duration binds a duration setting (Go syntax: 500ms, 30s, 5m).
 func (s *Set) Duration(p *time.Duration, name, env string, def time.Duration, usage string) *Setting {
 	*p = def
-	st := &Setting{Flag: name, Env: env, Default: def.String(), Usage: usage}
+	st := &Setting{Flag: name, Env: env, Default: def.String(), Usage: usage, value: func() int64 { return int64(*p) }}
 	s.fs.DurationVar(p, name, def, usage)
 	s.add(st, func(v string) error {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
@@ -169,7 +213,15 @@ func (s *Set) Parse(args []string) error {
 	if s.fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(s.fs.Args(), " "))
 	}
-	return nil
+	for _, st := range s.settings {
+		if st.rule == nil {
+			continue
+		}
+		if msg := st.rule(); msg != "" {
+			errs = append(errs, Invalid(st, errors.New(msg)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Missing returns an error naming a required setting that has no value.
@@ -257,3 +309,6 @@ func SyncDoc(path, name, table string, update bool) error {
 	out := string(doc[:i+len(begin)]) + table + string(doc[j:])
 	return os.WriteFile(path, []byte(out), 0o644)
 }
+
+// Numeric reports whether the setting holds an integer or a duration.
+func (st Setting) Numeric() bool { return st.value != nil }

@@ -1,6 +1,7 @@
 package kycctl
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -565,7 +566,7 @@ func (d *doctorRun) checkJumio(ctx context.Context) {
 		d.add("jumio", checkFail, "%v", err)
 		return
 	}
-	host := firstNonEmpty(j.AuthURL, j.BaseURL, region.BaseURL(jumio.ServiceAuth))
+	host := cmp.Or(j.AuthURL, j.BaseURL, region.BaseURL(jumio.ServiceAuth))
 	if u, err := url.Parse(host); err == nil && u.Host != "" {
 		host = u.Host
 	}

@@ -1,6 +1,7 @@
 package kycctl
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,7 +51,7 @@ func newEventLine(subj messages.Subjects, stream, subject string, seq uint64, t 
 			l.Malformed = strings.TrimPrefix(err.Error(), "messages: ")
 			return l
 		}
-		l.JobID = firstNonEmpty(l.JobID, d.JobID)
+		l.JobID = cmp.Or(l.JobID, d.JobID)
 		l.Region, l.AccountID, l.WorkflowExecutionID = d.Region, d.AccountID, d.WorkflowExecutionID
 		l.CustomerInternalReference, l.Status = d.CustomerInternalReference, d.Status
 		dec := d.Decision
@@ -65,7 +66,7 @@ func newEventLine(subj messages.Subjects, stream, subject string, seq uint64, t 
 		return l
 	}
 	l.Kind = ev.Kind
-	l.JobID = firstNonEmpty(l.JobID, ev.JobID)
+	l.JobID = cmp.Or(l.JobID, ev.JobID)
 	l.Region, l.AccountID, l.WorkflowExecutionID = ev.Region, ev.AccountID, ev.WorkflowExecutionID
 	l.CustomerInternalReference, l.Error = ev.CustomerInternalReference, ev.Error
 	if ev.Web != nil && ev.Web.Href != "" {
@@ -186,13 +187,4 @@ func removeOrdered(ctx context.Context, js jetstream.JetStream, stream string, c
 		_ = js.DeleteConsumer(dctx, stream, ci.Name)
 		cancel()
 	}
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

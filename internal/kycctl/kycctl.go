@@ -398,7 +398,7 @@ func (e *env) connect() error {
 		return err
 	}
 	e.common.LogLevel = "error"
-	nc, js, err := e.common.Connect("kycctl", zap.NewNop())
+	nc, js, err := e.common.Connect("kycctl", zap.NewNop(), nil)
 	if err != nil {
 		return err
 	}

@@ -27,12 +27,7 @@ func TestOpsListener(t *testing.T) {
 	t.Parallel()
 	var broken atomic.Bool
 	reg := NewRegistry()
-	ops, err := StartOps("127.0.0.1:0", reg, func(context.Context) error {
-		if broken.Load() {
-			return errors.New("NATS disconnected")
-		}
-		return nil
-	}, zap.NewNop())
+	ops, err := StartOps("127.0.0.1:0", reg, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +36,15 @@ func TestOpsListener(t *testing.T) {
 	if code, _ := get(t, base+"/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
 	}
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "starting") {
+		t.Errorf("/readyz before the service is built = %d %s", code, body)
+	}
+	ops.SetReady(func(context.Context) error {
+		if broken.Load() {
+			return errors.New("NATS disconnected")
+		}
+		return nil
+	})
 	if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, "ready") {
 		t.Errorf("/readyz = %d %s", code, body)
 	}
@@ -58,5 +62,11 @@ func TestOpsListener(t *testing.T) {
 	}
 	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("/metrics = %d", code)
+	}
+	// A process whose NATS connection closed for good fails liveness, so
+	// an orchestrator restarts it even before it exits.
+	ops.Fail(ErrConnectionClosed)
+	if code, body := get(t, base+"/healthz"); code != 503 || !strings.Contains(body, "NATS connection closed") {
+		t.Errorf("/healthz after the connection closed = %d %s", code, body)
 	}
 }

@@ -4,12 +4,11 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -22,7 +21,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -68,15 +66,21 @@ func (c *Common) Bind(s *config.Set) {
 	s.Secret(&c.NATSPassword, "nats-password", "KYCPIPE_NATS_PASSWORD", "NATS password")
 	s.String(&c.NATSTLSCA, "nats-tls-ca", "KYCPIPE_NATS_TLS_CA", "", "CA certificate file to verify the NATS server's TLS certificate")
 	c.prefixSetting = s.String(&c.SubjectPrefix, "subject-prefix", "KYCPIPE_SUBJECT_PREFIX", messages.DefaultPrefix, "subject prefix of every stream and subject")
-	s.Int(&c.Replicas, "stream-replicas", "KYCPIPE_STREAM_REPLICAS", 1, "replicas of the streams and buckets this process creates (3 on a cluster)")
+	s.Int(&c.Replicas, "stream-replicas", "KYCPIPE_STREAM_REPLICAS", 1, "replicas of the streams and buckets this process creates (3 on a cluster)").Between(1, 5)
 	c.regionSetting = s.String(&c.Region, "jumio-region", "JUMIO_REGION", string(jumio.DefaultRegion), "default Jumio region: amer-1, emea-1, apac-1 (or US, EU, SG)")
 	c.logSetting = s.String(&c.LogFormat, "log-format", "KYCPIPE_LOG_FORMAT", "json", "log format: json or console")
 	s.String(&c.LogLevel, "log-level", "KYCPIPE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	s.Bool(&c.Provision, "provision", "KYCPIPE_PROVISION", true, "create or update streams, consumers and buckets at startup (false: only check they exist)")
-	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "KYCPIPE_SHUTDOWN_TIMEOUT", 25*time.Second, "bound on graceful shutdown after SIGTERM")
-	s.Int64(&c.JobsMaxMsgs, "jobs-max-msgs", "KYCPIPE_JOBS_MAX_MSGS", 1_000_000, "jobs the queue holds before ingest refuses new ones with 503")
-	s.Int64(&c.JobsMaxBytes, "jobs-max-bytes", "KYCPIPE_JOBS_MAX_BYTES", 1<<30, "bytes the job queue holds before ingest refuses new jobs with 503")
-	s.Duration(&c.AckWait, "ack-wait", "KYCPIPE_ACK_WAIT", 30*time.Second, "consumers' AckWait: how long a message taken by a process that died waits before redelivery (set the same on every service)")
+	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "KYCPIPE_SHUTDOWN_TIMEOUT", 25*time.Second, "bound on graceful shutdown after SIGTERM").Positive()
+	s.Int64(&c.JobsMaxMsgs, "jobs-max-msgs", "KYCPIPE_JOBS_MAX_MSGS", 1_000_000, "jobs the queue holds before ingest refuses new ones with 503").Positive()
+	s.Int64(&c.JobsMaxBytes, "jobs-max-bytes", "KYCPIPE_JOBS_MAX_BYTES", 1<<30, "bytes the job queue holds before ingest refuses new jobs with 503").Positive()
+	ackWait := s.Duration(&c.AckWait, "ack-wait", "KYCPIPE_ACK_WAIT", 30*time.Second, "consumers' AckWait: how long a message taken by a process that died waits before redelivery (set the same on every service; at least 1s)")
+	ackWait.Check(func() string {
+		if c.AckWait < time.Second {
+			return "must be at least 1s"
+		}
+		return ""
+	})
 	s.String(&c.CPUProfile, "cpu-profile", "KYCPIPE_CPU_PROFILE", "", "write a CPU profile (pprof) to this file from start to shutdown, for performance work")
 }
 
@@ -167,8 +171,11 @@ func (c *Common) Topology() pipeline.Topology {
 }
 
 // Connect connects to NATS with the configured auth and TLS, reconnecting
-// forever.
-func (c *Common) Connect(name string, log *zap.Logger) (*nats.Conn, jetstream.JetStream, error) {
+// forever. onClosed (optional) is called when the connection is closed:
+// by this process (Close, Drain), or for good by an error the client does
+// not recover from (a server refusal, a protocol error); the caller tells
+// the two apart.
+func (c *Common) Connect(name string, log *zap.Logger, onClosed func(error)) (*nats.Conn, jetstream.JetStream, error) {
 	opts := []nats.Option{
 		nats.Name("kycpipe-" + name),
 		nats.MaxReconnects(-1),
@@ -181,6 +188,11 @@ func (c *Common) Connect(name string, log *zap.Logger) (*nats.Conn, jetstream.Je
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", zap.String("server", nc.ConnectedUrlRedacted())) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			log.Warn("NATS error", zap.Error(err))
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			if onClosed != nil {
+				onClosed(cmp.Or(nc.LastError(), errors.New("closed")))
+			}
 		}),
 	}
 	if c.NATSCreds != "" {
@@ -296,18 +308,39 @@ type Jumio struct {
 	TracerProvider trace.TracerProvider
 
 	idSetting, secretSetting *config.Setting
+	urlSettings              [4]*config.Setting
 }
 
 // Bind registers the Jumio settings.
 func (j *Jumio) Bind(s *config.Set) {
 	j.idSetting = s.String(&j.ClientID, "jumio-client-id", "JUMIO_CLIENT_ID", "", "Jumio OAuth2 client ID")
 	j.secretSetting = s.Secret(&j.ClientSecret, "jumio-client-secret", "JUMIO_CLIENT_SECRET", "Jumio OAuth2 client secret")
-	s.String(&j.BaseURL, "jumio-base-url", "JUMIO_BASE_URL", "", "one base URL serving every Jumio service (simulator, proxy); unset = Jumio's real hosts")
-	s.String(&j.AuthURL, "jumio-auth-url", "JUMIO_AUTH_URL", "", "base URL of Jumio's token service (overrides --jumio-base-url)")
-	s.String(&j.AccountURL, "jumio-account-url", "JUMIO_ACCOUNT_URL", "", "base URL of Jumio's account service (overrides --jumio-base-url)")
-	s.String(&j.RetrievalURL, "jumio-retrieval-url", "JUMIO_RETRIEVAL_URL", "", "base URL of Jumio's retrieval service (overrides --jumio-base-url)")
+	j.urlSettings = [4]*config.Setting{
+		s.String(&j.BaseURL, "jumio-base-url", "JUMIO_BASE_URL", "", "one base URL serving every Jumio service (simulator, proxy); unset = Jumio's real hosts"),
+		s.String(&j.AuthURL, "jumio-auth-url", "JUMIO_AUTH_URL", "", "base URL of Jumio's token service (overrides --jumio-base-url)"),
+		s.String(&j.AccountURL, "jumio-account-url", "JUMIO_ACCOUNT_URL", "", "base URL of Jumio's account service (overrides --jumio-base-url)"),
+		s.String(&j.RetrievalURL, "jumio-retrieval-url", "JUMIO_RETRIEVAL_URL", "", "base URL of Jumio's retrieval service (overrides --jumio-base-url)"),
+	}
 	s.String(&j.UserAgent, "jumio-user-agent", "JUMIO_USER_AGENT", "kycpipe/"+Version, "User-Agent sent to Jumio (Jumio wants your company and app name)")
-	s.Duration(&j.Timeout, "jumio-timeout", "JUMIO_TIMEOUT", 30*time.Second, "bound on each call to Jumio")
+	s.Duration(&j.Timeout, "jumio-timeout", "JUMIO_TIMEOUT", 30*time.Second, "bound on each call to Jumio").Positive()
+}
+
+// Check validates the Jumio settings without calling Jumio: credentials
+// present, base URLs usable. It names the setting at fault.
+func (j *Jumio) Check() error {
+	if err := j.CheckJumio(); err != nil {
+		return err
+	}
+	opts := []func(string) jumio.Option{jumio.WithBaseURL, jumio.WithAuthURL, jumio.WithAccountURL, jumio.WithRetrievalURL}
+	for i, v := range []string{j.BaseURL, j.AuthURL, j.AccountURL, j.RetrievalURL} {
+		if v == "" {
+			continue
+		}
+		if _, err := jumio.New(jumio.Credentials{ClientID: j.ClientID, ClientSecret: j.ClientSecret}, opts[i](v)); err != nil {
+			return config.Invalid(j.urlSettings[i], err)
+		}
+	}
+	return nil
 }
 
 // Clients builds the per-region Jumio clients.
@@ -342,17 +375,16 @@ type Limits struct {
 func (l *Limits) Bind(s *config.Set) {
 	d := pipeline.DefaultRateLimits()
 	s.String(&l.accountRate, "rate-account", "KYCPIPE_RATE_ACCOUNT", "1", "account initiations per second for the whole tenant, shared by all replicas (0: unlimited)")
-	s.Int(&l.AccountBurst, "rate-account-burst", "KYCPIPE_RATE_ACCOUNT_BURST", d.Account.Burst, "account initiations allowed at once")
+	s.Int(&l.AccountBurst, "rate-account-burst", "KYCPIPE_RATE_ACCOUNT_BURST", d.Account.Burst, "account initiations allowed at once").Positive()
 	s.String(&l.retrievalRate, "rate-retrieval", "KYCPIPE_RATE_RETRIEVAL", "15", "retrieval calls per second for the whole tenant (0: unlimited)")
-	s.Int(&l.RetrievalBurst, "rate-retrieval-burst", "KYCPIPE_RATE_RETRIEVAL_BURST", d.Retrieval.Burst, "retrieval calls allowed at once")
+	s.Int(&l.RetrievalBurst, "rate-retrieval-burst", "KYCPIPE_RATE_RETRIEVAL_BURST", d.Retrieval.Burst, "retrieval calls allowed at once").Positive()
 	s.String(&l.tokenRate, "rate-token", "KYCPIPE_RATE_TOKEN", "10", "token calls per second for the whole tenant (0: unlimited)")
-	s.Int(&l.TokenBurst, "rate-token-burst", "KYCPIPE_RATE_TOKEN_BURST", d.Token.Burst, "token calls allowed at once")
-	s.Duration(&l.MaxWait, "rate-max-wait", "KYCPIPE_RATE_MAX_WAIT", 20*time.Second, "longest a call waits in place for a permit; longer waits go back on the queue")
+	s.Int(&l.TokenBurst, "rate-token-burst", "KYCPIPE_RATE_TOKEN_BURST", d.Token.Burst, "token calls allowed at once").Positive()
+	s.Duration(&l.MaxWait, "rate-max-wait", "KYCPIPE_RATE_MAX_WAIT", 20*time.Second, "longest a call waits in place for a permit; longer waits go back on the queue").Positive()
 }
 
-// Build parses the rates and opens the shared limiter (nil when every class
-// is unlimited).
-func (l *Limits) Build(ctx context.Context, js jetstream.JetStream, t pipeline.Topology, log *zap.Logger, m *pipeline.Metrics) (*pipeline.Limiters, error) {
+// Check parses the rates; it names the setting at fault.
+func (l *Limits) Check() error {
 	for _, r := range []struct {
 		s   string
 		dst *float64
@@ -360,10 +392,16 @@ func (l *Limits) Build(ctx context.Context, js jetstream.JetStream, t pipeline.T
 	}{{l.accountRate, &l.AccountRate, "KYCPIPE_RATE_ACCOUNT"}, {l.retrievalRate, &l.RetrievalRate, "KYCPIPE_RATE_RETRIEVAL"}, {l.tokenRate, &l.TokenRate, "KYCPIPE_RATE_TOKEN"}} {
 		v, err := strconv.ParseFloat(strings.TrimSpace(r.s), 64)
 		if err != nil || v < 0 {
-			return nil, fmt.Errorf("invalid %s %q: want a non-negative number", r.env, r.s)
+			return fmt.Errorf("invalid %s %q: want a non-negative number", r.env, r.s)
 		}
 		*r.dst = v
 	}
+	return nil
+}
+
+// Build opens the shared limiter (nil when every class is unlimited). Call
+// Check first.
+func (l *Limits) Build(ctx context.Context, js jetstream.JetStream, t pipeline.Topology, log *zap.Logger, m *pipeline.Metrics) (*pipeline.Limiters, error) {
 	limits := pipeline.RateLimits{
 		Account:   pipeline.Rate{PerSecond: l.AccountRate, Burst: l.AccountBurst},
 		Retrieval: pipeline.Rate{PerSecond: l.RetrievalRate, Burst: l.RetrievalBurst},
@@ -383,8 +421,8 @@ type Retry struct {
 
 // Bind registers the retry settings.
 func (r *Retry) Bind(s *config.Set) {
-	s.Duration(&r.Initial, "retry-backoff", "KYCPIPE_RETRY_BACKOFF", time.Second, "first retry delay after a Jumio failure (doubles up to --retry-backoff-max)")
-	s.Duration(&r.Max, "retry-backoff-max", "KYCPIPE_RETRY_BACKOFF_MAX", 5*time.Minute, "longest retry delay")
+	s.Duration(&r.Initial, "retry-backoff", "KYCPIPE_RETRY_BACKOFF", time.Second, "first retry delay after a Jumio failure (doubles up to --retry-backoff-max)").Positive()
+	s.Duration(&r.Max, "retry-backoff-max", "KYCPIPE_RETRY_BACKOFF_MAX", 5*time.Minute, "longest retry delay").Positive()
 }
 
 // Backoff returns the policy.
@@ -397,65 +435,6 @@ func NewRegistry() *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
-
-// Ops serves /healthz, /readyz and /metrics for workers and retrievers.
-type Ops struct {
-	srv      *http.Server
-	ln       net.Listener
-	draining chan struct{}
-}
-
-// StartOps listens on addr. ready is called by /readyz.
-func StartOps(addr string, reg *prometheus.Registry, ready func(context.Context) error, log *zap.Logger) (*Ops, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s (KYCPIPE_METRICS_ADDR): %w", addr, err)
-	}
-	o := &Ops{ln: ln, draining: make(chan struct{})}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		err := ready(r.Context())
-		select {
-		case <-o.draining:
-			err = errors.New("draining")
-		default:
-		}
-		if err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = fmt.Fprintf(w, `{"status":"not ready","reason":%q}`+"\n", err.Error())
-			return
-		}
-		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	o.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := o.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("operations listener failed", zap.Error(err))
-		}
-	}()
-	return o, nil
-}
-
-// Addr returns the listening address.
-func (o *Ops) Addr() string { return o.ln.Addr().String() }
-
-// Drain makes /readyz fail from now on.
-func (o *Ops) Drain() {
-	select {
-	case <-o.draining:
-	default:
-		close(o.draining)
-	}
-}
-
-// Close stops the listener.
-func (o *Ops) Close(ctx context.Context) error { return o.srv.Shutdown(ctx) }
 
 // Main runs a binary's run function with a context canceled on SIGINT or
 // SIGTERM, and exits non-zero with the error on failure.
@@ -492,4 +471,16 @@ func ParseSchedule(s string) ([]time.Duration, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// Build opens the shared rate limiter and builds the per-region Jumio
+// clients, traced and observed by env's metrics. Call Check and
+// limits.Check first.
+func (j *Jumio) Build(ctx context.Context, env *Env, region jumio.Region, limits *Limits) (*pipeline.Clients, error) {
+	limiters, err := limits.Build(ctx, env.JS, env.Topology, env.Log, env.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	j.TracerProvider = env.Tracer
+	return j.Clients(region, env.Log, env.Metrics.JumioObserver(), limiters)
 }

@@ -28,6 +28,20 @@ type Tracing struct {
 func (t *Tracing) Bind(s *config.Set) {
 	t.endpointSet = s.String(&t.Endpoint, "otlp-endpoint", "KYCPIPE_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint to export traces to, e.g. http://otel-collector:4318 (empty: tracing off)")
 	t.ratioSet = s.String(&t.SampleRatio, "trace-sample-ratio", "KYCPIPE_TRACE_SAMPLE_RATIO", "1", "share of new traces recorded (0..1); traces started upstream follow the caller's decision")
+	t.ratioSet.Check(func() string {
+		if _, ok := t.ratio(); !ok {
+			return fmt.Sprintf("want a number between 0 and 1, got %q", t.SampleRatio)
+		}
+		return ""
+	})
+}
+
+func (t *Tracing) ratio() (float64, bool) {
+	var ratio float64
+	if _, err := fmt.Sscanf(t.SampleRatio, "%g", &ratio); err != nil || ratio < 0 || ratio > 1 {
+		return 0, false
+	}
+	return ratio, true
 }
 
 // Provider returns the tracer provider and a function flushing it.
@@ -35,8 +49,8 @@ func (t *Tracing) Provider(ctx context.Context, service string) (trace.TracerPro
 	if t.Endpoint == "" {
 		return noop.NewTracerProvider(), func(context.Context) error { return nil }, nil
 	}
-	var ratio float64
-	if _, err := fmt.Sscanf(t.SampleRatio, "%g", &ratio); err != nil || ratio < 0 || ratio > 1 {
+	ratio, ok := t.ratio()
+	if !ok {
 		return nil, nil, config.Invalid(t.ratioSet, fmt.Errorf("want a number between 0 and 1, got %q", t.SampleRatio))
 	}
 	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(t.Endpoint))

@@ -1,6 +1,7 @@
 package jumio
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -197,19 +198,10 @@ func newAPIError(op string, status int, h http.Header, body []byte, now time.Tim
 	e := &APIError{Op: op, StatusCode: status, RetryAfter: parseRetryAfter(h.Get("Retry-After"), now)}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil {
-		e.Title = cleanText(firstNonEmpty(eb.Title, eb.Error))
-		e.Detail = cleanText(firstNonEmpty(eb.Detail, eb.ErrorDescription, eb.Message))
+		e.Title = cleanText(cmp.Or(eb.Title, eb.Error))
+		e.Detail = cleanText(cmp.Or(eb.Detail, eb.ErrorDescription, eb.Message))
 	}
 	return e
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // cleanText keeps error text printable and short.

@@ -128,7 +128,7 @@ func DecodeEvent(b []byte) (*Event, error) {
 		return nil, err
 	}
 	if e.JobID == "" || e.Kind == "" {
-		return nil, fmt.Errorf("%w: event without jobId or kind", ErrMalformed)
+		return nil, inputError(ErrMalformed, "event without jobId or kind")
 	}
 	return &e, nil
 }
@@ -144,7 +144,7 @@ func DecodeCallback(b []byte) (*CallbackReceived, error) {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if c.JobID != "" && !ValidJobID(c.JobID) {
-		return nil, fmt.Errorf("%w: malformed jobId", ErrMalformed)
+		return nil, inputError(ErrMalformed, "malformed jobId")
 	}
 	return &c, nil
 }
@@ -156,7 +156,7 @@ func DecodeDecision(b []byte) (*DecisionEvent, error) {
 		return nil, err
 	}
 	if d.WorkflowExecutionID == "" || d.Decision.Type == "" {
-		return nil, fmt.Errorf("%w: decision without workflowExecutionId or type", ErrMalformed)
+		return nil, inputError(ErrMalformed, "decision without workflowExecutionId or type")
 	}
 	return &d, nil
 }
@@ -165,13 +165,13 @@ func DecodeDecision(b []byte) (*DecisionEvent, error) {
 // know, and checks the schema (an empty schema is read as want).
 func tolerantDecode(b []byte, v any, want string, schema *string) error {
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: %s", ErrMalformed, DescribeJSONError(err))
+		return inputError(ErrMalformed, DescribeJSONError(err))
 	}
 	if *schema == "" {
 		*schema = want
 	}
 	if *schema != want {
-		return fmt.Errorf("%w: %q (want %s)", ErrUnsupportedSchema, truncate(*schema, 64), want)
+		return inputError(ErrUnsupportedSchema, fmt.Sprintf("%q (want %s)", truncate(*schema, 64), want))
 	}
 	return nil
 }

@@ -10,8 +10,8 @@ package messages
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"time"
@@ -226,10 +226,6 @@ type Callback struct {
 	Account           Ref            `json:"account"`
 }
 
-// ErrInvalidCallback is returned by [ParseCallback] for a body that is not a
-// Jumio callback.
-var ErrInvalidCallback = errors.New("jumio: invalid callback")
-
 var statusRE = regexp.MustCompile(`^[A-Z][A-Z_]{1,39}$`)
 
 // Ref is a reference to a Jumio object by ID (and sometimes URL).
@@ -320,15 +316,38 @@ func FormatTimestamp(t time.Time) string {
 func (cb *Callback) Check() error {
 	switch {
 	case !ValidJumioID(cb.WorkflowExecution.ID):
-		return fmt.Errorf("%w: missing or malformed workflowExecution.id", ErrInvalidCallback)
+		return inputError(ErrInvalidCallback, "missing or malformed workflowExecution.id")
 	case !ValidJumioID(cb.Account.ID):
-		return fmt.Errorf("%w: missing or malformed account.id", ErrInvalidCallback)
+		return inputError(ErrInvalidCallback, "missing or malformed account.id")
 	case !statusRE.MatchString(cb.WorkflowExecution.Status):
-		return fmt.Errorf("%w: missing or malformed workflowExecution.status", ErrInvalidCallback)
+		return inputError(ErrInvalidCallback, "missing or malformed workflowExecution.status")
 	case len(cb.UserReference) > 4*MaxReferenceLength:
-		return fmt.Errorf("%w: userReference too long", ErrInvalidCallback)
+		return inputError(ErrInvalidCallback, "userReference too long")
 	case len(cb.WorkflowExecution.DefinitionKey) > 64:
-		return fmt.Errorf("%w: definitionKey too long", ErrInvalidCallback)
+		return inputError(ErrInvalidCallback, "definitionKey too long")
 	}
 	return nil
+}
+
+// ParseCallback reads and checks a callback body. It tolerates unknown
+// fields (Jumio may add some) but requires workflowExecution.id and
+// account.id to be Jumio IDs and the status to be an upper-case word. It
+// reads at most [MaxCallbackSize] bytes. Errors other than the reader's are
+// [*InputError]s matching [ErrInvalidCallback], and never echo the body.
+func ParseCallback(r io.Reader) (*Callback, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxCallbackSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("messages: read callback body: %w", err)
+	}
+	if len(b) > MaxCallbackSize {
+		return nil, inputError(ErrInvalidCallback, fmt.Sprintf("body larger than %d bytes", MaxCallbackSize))
+	}
+	var cb Callback
+	if err := json.Unmarshal(b, &cb); err != nil {
+		return nil, inputError(ErrInvalidCallback, "not a JSON callback object")
+	}
+	if err := cb.Check(); err != nil {
+		return nil, err
+	}
+	return &cb, nil
 }

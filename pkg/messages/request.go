@@ -33,12 +33,6 @@ const (
 	MaxRequestJSONSize = 1 << 20  // JSON bodies, base64 images included
 )
 
-// Sentinel errors of the codec.
-var (
-	ErrMalformed         = errors.New("messages: malformed message")
-	ErrUnsupportedSchema = errors.New("messages: unsupported schema")
-)
-
 // VerificationRequest is a job: one identity verification to run through
 // Jumio. It is the body of POST /v1/verifications and the payload of
 // kyc.jobs.submit. PreparedData and Parts carry PII.
@@ -224,7 +218,7 @@ func DecodeRequest(b []byte) (*VerificationRequest, error) {
 		return nil, err
 	}
 	if r.Schema != "" && r.Schema != SchemaVerification {
-		return nil, fmt.Errorf("%w: %q (want %s)", ErrUnsupportedSchema, truncate(r.Schema, 64), SchemaVerification)
+		return nil, inputError(ErrUnsupportedSchema, fmt.Sprintf("%q (want %s)", truncate(r.Schema, 64), SchemaVerification))
 	}
 	return &r, nil
 }
@@ -233,10 +227,10 @@ func strictDecode(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %s", ErrMalformed, DescribeJSONError(err))
+		return inputError(ErrMalformed, DescribeJSONError(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: trailing data after the JSON object", ErrMalformed)
+		return inputError(ErrMalformed, "trailing data after the JSON object")
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package messages
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -29,7 +28,7 @@ func DecodeRetrievalTask(b []byte) (*RetrievalTask, error) {
 		return nil, err
 	}
 	if !ValidJobID(t.JobID) || !ValidJumioID(t.AccountID) || !ValidJumioID(t.WorkflowExecutionID) {
-		return nil, fmt.Errorf("%w: retrieval task without valid IDs", ErrMalformed)
+		return nil, inputError(ErrMalformed, "retrieval task without valid IDs")
 	}
 	return &t, nil
 }

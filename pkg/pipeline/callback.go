@@ -60,7 +60,7 @@ func (in *Ingest) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		in.m.callback("invalid")
-		writeProblem(w, Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: strings.TrimPrefix(err.Error(), "jumio: ")})
+		writeProblem(w, Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: publicDetail(err, "cannot read the callback")})
 		return
 	}
 	region := callbackRegion(r, cb, in.cfg.DefaultRegion)

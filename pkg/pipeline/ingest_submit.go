@@ -13,7 +13,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -159,7 +158,7 @@ func (in *Ingest) decode(body []byte) (*messages.VerificationRequest, *Problem) 
 func decodeOnly(body []byte) (*messages.VerificationRequest, *Problem) {
 	req, err := messages.DecodeRequest(body)
 	if err != nil {
-		return nil, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: strings.TrimPrefix(err.Error(), "messages: ")}
+		return nil, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: publicDetail(err, "cannot read the body")}
 	}
 	return req, nil
 }
@@ -394,8 +393,5 @@ const errCodeStreamStoreFailed jetstream.ErrorCode = 10077
 
 func isStreamFull(err error) bool {
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStreamStoreFailed {
-		return true
-	}
-	return err != nil && (strings.Contains(err.Error(), "maximum messages exceeded") || strings.Contains(err.Error(), "maximum bytes exceeded"))
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStreamStoreFailed
 }

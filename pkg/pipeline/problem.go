@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/kycpipe/kycpipe/pkg/jumio"
+	"github.com/kycpipe/kycpipe/pkg/messages"
 )
 
 // Problem is an RFC 9457 problem detail, the body of every error answer of
@@ -53,4 +55,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// publicDetail is the detail of a 400 for err: the decoder's own words when
+// it says what is wrong (never echoing values), else fallback.
+func publicDetail(err error, fallback string) string {
+	var ie *messages.InputError
+	if errors.As(err, &ie) {
+		return ie.Public()
+	}
+	return fallback
 }

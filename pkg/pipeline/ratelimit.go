@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/kycpipe/kycpipe/internal/ctxutil"
 	"github.com/kycpipe/kycpipe/pkg/jumio"
 )
 
@@ -112,7 +113,7 @@ func NewSharedLimiter(kv jetstream.KeyValue, region jumio.Region, limits RateLim
 	for _, c := range []jumio.EndpointClass{jumio.ClassAccount, jumio.ClassRetrieval, jumio.ClassToken} {
 		reserve[c] = &sync.Mutex{}
 	}
-	return &SharedLimiter{kv: kv, region: region, limits: limits, log: log, now: time.Now, m: m, sleep: sleepCtx, reserve: reserve}
+	return &SharedLimiter{kv: kv, region: region, limits: limits, log: log, now: time.Now, m: m, sleep: ctxutil.Sleep, reserve: reserve}
 }
 
 func (l *SharedLimiter) key(c jumio.EndpointClass) string { return string(l.region) + "." + string(c) }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kycpipe/kycpipe/internal/ctxutil"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -124,7 +125,7 @@ func (r *runner) dispatch(ctx context.Context, work chan<- jetstream.Msg, slots 
 				}
 				failures++
 				r.log.Warn("cannot open consumer, retrying", zap.String("consumer", r.consumer), zap.Error(err))
-				if !sleepCtx(ctx, reopenBackoff.Delay(failures)) {
+				if !ctxutil.Sleep(ctx, reopenBackoff.Delay(failures)) {
 					return nil
 				}
 				continue
@@ -141,7 +142,7 @@ func (r *runner) dispatch(ctx context.Context, work chan<- jetstream.Msg, slots 
 			r.log.Warn("consumer iterator failed, reopening", zap.String("consumer", r.consumer), zap.Error(err))
 			iter.Stop()
 			iter = nil
-			if !sleepCtx(ctx, reopenBackoff.Delay(failures)) {
+			if !ctxutil.Sleep(ctx, reopenBackoff.Delay(failures)) {
 				return nil
 			}
 			continue
@@ -269,18 +270,6 @@ func runAll(ctx context.Context, runners ...*runner) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// sleepCtx waits for d or until ctx ends; it reports whether d elapsed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // deliveries returns how many times m was delivered (1 on the first).

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/kycpipe/kycpipe/internal/ctxutil"
 	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 )
@@ -147,7 +148,7 @@ func (r *jobRun) record(ctx context.Context, step string, fn func(context.Contex
 		if attempt == 1 || attempt%20 == 0 {
 			r.log.Warn("cannot record a Jumio side effect yet; retrying until NATS accepts it", zap.String("step", step), zap.Int("attempt", attempt), zap.Error(err))
 		}
-		if !sleepCtx(ctx, delay) {
+		if !ctxutil.Sleep(ctx, delay) {
 			return err
 		}
 		delay = min(delay*2, 2*time.Second)

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kycpipe/kycpipe/internal/config"
+	"github.com/kycpipe/kycpipe/internal/service"
+)
+
+// settings are the retriever's flags and environment variables.
+type settings struct {
+	common            service.Common
+	tracing           service.Tracing
+	jcfg              service.Jumio
+	retry             service.Retry
+	limits            service.Limits
+	metricsAddr       string
+	concurrency       int
+	includeExtraction bool
+	schedule          string
+	scheduleSetting   *config.Setting
+	sched             []time.Duration
+}
+
+func newSettings(getenv func(string) string) (*settings, *config.Set) {
+	s := &settings{}
+	set := config.New("retriever", getenv)
+	s.common.Bind(set)
+	s.tracing.Bind(set)
+	s.jcfg.Bind(set)
+	s.retry.Bind(set)
+	s.limits.Bind(set)
+	set.String(&s.metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
+	set.Int(&s.concurrency, "concurrency", "KYCPIPE_RETRIEVER_CONCURRENCY", 16, "retrievals this process runs at once (callbacks and polls each)").Positive()
+	set.Bool(&s.includeExtraction, "include-extraction", "KYCPIPE_INCLUDE_EXTRACTION", false, "copy extracted document data (PII) into decision events")
+	s.scheduleSetting = set.String(&s.schedule, "poll-schedule", "KYCPIPE_POLL_SCHEDULE", "40s,60s,100s,160s,240s,340s,460s,600s,760s,940s",
+		"when to poll an unfinished execution: cumulative offsets; the last interval repeats until the job's deadline")
+	s.scheduleSetting.Check(func() string {
+		sched, err := service.ParseSchedule(s.schedule)
+		if err != nil || len(sched) == 0 {
+			return fmt.Sprintf("want increasing durations like 40s,60s,100s: %v", err)
+		}
+		s.sched = sched
+		return ""
+	})
+	return s, set
+}

@@ -1,0 +1,64 @@
+// Package configtest checks that a kycpipe binary refuses every bad setting
+// at start, before it connects anywhere, with an error naming the variable.
+package configtest
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kycpipe/kycpipe/internal/config"
+)
+
+// Case is one bad value of one environment variable.
+type Case struct {
+	Env, Value string
+}
+
+// Run is a binary's run function.
+type Run func(ctx context.Context, args []string, getenv func(string) string) error
+
+// NumericCases returns, for every integer and duration setting, the cases
+// "-1" and (unless the variable is in allowZero) "0".
+func NumericCases(settings []config.Setting, allowZero ...string) []Case {
+	var out []Case
+	for _, st := range settings {
+		if !st.Numeric() || st.Env == "" {
+			continue
+		}
+		out = append(out, Case{st.Env, "-1"})
+		if !slices.Contains(allowZero, st.Env) {
+			out = append(out, Case{st.Env, "0"})
+		}
+	}
+	return out
+}
+
+// RefusesBadValues runs the binary once per case with base plus the bad
+// value, and fails unless run returns an error naming the variable. base
+// points NATS at an address where nothing listens, so an unchecked setting
+// shows as a connection error instead. Each run is bounded: a program that
+// waits for NATS instead of refusing the setting fails the test.
+func RefusesBadValues(t *testing.T, run Run, base map[string]string, cases []Case) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.Env+"="+c.Value, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			env[c.Env] = c.Value
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			err := run(ctx, nil, func(k string) string { return env[k] })
+			switch {
+			case err == nil:
+				t.Fatalf("%s=%q accepted", c.Env, c.Value)
+			case !strings.Contains(err.Error(), c.Env):
+				t.Fatalf("%s=%q refused without naming it: %v", c.Env, c.Value, err)
+			}
+		})
+	}
+}
