@@ -19,7 +19,7 @@ import (
 // Setting describes one configuration knob, for help texts and the
 // configuration reference.
 type Setting struct {
-	value func() int64 // numeric settings: the current value
+	value    func() int64 // numeric settings: the current value
 	Flag     string
 	Env      string
 	Default  string
