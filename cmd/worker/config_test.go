@@ -18,28 +18,12 @@ func TestConfigurationReference(t *testing.T) {
 	}
 }
 
-// baseEnv is a configuration that would start if NATS were reachable.
-var baseEnv = map[string]string{
-	"KYCPIPE_NATS_URL": "nats://127.0.0.1:1", "KYCPIPE_METRICS_ADDR": "127.0.0.1:0", "KYCPIPE_HTTP_ADDR": "127.0.0.1:0",
-	"JUMIO_CLIENT_ID": "client", "JUMIO_CLIENT_SECRET": "secret", "KYCPIPE_API_KEYS": "a-key-of-sixteen-characters",
-	"KYCPIPE_LOG_LEVEL": "error",
-}
-
 // Every bad setting stops the binary at start, before it connects to NATS,
 // with an error naming the variable.
 func TestBadSettingsRefusedByName(t *testing.T) {
 	_, set := newSettings(func(string) string { return "" })
-	cases := append(configtest.NumericCases(set.Settings()), commonBadCases...)
-	configtest.RefusesBadValues(t, run, baseEnv, append(cases, badCases...))
-}
-
-// commonBadCases are malformed values of the settings every binary shares.
-var commonBadCases = []configtest.Case{
-	{Env: "KYCPIPE_STREAM_REPLICAS", Value: "7"}, {Env: "KYCPIPE_STREAM_REPLICAS", Value: "x"},
-	{Env: "KYCPIPE_ACK_WAIT", Value: "500ms"}, {Env: "KYCPIPE_ACK_WAIT", Value: "soon"},
-	{Env: "KYCPIPE_LOG_FORMAT", Value: "xml"}, {Env: "KYCPIPE_LOG_LEVEL", Value: "loud"},
-	{Env: "JUMIO_REGION", Value: "mars-1"}, {Env: "KYCPIPE_SUBJECT_PREFIX", Value: "a..b"},
-	{Env: "KYCPIPE_TRACE_SAMPLE_RATIO", Value: "2"},
+	cases := append(configtest.NumericCases(set.Settings()), configtest.CommonBadCases...)
+	configtest.RefusesBadValues(t, run, configtest.BaseEnv, append(cases, badCases...))
 }
 
 var badCases = []configtest.Case{

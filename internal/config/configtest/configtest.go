@@ -62,3 +62,21 @@ func RefusesBadValues(t *testing.T, run Run, base map[string]string, cases []Cas
 		})
 	}
 }
+
+// BaseEnv is a configuration every kycpipe binary would start with if NATS
+// were reachable: NATS points where nothing listens, listeners pick free
+// loopback ports.
+var BaseEnv = map[string]string{
+	"KYCPIPE_NATS_URL": "nats://127.0.0.1:1", "KYCPIPE_METRICS_ADDR": "127.0.0.1:0", "KYCPIPE_HTTP_ADDR": "127.0.0.1:0",
+	"JUMIO_CLIENT_ID": "client", "JUMIO_CLIENT_SECRET": "secret", "KYCPIPE_API_KEYS": "a-key-of-sixteen-characters",
+	"KYCPIPE_LOG_LEVEL": "error",
+}
+
+// CommonBadCases are malformed values of the settings every binary shares.
+var CommonBadCases = []Case{
+	{Env: "KYCPIPE_STREAM_REPLICAS", Value: "7"}, {Env: "KYCPIPE_STREAM_REPLICAS", Value: "x"},
+	{Env: "KYCPIPE_ACK_WAIT", Value: "500ms"}, {Env: "KYCPIPE_ACK_WAIT", Value: "soon"},
+	{Env: "KYCPIPE_LOG_FORMAT", Value: "xml"}, {Env: "KYCPIPE_LOG_LEVEL", Value: "loud"},
+	{Env: "JUMIO_REGION", Value: "mars-1"}, {Env: "KYCPIPE_SUBJECT_PREFIX", Value: "a..b"},
+	{Env: "KYCPIPE_TRACE_SAMPLE_RATIO", Value: "2"},
+}
