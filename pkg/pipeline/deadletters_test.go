@@ -105,7 +105,9 @@ func TestReplayResumesFromCheckpoint(t *testing.T) {
 	b.sim.FailNext(jumiotest.RouteFinalize, 1, http.StatusBadRequest)
 	jobID := b.submit(t, emailJob("order-replay-2"), 202, nil)
 	b.dlq.WaitN(t, 1, waitLong, pipelinetest.ForJob[[]byte](jobID), "dead letter")
-	if v := b.job(t, jobID); v.Status != pipeline.StatusFailed || v.AccountID == "" {
+	// The dead letter is stored first, then the job is marked failed.
+	pipelinetest.Eventually(t, waitLong, func() bool { return b.job(t, jobID).Status == pipeline.StatusFailed }, "job not failed")
+	if v := b.job(t, jobID); v.AccountID == "" {
 		t.Fatalf("job = %+v", v)
 	}
 	list, _ := pipeline.ListDeadLetters(ctx, b.stack.JS, b.subj, pipeline.DLQFilter{JobID: jobID})

@@ -69,13 +69,13 @@ func (s *stage) giveUp(ctx context.Context, m jetstream.Msg, g giveUp) outcome {
 		log.Error("cannot dead-letter; will retry", zap.Error(err))
 		return retry(s.delays.GiveUpRetry)
 	}
+	s.m.deadLettered(s.name, g.reason)
 	if g.jobID != "" {
 		if err := s.failJob(ctx, g.jobID, g.info); err != nil {
 			log.Error("cannot mark job failed; will retry", zap.Error(err))
 			return retry(s.delays.GiveUpRetry)
 		}
 	}
-	s.m.deadLettered(s.name, g.reason)
 	log.Warn("gave up on message", zap.String("stage", s.name), zap.String("reason", g.reason), zap.String("error", g.info.Message))
 	return terminate(g.reason + ": " + g.info.Code)
 }
