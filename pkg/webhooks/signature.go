@@ -122,11 +122,11 @@ func (v *Verifier) Verify(h http.Header, body []byte) error {
 	}
 	nowUnix := now().Unix()
 	tolSec := int64(tol / time.Second)
-	// Compare in seconds without overflowing on hostile timestamps.
+	// Bounds on the receiver's side: a hostile ts cannot overflow them.
 	switch {
-	case ts < nowUnix && nowUnix-ts > tolSec:
+	case ts < nowUnix-tolSec:
 		return fmt.Errorf("webhooks: verify: %w", ErrTimestampTooOld)
-	case ts > nowUnix && ts-nowUnix > tolSec:
+	case ts > nowUnix+tolSec:
 		return fmt.Errorf("webhooks: verify: %w", ErrTimestampTooNew)
 	}
 	expected := make([][]byte, 0, len(v.Secrets))
