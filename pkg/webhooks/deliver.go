@@ -68,7 +68,8 @@ type Result struct {
 	RetryAfter time.Duration
 	// Err is why the attempt did not deliver (nil for ClassDelivered): a
 	// *[StatusError] for an unsuccessful answer, a *[ValidationError] for a
-	// rule violation, an error wrapping [ErrResolve], context.Canceled or
+	// rule violation, an error wrapping [ErrResolve] (DNS failure, including
+	// a name that does not exist), context.Canceled or
 	// context.DeadlineExceeded, or a network error. Safe to log: it names
 	// only the scheme and host.
 	Err error
@@ -249,8 +250,13 @@ func (d *Deliverer) deliver(ctx context.Context, endpointURL, id string, ts time
 	u, addrs, err := d.policy.resolveURL(ctx, endpointURL)
 	if err != nil {
 		var ve *ValidationError
-		if errors.As(err, &ve) && !onlyUnresolvable(ve) {
-			return Result{Class: ClassRefused, Err: err}
+		if errors.As(err, &ve) {
+			if !onlyUnresolvable(ve) {
+				return Result{Class: ClassRefused, Err: err}
+			}
+			// A name that does not resolve now may again later (DNS changes,
+			// negative caching): a retryable failure, not a rule violation.
+			err = fmt.Errorf("%w: the host name does not resolve", ErrResolve)
 		}
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w: %w", err, ctx.Err())
