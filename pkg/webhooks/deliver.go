@@ -360,7 +360,7 @@ var errUncheckedDial = errors.New("webhooks: refusing to dial an address that wa
 // addresses Deliver checked for this host, in order, and never resolves.
 func (d *Deliverer) dialChecked(ctx context.Context, network, address string) (net.Conn, error) {
 	t, ok := ctx.Value(targetKey{}).(*target)
-	if !ok {
+	if !ok || len(t.addrs) == 0 {
 		return nil, errUncheckedDial
 	}
 	host, portStr, err := net.SplitHostPort(address)

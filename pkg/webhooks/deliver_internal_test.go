@@ -1,7 +1,12 @@
 package webhooks
 
 import (
+	"context"
+	"errors"
 	"io"
+	"net"
+	"net/http"
+	"net/netip"
 	"testing"
 )
 
@@ -26,5 +31,34 @@ func TestDrainReadsAtMostTheLimit(t *testing.T) {
 	n, err := drain(r)
 	if err != nil || n != MaxResponseBody || r.n != MaxResponseBody {
 		t.Fatalf("drain = %d, %v; read %d bytes of the body; want exactly %d", n, err, r.n, MaxResponseBody)
+	}
+}
+
+// The transport never dials what Deliver did not check: a request without
+// checked addresses, or for another host than the checked one, fails
+// before any connection.
+func TestDialCheckedRefusesUncheckedTargets(t *testing.T) {
+	t.Parallel()
+	dialed := 0
+	d, err := NewDeliverer(Policy{AllowInsecure: true, AllowPrivate: true}, WithDialer(func(context.Context, string, string) (net.Conn, error) {
+		dialed++
+		return nil, errors.New("dialed")
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := &target{host: "hooks.example.com", addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
+	for name, ctx := range map[string]context.Context{
+		"no target":    t.Context(),
+		"other host":   context.WithValue(t.Context(), targetKey{}, checked),
+		"empty target": context.WithValue(t.Context(), targetKey{}, &target{host: "127.0.0.1"}),
+	} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://127.0.0.1:9/", nil)
+		if _, err := d.client.Do(req); !errors.Is(err, errUncheckedDial) {
+			t.Errorf("%s: err = %v, want errUncheckedDial", name, err)
+		}
+	}
+	if dialed != 0 {
+		t.Fatalf("%d dials", dialed)
 	}
 }
