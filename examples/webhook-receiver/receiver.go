@@ -1,0 +1,228 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kycpipe/kycpipe/pkg/webhooks"
+)
+
+// maxBody bounds a delivery body: JetStream's 1 MiB payload plus the
+// envelope.
+const maxBody = 1<<20 + 64<<10
+
+// DefaultDedupSize is how many webhook-ids the receiver remembers.
+const DefaultDedupSize = 100_000
+
+// Config configures a [Receiver].
+type Config struct {
+	// Secrets verify signatures (several during a rotation); required.
+	Secrets []webhooks.Secret
+	// Tolerance bounds the webhook-timestamp's age; 0 = 5 minutes.
+	Tolerance time.Duration
+	// FailureRate is the fraction (0 to 1) of verified deliveries answered
+	// 500 on purpose, to exercise the sender's retries.
+	FailureRate float64
+	// Rand returns numbers in [0, 1) for the failure rate; nil =
+	// math/rand/v2.
+	Rand func() float64
+	// Now is the clock for timestamp checks; nil = time.Now.
+	Now func() time.Time
+	// DedupSize is how many recent webhook-ids are remembered; 0 =
+	// DefaultDedupSize.
+	DedupSize int
+	// Logger receives one line per verified delivery; nil = no logs.
+	Logger *zap.Logger
+}
+
+// Stats counts what the receiver did.
+type Stats struct {
+	Delivered        int64 `json:"delivered"`        // verified, first seen, processed
+	Duplicates       int64 `json:"duplicates"`       // verified, id already processed: acknowledged again
+	Rejected         int64 `json:"rejected"`         // bad or missing signature, stale timestamp
+	InjectedFailures int64 `json:"injectedFailures"` // answered 500 on purpose
+}
+
+// Receiver is an http.Handler for kycpipe webhook deliveries: it verifies
+// the Standard Webhooks signature (401 otherwise), deduplicates on
+// webhook-id, logs the event type, webhook-id and job ID (never personal
+// fields: only those are even decoded) and answers 204. It is safe for
+// concurrent use.
+type Receiver struct {
+	verifier    *webhooks.Verifier
+	failureRate float64
+	rand        func() float64
+	logger      *zap.Logger
+	seen        *idSet
+
+	delivered, duplicates, rejected, injected atomic.Int64
+}
+
+// NewReceiver validates cfg and returns a Receiver.
+func NewReceiver(cfg Config) (*Receiver, error) {
+	if len(cfg.Secrets) == 0 {
+		return nil, errors.New("receiver: at least one secret is required")
+	}
+	if !(cfg.FailureRate >= 0 && cfg.FailureRate <= 1) { // also refuses NaN
+		return nil, errors.New("receiver: the failure rate must be between 0 and 1")
+	}
+	if cfg.DedupSize < 0 {
+		return nil, errors.New("receiver: the dedup size must not be negative")
+	}
+	rc := &Receiver{
+		verifier:    &webhooks.Verifier{Secrets: cfg.Secrets, Tolerance: cfg.Tolerance, Now: cfg.Now},
+		failureRate: cfg.FailureRate,
+		rand:        cfg.Rand,
+		logger:      cfg.Logger,
+		seen:        newIDSet(cmp.Or(cfg.DedupSize, DefaultDedupSize)),
+	}
+	if rc.rand == nil {
+		rc.rand = rand.Float64
+	}
+	if rc.logger == nil {
+		rc.logger = zap.NewNop()
+	}
+	return rc, nil
+}
+
+// Stats returns the counters so far.
+func (rc *Receiver) Stats() Stats {
+	return Stats{
+		Delivered:        rc.delivered.Load(),
+		Duplicates:       rc.duplicates.Load(),
+		Rejected:         rc.rejected.Load(),
+		InjectedFailures: rc.injected.Load(),
+	}
+}
+
+// Handler routes POST (any path) to the deliveries, GET /healthz to a
+// liveness answer and GET /stats to the counters as JSON.
+func (rc *Receiver) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost:
+			rc.ServeHTTP(w, r)
+		case r.Method == http.MethodGet && r.URL.Path == "/healthz":
+			w.WriteHeader(http.StatusNoContent)
+		case r.Method == http.MethodGet && r.URL.Path == "/stats":
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(rc.Stats())
+		case r.URL.Path == "/healthz" || r.URL.Path == "/stats":
+			w.Header().Set("Allow", "GET")
+			problem(w, http.StatusMethodNotAllowed, "use GET")
+		default:
+			w.Header().Set("Allow", "POST")
+			problem(w, http.StatusMethodNotAllowed, "deliveries are POSTed")
+		}
+	})
+}
+
+// payload is what the receiver reads of a delivery: the type and the job
+// ID, nothing personal.
+type payload struct {
+	Type webhooks.EventType `json:"type"`
+	Data struct {
+		JobID string `json:"jobId"`
+	} `json:"data"`
+}
+
+// ServeHTTP handles one delivery.
+func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		problem(w, http.StatusMethodNotAllowed, "deliveries are POSTed")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			problem(w, http.StatusRequestEntityTooLarge, "the body is too large")
+			return
+		}
+		problem(w, http.StatusBadRequest, "cannot read the body")
+		return
+	}
+	id := r.Header.Get(webhooks.HeaderID)
+	if err := rc.verifier.Verify(r.Header, body); err != nil {
+		rc.rejected.Add(1)
+		rc.logger.Warn("webhook rejected", zap.String("webhook_id", id), zap.Error(err))
+		problem(w, http.StatusUnauthorized, "signature verification failed")
+		return
+	}
+	// Fail on purpose before anything is recorded, so the retry is processed.
+	if rc.failureRate > 0 && rc.rand() < rc.failureRate {
+		rc.injected.Add(1)
+		rc.logger.Debug("webhook failed on purpose", zap.String("webhook_id", id))
+		problem(w, http.StatusInternalServerError, "failure injected by --failure-rate")
+		return
+	}
+	var p payload
+	if err := json.Unmarshal(body, &p); err != nil {
+		problem(w, http.StatusBadRequest, "the body is not a webhook payload")
+		return
+	}
+	if !rc.seen.Add(id) {
+		rc.duplicates.Add(1)
+		rc.logger.Debug("webhook duplicate acknowledged", zap.String("webhook_id", id))
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	rc.delivered.Add(1)
+	// A real service would act here, idempotently on webhook-id, and
+	// answer fast (queue slow work).
+	rc.logger.Info("webhook delivered",
+		zap.String("type", string(p.Type)),
+		zap.String("webhook_id", id),
+		zap.String("job_id", p.Data.JobID))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// problem writes an RFC 9457 problem.
+func problem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"type":   "about:blank",
+		"title":  http.StatusText(status),
+		"status": status,
+		"detail": detail,
+	})
+}
+
+// idSet remembers the last n ids added (first in, first out).
+type idSet struct {
+	mu   sync.Mutex
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newIDSet(n int) *idSet {
+	return &idSet{ids: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+// Add records id and reports whether it was new.
+func (s *idSet) Add(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.ids[id]; ok {
+		return false
+	}
+	if old := s.ring[s.next]; old != "" {
+		delete(s.ids, old)
+	}
+	s.ring[s.next] = id
+	s.next = (s.next + 1) % len(s.ring)
+	s.ids[id] = struct{}{}
+	return true
+}
