@@ -47,7 +47,7 @@ func TestCallbackShape(t *testing.T) {
 	}
 	we := raw["workflowExecution"]
 	if we["definitionKey"] != "10013" || we["status"] != "PROCESSED" || we["id"] != ar.WorkflowExecution.ID ||
-		we["href"] != e.s.URL+execPath(ar) || len(we) != 4 {
+		we["href"] != e.s.URL+"/api/v1/workflow-executions/"+ar.WorkflowExecution.ID || len(we) != 4 {
 		t.Errorf("workflowExecution = %v", we)
 	}
 	if acc := raw["account"]; acc["id"] != ar.Account.ID || acc["href"] != e.s.URL+"/api/v1/accounts/"+ar.Account.ID || len(acc) != 2 {

@@ -30,6 +30,10 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /_sim/callbacks", s.ctlCallbacks)
 	mux.HandleFunc("POST /_sim/ratelimits", s.ctlRateLimits)
+	mux.HandleFunc("GET /_sim/switches", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.switches())
+	})
+	mux.HandleFunc("POST /_sim/switches", s.ctlSwitches)
 	mux.HandleFunc("POST /_sim/outcomes", s.ctlOutcomes)
 	mux.HandleFunc("POST /_sim/health", s.ctlHealth)
 	mux.HandleFunc("POST /_sim/sweep", func(w http.ResponseWriter, r *http.Request) {

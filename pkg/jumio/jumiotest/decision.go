@@ -446,11 +446,11 @@ func (s *Server) processedResultLocked(e *execution, out Outcome, now time.Time)
 
 // expiredResultLocked is the result of an execution that expired: nothing
 // executed, decision NOT_EXECUTED with the status as label and score -1
-// (or REJECTED / 100 with Options.ExpiredAsRejected).
+// (or REJECTED / 100 with Switches.ExpiredAsRejected). s.mu must be held.
 func (s *Server) expiredResultLocked(e *execution) *result {
 	b := newBuilder(s, e, e.completedAt)
 	b.notExecuted(labelNotUploaded)
-	if s.opts.ExpiredAsRejected {
+	if s.sw.ExpiredAsRejected {
 		return b.finish(jumio.Decision{Type: jumio.DecisionRejected,
 			Details: jumio.DecisionDetails{Label: jumio.DecisionRejected}, Risk: &jumio.Risk{Score: 100}})
 	}

@@ -81,7 +81,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	var p *part
 	var pd *jumio.PreparedData
 	if classifier == jumio.PartPreparedData {
-		pd, p, status, detail = readPreparedData(w, r)
+		pd, p, status, detail = s.readPreparedData(w, r)
 	} else {
 		p, status, detail = s.readImage(w, r)
 	}
@@ -192,21 +192,14 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) (*part, int, 
 }
 
 // readPreparedData decodes and validates a PREPARED_DATA body.
-func readPreparedData(w http.ResponseWriter, r *http.Request) (*jumio.PreparedData, *part, int, string) {
+func (s *Server) readPreparedData(w http.ResponseWriter, r *http.Request) (*jumio.PreparedData, *part, int, string) {
 	var pd jumio.PreparedData
 	if status, detail := decodeJSON(w, r, &pd); status != 0 {
 		return nil, nil, status, detail
 	}
-	if err := jumio.ValidatePreparedData(&pd); err != nil {
-		var ve *jumio.ValidationError
-		if !errors.As(err, &ve) {
-			return nil, nil, http.StatusBadRequest, "The prepared data violates Jumio's rules"
-		}
-		msgs := make([]string, len(ve.Fields))
-		for i, f := range ve.Fields {
-			msgs[i] = f.Field + " " + f.Message
-		}
-		return nil, nil, http.StatusBadRequest, "Validation failed: " + strings.Join(msgs, "; ")
+	if errs := validatePreparedData(&pd); len(errs) > 0 {
+		s.refuse(RefusalValidation)
+		return nil, nil, http.StatusBadRequest, errs.detail()
 	}
 	raw, err := json.Marshal(pd)
 	if err != nil {

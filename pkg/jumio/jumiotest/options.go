@@ -97,29 +97,10 @@ type Options struct {
 	// send no callbacks.
 	DefaultCallbackURL string
 
-	// StrictCallbackURL enforces Jumio's callbackUrl rules (https, a domain
-	// name rather than an IP address, no port, no fragment) with 400.
-	// Default false: any absolute http(s) URL is accepted, including
-	// http://127.0.0.1:port receivers of local pipelines.
-	StrictCallbackURL bool
-
-	// ShortExecutionHref writes workflowExecution.href in callbacks and
-	// status answers without the account segment,
-	// {URL}/api/v1/workflow-executions/{id}, as Jumio's real callbacks and
-	// status page show; the simulator does not serve that path, so clients
-	// must build retrieval URLs from the IDs. Default false:
-	// {URL}/api/v1/accounts/{a}/workflow-executions/{id}, as documented.
-	ShortExecutionHref bool
-
-	// ExpiredAsRejected reports expired executions (TOKEN_EXPIRED,
-	// SESSION_EXPIRED) with decision REJECTED, label REJECTED and score
-	// 100, as a real 2023 capture shows. Default false: NOT_EXECUTED with
-	// the status as label and score -1, as Jumio documents.
-	ExpiredAsRejected bool
-
-	// AllowMissingUserAgent accepts requests without a User-Agent header.
-	// Default false: they get 403, as Jumio answers.
-	AllowMissingUserAgent bool
+	// Switches are the initial values of the rules and quirks that can
+	// change while the server runs (see [Switches]). The zero value is
+	// faithful to Jumio: every rule enforced.
+	Switches Switches
 
 	// Callbacks configures callback delivery and its faults.
 	Callbacks CallbackOptions
@@ -433,6 +414,7 @@ func (o Options) withDefaults() Options {
 		o.MaxUploadSize = DefaultMaxUploadSize
 	}
 	o.Callbacks = o.Callbacks.withDefaults()
+	o.Switches = o.Switches.clone()
 	if o.RateLimits != nil {
 		rl := *o.RateLimits
 		o.RateLimits = &rl
@@ -484,6 +466,9 @@ func (o Options) validate() error {
 	if err := o.Callbacks.validate(); err != nil {
 		return fail("%v", err)
 	}
+	if err := o.Switches.validate(); err != nil {
+		return fail("%v", err)
+	}
 	if err := o.RateLimits.validate(); err != nil {
 		return fail("%v", err)
 	}
@@ -496,7 +481,7 @@ func (o Options) validate() error {
 		}
 	}
 	for k, w := range o.Workflows {
-		if !jumio.ValidID(string(k)) {
+		if !workflowKeyRE.MatchString(string(k)) {
 			return fail("workflow key %q is not a valid key", k)
 		}
 		if err := w.validate(); err != nil {

@@ -2,6 +2,7 @@ package jumiotest
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,8 +125,16 @@ func (s *Server) jumio(routeOf func(*http.Request) Route, class string, h http.H
 			s.serveFault(rw, f)
 			return
 		}
-		if !s.opts.AllowMissingUserAgent && strings.TrimSpace(r.UserAgent()) == "" {
-			writeProblem(rw, http.StatusForbidden, "The User-Agent header is required")
+		chunked := r.ContentLength < 0 || slices.Contains(r.TransferEncoding, "chunked")
+		if chunked {
+			s.stat(func(st *Stats) {
+				st.ChunkedRequests++
+				st.ChunkedRequestsByRoute[string(route)]++
+			})
+		}
+		if status, rule, detail := s.checkHeaders(r, route, chunked); status != 0 {
+			s.refuse(rule)
+			writeProblem(rw, status, detail)
 			return
 		}
 		if class != classNone {
@@ -149,6 +158,23 @@ func (s *Server) jumio(routeOf func(*http.Request) Route, class string, h http.H
 		h(rw, r)
 		rw.finish()
 	})
+}
+
+// checkHeaders applies Jumio's header rules: a User-Agent that is present
+// and not blocked, and Content-Length on credential uploads. It returns 0
+// or the status, refusal rule and detail of the answer.
+func (s *Server) checkHeaders(r *http.Request, route Route, chunked bool) (int, string, string) {
+	sw := s.switches()
+	ua := strings.TrimSpace(r.UserAgent())
+	switch {
+	case ua == "" && !sw.AllowMissingUserAgent:
+		return http.StatusForbidden, RefusalUserAgentMissing, "The User-Agent header is required"
+	case ua != "" && sw.blocked(ua):
+		return http.StatusForbidden, RefusalUserAgentBlocked, "The User-Agent header is not accepted"
+	case chunked && !sw.AllowChunkedUploads && (route == RouteUploadPart || route == RouteUploadPreparedData):
+		return http.StatusForbidden, RefusalContentLength, "The Content-Length header is required"
+	}
+	return 0, "", ""
 }
 
 // waitLatency waits d unless the request or the server ends first.

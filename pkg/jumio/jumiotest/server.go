@@ -63,6 +63,7 @@ type Server struct {
 	limits    *RateLimits
 	buckets   map[string]*bucket
 	cbOpts    CallbackOptions
+	sw        Switches
 	cbSeq     int
 	decide    func(Execution) Outcome
 	outcomes  map[string]Outcome
@@ -132,6 +133,7 @@ func newServer(opts Options) (*Server, error) {
 		latency:   map[Route]time.Duration{},
 		buckets:   map[string]*bucket{},
 		cbOpts:    o.Callbacks,
+		sw:        o.Switches.clone(),
 		decide:    o.Decide,
 		outcomes:  map[string]Outcome{},
 		health:    healthState{Status: "UP"},

@@ -99,7 +99,7 @@ func TestWithJumioClient(t *testing.T) {
 		img  []byte
 	}{{id, jumio.PartFront, frontPNG()}, {id, jumio.PartBack, backJPEG()}, {selfie, jumio.PartFace, faceJPEG()}} {
 		u, _ := p.cred.API.PartURL(p.cls)
-		if _, err := c.UploadPart(ctx, u, p.cred.API.Token, "img", "image/png", bytes.NewReader(p.img)); err != nil {
+		if _, err := c.UploadPart(ctx, u, p.cred.API.Token, "img", "image/png", int64(len(p.img)), bytes.NewReader(p.img)); err != nil {
 			t.Fatalf("upload %s: %v", p.cls, err)
 		}
 	}

@@ -48,12 +48,16 @@ type execution struct {
 	customerRef   string
 	userRef       string
 	callbackURL   string
-	web           jumio.WebSettings
-	consent       *jumio.Consent
+	web           webSettings
+	consent       *userConsent // as given in the account request
+	idSelection   *idSelection // country and ID type from workflowDefinition.credentials
 	txToken       string
 	webToken      string
 	sdkToken      string
-	creds         []*credential
+	// webHrefOmitted: the account response had no web.href
+	// (Switches.OmitWebHref when it was created).
+	webHrefOmitted bool
+	creds          []*credential
 
 	status        string
 	started       bool
@@ -418,7 +422,7 @@ func (s *Server) infoLocked(e *execution) ExecutionInfo {
 		d := e.result.decision
 		info.Decision = &d
 	}
-	if e.spec.allows(jumio.ChannelWeb) {
+	if e.spec.allows(jumio.ChannelWeb) && !e.webHrefOmitted {
 		info.WebHref = e.webHref()
 	}
 	return info

@@ -179,7 +179,7 @@ func TestBearerChecks(t *testing.T) {
 
 func TestAllowMissingUserAgent(t *testing.T) {
 	t.Parallel()
-	e := setup(t, Options{AllowMissingUserAgent: true})
+	e := setup(t, Options{Switches: Switches{AllowMissingUserAgent: true}})
 	if r := e.do(http.MethodGet, "/", nil, header("User-Agent", "")); r.status != 200 {
 		t.Fatalf("health without User-Agent: %d", r.status)
 	}
