@@ -58,8 +58,9 @@ func TestCallbackShape(t *testing.T) {
 	}
 
 	// Without userReference the key is absent; without any URL nothing is sent.
-	other := e.createAccount(tok, &jumio.AccountRequest{CustomerInternalReference: "cb-2", CallbackURL: rc.srv.URL,
-		WorkflowDefinition: jumio.WorkflowDefinition{Key: jumio.WorkflowIDIV}})
+	otherReq := accountReq("cb-2", jumio.WorkflowIDIV)
+	otherReq.CallbackURL = rc.srv.URL
+	other := e.createAccount(tok, otherReq)
 	e.completeAPI(other)
 	if r := rc.next(t); strings.Contains(string(r.raw), "userReference") {
 		t.Errorf("userReference present: %s", r.raw)

@@ -209,6 +209,17 @@ func (b *builder) missingData(r *capRes) bool {
 	return pd == nil
 }
 
+// lacksCountryAndType reports whether c is an ID uploaded over the API
+// although the account request named no country and ID type: "If the
+// images are uploaded via the REST APIs the information must be provided
+// as a credential object of the account creation or update body"
+// (jumio-api.md §10.2). Jumio does not say which label usability then
+// gets; the simulator answers NOT_EXECUTED / TECHNICAL_ERROR.
+func (b *builder) lacksCountryAndType(c *credential) bool {
+	return c.spec.Category == jumio.CategoryID && b.e.channel == jumio.ChannelAPI &&
+		b.e.idSelection == nil && !b.s.sw.AllowMissingCountryAndType
+}
+
 // base sets each result's decision from the outcome and the facts.
 func (b *builder) base(out Outcome) {
 	var rejectCaps, warnCaps []string
@@ -232,6 +243,8 @@ func (b *builder) base(out Outcome) {
 		switch {
 		case r.name == capUsability && !hasAllParts(r.creds[0]):
 			r.typ, r.label = jumio.DecisionNotExecuted, labelNotUploaded
+		case r.name == capUsability && b.lacksCountryAndType(r.creds[0]):
+			r.typ, r.label = jumio.DecisionNotExecuted, labelTechnicalError
 		case r.name == capUsability:
 			r.typ, r.label = jumio.DecisionPassed, labelOK
 		case b.missingData(r):
@@ -671,6 +684,13 @@ func (b *builder) extractionData() *jumio.ExtractionData {
 		DocumentNumber: "N1234567", State: "CA", Gender: "M",
 		Address: &jumio.ExtractionAddress{Line1: "1 MARKET ST", City: "SAN FRANCISCO", Subdivision: "CA",
 			PostalCode: "94105", Country: "USA", FormattedAddress: "1 MARKET ST, SAN FRANCISCO, CA 94105, USA"},
+	}
+	if sel := b.e.idSelection; sel != nil {
+		// The document is of the country and type the request named.
+		d.IssuingCountry = sel.countries[0]
+		if t := sel.types[0]; t != d.Type {
+			d.Type, d.SubType = t, ""
+		}
 	}
 	if pd := b.e.preparedData; pd != nil {
 		if pd.FirstName != "" {

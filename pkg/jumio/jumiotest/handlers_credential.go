@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	_ "image/jpeg" // register the JPEG decoder for image.DecodeConfig
 	_ "image/png"  // register the PNG decoder
@@ -63,7 +64,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	credID := r.PathValue("credentialId")
 	replace := r.Method == http.MethodPut
 
-	// check auth and target before reading the body
+	// check auth, target and consent before reading the body
 	s.mu.Lock()
 	e, status, detail := s.authorizeCredentialLocked(r)
 	if status == 0 {
@@ -72,7 +73,17 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", "POST")
 		}
 	}
+	consentMissing := status == 0 && classifier != jumio.PartPreparedData && !s.sw.AllowMissingConsent && !e.consent.valid()
 	s.mu.Unlock()
+	if consentMissing {
+		// Jumio: ID and biometric uploads over the API need end-user
+		// consent in the account request (jumio-api.md §10.1). The status
+		// is the simulator's choice: Jumio answers missing parameter values
+		// with 403 and does not document this case.
+		s.refuse(RefusalConsent)
+		status, detail = http.StatusForbidden, "End-user consent is required before uploading ID or biometric data: "+
+			"add userConsent {userIp, userLocation {country}, consent {obtained: \"yes\", obtainedAt}} to the account request"
+	}
 	if status != 0 {
 		writeProblem(w, status, detail)
 		return
@@ -106,7 +117,16 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	if pd != nil {
 		e.preparedData = pd
 	}
-	s.startLocked(e, now)
+	if classifier == jumio.PartPreparedData && e.spec.webCapable() && !s.sw.PreparedDataStartsSession {
+		// Prepared data goes in before the user starts the web or SDK
+		// flow: it does not start the acquisition, but it is activity
+		// once the user has.
+		if e.started {
+			e.lastActivity = now
+		}
+	} else {
+		s.startLocked(e, now)
+	}
 	resp := s.uploadResponseLocked(e, c, now)
 	s.stat(func(st *Stats) {
 		st.Uploads++
@@ -133,7 +153,10 @@ func checkUploadTarget(e *execution, credID, classifier string, replace bool) (i
 }
 
 // readImage streams the multipart field "file" with a size limit and
-// checks it is a JPEG or PNG of acceptable dimensions.
+// checks it is a JPEG or PNG of acceptable dimensions: Jumio's Credentials
+// API takes "JPEG, PNG (max. size 15 MB and max resolution of 8000 x 8000.
+// Longest side must be > 300px.)". Every refusal is a 400 with Jumio's
+// error body.
 func (s *Server) readImage(w http.ResponseWriter, r *http.Request) (*part, int, string) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
@@ -145,7 +168,11 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) (*part, int, 
 	if err != nil {
 		return nil, http.StatusBadRequest, "The multipart body is malformed"
 	}
-	tooLarge := func(err error) bool {
+	tooLarge := func() (*part, int, string) {
+		s.refuse(RefusalImage)
+		return nil, http.StatusBadRequest, fmt.Sprintf("The file exceeds the maximum size of %d bytes", limit)
+	}
+	isMaxBytes := func(err error) bool {
 		var mbe *http.MaxBytesError
 		return errors.As(err, &mbe)
 	}
@@ -155,8 +182,8 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) (*part, int, 
 			return nil, http.StatusBadRequest, "The multipart field 'file' is required"
 		}
 		if err != nil {
-			if tooLarge(err) {
-				return nil, http.StatusRequestEntityTooLarge, "The file exceeds the maximum upload size"
+			if isMaxBytes(err) {
+				return tooLarge()
 			}
 			return nil, http.StatusBadRequest, "The multipart body is malformed"
 		}
@@ -165,8 +192,8 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) (*part, int, 
 		}
 		data, err := io.ReadAll(io.LimitReader(fp, limit+1))
 		switch {
-		case err != nil && tooLarge(err), int64(len(data)) > limit:
-			return nil, http.StatusRequestEntityTooLarge, "The file exceeds the maximum upload size"
+		case err != nil && isMaxBytes(err), int64(len(data)) > limit:
+			return tooLarge()
 		case err != nil:
 			return nil, http.StatusBadRequest, "The multipart body is malformed"
 		}
@@ -177,14 +204,16 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) (*part, int, 
 		case bytes.HasPrefix(data, jpegMagic):
 			ctype = "image/jpeg"
 		default:
+			s.refuse(RefusalImage)
 			return nil, http.StatusBadRequest, "The file must be a JPEG or PNG image"
 		}
 		cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
 		if err != nil {
+			s.refuse(RefusalImage)
 			return nil, http.StatusBadRequest, "The image could not be decoded"
 		}
-		longest := max(cfg.Width, cfg.Height)
-		if longest <= minLongestSide || cfg.Width > maxSide || cfg.Height > maxSide {
+		if longest := max(cfg.Width, cfg.Height); longest <= minLongestSide || cfg.Width > maxSide || cfg.Height > maxSide {
+			s.refuse(RefusalImage)
 			return nil, http.StatusBadRequest, "The image's longest side must be more than 300 px and no side more than 8000 px"
 		}
 		return &part{contentType: ctype, data: data}, 0, ""

@@ -25,7 +25,7 @@ const (
 	DefaultTokenReuseMin   = 10 * time.Minute
 	DefaultSweepInterval   = time.Second
 	DefaultSessionTimeout  = 15 * time.Minute
-	DefaultMaxUploadSize   = 15 << 20
+	DefaultMaxUploadSize   = 15_000_000 // Jumio: "max. size 15 MB"
 	DefaultCallbackTimeout = 5 * time.Second
 	// CallbackUserAgent is the User-Agent of callback deliveries.
 	CallbackUserAgent = "Jumio-Callback/1.0"
@@ -118,8 +118,9 @@ type Options struct {
 	// callback delivery for RouteCallback). Default none.
 	Latency map[Route]time.Duration
 
-	// MaxUploadSize bounds an uploaded image part in bytes; larger uploads
-	// get 413. Default 15 MiB (Jumio's documented limit).
+	// MaxUploadSize bounds an uploaded image part in bytes; larger images
+	// get 400, like the other image rules. Default 15,000,000 (Jumio's
+	// "max. size 15 MB"; an older guide said 5 MB).
 	MaxUploadSize int64
 
 	// Workflows adds workflow definitions, or replaces built-in ones with

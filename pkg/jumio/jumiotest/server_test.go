@@ -71,10 +71,9 @@ func TestWithJumioClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	acct, err := c.CreateAccount(ctx, &jumio.AccountRequest{
-		CustomerInternalReference: "client-1", CallbackURL: rc.srv.URL,
-		WorkflowDefinition: jumio.WorkflowDefinition{Key: jumio.WorkflowIDSelfie},
-	})
+	req := accountReq("client-1", jumio.WorkflowIDSelfie)
+	req.CallbackURL = rc.srv.URL
+	acct, err := c.CreateAccount(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
