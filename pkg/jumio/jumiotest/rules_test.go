@@ -306,9 +306,9 @@ func TestConsentRule(t *testing.T) {
 
 	// Incomplete consents are refused too.
 	for name, c := range map[string]*jumio.UserConsent{
-		"obtained no":       {UserIP: "192.0.2.1", UserLocation: &jumio.UserLocation{Country: "USA"}, Consent: &jumio.Consent{Obtained: "no", ObtainedAt: "2026-03-14T09:00:00Z"}},
-		"without userIp":    {UserLocation: &jumio.UserLocation{Country: "USA"}, Consent: &jumio.Consent{Obtained: "yes", ObtainedAt: "2026-03-14T09:00:00Z"}},
-		"without location":  {UserIP: "192.0.2.1", Consent: &jumio.Consent{Obtained: "yes", ObtainedAt: "2026-03-14T09:00:00Z"}},
+		"obtained no":        {UserIP: "192.0.2.1", UserLocation: &jumio.UserLocation{Country: "USA"}, Consent: &jumio.Consent{Obtained: "no", ObtainedAt: "2026-03-14T09:00:00Z"}},
+		"without userIp":     {UserLocation: &jumio.UserLocation{Country: "USA"}, Consent: &jumio.Consent{Obtained: "yes", ObtainedAt: "2026-03-14T09:00:00Z"}},
+		"without location":   {UserIP: "192.0.2.1", Consent: &jumio.Consent{Obtained: "yes", ObtainedAt: "2026-03-14T09:00:00Z"}},
 		"without obtainedAt": {UserIP: "192.0.2.1", UserLocation: &jumio.UserLocation{Country: "USA"}, Consent: &jumio.Consent{Obtained: "yes"}},
 	} {
 		req := accountReq("consent-"+name, jumio.WorkflowIDIV)
