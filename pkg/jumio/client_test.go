@@ -360,7 +360,7 @@ func TestBadCredentials(t *testing.T) {
 	c, _ := jumio.New(jumio.Credentials{ClientID: "sim-client", ClientSecret: "wrong"}, jumio.WithBaseURL(sim.URL))
 	_, err := c.CreateAccount(t.Context(), emailAccount("x"))
 	var apiErr *jumio.APIError
-	if !errors.As(err, &apiErr) || apiErr.Op != "token" || apiErr.StatusCode != 401 || jumio.IsRetryable(err) {
+	if !errors.As(err, &apiErr) || apiErr.Op != "token" || apiErr.StatusCode != 400 || jumio.IsRetryable(err) {
 		t.Fatalf("bad secret: %v", err)
 	}
 	if strings.Contains(err.Error(), "wrong") {

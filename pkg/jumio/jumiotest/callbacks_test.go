@@ -67,6 +67,12 @@ func TestCallbackShape(t *testing.T) {
 	}
 	silent := e.createAccount(tok, accountReq("cb-none", jumio.WorkflowIDIV))
 	e.completeAPI(silent)
+	// The receiver hands a callback to the test before it answers: wait
+	// for both answers before closing.
+	eventually(t, "the first callback's acknowledgement", func() bool {
+		info, _ := e.s.Execution(ar.WorkflowExecution.ID)
+		return len(info.CallbacksSent) == 1
+	})
 	e.closeAfterCallbacks(other.WorkflowExecution.ID, 1)
 	if len(rc.ch) != 0 {
 		t.Errorf("unexpected callback: %s", (<-rc.ch).raw)

@@ -34,6 +34,10 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, s.switches())
 	})
 	mux.HandleFunc("POST /_sim/switches", s.ctlSwitches)
+	mux.HandleFunc("GET /_sim/clients", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Clients())
+	})
+	mux.HandleFunc("POST /_sim/clients/{id}", s.ctlClient)
 	mux.HandleFunc("POST /_sim/outcomes", s.ctlOutcomes)
 	mux.HandleFunc("POST /_sim/health", s.ctlHealth)
 	mux.HandleFunc("POST /_sim/sweep", func(w http.ResponseWriter, r *http.Request) {

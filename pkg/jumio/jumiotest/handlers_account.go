@@ -49,20 +49,20 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, accountID
 		writeProblem(w, http.StatusBadRequest, "workflowDefinition.key invalid")
 		return
 	}
-	base := s.baseURL(r)
+	base, region := s.baseURL(r), s.regionOf(r)
 
 	s.mu.Lock()
 	now := s.now()
 	var acc *account
 	if accountID != "" {
 		acc = s.accounts[accountID]
-		if acc == nil || acc.deleted {
+		if acc == nil || acc.deleted || acc.region != region {
 			s.mu.Unlock()
 			writeProblem(w, http.StatusNotFound, "The account does not exist")
 			return
 		}
 	} else {
-		acc = &account{id: newUUID(), createdAt: now}
+		acc = &account{id: newUUID(), region: region, createdAt: now}
 		s.accounts[acc.id] = acc
 	}
 	e := s.newExecutionLocked(acc, req, spec, now, base)
@@ -81,7 +81,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, accountID
 
 func (s *Server) newExecutionLocked(acc *account, req *accountInput, spec WorkflowSpec, now time.Time, base string) *execution {
 	e := &execution{
-		id: newUUID(), accountID: acc.id, base: base, key: req.key, spec: spec,
+		id: newUUID(), accountID: acc.id, region: acc.region, base: base, key: req.key, spec: spec,
 		customerRef: req.customerRef, userRef: req.userRef, callbackURL: req.callbackURL,
 		web: req.web, consent: req.consent, idSelection: req.idSelection, webHrefOmitted: s.sw.OmitWebHref,
 		status: jumio.StatusInitiated, createdAt: now, tokenDeadline: now.Add(req.lifetime),
@@ -106,7 +106,7 @@ func (s *Server) newExecutionLocked(acc *account, req *accountInput, spec Workfl
 		id := e.id
 		s.afterLocked(s.opts.AutoCompleteWeb, func() { _ = s.CompleteWeb(id) })
 	}
-	s.log.Info("workflow execution created", zap.String("account_id", acc.id),
+	s.log.Info("workflow execution created", zap.String("account_id", acc.id), zap.String("region", string(acc.region)),
 		zap.String("workflow_execution_id", e.id), zap.String("workflow", string(e.key)))
 	return e
 }

@@ -47,6 +47,10 @@ func (s *Server) authorizeCredentialLocked(r *http.Request) (*execution, int, st
 		return nil, http.StatusUnauthorized, "The token is not valid for this workflow execution"
 	}
 	e := s.execs[execID]
+	if e != nil && e.region != s.regionOf(r) {
+		// Another region's transaction token: unknown here.
+		return nil, http.StatusUnauthorized, "The token is invalid"
+	}
 	if e == nil || e.deleted || e.accountID != r.PathValue("accountId") {
 		return nil, http.StatusNotFound, "The workflow execution does not exist"
 	}

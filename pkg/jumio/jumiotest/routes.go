@@ -101,8 +101,10 @@ func (s *Server) jumio(routeOf func(*http.Request) Route, class string, h http.H
 		route := routeOf(r)
 		start := time.Now()
 		rw := &recorder{ResponseWriter: w, s: s, route: route}
+		region := s.regionOf(r)
 		s.stat(func(st *Stats) {
 			st.Requests[string(route)]++
+			st.RequestsByRegion[string(region)]++
 			switch route {
 			case RouteToken:
 				st.TokenRequests++
@@ -138,12 +140,8 @@ func (s *Server) jumio(routeOf func(*http.Request) Route, class string, h http.H
 			return
 		}
 		if class != classNone {
-			key := class
-			if class == classToken {
-				id, _, _ := r.BasicAuth()
-				key = class + "/" + id
-			}
-			if ok, wait := s.allow(class, key); !ok {
+			// Jumio's limits are per tenant: one bucket per class and region.
+			if ok, wait := s.allow(class, class+"/"+string(region)); !ok {
 				s.stat(func(st *Stats) {
 					st.RateLimited++
 					st.RateLimitedByRoute[string(route)]++

@@ -21,6 +21,7 @@ var (
 
 type account struct {
 	id        string
+	region    jumio.Region
 	createdAt time.Time
 	deleted   bool
 	execIDs   []string
@@ -42,6 +43,7 @@ type part struct {
 // TOKEN_EXPIRED / SESSION_EXPIRED.
 type execution struct {
 	id, accountID string
+	region        jumio.Region
 	base          string // scheme://host the execution was created through
 	key           jumio.WorkflowKey
 	spec          WorkflowSpec
@@ -330,6 +332,7 @@ func (s *Server) SetOutcome(customerInternalReference string, o Outcome) {
 type ExecutionInfo struct {
 	ID                        string            `json:"id"`
 	AccountID                 string            `json:"accountId"`
+	Region                    jumio.Region      `json:"region"`
 	WorkflowKey               jumio.WorkflowKey `json:"workflowKey"`
 	Status                    string            `json:"status"` // the real status (RetrievableDelay does not hide PROCESSED here)
 	CustomerInternalReference string            `json:"customerInternalReference"`
@@ -397,7 +400,7 @@ func (s *Server) executions() []ExecutionInfo {
 
 func (s *Server) infoLocked(e *execution) ExecutionInfo {
 	info := ExecutionInfo{
-		ID: e.id, AccountID: e.accountID, WorkflowKey: e.key, Status: e.status,
+		ID: e.id, AccountID: e.accountID, Region: e.region, WorkflowKey: e.key, Status: e.status,
 		CustomerInternalReference: e.customerRef, UserReference: e.userRef,
 		Channel: e.channel, Parts: e.uploadedParts(), Started: e.started,
 		Finalized: e.finalized, Deleted: e.deleted,

@@ -68,7 +68,7 @@ func (s *Server) handleWebApp(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	e := s.execs[s.webTokens[tok]]
 	switch {
-	case tok == "" || e == nil || e.deleted:
+	case tok == "" || e == nil || e.deleted || e.region != s.regionOf(r):
 		status = http.StatusNotFound
 		v.Message = "This verification link is invalid (error 9100)."
 	default:
