@@ -225,7 +225,7 @@ func (s *Server) ctlComplete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var override *Outcome
-	if o.Decision != "" || o.Label != "" || o.Score != 0 || len(o.Capabilities) > 0 {
+	if o.Decision != "" || o.Label != "" || o.Score != 0 || len(o.Capabilities) > 0 || o.WatchlistAlert {
 		override = &o
 	}
 	id := r.PathValue("id")

@@ -56,7 +56,6 @@ const (
 	stepScreening           = "SCREENING"
 	stepAddressVerification = "ADDRESS_VERIFICATION"
 	stepDLVerification      = "DL_VERIFICATION"
-	stepRiskSignals         = "RISK_SIGNALS"
 )
 
 // result is what processing (or expiry) decided. It is computed once, so
@@ -249,6 +248,8 @@ func (b *builder) base(out Outcome) {
 			r.typ, r.label = jumio.DecisionPassed, labelOK
 		case b.missingData(r):
 			r.typ, r.label = jumio.DecisionNotExecuted, labelNotEnoughData
+		case out.WatchlistAlert && r.name == capWatchlist:
+			r.typ, r.label = jumio.DecisionWarning, labelAlert
 		case out.Decision == jumio.DecisionRejected && slices.Contains(rejectCaps, r.name):
 			r.typ, r.label = rejectedDecision(r.name)
 		case out.Decision == jumio.DecisionWarning && slices.Contains(warnCaps, r.name):
@@ -425,7 +426,7 @@ func (b *builder) overall(out Outcome) jumio.Decision {
 			if r.typ == jumio.DecisionRejected || (r.name == capUsability && r.typ == jumio.DecisionNotExecuted) {
 				anyRejected = true
 			}
-			if r.typ == jumio.DecisionWarning {
+			if r.typ == jumio.DecisionWarning && !(out.WatchlistAlert && r.name == capWatchlist) {
 				anyWarning = true
 			}
 		}
@@ -546,28 +547,33 @@ func typedResult[D any](r *capRes) jumio.Result[D] {
 	return out
 }
 
-func stepName(capability string) string {
-	switch capability {
+// stepName is the step a capability's result belongs to. Jumio documents
+// four step names (ADDRESS_VERIFICATION, DL_VERIFICATION, ID_IV,
+// SCREENING; jumio-api.md §6.3) and the simulator uses no other. Which
+// step risk signals (email, phone) and custom capabilities fall under is
+// undocumented; the simulator's choice: SCREENING for those that read
+// prepared data only, ID_IV for those that judge images.
+func stepName(r *capRes) string {
+	switch r.name {
 	case capUsability, capExtraction, capSimilarity, capLiveness, capDataChecks, capImageChecks, capAuthentication:
 		return stepIDIV
-	case capWatchlist:
+	case capWatchlist, capEmail, capPhone:
 		return stepScreening
 	case capAddressValidation, capProofOfResidency:
 		return stepAddressVerification
 	case capDLVerification:
 		return stepDLVerification
-	case capEmail, capPhone:
-		return stepRiskSignals
 	}
-	var sb strings.Builder
-	for i, r := range capability {
-		if r >= 'A' && r <= 'Z' && i > 0 {
-			sb.WriteByte('_')
+	for _, c := range r.creds {
+		if isImageCategory(c.spec.Category) {
+			return stepIDIV
 		}
-		sb.WriteRune(r)
 	}
-	return strings.ToUpper(sb.String())
+	return stepScreening
 }
+
+// stepNames are the step names Jumio documents.
+var stepNames = []string{stepAddressVerification, stepDLVerification, stepIDIV, stepScreening}
 
 // steps groups the results into Jumio's steps; a step's decision is the
 // worst of its capabilities'.
@@ -575,7 +581,7 @@ func (b *builder) steps() []jumio.Step {
 	var steps []jumio.Step
 	index := map[string]int{}
 	for _, r := range b.results {
-		name := stepName(r.name)
+		name := stepName(r)
 		i, ok := index[name]
 		if !ok {
 			i = len(steps)

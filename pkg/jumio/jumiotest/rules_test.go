@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -568,5 +569,154 @@ func TestPreparedDataSession(t *testing.T) {
 	mustOK(t, e.uploadPrepared(credOf(t, old, jumio.CategoryData), map[string]string{"firstName": "Ann"}), "prepared data")
 	if info, _ := e.s.Execution(old.WorkflowExecution.ID); !info.Started {
 		t.Error("PreparedDataStartsSession: not started")
+	}
+}
+
+func TestStepNames(t *testing.T) {
+	t.Parallel()
+	e := setup(t, Options{Workflows: map[jumio.WorkflowKey]WorkflowSpec{
+		"20002": {Name: "custom data check", Credentials: []CredentialSpec{
+			{Category: jumio.CategoryData, Channels: []string{"API"}, Parts: []string{"PREPARED_DATA"}},
+		}, Capabilities: []string{"ssnVerification"}},
+	}})
+	tok := e.token()
+	want := map[jumio.WorkflowKey]string{
+		jumio.WorkflowIDIV:               "ID_IV",
+		jumio.WorkflowIDIVScreening:      "ID_IV,SCREENING,ADDRESS_VERIFICATION",
+		jumio.WorkflowWatchlistScreening: "SCREENING",
+		jumio.WorkflowEmailVerification:  "SCREENING",
+		jumio.WorkflowPhoneVerification:  "SCREENING",
+		jumio.WorkflowPreparedData:       "SCREENING",
+		"20002":                          "SCREENING",
+	}
+	for key, names := range want {
+		ar := e.createAccount(tok, accountReq("steps-"+string(key), key))
+		if ar.Web != nil {
+			e.completeAPI(ar)
+		} else {
+			data := ar.WorkflowExecution.Credentials[0]
+			mustOK(t, e.uploadPrepared(data, &jumio.PreparedData{FirstName: "A", LastName: "B", Email: "a@example.com", PhoneNumber: "+14155550100"}), "data")
+			mustOK(t, e.finalize(data), "finalize")
+		}
+		var steps jumio.Steps
+		e.do(http.MethodGet, execPath(ar)+"/steps", nil, bearer(tok)).decode(t, &steps)
+		var got []string
+		for _, s := range steps.Steps {
+			if !slices.Contains(stepNames, s.Name) {
+				t.Errorf("%s: step %s is not one of Jumio's", key, s.Name)
+			}
+			got = append(got, s.Name)
+		}
+		if strings.Join(got, ",") != names {
+			t.Errorf("%s: steps %v, want %s", key, got, names)
+		}
+	}
+}
+
+func TestExpiredDetails(t *testing.T) {
+	t.Parallel()
+	clock := NewClock(t0)
+	e := setup(t, Options{Now: clock.Now, SweepInterval: -1, TokenTTL: 240 * time.Hour})
+	tok := e.token()
+	labels := func(d *jumio.WorkflowDetails) map[string]string {
+		out := map[string]string{}
+		for _, g := range d.Capabilities.All() {
+			out[g.Name] += g.Decision.Type + "/" + g.Decision.Details.Label + " "
+		}
+		return out
+	}
+	wantCaps := map[string]string{
+		"usability":          "NOT_EXECUTED/NOT_UPLOADED NOT_EXECUTED/NOT_UPLOADED ",
+		"similarity":         "NOT_EXECUTED/PRECONDITION_NOT_FULFILLED ",
+		"extraction":         "NOT_EXECUTED/PRECONDITION_NOT_FULFILLED ",
+		"watchlistScreening": "NOT_EXECUTED/PRECONDITION_NOT_FULFILLED ",
+	}
+	run := func(name string, mode2023 bool) {
+		if err := e.s.SetSwitches(Switches{ExpiredAsRejected: mode2023}); err != nil {
+			t.Fatal(err)
+		}
+		never := e.createAccount(tok, accountReq(name+"-token", jumio.WorkflowIDIVScreening))
+		started := e.createAccount(tok, accountReq(name+"-session", jumio.WorkflowIDIVScreening))
+		mustOK(t, e.upload(credOf(t, started, jumio.CategoryID), jumio.PartFront, frontPNG()), "front")
+		clock.Advance(time.Hour)
+		e.s.Sweep()
+		for ar, status := range map[*jumio.AccountResponse]string{&never: jumio.StatusTokenExpired, &started: jumio.StatusSessionExpired} {
+			d := e.details(tok, *ar)
+			wantType, wantLabel, wantScore := jumio.DecisionNotExecuted, status, -1.0
+			if mode2023 {
+				wantType, wantLabel, wantScore = jumio.DecisionRejected, jumio.DecisionRejected, 100
+			}
+			if d.Workflow.Status != status || d.Decision.Type != wantType || d.Decision.Details.Label != wantLabel ||
+				d.Decision.Risk == nil || d.Decision.Risk.Score != wantScore || d.CompletedAt == "" {
+				t.Errorf("%s %s: %+v", name, status, d.Decision)
+			}
+			got := labels(d)
+			for k, v := range wantCaps {
+				if got[k] != v {
+					t.Errorf("%s %s: %s = %q, want %q", name, status, k, got[k], v)
+				}
+			}
+			var steps jumio.Steps
+			e.do(http.MethodGet, execPath(*ar)+"/steps", nil, bearer(tok)).decode(t, &steps)
+			if len(steps.Steps) != 0 {
+				t.Errorf("%s %s: steps = %+v", name, status, steps)
+			}
+			if info, _ := e.s.Execution(ar.WorkflowExecution.ID); info.Decision == nil || info.Decision.Type != wantType {
+				t.Errorf("%s %s: info decision = %+v", name, status, info.Decision)
+			}
+		}
+	}
+	run("documented", false)
+	run("2023", true)
+}
+
+func TestAlertMarker(t *testing.T) {
+	t.Parallel()
+	e := setup(t, Options{})
+	tok := e.token()
+	screen := func(ref, userRef string, pd *jumio.PreparedData) *jumio.WorkflowDetails {
+		req := accountReq(ref, jumio.WorkflowWatchlistScreening)
+		req.UserReference = userRef
+		ar := e.createAccount(tok, req)
+		data := ar.WorkflowExecution.Credentials[0]
+		mustOK(t, e.uploadPrepared(data, pd), "prepared data")
+		mustOK(t, e.finalize(data), "finalize")
+		return e.details(tok, ar)
+	}
+	names := &jumio.PreparedData{FirstName: "Jane", LastName: "Doe"}
+	for name, d := range map[string]*jumio.WorkflowDetails{
+		"userReference": screen("wl-1", "u-1-alert", names),
+		"reference":     screen("wl-2-ALERT", "u-2", names),
+		"email":         screen("wl-3", "u-3", &jumio.PreparedData{FirstName: "Jane", LastName: "Doe", Email: "alert@example.com"}),
+	} {
+		w := d.Capabilities.WatchlistScreening
+		if d.Decision.Type != jumio.DecisionPassed || d.Decision.Details.Label != jumio.DecisionPassed || d.Decision.Risk.Score != ScorePassed ||
+			len(w) != 1 || w[0].Decision.Type != jumio.DecisionWarning || w[0].Decision.Details.Label != "ALERT" ||
+			w[0].Data == nil || w[0].Data.SearchResults == nil || *w[0].Data.SearchResults < 1 {
+			t.Errorf("%s: decision %+v, watchlist %+v", name, d.Decision, w)
+		}
+	}
+	// Without names the screening cannot run: no alert.
+	if d := screen("wl-4", "u-4-alert", &jumio.PreparedData{Email: "a@example.com"}); capSummary(d)["watchlistScreening"] != "NOT_EXECUTED/NOT_ENOUGH_DATA" ||
+		d.Decision.Type != jumio.DecisionNotExecuted {
+		t.Errorf("without names: %+v %v", d.Decision, capSummary(d))
+	}
+	// ID workflows with screening: the same alert under PASSED; without
+	// screening the marker just passes.
+	ar := e.createAccount(tok, accountReq("id-alert", jumio.WorkflowIDIVScreening))
+	e.completeAPI(ar)
+	if d := e.details(tok, ar); d.Decision.Type != jumio.DecisionPassed || capSummary(d)["watchlistScreening"] != "WARNING/ALERT" ||
+		capSummary(d)["similarity"] != "PASSED/MATCH" {
+		t.Errorf("10013: %+v %v", d.Decision, capSummary(d))
+	}
+	ar = e.createAccount(tok, accountReq("idiv-alert", jumio.WorkflowIDIV))
+	e.completeAPI(ar)
+	if d := e.details(tok, ar); d.Decision.Type != jumio.DecisionPassed {
+		t.Errorf("10011: %+v", d.Decision)
+	}
+	// Scripted through the control API.
+	mustOK(t, e.ctl("POST", "outcomes", `{"customerInternalReference":"scripted","outcome":{"watchlistAlert":true}}`), "outcome")
+	if d := screen("scripted", "u-5", names); d.Decision.Type != jumio.DecisionPassed || capSummary(d)["watchlistScreening"] != "WARNING/ALERT" {
+		t.Errorf("scripted: %+v %v", d.Decision, capSummary(d))
 	}
 }

@@ -256,7 +256,9 @@ func TestCustomWorkflow(t *testing.T) {
 	}
 	var steps jumio.Steps
 	e.do(http.MethodGet, execPath(ar)+"/steps", nil, bearer(tok)).decode(t, &steps)
-	if len(steps.Steps) != 2 || steps.Steps[1].Name != "DOCUMENT_AUTHENTICITY" {
+	// Only Jumio's documented step names: a custom capability judging images
+	// belongs to ID_IV.
+	if len(steps.Steps) != 1 || steps.Steps[0].Name != "ID_IV" || len(steps.Steps[0].CapabilityIDs) != 3 {
 		t.Errorf("steps = %+v", steps)
 	}
 }
