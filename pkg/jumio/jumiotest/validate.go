@@ -24,13 +24,13 @@ import (
 
 // Limits from Jumio's documentation (jumio-api.md §2.1).
 const (
-	maxReferenceChars  = 100 // customerInternalReference, userReference: 1..100
-	maxReportingChars  = 255 // reportingCriteria: 1..255
-	maxURLChars        = 255 // callbackUrl, web.successUrl, web.errorUrl
-	maxLocaleChars     = 5   // web.locale
-	minTokenLifetime   = 5 * time.Minute
-	maxTokenLifetime   = 60 * 24 * time.Hour
-	defaultTokenLifetm = 30 * time.Minute
+	maxReferenceChars    = 100 // customerInternalReference, userReference: 1..100
+	maxReportingChars    = 255 // reportingCriteria: 1..255
+	maxURLChars          = 255 // callbackUrl, web.successUrl, web.errorUrl
+	maxLocaleChars       = 5   // web.locale
+	minTokenLifetime     = 5 * time.Minute
+	maxTokenLifetime     = 60 * 24 * time.Hour
+	defaultTokenLifetime = 30 * time.Minute
 )
 
 // Forbidden character sets, as Jumio lists them.
@@ -184,7 +184,7 @@ func (f *fieldErrors) checkLength(field string, s *string, maxChars int) {
 // Whether the workflow key is known is for the caller to check.
 func validateAccount(w *accountWire, strictCallback bool) (*accountInput, fieldErrors) {
 	var errs fieldErrors
-	in := &accountInput{lifetime: defaultTokenLifetm}
+	in := &accountInput{lifetime: defaultTokenLifetime}
 
 	switch ref := w.CustomerInternalReference; {
 	case ref == nil || strings.TrimSpace(*ref) == "":
