@@ -103,9 +103,10 @@
 // Uploads and finalize need the execution's transaction token (api.token,
 // shared by all its credentials), not the OAuth token: an OAuth token or
 // another execution's token gets 401, and once the execution is finalized
-// or expired the token is consumed (403). FRONT, BACK and FACE uploads also
-// need end-user consent in the account request (POST or PUT) that started
-// the execution: userConsent {userIp, userLocation {country}, consent
+// or expired the token is consumed (403). Uploads of ID and biometric data
+// (the parts of ID, SELFIE and FACEMAP credentials; not DOCUMENT or
+// PREPARED_DATA) also need end-user consent in the account request (POST
+// or PUT) that started the execution: userConsent {userIp, userLocation {country}, consent
 // {obtained: "yes", obtainedAt}}; without it they answer 403 (Jumio
 // documents the requirement, not the status: the simulator's choice). A PUT
 // that adds consent starts an execution whose uploads pass.

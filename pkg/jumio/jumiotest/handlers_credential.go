@@ -77,7 +77,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", "POST")
 		}
 	}
-	consentMissing := status == 0 && classifier != jumio.PartPreparedData && !s.sw.AllowMissingConsent && !e.consent.valid()
+	consentMissing := status == 0 && needsConsent(e.credential(credID)) && !s.sw.AllowMissingConsent && !e.consent.valid()
 	s.mu.Unlock()
 	if consentMissing {
 		// Jumio: ID and biometric uploads over the API need end-user
@@ -140,6 +140,18 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		zap.String("classifier", classifier))
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// needsConsent reports whether uploads to c collect ID or biometric data,
+// which Jumio accepts over the API only with end-user consent: the FRONT,
+// BACK and FACE parts of ID, SELFIE and FACEMAP credentials (a DOCUMENT,
+// such as a proof of address, or prepared data does not).
+func needsConsent(c *credential) bool {
+	switch c.spec.Category {
+	case jumio.CategoryID, jumio.CategorySelfie, jumio.CategoryFacemap:
+		return true
+	}
+	return false
 }
 
 func checkUploadTarget(e *execution, credID, classifier string, replace bool) (int, string) {

@@ -162,7 +162,7 @@ func (e *tenv) createAccount(tok string, req *jumio.AccountRequest) jumio.Accoun
 func accountReq(ref string, key jumio.WorkflowKey) *jumio.AccountRequest {
 	req := bareAccountReq(ref, key)
 	switch key {
-	case jumio.WorkflowIDIV, jumio.WorkflowIDIVScreening, jumio.WorkflowIDIVSupporting, jumio.WorkflowIDSelfie, "20001":
+	case jumio.WorkflowIDIV, jumio.WorkflowIDIVScreening, jumio.WorkflowIDIVSupporting, jumio.WorkflowIDSelfie:
 		req.UserConsent = testConsent()
 		req.WorkflowDefinition.Credentials = []jumio.CredentialDefinition{idCountryAndType("USA", "DRIVING_LICENSE")}
 	}

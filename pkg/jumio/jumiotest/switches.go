@@ -29,8 +29,9 @@ type Switches struct {
 	// absolute http(s) URL of at most 255 characters without a fragment is
 	// accepted, so local pipelines can use http://127.0.0.1:port receivers.
 	StrictCallbackURL bool `json:"strictCallbackUrl"`
-	// AllowMissingConsent accepts FRONT, BACK and FACE uploads on an
-	// execution whose account request carried no valid userConsent.
+	// AllowMissingConsent accepts uploads of ID and biometric data (parts
+	// of ID, SELFIE and FACEMAP credentials) on an execution whose account
+	// request carried no valid userConsent.
 	// Default false: 403 (jumio-api.md §10.1; the status is a simulator
 	// choice, Jumio does not document it).
 	AllowMissingConsent bool `json:"allowMissingConsent"`
