@@ -155,7 +155,7 @@ func TestAccountUpdate(t *testing.T) {
 
 func TestAccountValidation(t *testing.T) {
 	t.Parallel()
-	strict := setup(t, Options{StrictCallbackURL: true})
+	strict := setup(t, Options{Switches: Switches{StrictCallbackURL: true}})
 	lax := setup(t, Options{})
 	secret := "s3cr3t-value"
 	tests := []struct {

@@ -47,7 +47,7 @@ func TestCallbackShape(t *testing.T) {
 	}
 	we := raw["workflowExecution"]
 	if we["definitionKey"] != "10013" || we["status"] != "PROCESSED" || we["id"] != ar.WorkflowExecution.ID ||
-		we["href"] != e.s.URL+execPath(ar) || len(we) != 4 {
+		we["href"] != e.s.URL+"/api/v1/workflow-executions/"+ar.WorkflowExecution.ID || len(we) != 4 {
 		t.Errorf("workflowExecution = %v", we)
 	}
 	if acc := raw["account"]; acc["id"] != ar.Account.ID || acc["href"] != e.s.URL+"/api/v1/accounts/"+ar.Account.ID || len(acc) != 2 {
@@ -58,14 +58,21 @@ func TestCallbackShape(t *testing.T) {
 	}
 
 	// Without userReference the key is absent; without any URL nothing is sent.
-	other := e.createAccount(tok, &jumio.AccountRequest{CustomerInternalReference: "cb-2", CallbackURL: rc.srv.URL,
-		WorkflowDefinition: jumio.WorkflowDefinition{Key: jumio.WorkflowIDIV}})
+	otherReq := accountReq("cb-2", jumio.WorkflowIDIV)
+	otherReq.CallbackURL = rc.srv.URL
+	other := e.createAccount(tok, otherReq)
 	e.completeAPI(other)
 	if r := rc.next(t); strings.Contains(string(r.raw), "userReference") {
 		t.Errorf("userReference present: %s", r.raw)
 	}
 	silent := e.createAccount(tok, accountReq("cb-none", jumio.WorkflowIDIV))
 	e.completeAPI(silent)
+	// The receiver hands a callback to the test before it answers: wait
+	// for both answers before closing.
+	eventually(t, "the first callback's acknowledgement", func() bool {
+		info, _ := e.s.Execution(ar.WorkflowExecution.ID)
+		return len(info.CallbacksSent) == 1
+	})
 	e.closeAfterCallbacks(other.WorkflowExecution.ID, 1)
 	if len(rc.ch) != 0 {
 		t.Errorf("unexpected callback: %s", (<-rc.ch).raw)

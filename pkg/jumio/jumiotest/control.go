@@ -30,6 +30,14 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /_sim/callbacks", s.ctlCallbacks)
 	mux.HandleFunc("POST /_sim/ratelimits", s.ctlRateLimits)
+	mux.HandleFunc("GET /_sim/switches", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.switches())
+	})
+	mux.HandleFunc("POST /_sim/switches", s.ctlSwitches)
+	mux.HandleFunc("GET /_sim/clients", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Clients())
+	})
+	mux.HandleFunc("POST /_sim/clients/{id}", s.ctlClient)
 	mux.HandleFunc("POST /_sim/outcomes", s.ctlOutcomes)
 	mux.HandleFunc("POST /_sim/health", s.ctlHealth)
 	mux.HandleFunc("POST /_sim/sweep", func(w http.ResponseWriter, r *http.Request) {
@@ -217,7 +225,7 @@ func (s *Server) ctlComplete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var override *Outcome
-	if o.Decision != "" || o.Label != "" || o.Score != 0 || len(o.Capabilities) > 0 {
+	if o.Decision != "" || o.Label != "" || o.Score != 0 || len(o.Capabilities) > 0 || o.WatchlistAlert {
 		override = &o
 	}
 	id := r.PathValue("id")

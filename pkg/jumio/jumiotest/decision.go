@@ -56,7 +56,6 @@ const (
 	stepScreening           = "SCREENING"
 	stepAddressVerification = "ADDRESS_VERIFICATION"
 	stepDLVerification      = "DL_VERIFICATION"
-	stepRiskSignals         = "RISK_SIGNALS"
 )
 
 // result is what processing (or expiry) decided. It is computed once, so
@@ -209,6 +208,17 @@ func (b *builder) missingData(r *capRes) bool {
 	return pd == nil
 }
 
+// lacksCountryAndType reports whether c is an ID uploaded over the API
+// although the account request named no country and ID type: "If the
+// images are uploaded via the REST APIs the information must be provided
+// as a credential object of the account creation or update body"
+// (jumio-api.md §10.2). Jumio does not say which label usability then
+// gets; the simulator answers NOT_EXECUTED / TECHNICAL_ERROR.
+func (b *builder) lacksCountryAndType(c *credential) bool {
+	return c.spec.Category == jumio.CategoryID && b.e.channel == jumio.ChannelAPI &&
+		b.e.idSelection == nil && !b.s.sw.AllowMissingCountryAndType
+}
+
 // base sets each result's decision from the outcome and the facts.
 func (b *builder) base(out Outcome) {
 	var rejectCaps, warnCaps []string
@@ -232,10 +242,14 @@ func (b *builder) base(out Outcome) {
 		switch {
 		case r.name == capUsability && !hasAllParts(r.creds[0]):
 			r.typ, r.label = jumio.DecisionNotExecuted, labelNotUploaded
+		case r.name == capUsability && b.lacksCountryAndType(r.creds[0]):
+			r.typ, r.label = jumio.DecisionNotExecuted, labelTechnicalError
 		case r.name == capUsability:
 			r.typ, r.label = jumio.DecisionPassed, labelOK
 		case b.missingData(r):
 			r.typ, r.label = jumio.DecisionNotExecuted, labelNotEnoughData
+		case out.WatchlistAlert && r.name == capWatchlist:
+			r.typ, r.label = jumio.DecisionWarning, labelAlert
 		case out.Decision == jumio.DecisionRejected && slices.Contains(rejectCaps, r.name):
 			r.typ, r.label = rejectedDecision(r.name)
 		case out.Decision == jumio.DecisionWarning && slices.Contains(warnCaps, r.name):
@@ -412,7 +426,7 @@ func (b *builder) overall(out Outcome) jumio.Decision {
 			if r.typ == jumio.DecisionRejected || (r.name == capUsability && r.typ == jumio.DecisionNotExecuted) {
 				anyRejected = true
 			}
-			if r.typ == jumio.DecisionWarning {
+			if r.typ == jumio.DecisionWarning && !(out.WatchlistAlert && r.name == capWatchlist) {
 				anyWarning = true
 			}
 		}
@@ -446,11 +460,11 @@ func (s *Server) processedResultLocked(e *execution, out Outcome, now time.Time)
 
 // expiredResultLocked is the result of an execution that expired: nothing
 // executed, decision NOT_EXECUTED with the status as label and score -1
-// (or REJECTED / 100 with Options.ExpiredAsRejected).
+// (or REJECTED / 100 with Switches.ExpiredAsRejected). s.mu must be held.
 func (s *Server) expiredResultLocked(e *execution) *result {
 	b := newBuilder(s, e, e.completedAt)
 	b.notExecuted(labelNotUploaded)
-	if s.opts.ExpiredAsRejected {
+	if s.sw.ExpiredAsRejected {
 		return b.finish(jumio.Decision{Type: jumio.DecisionRejected,
 			Details: jumio.DecisionDetails{Label: jumio.DecisionRejected}, Risk: &jumio.Risk{Score: 100}})
 	}
@@ -533,28 +547,33 @@ func typedResult[D any](r *capRes) jumio.Result[D] {
 	return out
 }
 
-func stepName(capability string) string {
-	switch capability {
+// stepName is the step a capability's result belongs to. Jumio documents
+// four step names (ADDRESS_VERIFICATION, DL_VERIFICATION, ID_IV,
+// SCREENING; jumio-api.md §6.3) and the simulator uses no other. Which
+// step risk signals (email, phone) and custom capabilities fall under is
+// undocumented; the simulator's choice: SCREENING for those that read
+// prepared data only, ID_IV for those that judge images.
+func stepName(r *capRes) string {
+	switch r.name {
 	case capUsability, capExtraction, capSimilarity, capLiveness, capDataChecks, capImageChecks, capAuthentication:
 		return stepIDIV
-	case capWatchlist:
+	case capWatchlist, capEmail, capPhone:
 		return stepScreening
 	case capAddressValidation, capProofOfResidency:
 		return stepAddressVerification
 	case capDLVerification:
 		return stepDLVerification
-	case capEmail, capPhone:
-		return stepRiskSignals
 	}
-	var sb strings.Builder
-	for i, r := range capability {
-		if r >= 'A' && r <= 'Z' && i > 0 {
-			sb.WriteByte('_')
+	for _, c := range r.creds {
+		if isImageCategory(c.spec.Category) {
+			return stepIDIV
 		}
-		sb.WriteRune(r)
 	}
-	return strings.ToUpper(sb.String())
+	return stepScreening
 }
+
+// stepNames are the step names Jumio documents.
+var stepNames = []string{stepAddressVerification, stepDLVerification, stepIDIV, stepScreening}
 
 // steps groups the results into Jumio's steps; a step's decision is the
 // worst of its capabilities'.
@@ -562,7 +581,7 @@ func (b *builder) steps() []jumio.Step {
 	var steps []jumio.Step
 	index := map[string]int{}
 	for _, r := range b.results {
-		name := stepName(r.name)
+		name := stepName(r)
 		i, ok := index[name]
 		if !ok {
 			i = len(steps)
@@ -671,6 +690,13 @@ func (b *builder) extractionData() *jumio.ExtractionData {
 		DocumentNumber: "N1234567", State: "CA", Gender: "M",
 		Address: &jumio.ExtractionAddress{Line1: "1 MARKET ST", City: "SAN FRANCISCO", Subdivision: "CA",
 			PostalCode: "94105", Country: "USA", FormattedAddress: "1 MARKET ST, SAN FRANCISCO, CA 94105, USA"},
+	}
+	if sel := b.e.idSelection; sel != nil {
+		// The document is of the country and type the request named.
+		d.IssuingCountry = sel.countries[0]
+		if t := sel.types[0]; t != d.Type {
+			d.Type, d.SubType = t, ""
+		}
 	}
 	if pd := b.e.preparedData; pd != nil {
 		if pd.FirstName != "" {

@@ -6,8 +6,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -33,66 +31,60 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, accountID
 	if !s.authorizeOAuth(w, r, permInitiate) {
 		return
 	}
-	var req jumio.AccountRequest
-	if status, detail := decodeJSON(w, r, &req); status != 0 {
+	var wire accountWire
+	if status, detail := decodeJSON(w, r, &wire); status != 0 {
 		writeProblem(w, status, detail)
 		return
 	}
-	if detail := s.validateAccount(&req); detail != "" {
-		writeProblem(w, http.StatusBadRequest, detail)
+	sw := s.switches()
+	req, errs := validateAccount(&wire, sw.StrictCallbackURL)
+	if len(errs) > 0 {
+		s.refuse(RefusalValidation)
+		writeProblem(w, http.StatusBadRequest, errs.detail())
 		return
 	}
-	spec, ok := s.opts.Workflows[req.WorkflowDefinition.Key]
+	spec, ok := s.opts.Workflows[req.key]
 	if !ok {
+		s.refuse(RefusalValidation)
 		writeProblem(w, http.StatusBadRequest, "workflowDefinition.key invalid")
 		return
 	}
-	lifetime := jumio.DefaultTokenLifetime
-	if req.TokenLifetime != "" {
-		lifetime, _ = jumio.ParseTokenLifetime(req.TokenLifetime) // validated above
-	}
-	base := s.baseURL(r)
+	base, region := s.baseURL(r), s.regionOf(r)
 
 	s.mu.Lock()
 	now := s.now()
 	var acc *account
 	if accountID != "" {
 		acc = s.accounts[accountID]
-		if acc == nil || acc.deleted {
+		if acc == nil || acc.deleted || acc.region != region {
 			s.mu.Unlock()
 			writeProblem(w, http.StatusNotFound, "The account does not exist")
 			return
 		}
 	} else {
-		acc = &account{id: newUUID(), createdAt: now}
+		acc = &account{id: newUUID(), region: region, createdAt: now}
 		s.accounts[acc.id] = acc
 	}
-	e := s.newExecutionLocked(acc, &req, spec, lifetime, now, base)
+	e := s.newExecutionLocked(acc, req, spec, now, base)
 	resp := s.accountResponseLocked(e, now)
 	s.stat(func(st *Stats) {
 		if accountID == "" {
 			st.AccountsCreated++
-			st.AccountsByReference[req.CustomerInternalReference]++
+			st.AccountsByReference[req.customerRef]++
 		}
 		st.ExecutionsCreated++
-		st.ExecutionsByReference[req.CustomerInternalReference]++
+		st.ExecutionsByReference[req.customerRef]++
 	})
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) newExecutionLocked(acc *account, req *jumio.AccountRequest, spec WorkflowSpec, lifetime time.Duration, now time.Time, base string) *execution {
+func (s *Server) newExecutionLocked(acc *account, req *accountInput, spec WorkflowSpec, now time.Time, base string) *execution {
 	e := &execution{
-		id: newUUID(), accountID: acc.id, base: base, key: req.WorkflowDefinition.Key, spec: spec,
-		customerRef: req.CustomerInternalReference, userRef: req.UserReference, callbackURL: req.CallbackURL,
-		status: jumio.StatusInitiated, createdAt: now, tokenDeadline: now.Add(lifetime),
-	}
-	if req.Web != nil {
-		e.web = *req.Web
-	}
-	if uc := req.UserConsent; uc != nil && uc.Consent != nil {
-		c := *uc.Consent
-		e.consent = &c
+		id: newUUID(), accountID: acc.id, region: acc.region, base: base, key: req.key, spec: spec,
+		customerRef: req.customerRef, userRef: req.userRef, callbackURL: req.callbackURL,
+		web: req.web, consent: req.consent, idSelection: req.idSelection, webHrefOmitted: s.sw.OmitWebHref,
+		status: jumio.StatusInitiated, createdAt: now, tokenDeadline: now.Add(req.lifetime),
 	}
 	e.txToken = s.transactionToken("api", acc.id, e.id, now, e.tokenDeadline)
 	for _, cs := range spec.Credentials {
@@ -114,43 +106,9 @@ func (s *Server) newExecutionLocked(acc *account, req *jumio.AccountRequest, spe
 		id := e.id
 		s.afterLocked(s.opts.AutoCompleteWeb, func() { _ = s.CompleteWeb(id) })
 	}
-	s.log.Info("workflow execution created", zap.String("account_id", acc.id),
+	s.log.Info("workflow execution created", zap.String("account_id", acc.id), zap.String("region", string(acc.region)),
 		zap.String("workflow_execution_id", e.id), zap.String("workflow", string(e.key)))
 	return e
-}
-
-// validateAccount applies Jumio's documented rules (through
-// jumio.ValidateAccountRequest) and returns a detail naming each violated
-// field and rule, or "". callbackUrl follows Options.StrictCallbackURL.
-func (s *Server) validateAccount(req *jumio.AccountRequest) string {
-	var fields []jumio.FieldError
-	if err := jumio.ValidateAccountRequest(req); err != nil {
-		var ve *jumio.ValidationError
-		if !errors.As(err, &ve) {
-			return "The request violates Jumio's rules"
-		}
-		fields = slices.Clone(ve.Fields)
-	}
-	if !s.opts.StrictCallbackURL {
-		fields = slices.DeleteFunc(fields, func(f jumio.FieldError) bool { return f.Field == "callbackUrl" })
-		if req.CallbackURL != "" && (len(req.CallbackURL) > jumio.MaxURLLength || !isHTTPURL(req.CallbackURL)) {
-			fields = append(fields, jumio.FieldError{Field: "callbackUrl", Code: jumio.CodeInvalidFormat,
-				Message: "must be an absolute http(s) URL of at most 255 characters"})
-		}
-	}
-	if len(fields) == 0 {
-		return ""
-	}
-	msgs := make([]string, len(fields))
-	for i, f := range fields {
-		msgs[i] = f.Field + " " + f.Message
-	}
-	return "Validation failed: " + strings.Join(msgs, "; ")
-}
-
-func isHTTPURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // decodeJSON reads a JSON request body into v. It returns 0 on success, or

@@ -13,12 +13,15 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/kycpipe/kycpipe/pkg/jumio"
 )
 
-// oauthToken is an access token the token endpoint minted.
+// oauthToken is an access token a region's token endpoint minted.
 type oauthToken struct {
 	token    string
 	clientID string
+	region   jumio.Region
 	expiry   time.Time // the exp claim: the token is valid strictly before it
 }
 
@@ -44,11 +47,23 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			ErrorDescription: "Content-Type must be application/x-www-form-urlencoded"})
 		return
 	}
+	region := s.regionOf(r)
 	id, secret, ok := r.BasicAuth()
+	s.mu.Lock()
 	client, known := s.clients[id]
-	if !ok || !known || subtle.ConstantTimeCompare([]byte(secret), []byte(client.Secret)) != 1 {
-		w.Header().Set("WWW-Authenticate", `Basic realm="jumio"`)
-		writeJSON(w, http.StatusUnauthorized, oauthError{Error: "invalid_client"})
+	status := s.sw.badClientStatus()
+	s.mu.Unlock()
+	// A client of another region's tenant is unknown here.
+	if !ok || !known || client.Region != region || subtle.ConstantTimeCompare([]byte(secret), []byte(client.Secret)) != 1 {
+		// Jumio: "Calls with missing, incorrect or suspicious headers or
+		// parameter values will result in HTTP status code 400 Bad Request
+		// Error or 403 Forbidden" (Authorization page). The body is
+		// RFC 6749's, as the Cognito-style auth host probably answers.
+		s.refuse(RefusalBadClient)
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Basic realm="jumio"`)
+		}
+		writeJSON(w, status, oauthError{Error: "invalid_client"})
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
@@ -68,9 +83,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if tok == nil || s.opts.TokenReuseMin < 0 || tok.expiry.Sub(now) < s.opts.TokenReuseMin {
 		iat := now.Unix()
 		exp := iat + int64(s.opts.TokenTTL/time.Second)
-		tok = &oauthToken{clientID: id, expiry: time.Unix(exp, 0)}
+		tok = &oauthToken{clientID: id, region: region, expiry: time.Unix(exp, 0)}
 		tok.token = s.signJWT(sha256.New, "HS256", map[string]any{
-			"iss": "jumiotest", "sub": id, "client_id": id, "token_use": "access",
+			"iss": "jumiotest/" + string(region), "sub": id, "client_id": id, "token_use": "access",
 			"iat": iat, "exp": exp, "jti": newUUID(),
 		})
 		s.oauth[tok.token] = tok
@@ -80,7 +95,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if minted {
 		s.stat(func(st *Stats) { st.TokensIssued++ })
-		s.log.Debug("access token minted", zap.String("client_id", id), zap.Time("expires_at", tok.expiry))
+		s.log.Debug("access token minted", zap.String("client_id", id), zap.String("region", string(region)),
+			zap.Time("expires_at", tok.expiry))
 	}
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: tok.token,
@@ -114,10 +130,12 @@ type permission int
 const (
 	permInitiate permission = iota
 	permRetrieve
+	permDelete
 )
 
 // authorizeOAuth checks the OAuth2 bearer token of account, retrieval and
-// deletion calls. On failure it answers and returns false.
+// deletion calls: a live token of this region's tenant, whose client has
+// the permission. On failure it answers and returns false.
 func (s *Server) authorizeOAuth(w http.ResponseWriter, r *http.Request, perm permission) bool {
 	tok := bearerToken(r)
 	if tok == "" {
@@ -125,12 +143,22 @@ func (s *Server) authorizeOAuth(w http.ResponseWriter, r *http.Request, perm per
 		writeProblem(w, http.StatusUnauthorized, "Full authentication is required to access this resource")
 		return false
 	}
+	region := s.regionOf(r)
 	s.mu.Lock()
 	t := s.oauth[tok]
 	now := s.now()
+	var c ClientCredentials
+	if t != nil {
+		c = s.clients[t.clientID]
+	}
 	s.mu.Unlock()
 	switch {
 	case t == nil:
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeProblem(w, http.StatusUnauthorized, "The access token is invalid")
+		return false
+	case t.region != region:
+		s.refuse(RefusalWrongRegion)
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeProblem(w, http.StatusUnauthorized, "The access token is invalid")
 		return false
@@ -139,14 +167,18 @@ func (s *Server) authorizeOAuth(w http.ResponseWriter, r *http.Request, perm per
 		writeProblem(w, http.StatusUnauthorized, "The access token has expired")
 		return false
 	}
-	c := s.clients[t.clientID]
-	if perm == permInitiate && c.DenyInitiate {
-		writeProblem(w, http.StatusForbidden, "The client is not allowed to initiate transactions")
-		return false
+	var detail string
+	switch {
+	case perm == permInitiate && c.DenyInitiate:
+		detail = "The client is not allowed to initiate transactions"
+	case perm == permRetrieve && c.DenyRetrieve:
+		detail = "The client is not allowed to retrieve transactions"
+	case perm == permDelete && c.DenyDelete:
+		detail = "The client is not allowed to delete transactions"
+	default:
+		return true
 	}
-	if perm == permRetrieve && c.DenyRetrieve {
-		writeProblem(w, http.StatusForbidden, "The client is not allowed to retrieve or delete transactions")
-		return false
-	}
-	return true
+	s.refuse(RefusalPermission)
+	writeProblem(w, http.StatusForbidden, detail)
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	_ "image/jpeg" // register the JPEG decoder for image.DecodeConfig
 	_ "image/png"  // register the PNG decoder
@@ -46,6 +47,10 @@ func (s *Server) authorizeCredentialLocked(r *http.Request) (*execution, int, st
 		return nil, http.StatusUnauthorized, "The token is not valid for this workflow execution"
 	}
 	e := s.execs[execID]
+	if e != nil && e.region != s.regionOf(r) {
+		// Another region's transaction token: unknown here.
+		return nil, http.StatusUnauthorized, "The token is invalid"
+	}
 	if e == nil || e.deleted || e.accountID != r.PathValue("accountId") {
 		return nil, http.StatusNotFound, "The workflow execution does not exist"
 	}
@@ -63,7 +68,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	credID := r.PathValue("credentialId")
 	replace := r.Method == http.MethodPut
 
-	// check auth and target before reading the body
+	// check auth, target and consent before reading the body
 	s.mu.Lock()
 	e, status, detail := s.authorizeCredentialLocked(r)
 	if status == 0 {
@@ -72,7 +77,17 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", "POST")
 		}
 	}
+	consentMissing := status == 0 && needsConsent(e.credential(credID)) && !s.sw.AllowMissingConsent && !e.consent.valid()
 	s.mu.Unlock()
+	if consentMissing {
+		// Jumio: ID and biometric uploads over the API need end-user
+		// consent in the account request (jumio-api.md §10.1). The status
+		// is the simulator's choice: Jumio answers missing parameter values
+		// with 403 and does not document this case.
+		s.refuse(RefusalConsent)
+		status, detail = http.StatusForbidden, "End-user consent is required before uploading ID or biometric data: "+
+			"add userConsent {userIp, userLocation {country}, consent {obtained: \"yes\", obtainedAt}} to the account request"
+	}
 	if status != 0 {
 		writeProblem(w, status, detail)
 		return
@@ -81,7 +96,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	var p *part
 	var pd *jumio.PreparedData
 	if classifier == jumio.PartPreparedData {
-		pd, p, status, detail = readPreparedData(w, r)
+		pd, p, status, detail = s.readPreparedData(w, r)
 	} else {
 		p, status, detail = s.readImage(w, r)
 	}
@@ -106,7 +121,16 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	if pd != nil {
 		e.preparedData = pd
 	}
-	s.startLocked(e, now)
+	if classifier == jumio.PartPreparedData && e.spec.webCapable() && !s.sw.PreparedDataStartsSession {
+		// Prepared data goes in before the user starts the web or SDK
+		// flow: it does not start the acquisition, but it is activity
+		// once the user has.
+		if e.started {
+			e.lastActivity = now
+		}
+	} else {
+		s.startLocked(e, now)
+	}
 	resp := s.uploadResponseLocked(e, c, now)
 	s.stat(func(st *Stats) {
 		st.Uploads++
@@ -116,6 +140,18 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		zap.String("classifier", classifier))
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// needsConsent reports whether uploads to c collect ID or biometric data,
+// which Jumio accepts over the API only with end-user consent: the FRONT,
+// BACK and FACE parts of ID, SELFIE and FACEMAP credentials (a DOCUMENT,
+// such as a proof of address, or prepared data does not).
+func needsConsent(c *credential) bool {
+	switch c.spec.Category {
+	case jumio.CategoryID, jumio.CategorySelfie, jumio.CategoryFacemap:
+		return true
+	}
+	return false
 }
 
 func checkUploadTarget(e *execution, credID, classifier string, replace bool) (int, string) {
@@ -133,7 +169,10 @@ func checkUploadTarget(e *execution, credID, classifier string, replace bool) (i
 }
 
 // readImage streams the multipart field "file" with a size limit and
-// checks it is a JPEG or PNG of acceptable dimensions.
+// checks it is a JPEG or PNG of acceptable dimensions: Jumio's Credentials
+// API takes "JPEG, PNG (max. size 15 MB and max resolution of 8000 x 8000.
+// Longest side must be > 300px.)". Every refusal is a 400 with Jumio's
+// error body.
 func (s *Server) readImage(w http.ResponseWriter, r *http.Request) (*part, int, string) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
@@ -145,7 +184,11 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) (*part, int, 
 	if err != nil {
 		return nil, http.StatusBadRequest, "The multipart body is malformed"
 	}
-	tooLarge := func(err error) bool {
+	tooLarge := func() (*part, int, string) {
+		s.refuse(RefusalImage)
+		return nil, http.StatusBadRequest, fmt.Sprintf("The file exceeds the maximum size of %d bytes", limit)
+	}
+	isMaxBytes := func(err error) bool {
 		var mbe *http.MaxBytesError
 		return errors.As(err, &mbe)
 	}
@@ -155,8 +198,8 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) (*part, int, 
 			return nil, http.StatusBadRequest, "The multipart field 'file' is required"
 		}
 		if err != nil {
-			if tooLarge(err) {
-				return nil, http.StatusRequestEntityTooLarge, "The file exceeds the maximum upload size"
+			if isMaxBytes(err) {
+				return tooLarge()
 			}
 			return nil, http.StatusBadRequest, "The multipart body is malformed"
 		}
@@ -165,8 +208,8 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) (*part, int, 
 		}
 		data, err := io.ReadAll(io.LimitReader(fp, limit+1))
 		switch {
-		case err != nil && tooLarge(err), int64(len(data)) > limit:
-			return nil, http.StatusRequestEntityTooLarge, "The file exceeds the maximum upload size"
+		case err != nil && isMaxBytes(err), int64(len(data)) > limit:
+			return tooLarge()
 		case err != nil:
 			return nil, http.StatusBadRequest, "The multipart body is malformed"
 		}
@@ -177,14 +220,16 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) (*part, int, 
 		case bytes.HasPrefix(data, jpegMagic):
 			ctype = "image/jpeg"
 		default:
+			s.refuse(RefusalImage)
 			return nil, http.StatusBadRequest, "The file must be a JPEG or PNG image"
 		}
 		cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
 		if err != nil {
+			s.refuse(RefusalImage)
 			return nil, http.StatusBadRequest, "The image could not be decoded"
 		}
-		longest := max(cfg.Width, cfg.Height)
-		if longest <= minLongestSide || cfg.Width > maxSide || cfg.Height > maxSide {
+		if longest := max(cfg.Width, cfg.Height); longest <= minLongestSide || cfg.Width > maxSide || cfg.Height > maxSide {
+			s.refuse(RefusalImage)
 			return nil, http.StatusBadRequest, "The image's longest side must be more than 300 px and no side more than 8000 px"
 		}
 		return &part{contentType: ctype, data: data}, 0, ""
@@ -192,21 +237,14 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) (*part, int, 
 }
 
 // readPreparedData decodes and validates a PREPARED_DATA body.
-func readPreparedData(w http.ResponseWriter, r *http.Request) (*jumio.PreparedData, *part, int, string) {
+func (s *Server) readPreparedData(w http.ResponseWriter, r *http.Request) (*jumio.PreparedData, *part, int, string) {
 	var pd jumio.PreparedData
 	if status, detail := decodeJSON(w, r, &pd); status != 0 {
 		return nil, nil, status, detail
 	}
-	if err := jumio.ValidatePreparedData(&pd); err != nil {
-		var ve *jumio.ValidationError
-		if !errors.As(err, &ve) {
-			return nil, nil, http.StatusBadRequest, "The prepared data violates Jumio's rules"
-		}
-		msgs := make([]string, len(ve.Fields))
-		for i, f := range ve.Fields {
-			msgs[i] = f.Field + " " + f.Message
-		}
-		return nil, nil, http.StatusBadRequest, "Validation failed: " + strings.Join(msgs, "; ")
+	if errs := validatePreparedData(&pd); len(errs) > 0 {
+		s.refuse(RefusalValidation)
+		return nil, nil, http.StatusBadRequest, errs.detail()
 	}
 	raw, err := json.Marshal(pd)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 // lookupLocked finds the execution named by the path, applying the clock.
 func (s *Server) lookupLocked(r *http.Request) *execution {
 	e := s.execs[r.PathValue("executionId")]
-	if e == nil || e.deleted || e.accountID != r.PathValue("accountId") {
+	if e == nil || e.deleted || e.accountID != r.PathValue("accountId") || e.region != s.regionOf(r) {
 		return nil
 	}
 	s.applyClockLocked(e, s.now())
@@ -83,7 +83,7 @@ func (s *Server) handleGetPart(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	var data []byte
 	var ctype string
-	if e := s.execs[s.credOwner[credID]]; e != nil && !e.deleted && e.accountID == r.PathValue("accountId") {
+	if e := s.execs[s.credOwner[credID]]; e != nil && !e.deleted && e.accountID == r.PathValue("accountId") && e.region == s.regionOf(r) {
 		if p := e.credential(credID).parts[classifier]; p != nil && p.data != nil {
 			data, ctype = p.data, p.contentType
 		}
@@ -101,12 +101,12 @@ func (s *Server) handleGetPart(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteAccount deletes an account and all its executions.
 func (s *Server) handleDeleteAccount(w http.ResponseWriter, r *http.Request) {
-	if !s.authorizeOAuth(w, r, permRetrieve) {
+	if !s.authorizeOAuth(w, r, permDelete) {
 		return
 	}
 	s.mu.Lock()
 	acc := s.accounts[r.PathValue("accountId")]
-	if acc == nil || acc.deleted {
+	if acc == nil || acc.deleted || acc.region != s.regionOf(r) {
 		s.mu.Unlock()
 		writeProblem(w, http.StatusNotFound, "The account does not exist")
 		return
@@ -122,7 +122,7 @@ func (s *Server) handleDeleteAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteExecution(w http.ResponseWriter, r *http.Request) {
-	if !s.authorizeOAuth(w, r, permRetrieve) {
+	if !s.authorizeOAuth(w, r, permDelete) {
 		return
 	}
 	s.mu.Lock()

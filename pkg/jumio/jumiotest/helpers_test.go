@@ -156,12 +156,36 @@ func (e *tenv) createAccount(tok string, req *jumio.AccountRequest) jumio.Accoun
 	return ar
 }
 
+// accountReq is a request Jumio accepts for every channel: for workflows
+// with an ID credential it carries end-user consent and the document's
+// country and type, which API uploads need (see bareAccountReq).
 func accountReq(ref string, key jumio.WorkflowKey) *jumio.AccountRequest {
+	req := bareAccountReq(ref, key)
+	switch key {
+	case jumio.WorkflowIDIV, jumio.WorkflowIDIVScreening, jumio.WorkflowIDIVSupporting, jumio.WorkflowIDSelfie:
+		req.UserConsent = testConsent()
+		req.WorkflowDefinition.Credentials = []jumio.CredentialDefinition{idCountryAndType("USA", "DRIVING_LICENSE")}
+	}
+	return req
+}
+
+// bareAccountReq has only what the account call itself requires.
+func bareAccountReq(ref string, key jumio.WorkflowKey) *jumio.AccountRequest {
 	req := &jumio.AccountRequest{CustomerInternalReference: ref, WorkflowDefinition: jumio.WorkflowDefinition{Key: key}}
 	if key == jumio.WorkflowWatchlistScreening {
 		req.UserReference = "user-" + ref
 	}
 	return req
+}
+
+func testConsent() *jumio.UserConsent {
+	return &jumio.UserConsent{UserIP: "192.0.2.1", UserLocation: &jumio.UserLocation{Country: "USA", State: "IL"},
+		Consent: &jumio.Consent{Obtained: "yes", ObtainedAt: "2026-03-14T09:00:00.000Z"}}
+}
+
+func idCountryAndType(country, typ string) jumio.CredentialDefinition {
+	return jumio.CredentialDefinition{Category: jumio.CategoryID, Country: &jumio.PredefinedValue{Values: []string{country}},
+		Type: &jumio.PredefinedValue{Values: []string{typ}}}
 }
 
 func credOf(t *testing.T, ar jumio.AccountResponse, category string) jumio.CredentialStart {

@@ -327,7 +327,7 @@ func TestQuirkOptions(t *testing.T) {
 	clock := NewClock(t0)
 	rc := newReceiver(t)
 	e := setup(t, Options{Now: clock.Now, SweepInterval: -1, TokenTTL: 24 * time.Hour, DefaultCallbackURL: rc.srv.URL,
-		ShortExecutionHref: true, ExpiredAsRejected: true})
+		Switches: Switches{ExpiredAsRejected: true}})
 	tok := e.token()
 	ar := e.createAccount(tok, accountReq("quirks", jumio.WorkflowIDIVScreening))
 	clock.Advance(time.Hour)

@@ -25,7 +25,7 @@ const (
 	DefaultTokenReuseMin   = 10 * time.Minute
 	DefaultSweepInterval   = time.Second
 	DefaultSessionTimeout  = 15 * time.Minute
-	DefaultMaxUploadSize   = 15 << 20
+	DefaultMaxUploadSize   = 15_000_000 // Jumio: "max. size 15 MB"
 	DefaultCallbackTimeout = 5 * time.Second
 	// CallbackUserAgent is the User-Agent of callback deliveries.
 	CallbackUserAgent = "Jumio-Callback/1.0"
@@ -45,9 +45,16 @@ type Options struct {
 	// "127.0.0.1:0" (a free port on the loopback interface).
 	Addr string
 
-	// Clients are the OAuth2 clients the token endpoint accepts. Default:
-	// one client {ID: "sim-client", Secret: "sim-secret"}.
+	// Clients are the OAuth2 clients the token endpoints accept, each in
+	// its region's tenant (ClientCredentials.Region). Client IDs must be
+	// unique across regions. Default: one client per region, sim-client /
+	// sim-secret in amer-1, sim-client-emea-1 / sim-secret-emea-1 and
+	// sim-client-apac-1 / sim-secret-apac-1.
 	Clients []ClientCredentials
+
+	// DefaultRegion is the region the root URL serves (every region is
+	// also served under [Server.RegionURL]). Default amer-1.
+	DefaultRegion jumio.Region
 
 	// TokenTTL is the OAuth2 access token lifetime. Default 1h
 	// (expires_in=3600, as Jumio documents).
@@ -97,29 +104,10 @@ type Options struct {
 	// send no callbacks.
 	DefaultCallbackURL string
 
-	// StrictCallbackURL enforces Jumio's callbackUrl rules (https, a domain
-	// name rather than an IP address, no port, no fragment) with 400.
-	// Default false: any absolute http(s) URL is accepted, including
-	// http://127.0.0.1:port receivers of local pipelines.
-	StrictCallbackURL bool
-
-	// ShortExecutionHref writes workflowExecution.href in callbacks and
-	// status answers without the account segment,
-	// {URL}/api/v1/workflow-executions/{id}, as Jumio's real callbacks and
-	// status page show; the simulator does not serve that path, so clients
-	// must build retrieval URLs from the IDs. Default false:
-	// {URL}/api/v1/accounts/{a}/workflow-executions/{id}, as documented.
-	ShortExecutionHref bool
-
-	// ExpiredAsRejected reports expired executions (TOKEN_EXPIRED,
-	// SESSION_EXPIRED) with decision REJECTED, label REJECTED and score
-	// 100, as a real 2023 capture shows. Default false: NOT_EXECUTED with
-	// the status as label and score -1, as Jumio documents.
-	ExpiredAsRejected bool
-
-	// AllowMissingUserAgent accepts requests without a User-Agent header.
-	// Default false: they get 403, as Jumio answers.
-	AllowMissingUserAgent bool
+	// Switches are the initial values of the rules and quirks that can
+	// change while the server runs (see [Switches]). The zero value is
+	// faithful to Jumio: every rule enforced.
+	Switches Switches
 
 	// Callbacks configures callback delivery and its faults.
 	Callbacks CallbackOptions
@@ -137,8 +125,9 @@ type Options struct {
 	// callback delivery for RouteCallback). Default none.
 	Latency map[Route]time.Duration
 
-	// MaxUploadSize bounds an uploaded image part in bytes; larger uploads
-	// get 413. Default 15 MiB (Jumio's documented limit).
+	// MaxUploadSize bounds an uploaded image part in bytes; larger images
+	// get 400, like the other image rules. Default 15,000,000 (Jumio's
+	// "max. size 15 MB"; an older guide said 5 MB).
 	MaxUploadSize int64
 
 	// Workflows adds workflow definitions, or replaces built-in ones with
@@ -156,17 +145,27 @@ type Options struct {
 	Logger *zap.Logger
 }
 
-// ClientCredentials is an OAuth2 client the token endpoint accepts.
+// ClientCredentials is an OAuth2 client of a region's tenant, as created
+// in the Jumio portal. Its JSON form is the control API's (/_sim/clients).
+//
+// The portal grants a client the permissions "to initiate a transaction,
+// retrieve & delete transaction details, or both"; the simulator splits
+// retrieve from delete so each refusal can be tested. A refused call
+// answers 403; permission changes apply to tokens already issued.
 type ClientCredentials struct {
 	ID     string `json:"id"`
 	Secret string `json:"secret"`
-	// DenyInitiate: the client gets tokens, but account calls (POST and PUT
-	// /api/v1/accounts) answer 403, like a portal client without the
-	// "initiate" permission.
+	// Region is the tenant the client belongs to: its tokens are accepted
+	// only at that region's URLs. Default: Options.DefaultRegion.
+	Region jumio.Region `json:"region,omitempty"`
+	// DenyInitiate: account calls (POST and PUT /api/v1/accounts) answer
+	// 403.
 	DenyInitiate bool `json:"denyInitiate,omitempty"`
-	// DenyRetrieve: the client gets tokens, but retrieval and deletion
-	// calls answer 403.
+	// DenyRetrieve: retrieval calls (status, details, steps, images) answer
+	// 403.
 	DenyRetrieve bool `json:"denyRetrieve,omitempty"`
+	// DenyDelete: deletion calls (DELETE account or execution) answer 403.
+	DenyDelete bool `json:"denyDelete,omitempty"`
 }
 
 // CallbackOptions configures callback delivery. Its JSON form (used by the
@@ -267,7 +266,8 @@ func (o CallbackOptions) normalized() CallbackOptions {
 	return o.withDefaults()
 }
 
-// RateLimits are token-bucket limits per tenant, measured in real time.
+// RateLimits are token-bucket limits per tenant (each region's tenant has
+// its own buckets), measured in real time.
 // A zero rate leaves that class unlimited; a burst below 1 counts as 1.
 // Over a limit the server answers 429 with exactly Jumio's documented body
 // {"title":"Too Many Requests","status":429,"detail":"Request limit exceeded"}.
@@ -280,8 +280,8 @@ type RateLimits struct {
 	// image and deletion calls, for the whole tenant.
 	RetrievalPerSecond float64 `json:"retrievalPerSecond,omitempty"`
 	RetrievalBurst     int     `json:"retrievalBurst,omitempty"`
-	// TokenPerSecond and TokenBurst limit the token endpoint, per OAuth2
-	// client ID.
+	// TokenPerSecond and TokenBurst limit the token endpoint, for the whole
+	// tenant (all its clients together).
 	TokenPerSecond float64 `json:"tokenPerSecond,omitempty"`
 	TokenBurst     int     `json:"tokenBurst,omitempty"`
 	// RetryAfter adds a Retry-After header (whole seconds until a request
@@ -409,10 +409,18 @@ func (o Options) withDefaults() Options {
 	if o.Addr == "" {
 		o.Addr = DefaultAddr
 	}
+	if o.DefaultRegion == "" {
+		o.DefaultRegion = jumio.DefaultRegion
+	}
 	if len(o.Clients) == 0 {
-		o.Clients = []ClientCredentials{{ID: DefaultClientID, Secret: DefaultClientSecret}}
+		o.Clients = DefaultClients()
 	} else {
 		o.Clients = slices.Clone(o.Clients)
+	}
+	for i := range o.Clients {
+		if o.Clients[i].Region == "" {
+			o.Clients[i].Region = o.DefaultRegion
+		}
 	}
 	if o.TokenTTL == 0 {
 		o.TokenTTL = DefaultTokenTTL
@@ -433,6 +441,7 @@ func (o Options) withDefaults() Options {
 		o.MaxUploadSize = DefaultMaxUploadSize
 	}
 	o.Callbacks = o.Callbacks.withDefaults()
+	o.Switches = o.Switches.clone()
 	if o.RateLimits != nil {
 		rl := *o.RateLimits
 		o.RateLimits = &rl
@@ -457,13 +466,19 @@ func (o Options) validate() error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, args...)...)
 	}
+	if !o.DefaultRegion.Valid() {
+		return fail("DefaultRegion must be amer-1, emea-1 or apac-1")
+	}
 	seen := map[string]bool{}
 	for i, c := range o.Clients {
 		if c.ID == "" || c.Secret == "" {
 			return fail("client %d: ID and Secret are required", i)
 		}
 		if seen[c.ID] {
-			return fail("client %d: duplicate client ID", i)
+			return fail("client %d: duplicate client ID (IDs are unique across regions)", i)
+		}
+		if !c.Region.Valid() {
+			return fail("client %d: region must be amer-1, emea-1 or apac-1", i)
 		}
 		seen[c.ID] = true
 	}
@@ -484,6 +499,9 @@ func (o Options) validate() error {
 	if err := o.Callbacks.validate(); err != nil {
 		return fail("%v", err)
 	}
+	if err := o.Switches.validate(); err != nil {
+		return fail("%v", err)
+	}
 	if err := o.RateLimits.validate(); err != nil {
 		return fail("%v", err)
 	}
@@ -496,7 +514,7 @@ func (o Options) validate() error {
 		}
 	}
 	for k, w := range o.Workflows {
-		if !jumio.ValidID(string(k)) {
+		if !workflowKeyRE.MatchString(string(k)) {
 			return fail("workflow key %q is not a valid key", k)
 		}
 		if err := w.validate(); err != nil {
@@ -504,6 +522,17 @@ func (o Options) validate() error {
 		}
 	}
 	return nil
+}
+
+// DefaultClients returns the default OAuth2 clients: sim-client /
+// sim-secret in amer-1, and sim-client-{region} / sim-secret-{region} in
+// emea-1 and apac-1.
+func DefaultClients() []ClientCredentials {
+	out := []ClientCredentials{{ID: DefaultClientID, Secret: DefaultClientSecret, Region: jumio.RegionAMER}}
+	for _, r := range []jumio.Region{jumio.RegionEMEA, jumio.RegionAPAC} {
+		out = append(out, ClientCredentials{ID: DefaultClientID + "-" + string(r), Secret: DefaultClientSecret + "-" + string(r), Region: r})
+	}
+	return out
 }
 
 // DefaultWorkflows returns the built-in workflow definitions (a fresh copy):

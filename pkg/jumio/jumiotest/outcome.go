@@ -40,11 +40,18 @@ type Execution struct {
 // with the results: a rejected (or not uploaded) usability or any REJECTED
 // result turns PASSED/WARNING into REJECTED, a WARNING result turns PASSED
 // into WARNING, and all results NOT_EXECUTED make it NOT_EXECUTED.
+//
+// WatchlistAlert makes every watchlistScreening result that runs (its
+// prerequisites and data present) WARNING / ALERT with search results,
+// while such an alert does not lower the overall decision: an alert under
+// a PASSED decision, as standalone screening (workflow 10010) reports it
+// (the "alert" marker of [DeriveOutcome]).
 type Outcome struct {
-	Decision     string                    `json:"decision,omitempty"`
-	Label        string                    `json:"label,omitempty"`
-	Score        float64                   `json:"score,omitempty"`
-	Capabilities map[string]jumio.Decision `json:"capabilities,omitempty"`
+	Decision       string                    `json:"decision,omitempty"`
+	Label          string                    `json:"label,omitempty"`
+	Score          float64                   `json:"score,omitempty"`
+	Capabilities   map[string]jumio.Decision `json:"capabilities,omitempty"`
+	WatchlistAlert bool                      `json:"watchlistAlert,omitempty"`
 }
 
 // Default risk scores of [DeriveOutcome].
@@ -61,11 +68,16 @@ const (
 //   - "notexec": NOT_EXECUTED (score -1)
 //   - "reject": REJECTED (score 90)
 //   - "warn": WARNING (score 50)
+//   - "alert": PASSED (score 10) with watchlistScreening WARNING / ALERT
+//     and searchResults > 0 (an alert under a passed decision, as with
+//     standalone screening, workflow 10010; see Outcome.WatchlistAlert).
+//     Workflows without watchlist screening simply pass.
 //   - otherwise PASSED (score 10)
 //
 // For example a job with customerInternalReference "order-42-reject"
-// is rejected, and prepared data with email "warn@example.com" gives a
-// MEDIUM_RISK email verification.
+// is rejected, prepared data with email "warn@example.com" gives a
+// MEDIUM_RISK email verification, and a 10010 job with userReference
+// "user-7-alert" passes with a watchlist alert.
 func DeriveOutcome(e Execution) Outcome {
 	hay := strings.ToLower(e.CustomerInternalReference + "\x00" + e.UserReference)
 	if e.PreparedData != nil {
@@ -78,6 +90,8 @@ func DeriveOutcome(e Execution) Outcome {
 		return Outcome{Decision: jumio.DecisionRejected, Score: ScoreRejected}
 	case strings.Contains(hay, "warn"):
 		return Outcome{Decision: jumio.DecisionWarning, Score: ScoreWarning}
+	case strings.Contains(hay, "alert"):
+		return Outcome{Decision: jumio.DecisionPassed, Score: ScorePassed, WatchlistAlert: true}
 	}
 	return Outcome{Decision: jumio.DecisionPassed, Score: ScorePassed}
 }

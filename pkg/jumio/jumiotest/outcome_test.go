@@ -21,6 +21,9 @@ func TestDeriveOutcome(t *testing.T) {
 		{"notexec wins", Execution{CustomerInternalReference: "reject-notexec"}, Outcome{Decision: "NOT_EXECUTED", Score: -1}},
 		{"reject wins over warn", Execution{CustomerInternalReference: "warn", UserReference: "reject"}, Outcome{Decision: "REJECTED", Score: 90}},
 		{"email marker", Execution{CustomerInternalReference: "x", PreparedData: &jumio.PreparedData{Email: "reject@example.com"}}, Outcome{Decision: "REJECTED", Score: 90}},
+		{"alert", Execution{CustomerInternalReference: "x", UserReference: "u-ALERT"}, Outcome{Decision: "PASSED", Score: 10, WatchlistAlert: true}},
+		{"alert in the email", Execution{CustomerInternalReference: "x", PreparedData: &jumio.PreparedData{Email: "alert@example.com"}}, Outcome{Decision: "PASSED", Score: 10, WatchlistAlert: true}},
+		{"warn wins over alert", Execution{CustomerInternalReference: "alert-warn"}, Outcome{Decision: "WARNING", Score: 50}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,12 +21,14 @@ func (e *execution) execHref() string {
 	return accountHref(e.base, e.accountID) + "/workflow-executions/" + url.PathEscape(e.id)
 }
 
-// notifyHref is workflowExecution.href in callbacks and status answers.
-func (s *Server) notifyHref(e *execution) string {
-	if s.opts.ShortExecutionHref {
-		return e.base + apiPrefix + "/workflow-executions/" + url.PathEscape(e.id)
+// notifyHref is workflowExecution.href in callbacks and status answers:
+// the short form real callbacks carry, or with Switches.LongExecutionHref
+// the documented long one. s.mu must be held.
+func (s *Server) notifyHrefLocked(e *execution) string {
+	if s.sw.LongExecutionHref {
+		return e.execHref()
 	}
-	return e.execHref()
+	return e.base + apiPrefix + "/workflow-executions/" + url.PathEscape(e.id)
 }
 
 func (e *execution) linkExecURL() string {
@@ -42,7 +44,7 @@ func (e *execution) partHref(c *credential, classifier string) string {
 }
 
 func (e *execution) webHref() string {
-	locale := e.web.Locale
+	locale := e.web.locale
 	if locale == "" {
 		locale = "en"
 	}
@@ -53,7 +55,7 @@ func (e *execution) webHref() string {
 func (s *Server) statusResponseLocked(e *execution) jumio.StatusResponse {
 	return jumio.StatusResponse{
 		Account: jumio.Ref{ID: e.accountID, Href: accountHref(e.base, e.accountID)},
-		WorkflowExecution: jumio.WorkflowStatus{ID: e.id, Href: s.notifyHref(e), DefinitionKey: string(e.key),
+		WorkflowExecution: jumio.WorkflowStatus{ID: e.id, Href: s.notifyHrefLocked(e), DefinitionKey: string(e.key),
 			Status: e.visibleStatus()},
 	}
 }
@@ -62,7 +64,7 @@ func (s *Server) callbackBodyLocked(e *execution, status string, now time.Time) 
 	return json.Marshal(jumio.Callback{
 		CallbackSentAt:    jumio.FormatTimestamp(now),
 		UserReference:     e.userRef,
-		WorkflowExecution: jumio.WorkflowStatus{ID: e.id, Href: s.notifyHref(e), DefinitionKey: string(e.key), Status: status},
+		WorkflowExecution: jumio.WorkflowStatus{ID: e.id, Href: s.notifyHrefLocked(e), DefinitionKey: string(e.key), Status: status},
 		Account:           jumio.Ref{ID: e.accountID, Href: accountHref(e.base, e.accountID)},
 	})
 }
@@ -87,7 +89,13 @@ func (s *Server) accountResponseLocked(e *execution, now time.Time) jumio.Accoun
 		resp.WorkflowExecution.Credentials = append(resp.WorkflowExecution.Credentials, cs)
 	}
 	if e.spec.allows(jumio.ChannelWeb) {
-		resp.Web = &jumio.WebResponse{Href: e.webHref(), SuccessURL: e.web.SuccessURL, ErrorURL: e.web.ErrorURL}
+		web := jumio.WebResponse{SuccessURL: e.web.successURL, ErrorURL: e.web.errorURL}
+		if !e.webHrefOmitted {
+			web.Href = e.webHref()
+		}
+		if web != (jumio.WebResponse{}) {
+			resp.Web = &web
+		}
 	}
 	if e.spec.allows(jumio.ChannelSDK) {
 		resp.SDK = &jumio.SDKResponse{Token: e.sdkToken}
@@ -136,9 +144,8 @@ func (s *Server) detailsLocked(e *execution) jumio.WorkflowDetails {
 		d.Decision = e.result.decision
 		d.Capabilities = e.result.capabilities
 	}
-	if e.consent != nil && e.consent.Obtained != "" {
-		c := *e.consent
-		d.Consent = &c
+	if e.consent != nil && e.consent.obtained != "" {
+		d.Consent = &jumio.Consent{Obtained: e.consent.obtained, ObtainedAt: e.consent.obtainedAt}
 	}
 	return d
 }

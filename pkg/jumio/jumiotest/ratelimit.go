@@ -23,8 +23,8 @@ func (s *Server) SetRateLimits(r *RateLimits) {
 	s.limits = &rl
 }
 
-// allow takes a token from the bucket of class (key distinguishes token
-// clients). When refused it returns how long until a token is available if
+// allow takes a token from the bucket of class (key names the class and
+// the tenant). When refused it returns how long until a token is available if
 // Retry-After is enabled, else 0.
 func (s *Server) allow(class, key string) (bool, time.Duration) {
 	s.mu.Lock()

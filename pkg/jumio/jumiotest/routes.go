@@ -2,6 +2,7 @@ package jumiotest
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,8 +101,10 @@ func (s *Server) jumio(routeOf func(*http.Request) Route, class string, h http.H
 		route := routeOf(r)
 		start := time.Now()
 		rw := &recorder{ResponseWriter: w, s: s, route: route}
+		region := s.regionOf(r)
 		s.stat(func(st *Stats) {
 			st.Requests[string(route)]++
+			st.RequestsByRegion[string(region)]++
 			switch route {
 			case RouteToken:
 				st.TokenRequests++
@@ -124,17 +127,21 @@ func (s *Server) jumio(routeOf func(*http.Request) Route, class string, h http.H
 			s.serveFault(rw, f)
 			return
 		}
-		if !s.opts.AllowMissingUserAgent && strings.TrimSpace(r.UserAgent()) == "" {
-			writeProblem(rw, http.StatusForbidden, "The User-Agent header is required")
+		chunked := r.ContentLength < 0 || slices.Contains(r.TransferEncoding, "chunked")
+		if chunked {
+			s.stat(func(st *Stats) {
+				st.ChunkedRequests++
+				st.ChunkedRequestsByRoute[string(route)]++
+			})
+		}
+		if status, rule, detail := s.checkHeaders(r, route, chunked); status != 0 {
+			s.refuse(rule)
+			writeProblem(rw, status, detail)
 			return
 		}
 		if class != classNone {
-			key := class
-			if class == classToken {
-				id, _, _ := r.BasicAuth()
-				key = class + "/" + id
-			}
-			if ok, wait := s.allow(class, key); !ok {
+			// Jumio's limits are per tenant: one bucket per class and region.
+			if ok, wait := s.allow(class, class+"/"+string(region)); !ok {
 				s.stat(func(st *Stats) {
 					st.RateLimited++
 					st.RateLimitedByRoute[string(route)]++
@@ -149,6 +156,23 @@ func (s *Server) jumio(routeOf func(*http.Request) Route, class string, h http.H
 		h(rw, r)
 		rw.finish()
 	})
+}
+
+// checkHeaders applies Jumio's header rules: a User-Agent that is present
+// and not blocked, and Content-Length on credential uploads. It returns 0
+// or the status, refusal rule and detail of the answer.
+func (s *Server) checkHeaders(r *http.Request, route Route, chunked bool) (int, string, string) {
+	sw := s.switches()
+	ua := strings.TrimSpace(r.UserAgent())
+	switch {
+	case ua == "" && !sw.AllowMissingUserAgent:
+		return http.StatusForbidden, RefusalUserAgentMissing, "The User-Agent header is required"
+	case ua != "" && sw.blocked(ua):
+		return http.StatusForbidden, RefusalUserAgentBlocked, "The User-Agent header is not accepted"
+	case chunked && !sw.AllowChunkedUploads && (route == RouteUploadPart || route == RouteUploadPreparedData):
+		return http.StatusForbidden, RefusalContentLength, "The Content-Length header is required"
+	}
+	return 0, "", ""
 }
 
 // waitLatency waits d unless the request or the server ends first.

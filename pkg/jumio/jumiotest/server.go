@@ -35,7 +35,6 @@ type Server struct {
 	Listener net.Listener
 
 	opts      Options
-	clients   map[string]ClientCredentials
 	log       *zap.Logger
 	handler   http.Handler
 	httpSrv   *http.Server
@@ -47,26 +46,29 @@ type Server struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // background goroutines
 
-	mu        sync.Mutex // guards everything below
-	started   bool
-	closed    bool
-	rng       *mrand.Rand
-	accounts  map[string]*account
-	execs     map[string]*execution
-	credOwner map[string]string // credential ID -> execution ID
-	txTokens  map[string]string // transaction api.token -> execution ID
-	webTokens map[string]string // web authorizationToken -> execution ID
-	oauth     map[string]*oauthToken
-	current   map[string]*oauthToken // client ID -> token handed out
-	faults    map[Route][]*pendingFault
-	latency   map[Route]time.Duration
-	limits    *RateLimits
-	buckets   map[string]*bucket
-	cbOpts    CallbackOptions
-	cbSeq     int
-	decide    func(Execution) Outcome
-	outcomes  map[string]Outcome
-	health    healthState
+	mu          sync.Mutex // guards everything below
+	clients     map[string]ClientCredentials
+	clientOrder []string // client IDs in configuration order
+	started     bool
+	closed      bool
+	rng         *mrand.Rand
+	accounts    map[string]*account
+	execs       map[string]*execution
+	credOwner   map[string]string // credential ID -> execution ID
+	txTokens    map[string]string // transaction api.token -> execution ID
+	webTokens   map[string]string // web authorizationToken -> execution ID
+	oauth       map[string]*oauthToken
+	current     map[string]*oauthToken // client ID -> token handed out
+	faults      map[Route][]*pendingFault
+	latency     map[Route]time.Duration
+	limits      *RateLimits
+	buckets     map[string]*bucket
+	cbOpts      CallbackOptions
+	sw          Switches
+	cbSeq       int
+	decide      func(Execution) Outcome
+	outcomes    map[string]Outcome
+	health      healthState
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -132,6 +134,7 @@ func newServer(opts Options) (*Server, error) {
 		latency:   map[Route]time.Duration{},
 		buckets:   map[string]*bucket{},
 		cbOpts:    o.Callbacks,
+		sw:        o.Switches.clone(),
 		decide:    o.Decide,
 		outcomes:  map[string]Outcome{},
 		health:    healthState{Status: "UP"},
@@ -139,6 +142,7 @@ func newServer(opts Options) (*Server, error) {
 	}
 	for _, c := range o.Clients {
 		s.clients[c.ID] = c
+		s.clientOrder = append(s.clientOrder, c.ID)
 	}
 	for r, d := range o.Latency {
 		if d > 0 {
@@ -156,7 +160,7 @@ func newServer(opts Options) (*Server, error) {
 	cbTransport := http.DefaultTransport.(*http.Transport).Clone()
 	cbTransport.MaxIdleConnsPerHost = 256
 	s.cbClient = &http.Client{Transport: cbTransport}
-	s.handler = s.routes()
+	s.handler = s.withRegion(s.routes())
 	return s, nil
 }
 
@@ -254,10 +258,13 @@ func (s *Server) Close() {
 // (Go-http-client/1.1), which the simulator accepts.
 func (s *Server) Client() *http.Client { return s.client }
 
-// Credentials returns the first configured OAuth2 client's ID and secret.
+// Credentials returns the ID and secret of the default region's first
+// OAuth2 client (as they are now: see [Server.SetClient]), or zero
+// credentials if that tenant has none. See [Server.RegionCredentials] for
+// the other regions.
 func (s *Server) Credentials() jumio.Credentials {
-	c := s.opts.Clients[0]
-	return jumio.Credentials{ClientID: c.ID, ClientSecret: c.Secret}
+	c, _ := s.RegionCredentials(s.opts.DefaultRegion)
+	return c
 }
 
 // Handler returns the server's whole HTTP handler (every Jumio service,
@@ -320,18 +327,6 @@ func (s *Server) sweeper() {
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
-
-// baseURL is the scheme and host the client used to reach the server.
-func (s *Server) baseURL(r *http.Request) string {
-	if r == nil || r.Host == "" {
-		return s.URL
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
 
 // problem is Jumio's error body.
 type problem struct {

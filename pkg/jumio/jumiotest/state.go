@@ -21,6 +21,7 @@ var (
 
 type account struct {
 	id        string
+	region    jumio.Region
 	createdAt time.Time
 	deleted   bool
 	execIDs   []string
@@ -42,18 +43,23 @@ type part struct {
 // TOKEN_EXPIRED / SESSION_EXPIRED.
 type execution struct {
 	id, accountID string
+	region        jumio.Region
 	base          string // scheme://host the execution was created through
 	key           jumio.WorkflowKey
 	spec          WorkflowSpec
 	customerRef   string
 	userRef       string
 	callbackURL   string
-	web           jumio.WebSettings
-	consent       *jumio.Consent
+	web           webSettings
+	consent       *userConsent // as given in the account request
+	idSelection   *idSelection // country and ID type from workflowDefinition.credentials
 	txToken       string
 	webToken      string
 	sdkToken      string
-	creds         []*credential
+	// webHrefOmitted: the account response had no web.href
+	// (Switches.OmitWebHref when it was created).
+	webHrefOmitted bool
+	creds          []*credential
 
 	status        string
 	started       bool
@@ -326,6 +332,7 @@ func (s *Server) SetOutcome(customerInternalReference string, o Outcome) {
 type ExecutionInfo struct {
 	ID                        string            `json:"id"`
 	AccountID                 string            `json:"accountId"`
+	Region                    jumio.Region      `json:"region"`
 	WorkflowKey               jumio.WorkflowKey `json:"workflowKey"`
 	Status                    string            `json:"status"` // the real status (RetrievableDelay does not hide PROCESSED here)
 	CustomerInternalReference string            `json:"customerInternalReference"`
@@ -393,7 +400,7 @@ func (s *Server) executions() []ExecutionInfo {
 
 func (s *Server) infoLocked(e *execution) ExecutionInfo {
 	info := ExecutionInfo{
-		ID: e.id, AccountID: e.accountID, WorkflowKey: e.key, Status: e.status,
+		ID: e.id, AccountID: e.accountID, Region: e.region, WorkflowKey: e.key, Status: e.status,
 		CustomerInternalReference: e.customerRef, UserReference: e.userRef,
 		Channel: e.channel, Parts: e.uploadedParts(), Started: e.started,
 		Finalized: e.finalized, Deleted: e.deleted,
@@ -418,7 +425,7 @@ func (s *Server) infoLocked(e *execution) ExecutionInfo {
 		d := e.result.decision
 		info.Decision = &d
 	}
-	if e.spec.allows(jumio.ChannelWeb) {
+	if e.spec.allows(jumio.ChannelWeb) && !e.webHrefOmitted {
 		info.WebHref = e.webHref()
 	}
 	return info

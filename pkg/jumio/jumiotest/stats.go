@@ -66,17 +66,47 @@ type Stats struct {
 
 	// Deletions counts successful DELETE calls (accounts and executions).
 	Deletions int `json:"deletions"`
+
+	// Refusals counts requests the simulator refused for breaking one of
+	// Jumio's rules, by rule (the Refusal* constants): a test can assert
+	// that kycpipe never trips one.
+	Refusals map[string]int `json:"refusals"`
+
+	// ChunkedRequests counts requests that arrived without Content-Length
+	// (chunked transfer encoding), refused or not, in total and by route.
+	ChunkedRequests        int            `json:"chunkedRequests"`
+	ChunkedRequestsByRoute map[string]int `json:"chunkedRequestsByRoute"`
+
+	// RequestsByRegion counts Jumio requests by the region whose hosts they
+	// reached (amer-1, emea-1, apac-1; see [Server.RegionURL]).
+	RequestsByRegion map[string]int `json:"requestsByRegion"`
 }
+
+// Keys of Stats.Refusals.
+const (
+	RefusalUserAgentMissing = "user_agent_missing" // no User-Agent (403)
+	RefusalUserAgentBlocked = "user_agent_blocked" // a blocked User-Agent (403)
+	RefusalContentLength    = "content_length"     // a credential upload without Content-Length (403)
+	RefusalValidation       = "validation"         // an account or prepared-data body breaking a rule (400)
+	RefusalConsent          = "consent"            // an ID or biometric upload without valid userConsent (403)
+	RefusalImage            = "image"              // an image of the wrong format, size or dimensions (400)
+	RefusalBadClient        = "bad_client"         // bad client credentials at the token endpoint
+	RefusalPermission       = "permission"         // a client without the permission for the call (403)
+	RefusalWrongRegion      = "wrong_region"       // a token of another region's tenant (401)
+)
 
 func newStats() Stats {
 	return Stats{
-		Requests:              map[string]int{},
-		Responses:             map[string]map[string]int{},
-		AccountsByReference:   map[string]int{},
-		ExecutionsByReference: map[string]int{},
-		UploadsByExecution:    map[string]int{},
-		FinalizesByExecution:  map[string]int{},
-		RateLimitedByRoute:    map[string]int{},
+		Requests:               map[string]int{},
+		Responses:              map[string]map[string]int{},
+		AccountsByReference:    map[string]int{},
+		ExecutionsByReference:  map[string]int{},
+		UploadsByExecution:     map[string]int{},
+		FinalizesByExecution:   map[string]int{},
+		RateLimitedByRoute:     map[string]int{},
+		Refusals:               map[string]int{},
+		ChunkedRequestsByRoute: map[string]int{},
+		RequestsByRegion:       map[string]int{},
 	}
 }
 
@@ -92,6 +122,9 @@ func (st Stats) clone() Stats {
 	c.UploadsByExecution = maps.Clone(st.UploadsByExecution)
 	c.FinalizesByExecution = maps.Clone(st.FinalizesByExecution)
 	c.RateLimitedByRoute = maps.Clone(st.RateLimitedByRoute)
+	c.Refusals = maps.Clone(st.Refusals)
+	c.ChunkedRequestsByRoute = maps.Clone(st.ChunkedRequestsByRoute)
+	c.RequestsByRegion = maps.Clone(st.RequestsByRegion)
 	return c
 }
 
@@ -115,6 +148,11 @@ func (s *Server) stat(f func(*Stats)) {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
 	f(&s.stats)
+}
+
+// refuse counts a refusal for rule.
+func (s *Server) refuse(rule string) {
+	s.stat(func(st *Stats) { st.Refusals[rule]++ })
 }
 
 func (s *Server) countResponse(route Route, code string) {

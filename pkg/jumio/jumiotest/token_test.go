@@ -96,9 +96,11 @@ func TestTokenErrors(t *testing.T) {
 		status int
 		error  string
 	}{
-		{"no auth", "grant_type=client_credentials", []reqOpt{header("Content-Type", form)}, 401, "invalid_client"},
-		{"wrong secret", "grant_type=client_credentials", []reqOpt{header("Content-Type", form), basic(DefaultClientID, "nope")}, 401, "invalid_client"},
-		{"unknown client", "grant_type=client_credentials", []reqOpt{header("Content-Type", form), basic("who", DefaultClientSecret)}, 401, "invalid_client"},
+		// Jumio documents 400 or 403 for bad client credentials; 400 by default.
+		{"no auth", "grant_type=client_credentials", []reqOpt{header("Content-Type", form)}, 400, "invalid_client"},
+		{"wrong secret", "grant_type=client_credentials", []reqOpt{header("Content-Type", form), basic(DefaultClientID, "nope")}, 400, "invalid_client"},
+		{"unknown client", "grant_type=client_credentials", []reqOpt{header("Content-Type", form), basic("who", DefaultClientSecret)}, 400, "invalid_client"},
+		{"another region's client", "grant_type=client_credentials", []reqOpt{header("Content-Type", form), basic(DefaultClientID+"-emea-1", DefaultClientSecret+"-emea-1")}, 400, "invalid_client"},
 		{"wrong grant", "grant_type=password", []reqOpt{header("Content-Type", form), basic(DefaultClientID, DefaultClientSecret)}, 400, "unsupported_grant_type"},
 		{"missing grant", "", []reqOpt{header("Content-Type", form), basic(DefaultClientID, DefaultClientSecret)}, 400, "unsupported_grant_type"},
 		{"JSON body", `{"grant_type":"client_credentials"}`, []reqOpt{header("Content-Type", "application/json"), basic(DefaultClientID, DefaultClientSecret)}, 400, "invalid_request"},
@@ -116,8 +118,19 @@ func TestTokenErrors(t *testing.T) {
 			}
 		})
 	}
-	if st := e.s.Stats(); st.TokensIssued != 0 || st.TokenRequests != len(tests) || st.Responses["token"]["401"] != 3 {
+	if st := e.s.Stats(); st.TokensIssued != 0 || st.TokenRequests != len(tests) || st.Responses["token"]["400"] != len(tests) ||
+		st.Refusals[RefusalBadClient] != 4 {
 		t.Errorf("stats = %+v", st)
+	}
+	// The status is switchable: 403 (also documented) or 401 (RFC 6749).
+	for _, status := range []int{403, 401} {
+		if err := e.s.SetSwitches(Switches{BadClientStatus: status}); err != nil {
+			t.Fatal(err)
+		}
+		r := e.tokenFor(DefaultClientID, "nope")
+		if r.status != status || (status == 401) != (r.header.Get("WWW-Authenticate") != "") {
+			t.Errorf("BadClientStatus %d: %d %v", status, r.status, r.header)
+		}
 	}
 }
 
@@ -126,7 +139,7 @@ func TestBearerChecks(t *testing.T) {
 	clock := NewClock(t0)
 	e := setup(t, Options{Now: clock.Now, Clients: []ClientCredentials{
 		{ID: "full", Secret: "s1"},
-		{ID: "retrieve-only", Secret: "s2", DenyInitiate: true},
+		{ID: "retrieve-only", Secret: "s2", DenyInitiate: true, DenyDelete: true},
 		{ID: "initiate-only", Secret: "s3", DenyRetrieve: true},
 	}})
 	tok := func(id, secret string) string {
@@ -136,6 +149,7 @@ func TestBearerChecks(t *testing.T) {
 	}
 	full, retrieveOnly, initiateOnly := tok("full", "s1"), tok("retrieve-only", "s2"), tok("initiate-only", "s3")
 	ar := e.createAccount(full, accountReq("bearer", jumio.WorkflowIDIV))
+	spare := e.createAccount(full, accountReq("bearer-spare", jumio.WorkflowIDIV))
 	txToken := ar.WorkflowExecution.Credentials[0].API.Token
 	accountBody := func() []reqOpt { return []reqOpt{header("Content-Type", "application/json")} }
 
@@ -154,7 +168,10 @@ func TestBearerChecks(t *testing.T) {
 		{"status without token", "GET", execPath(ar) + "/status", nil, 401},
 		{"status without retrieve permission", "GET", execPath(ar) + "/status", []reqOpt{bearer(initiateOnly)}, 403},
 		{"details without retrieve permission", "GET", execPath(ar), []reqOpt{bearer(initiateOnly)}, 403},
-		{"delete without retrieve permission", "DELETE", "/api/v1/accounts/" + ar.Account.ID, []reqOpt{bearer(initiateOnly)}, 403},
+		{"delete without delete permission", "DELETE", "/api/v1/accounts/" + ar.Account.ID, []reqOpt{bearer(retrieveOnly)}, 403},
+		{"delete execution without delete permission", "DELETE", execPath(ar), []reqOpt{bearer(retrieveOnly)}, 403},
+		{"steps without retrieve permission", "GET", execPath(ar) + "/steps", []reqOpt{bearer(initiateOnly)}, 403},
+		{"delete with delete but not retrieve permission", "DELETE", "/api/v1/accounts/" + spare.Account.ID, []reqOpt{bearer(initiateOnly)}, 200},
 		{"status with retrieve permission", "GET", execPath(ar) + "/status", []reqOpt{bearer(retrieveOnly)}, 200},
 		{"lowercase bearer scheme", "GET", execPath(ar) + "/status", []reqOpt{header("Authorization", "bearer "+full)}, 200},
 		{"missing User-Agent", "GET", execPath(ar) + "/status", []reqOpt{bearer(full), header("User-Agent", "")}, 403},
@@ -179,7 +196,7 @@ func TestBearerChecks(t *testing.T) {
 
 func TestAllowMissingUserAgent(t *testing.T) {
 	t.Parallel()
-	e := setup(t, Options{AllowMissingUserAgent: true})
+	e := setup(t, Options{Switches: Switches{AllowMissingUserAgent: true}})
 	if r := e.do(http.MethodGet, "/", nil, header("User-Agent", "")); r.status != 200 {
 		t.Fatalf("health without User-Agent: %d", r.status)
 	}

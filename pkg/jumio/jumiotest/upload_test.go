@@ -39,7 +39,7 @@ func TestUploadChecks(t *testing.T) {
 		{"text", "POST", faceURL, []byte("hello"), "file", nil, 400, ""},
 		{"too small", "POST", faceURL, PNG(300, 200), "file", nil, 400, ""},
 		{"too large dimensions", "POST", faceURL, PNG(8001, 10), "file", nil, 400, ""},
-		{"over max size", "POST", faceURL, noise, "file", nil, 413, ""},
+		{"over max size", "POST", faceURL, noise, "file", nil, 400, ""},
 		{"missing file field", "POST", faceURL, frontPNG(), "image", nil, 400, ""},
 		{"classifier not of this credential", "POST", wrongClassifier, frontPNG(), "file", nil, 404, ""},
 		{"OAuth token", "POST", faceURL, frontPNG(), "file", []reqOpt{bearer(tok)}, 401, ""},
@@ -80,7 +80,8 @@ func TestUploadChecks(t *testing.T) {
 		})
 	}
 	st := e.s.Stats()
-	if st.Uploads != 3 || st.UploadsByExecution[ar.WorkflowExecution.ID] != 3 || st.Responses["upload_part"]["400"] != 5 {
+	if st.Uploads != 3 || st.UploadsByExecution[ar.WorkflowExecution.ID] != 3 || st.Responses["upload_part"]["400"] != 6 ||
+		st.Refusals[RefusalImage] != 5 {
 		t.Errorf("stats = %+v", st)
 	}
 	info, _ := e.s.Execution(ar.WorkflowExecution.ID)
@@ -144,7 +145,6 @@ func TestFinalizeAPIFlow(t *testing.T) {
 	tok := e.token()
 	req := accountReq("api-flow", jumio.WorkflowIDIV)
 	req.UserReference = "user-1"
-	req.UserConsent = &jumio.UserConsent{UserIP: "192.0.2.1", Consent: &jumio.Consent{Obtained: "yes", ObtainedAt: "2026-03-14T09:00:00.000Z"}}
 	ar := e.createAccount(tok, req)
 	id := credOf(t, ar, jumio.CategoryID)
 	e.completeAPI(ar)

@@ -68,7 +68,7 @@ func (s *Server) handleWebApp(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	e := s.execs[s.webTokens[tok]]
 	switch {
-	case tok == "" || e == nil || e.deleted:
+	case tok == "" || e == nil || e.deleted || e.region != s.regionOf(r):
 		status = http.StatusNotFound
 		v.Message = "This verification link is invalid (error 9100)."
 	default:
@@ -76,7 +76,7 @@ func (s *Server) handleWebApp(w http.ResponseWriter, r *http.Request) {
 		s.applyClockLocked(e, now)
 		v = webView{
 			ExecutionID: e.id, AccountID: e.accountID, WorkflowKey: string(e.key), WorkflowName: e.spec.Name,
-			Status: e.status, Locale: locale, SuccessURL: e.web.SuccessURL, ErrorURL: e.web.ErrorURL,
+			Status: e.status, Locale: locale, SuccessURL: e.web.successURL, ErrorURL: e.web.errorURL,
 			Reference: e.customerRef,
 		}
 		for _, c := range e.creds {
