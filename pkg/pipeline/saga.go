@@ -273,7 +273,8 @@ func (r *jobRun) parts(ctx context.Context) error {
 func (r *jobRun) uploadPart(ctx context.Context, p messages.Part, token, partURL string) error {
 	var body io.Reader
 	contentType := p.ContentType
-	if len(p.Data) > 0 {
+	size := int64(len(p.Data))
+	if size > 0 {
 		body = bytes.NewReader(p.Data)
 	} else {
 		obj, err := r.w.images.Get(ctx, p.Object)
@@ -284,11 +285,13 @@ func (r *jobRun) uploadPart(ctx context.Context, p messages.Part, token, partURL
 			return &infraError{fmt.Errorf("read image %s: %w", p.Classifier, err)}
 		}
 		defer obj.Close()
-		body = obj
+		info, err := obj.Info()
+		if err != nil {
+			return &infraError{fmt.Errorf("read image %s: %w", p.Classifier, err)}
+		}
+		body, size = obj, int64(info.Size)
 		if contentType == "" {
-			if info, err := obj.Info(); err == nil {
-				contentType = info.Headers.Get("Content-Type")
-			}
+			contentType = info.Headers.Get("Content-Type")
 		}
 	}
 	if contentType == "" {
@@ -298,7 +301,9 @@ func (r *jobRun) uploadPart(ctx context.Context, p messages.Part, token, partURL
 	if ext == "" {
 		ext = ".jpg"
 	}
-	if _, err := r.client.UploadPart(ctx, partURL, token, p.Classifier+ext, contentType, body); err != nil {
+	// The length is sent (Jumio refuses requests without Content-Length);
+	// the image is still streamed from the store.
+	if _, err := r.client.UploadPart(ctx, partURL, token, p.Classifier+ext, contentType, size, body); err != nil {
 		return err
 	}
 	return nil
