@@ -205,7 +205,7 @@ func TestSubmitStatusWatch(t *testing.T) {
 		parts = append(parts, `{"classifier":"`+img.classifier+`","data":"`+base64.StdEncoding.EncodeToString(b)+`"}`)
 	}
 	const imagesID = "kycctl-images-1"
-	r = ctl(t, url, "submit", writeFile(t, "images.json", `{"jobId":"`+imagesID+`","customerInternalReference":"ctl-images-1","workflowDefinition":{"key":10011},"channel":"API",`+
+	r = ctl(t, url, "submit", writeFile(t, "images.json", `{"jobId":"`+imagesID+`","customerInternalReference":"ctl-images-1","workflowDefinition":{"key":10011,"credentials":[{"category":"ID","country":{"values":["USA"]},"type":{"values":["DRIVING_LICENSE"]}}]},"channel":"API",`+
 		`"userConsent":{"userIp":"203.0.113.7","userLocation":{"country":"USA","state":"CA"},"consent":{"obtained":"yes","obtainedAt":"2026-11-22T10:00:00Z"}},"parts":[`+strings.Join(parts, ",")+`]}`))
 	contains(t, r, imagesID, "new", "images", "FRONT, BACK, FACE, inside the job message")
 	r = eventually(t, "images job decided", func() result { return ctl(t, url, "status", imagesID) }, func(r result) bool {

@@ -576,7 +576,8 @@ func (d *doctorRun) checkJumio(ctx context.Context) {
 	switch {
 	case err == nil:
 		d.add("jumio", checkOK, "OAuth token obtained from %s for client %s (region %s)", host, j.ClientID, region)
-	case errors.Is(err, jumio.ErrUnauthorized), errors.Is(err, jumio.ErrForbidden):
+	case errors.Is(err, jumio.ErrBadRequest), errors.Is(err, jumio.ErrUnauthorized), errors.Is(err, jumio.ErrForbidden):
+		// Jumio answers bad client credentials with 400 or 403 (jumio-api.md §10.13).
 		d.add("jumio", checkFail, "credentials rejected by %s (HTTP %d): check JUMIO_CLIENT_ID and JUMIO_CLIENT_SECRET", host, jumio.StatusCode(err))
 	case errors.As(err, &te):
 		d.add("jumio", checkFail, "%s unreachable: %v", host, err)
