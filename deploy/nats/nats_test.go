@@ -244,7 +244,7 @@ func TestSingleNodeConfiguration(t *testing.T) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	fw, _ := mw.CreateFormField("request")
-	_, _ = fw.Write([]byte(`{"customerInternalReference":"deploy-2","workflowDefinition":{"key":10011},"channel":"API"}`))
+	_, _ = fw.Write([]byte(`{"customerInternalReference":"deploy-2","channel":"API",` + pipelinetest.APIImageFields(10011) + `}`))
 	for _, p := range []string{"FRONT", "FACE"} {
 		fw, _ := mw.CreateFormFile(p, p+".png")
 		_, _ = fw.Write(jumiotest.PNG(640, 480))

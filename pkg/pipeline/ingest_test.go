@@ -23,9 +23,9 @@ import (
 func idJob(ref string) map[string]any {
 	return map[string]any{
 		"customerInternalReference": ref,
-		"workflowDefinition":        map[string]any{"key": 10011},
+		"workflowDefinition":        pipelinetest.IDWorkflow(10011),
 		"channel":                   "API",
-		"userConsent":               map[string]any{"userIp": "203.0.113.7", "userLocation": map[string]any{"country": "USA", "state": "CA"}, "consent": map[string]any{"obtained": "yes", "obtainedAt": "2026-11-01T10:00:00Z"}},
+		"userConsent":               pipelinetest.Consent(),
 	}
 }
 

@@ -258,7 +258,7 @@ func TestThreeProcesses(t *testing.T) {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
 		w, _ := mw.CreateFormField("request")
-		_ = json.NewEncoder(w).Encode(map[string]any{"customerInternalReference": "e2e-img-1", "workflowDefinition": map[string]any{"key": 10011}, "channel": "API"})
+		_ = json.NewEncoder(w).Encode(map[string]any{"customerInternalReference": "e2e-img-1", "workflowDefinition": pipelinetest.IDWorkflow(10011), "channel": "API", "userConsent": pipelinetest.Consent()})
 		for _, part := range []string{"FRONT", "BACK", "FACE"} {
 			fw, _ := mw.CreateFormFile(part, part+".png")
 			_, _ = fw.Write(jumiotest.PNG(640, 480))
@@ -421,7 +421,7 @@ func TestWorkerKilledAtEachSagaBoundary(t *testing.T) {
 			mw := multipart.NewWriter(&buf)
 			w, _ := mw.CreateFormField("request")
 			_ = json.NewEncoder(w).Encode(map[string]any{
-				"customerInternalReference": ref, "workflowDefinition": map[string]any{"key": 10164}, "channel": "API",
+				"customerInternalReference": ref, "workflowDefinition": pipelinetest.IDWorkflow(10164), "channel": "API", "userConsent": pipelinetest.Consent(),
 				"preparedData": map[string]any{"firstName": "Jane", "lastName": "Doe", "email": "jane@example.com"},
 			})
 			for _, part := range []string{"FRONT", "BACK", "FACE"} {

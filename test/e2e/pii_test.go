@@ -75,7 +75,7 @@ func TestNoPIIOrSecretsInLogs(t *testing.T) {
 	jobs := []map[string]any{
 		{"customerInternalReference": "pii-api", "workflowDefinition": map[string]any{"key": 10148}, "channel": "API", "preparedData": prepared},
 		{"customerInternalReference": "pii-web", "workflowDefinition": map[string]any{"key": 10164}, "channel": "WEB", "preparedData": prepared},
-		{"customerInternalReference": "pii-img", "workflowDefinition": map[string]any{"key": 10163}, "channel": "API", "preparedData": prepared,
+		{"customerInternalReference": "pii-img", "workflowDefinition": pipelinetest.IDWorkflow(10163), "channel": "API", "preparedData": prepared, "userConsent": pipelinetest.Consent(),
 			"parts": []map[string]any{{"classifier": "FRONT", "data": base64.StdEncoding.EncodeToString(jumiotest.PNG(640, 400))}}},
 	}
 	var ids []string

@@ -193,3 +193,26 @@ func Describe[T any](msgs []Received[T]) string {
 	}
 	return s
 }
+
+// Consent is an end user's consent in a request, as Jumio requires before ID
+// and selfie images are uploaded over the API channel (jumio-api.md §10.1).
+func Consent() map[string]any {
+	return map[string]any{"userIp": "203.0.113.7", "userLocation": map[string]any{"country": "USA", "state": "CA"},
+		"consent": map[string]any{"obtained": "yes", "obtainedAt": "2026-11-01T10:00:00Z"}}
+}
+
+// IDWorkflow is a workflow definition naming the ID's country and type, as
+// Jumio requires for ID images uploaded over the API channel
+// (jumio-api.md §10.2).
+func IDWorkflow(key int) map[string]any {
+	return map[string]any{"key": key, "credentials": []any{map[string]any{
+		"category": "ID", "country": map[string]any{"values": []string{"USA"}}, "type": map[string]any{"values": []string{"DRIVING_LICENSE"}}}}}
+}
+
+// APIImageFields are Consent and the ID's country and type as JSON object
+// members, for requests written as JSON text: `{"channel":"API",` +
+// APIImageFields(10011) + `,…}`.
+func APIImageFields(key int) string {
+	return fmt.Sprintf(`"userConsent":{"userIp":"203.0.113.7","userLocation":{"country":"USA","state":"CA"},"consent":{"obtained":"yes","obtainedAt":"2026-11-01T10:00:00Z"}},`+
+		`"workflowDefinition":{"key":%d,"credentials":[{"category":"ID","country":{"values":["USA"]},"type":{"values":["DRIVING_LICENSE"]}}]}`, key)
+}
