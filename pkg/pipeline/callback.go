@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strings"
@@ -25,7 +24,7 @@ func (in *Ingest) callbackBare(w http.ResponseWriter, r *http.Request) {
 
 func (in *Ingest) callbackWithSecret(w http.ResponseWriter, r *http.Request) {
 	s := in.cfg.Callbacks.Secret
-	if s == "" || !(&APIKeys{digests: [][sha256.Size]byte{sha256.Sum256([]byte(s))}}).Valid(r.PathValue("secret")) {
+	if s == "" || !secretMatches(s, r.PathValue("secret")) {
 		in.m.callback("refused")
 		writeProblem(w, Problem{Type: ProblemNotFound, Status: http.StatusNotFound, Detail: "no such route"})
 		return

@@ -69,18 +69,18 @@ func (in *Ingest) SetDraining(d bool) { in.draining.Store(d) }
 // Handler returns the HTTP API.
 func (in *Ingest) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/verifications", in.route("submit", in.authed(in.submit)))
-	mux.Handle("GET /v1/verifications/{jobId}", in.route("status", in.authed(in.status)))
+	mux.Handle("POST /v1/verifications", in.route("submit", in.authed(ScopeSubmit, in.submit)))
+	mux.Handle("GET /v1/verifications/{jobId}", in.route("status", in.authed(ScopeRead, in.status)))
 	mux.Handle("POST /v1/callbacks/jumio", in.route("callback", http.HandlerFunc(in.callbackBare)))
 	mux.Handle("POST /v1/callbacks/jumio/{secret}", in.route("callback", http.HandlerFunc(in.callbackWithSecret)))
 	mux.Handle("GET /healthz", in.route("healthz", http.HandlerFunc(in.healthz)))
 	mux.Handle("GET /readyz", in.route("readyz", http.HandlerFunc(in.readyz)))
-	mux.Handle("GET /openapi.yaml", in.route("openapi", in.authed(func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("GET /openapi.yaml", in.route("openapi", in.authed("", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(docs.OpenAPI)
 	})))
 	if in.cfg.MetricsHandler != nil {
-		mux.Handle("GET /metrics", in.authed(in.cfg.MetricsHandler.ServeHTTP))
+		mux.Handle("GET /metrics", in.authed(ScopeMetrics, in.cfg.MetricsHandler.ServeHTTP))
 	}
 	return securityHeaders(problemFallback(mux))
 }
@@ -130,18 +130,31 @@ func (in *Ingest) route(name string, h http.Handler) http.Handler {
 	})
 }
 
-func (in *Ingest) authed(h http.HandlerFunc) http.Handler {
+// authed serves h only to requests with a valid API key carrying scope
+// (401 without a valid key, 403 without the scope). The key's principal is
+// in the request's context (PrincipalFrom).
+func (in *Ingest) authed(scope Scope, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := insecurePrincipal
 		if !in.cfg.InsecureNoAuth {
 			key, ok := bearer(r)
-			if !ok || !in.cfg.APIKeys.Valid(key) {
+			if ok {
+				p, ok = in.cfg.APIKeys.Authenticate(key)
+			}
+			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="kycpipe"`)
 				writeProblem(w, Problem{Type: ProblemUnauthorized, Status: http.StatusUnauthorized,
 					Detail: "send a valid API key as Authorization: Bearer <key>"})
 				return
 			}
 		}
-		h(w, r)
+		if scope != "" && !p.Has(scope) {
+			in.log.Info("request refused: the key lacks a scope", zap.String("key", p.Name), zap.String("scope", string(scope)), zap.String("path", r.URL.Path))
+			writeProblem(w, Problem{Type: ProblemForbidden, Status: http.StatusForbidden,
+				Detail: "this API key lacks the " + string(scope) + " scope"})
+			return
+		}
+		h(w, r.WithContext(withPrincipal(r.Context(), p)))
 	})
 }
 
