@@ -231,7 +231,7 @@ func multipartSubmission(t *testing.T, request any, files ...any) (string, []byt
 // extraIngest serves another ingest on the stack's JetStream, with its own
 // callback configuration. broken: its NATS connection is closed once it is
 // built, so everything that needs JetStream fails.
-func extraIngest(t *testing.T, s *localstack.Stack, cb pipeline.CallbackConfig, broken bool) string {
+func extraIngest(t *testing.T, s *localstack.Stack, cb pipeline.CallbackConfig, broken bool, extraKeys ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), pipelinetest.DefaultTimeout)
 	defer cancel()
@@ -244,7 +244,7 @@ func extraIngest(t *testing.T, s *localstack.Stack, cb pipeline.CallbackConfig, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := pipeline.NewAPIKeys([]string{s.APIKey})
+	keys, err := pipeline.NewAPIKeys(append([]string{s.APIKey}, extraKeys...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,6 +377,40 @@ func TestHandlersMatchOpenAPI(t *testing.T) {
 	get("not a job ID", "-nope-", auth, http.StatusNotFound)
 	get("status without key", firstJob, nil, http.StatusUnauthorized)
 
+	// Scopes: a key without the scope a route needs is refused with 403.
+	const readerKey, submitterKey = "reader-key-0123456789", "submitter-key-0123456789"
+	scoped := extraIngest(t, s, pipeline.CallbackConfig{}, false, "reader:read:"+readerKey, "submitter:submit:"+submitterKey)
+	a = call(t, http.MethodPost, scoped+submitPath, "application/json", email, map[string]string{"Authorization": "Bearer " + readerKey})
+	c.check(t, "submit without the submit scope", "post", submitPath, a)
+	a = call(t, http.MethodGet, scoped+"/v1/verifications/"+firstJob, "", nil, map[string]string{"Authorization": "Bearer " + submitterKey})
+	c.check(t, "status without the read scope", "get", jobPath, a)
+	a = call(t, http.MethodDelete, scoped+"/v1/verifications/"+firstJob, "", nil, map[string]string{"Authorization": "Bearer " + readerKey})
+	c.check(t, "erase without the erase scope", "delete", jobPath, a)
+
+	// Erasure: 202 while it runs, 200 with the tombstone once done.
+	del := func(what, id string, h map[string]string, want int) answer {
+		t.Helper()
+		a := call(t, http.MethodDelete, base+"/v1/verifications/"+id, "", nil, h)
+		if a.status != want {
+			t.Errorf("%s: %d %s, want %d", what, a.status, a.body, want)
+		}
+		c.check(t, what, "delete", jobPath, a)
+		return a
+	}
+	del("erase without key", firstJob, nil, http.StatusUnauthorized)
+	del("erase an unknown job", "job_00000000000000000000000000", auth, http.StatusNotFound)
+	del("erase", firstJob, auth, http.StatusAccepted)
+	if _, err := s.AddWorker(context.Background(), nil); err != nil { // workers carry erasures out
+		t.Fatal(err)
+	}
+	pipelinetest.Eventually(t, pipelinetest.DefaultTimeout, func() bool {
+		var v pipeline.JobView
+		_ = json.Unmarshal(call(t, http.MethodGet, base+"/v1/verifications/"+firstJob, "", nil, auth).body, &v)
+		return v.Status == pipeline.StatusErased
+	}, "the erased job's tombstone")
+	get("erased job", firstJob, auth, http.StatusOK)
+	del("erase again", firstJob, auth, http.StatusOK)
+
 	// Metrics, once there is something to count.
 	c.check(t, "metrics", "get", "/metrics", call(t, http.MethodGet, base+"/metrics", "", nil, auth))
 	c.check(t, "metrics without key", "get", "/metrics", call(t, http.MethodGet, base+"/metrics", "", nil, nil))
@@ -422,6 +456,8 @@ func TestHandlersMatchOpenAPI(t *testing.T) {
 	c.check(t, "submit, JetStream gone", "post", submitPath, a)
 	a = call(t, http.MethodGet, broken+"/v1/verifications/"+firstJob, "", nil, auth)
 	c.check(t, "status, JetStream gone", "get", jobPath, a)
+	a = call(t, http.MethodDelete, broken+"/v1/verifications/"+firstJob, "", nil, auth)
+	c.check(t, "erase, JetStream gone", "delete", jobPath, a)
 	cb("callback, JetStream gone", broken+cbPath, cbPath, callbackJSON(acc, exe, "PROCESSED"), nil, http.StatusServiceUnavailable)
 	a = call(t, http.MethodGet, broken+"/readyz", "", nil, nil)
 	c.check(t, "readyz, JetStream gone", "get", "/readyz", a)

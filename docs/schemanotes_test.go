@@ -740,16 +740,31 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 			props: []propNote{
 				p("jobId", desc("The job's ID."), examples("job_06h0393mj8kfndysknek4w3np4")),
 				p("status", desc("ACCEPTED: stored, not started; ACCOUNT_CREATED: the Jumio account exists; LAUNCHED: web.href or "+
-					"sdk.token is ready; FINALIZED: the API channel's data is with Jumio; DECIDED: see decision; FAILED: see error."),
-					enum(pipeline.StatusAccepted, pipeline.StatusAccountCreated, pipeline.StatusLaunched, pipeline.StatusFinalized, pipeline.StatusDecided, pipeline.StatusFailed)),
+					"sdk.token is ready; FINALIZED: the API channel's data is with Jumio; DECIDED: see decision; FAILED: see error; "+
+					"ERASING: an erasure was accepted and runs; ERASED: the tombstone of an erased job (see erasure; nothing else is kept)."),
+					enum(pipeline.StatusAccepted, pipeline.StatusAccountCreated, pipeline.StatusLaunched, pipeline.StatusFinalized, pipeline.StatusDecided, pipeline.StatusFailed,
+						pipeline.StatusErasing, pipeline.StatusErased)),
 				p("accountId", desc("Jumio account ID, once created."), examples("f22a7518-ad22-444b-839f-b5656f2aaa04")),
 				p("workflowExecutionId", desc("Jumio workflow execution ID, once created."), examples("6f7ba4d6-c84c-4e2c-bf25-056e6c602eb1")),
 				p("web", desc("Channel WEB, once launched: the web flow's URL for the end user.")),
 				p("sdk", desc("Channel SDK, once launched: the SDK token for the end user.")),
 				p("decision", desc("Once DECIDED: the decision summary (the full decision is on kyc.decisions.<TYPE>).")),
 				p("error", desc("Once FAILED: why.")),
+				p("erasure", desc("Once an erasure was requested: when, why and, once done, what happened at Jumio. An ERASING or ERASED job shows only jobId, status and erasure.")),
 				p("createdAt", desc("When the job was stored.")),
 				p("updatedAt", desc("When the job last changed.")),
+			},
+		},
+		"ErasureView": {
+			desc: "A job's erasure (DESIGN 3.7).",
+			props: []propNote{
+				p("requestedAt", desc("When the erasure was accepted.")),
+				p("completedAt", desc("When every copy was removed (once ERASED).")),
+				p("source", desc("REQUEST: DELETE /v1/verifications/{jobId} or kycctl erase; RETENTION: the job ended longer ago than KYCPIPE_RETENTION."),
+					enum(messages.ErasureRequest, messages.ErasureRetention)),
+				p("jumio", desc("What happened at Jumio: DELETED (the account the job created, or its execution), NOT_FOUND (Jumio had it no more), "+
+					"NOT_CREATED (the job never reached Jumio), KEPT (retention with KYCPIPE_RETENTION_JUMIO=false)."),
+					enum(messages.JumioDeleted, messages.JumioNotFound, messages.JumioNotCreated, messages.JumioKept)),
 			},
 		},
 		"JobViewError": {

@@ -36,6 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 				Topology: env.Topology, Jumio: clients, CallbackURL: st.callbackURL, Concurrency: st.concurrency,
 				RetryBudget: st.retryBudget, AccountConcurrency: st.accountConc, Backoff: st.retry.Backoff(),
 				ShutdownGrace: st.common.ShutdownTimeout * 4 / 5, Logger: env.Log, Metrics: env.Metrics, TracerProvider: env.Tracer,
+				Retention: st.common.Retention, RetentionKeepAtJumio: !st.common.RetentionJumio,
 				AfterCheckpoint: crashHook(getenv("KYCPIPE_TEST_KILL_AFTER"), env.Log),
 			})
 		}}.Run(ctx)

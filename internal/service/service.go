@@ -52,6 +52,8 @@ type Common struct {
 	JobsMaxMsgs     int64
 	JobsMaxBytes    int64
 	CPUProfile      string
+	Retention       time.Duration
+	RetentionJumio  bool
 
 	regionSetting *config.Setting
 	prefixSetting *config.Setting
@@ -82,6 +84,13 @@ func (c *Common) Bind(s *config.Set) {
 		return ""
 	})
 	s.String(&c.CPUProfile, "cpu-profile", "KYCPIPE_CPU_PROFILE", "", "write a CPU profile (pprof) to this file from start to shutdown, for performance work")
+	s.Duration(&c.Retention, "retention", "KYCPIPE_RETENTION", 0, "erase every job that ended longer ago than this (e.g. 720h), and cap every stream's age to it; 0 keeps jobs (until the job-state TTL)").Check(func() string {
+		if c.Retention != 0 && c.Retention < time.Hour {
+			return "must be 0 (keep) or at least 1h"
+		}
+		return ""
+	})
+	s.Bool(&c.RetentionJumio, "retention-jumio", "KYCPIPE_RETENTION_JUMIO", true, "jobs erased by retention are deleted at Jumio too (false: left to Jumio's own retention)")
 }
 
 // StartCPUProfile starts the CPU profile asked for by --cpu-profile; the
@@ -167,7 +176,8 @@ func (c *Common) Logger(component string) (*zap.Logger, error) {
 // Topology returns the topology the settings describe.
 func (c *Common) Topology() pipeline.Topology {
 	return pipeline.Topology{Subjects: messages.MustSubjects(c.SubjectPrefix), Replicas: c.Replicas,
-		WorkerAckWait: c.AckWait, RetrieverAckWait: c.AckWait, JobsMaxMsgs: c.JobsMaxMsgs, JobsMaxBytes: c.JobsMaxBytes}.WithDefaults()
+		WorkerAckWait: c.AckWait, RetrieverAckWait: c.AckWait, JobsMaxMsgs: c.JobsMaxMsgs, JobsMaxBytes: c.JobsMaxBytes,
+		Retention: c.Retention}.WithDefaults()
 }
 
 // Connect connects to NATS with the configured auth and TLS, reconnecting

@@ -15,6 +15,7 @@ const (
 	KindLaunched  = "launched"
 	KindFinalized = "finalized"
 	KindFailed    = "failed"
+	KindErased    = "erased" // the job's data was erased: IDs and time only
 )
 
 // Decision types (the last token of kyc.decisions.<TYPE>): Jumio's four,
@@ -126,6 +127,62 @@ func (s Subjects) DLQ(stage string) string { return s.prefix + ".dlq." + stage }
 // DLQs matches every dead letter.
 func (s Subjects) DLQs() string { return s.prefix + ".dlq.*" }
 
+// JobSubmit is the per-job subject ingest publishes a job on:
+// kyc.jobs.submit.<jobId>. The jobs stream takes it beside kyc.jobs.submit
+// (which every upstream publisher keeps using), so a job's pending message
+// can be found, and erased, without a scan.
+func (s Subjects) JobSubmit(jobID string) string { return s.prefix + ".jobs.submit." + jobID }
+
+// JobsSubmitPerJob matches every per-job submission subject.
+func (s Subjects) JobsSubmitPerJob() string { return s.prefix + ".jobs.submit.*" }
+
+// Erasure is the internal subject of a job's erasure task:
+// kyc.erasures.<jobId>.
+func (s Subjects) Erasure(jobID string) string { return s.prefix + ".erasures." + jobID }
+
+// Erasures matches every erasure task.
+func (s Subjects) Erasures() string { return s.prefix + ".erasures.*" }
+
+// Audit is the subject of an audit record: kyc.audit.<action>.
+func (s Subjects) Audit(action string) string { return s.prefix + ".audit." + action }
+
+// Audits matches every audit record.
+func (s Subjects) Audits() string { return s.prefix + ".audit.*" }
+
+// IndexJob is the subject of a job's index entry:
+// kyc.index.jobs.<status>.<region>.<decision>.<jobId> ("-" for no
+// decision). Each job has one entry, under its current attributes.
+func (s Subjects) IndexJob(status, region, decision, jobID string) string {
+	if decision == "" {
+		decision = "-"
+	}
+	if region == "" {
+		region = "-"
+	}
+	return s.prefix + ".index.jobs." + status + "." + region + "." + decision + "." + jobID
+}
+
+// IndexJobs matches index entries by status, region and decision ("*" for
+// any).
+func (s Subjects) IndexJobs(status, region, decision string) string {
+	return s.prefix + ".index.jobs." + status + "." + region + "." + decision + ".*"
+}
+
+// IndexRef is the subject of a reference's index entry:
+// kyc.index.refs.<kind>.<hash>.<jobId>, kind "c" for customerInternalReference
+// and "u" for userReference; hash is [RefHash] of the reference.
+func (s Subjects) IndexRef(kind, hash, jobID string) string {
+	return s.prefix + ".index.refs." + kind + "." + hash + "." + jobID
+}
+
+// IndexRefs matches the entries of one reference.
+func (s Subjects) IndexRefs(kind, hash string) string {
+	return s.prefix + ".index.refs." + kind + "." + hash + ".*"
+}
+
+// IndexAll matches every index subject.
+func (s Subjects) IndexAll() string { return s.prefix + ".index.>" }
+
 // Retrieve is the internal subject of retrieval (poll) tasks:
 // kyc.retrieve.<region>.
 func (s Subjects) Retrieve(region string) string { return s.prefix + ".retrieve." + region }
@@ -157,6 +214,16 @@ func (s Subjects) StreamDLQ() string { return s.stream + "_DLQ" }
 // advisories for the pipeline's work-queue streams: KYC_ADVISORIES.
 func (s Subjects) StreamAdvisories() string { return s.stream + "_ADVISORIES" }
 
+// StreamErasures holds erasure tasks (work queue): KYC_ERASURES.
+func (s Subjects) StreamErasures() string { return s.stream + "_ERASURES" }
+
+// StreamAudit holds audit records (limits, long retention): KYC_AUDIT.
+func (s Subjects) StreamAudit() string { return s.stream + "_AUDIT" }
+
+// StreamIndex holds the job index (limits, one entry per subject):
+// KYC_INDEX.
+func (s Subjects) StreamIndex() string { return s.stream + "_INDEX" }
+
 // BucketJobs is the key-value bucket of job state: KYC_JOBS_STATE.
 func (s Subjects) BucketJobs() string { return s.stream + "_JOBS_STATE" }
 
@@ -169,13 +236,13 @@ func (s Subjects) BucketLimits() string { return s.stream + "_RATE_LIMITS" }
 
 // WorkStreams lists the work-queue streams whose advisories are captured.
 func (s Subjects) WorkStreams() []string {
-	return []string{s.StreamJobs(), s.StreamCallbacks(), s.StreamRetrieve()}
+	return []string{s.StreamJobs(), s.StreamCallbacks(), s.StreamRetrieve(), s.StreamErasures()}
 }
 
 // StageOf returns the stage that consumes a work-queue stream.
 func (s Subjects) StageOf(stream string) string {
 	switch stream {
-	case s.StreamJobs():
+	case s.StreamJobs(), s.StreamErasures():
 		return StageWorker
 	case s.StreamCallbacks(), s.StreamRetrieve():
 		return StageRetriever

@@ -63,8 +63,12 @@ func (in *Ingest) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	region := callbackRegion(r, cb, in.cfg.DefaultRegion)
+	// The callback is only a trigger: the retriever needs its IDs and
+	// status, never the userReference (a job's personal reference), which is
+	// not stored (data minimization; nothing to erase later).
+	cb.UserReference = ""
 	msg := &messages.CallbackReceived{
-		Schema: messages.SchemaCallback, Region: string(region), ReceivedAt: in.now().UTC(),
+		Region: string(region), ReceivedAt: in.now().UTC(),
 		SourceIP: src.String(), Callback: *cb,
 	}
 	if j := r.URL.Query().Get("job"); messages.ValidJobID(j) {

@@ -86,6 +86,17 @@ type WorkerConfig struct {
 	// TracerProvider records spans (default: none; the trace context is
 	// still propagated).
 	TracerProvider trace.TracerProvider
+	// Retention erases every job that ended (DECIDED, FAILED) longer ago
+	// than this, with source RETENTION (KYCPIPE_RETENTION; 0: keep).
+	Retention time.Duration
+	// RetentionKeepAtJumio leaves the data of jobs erased by retention at
+	// Jumio, whose own retention Jumio configures
+	// (KYCPIPE_RETENTION_JUMIO=false).
+	RetentionKeepAtJumio bool
+	// RetentionEvery is how often the retention sweep runs (default 1m);
+	// RetentionBatch bounds the erasures one sweep queues (default 500).
+	RetentionEvery time.Duration
+	RetentionBatch int
 	// AfterCheckpoint, when set, is called after each saga checkpoint with
 	// its step: "account", "prepared_data", "part:FRONT" (BACK, FACE),
 	// "finalize", "announce". Tests use it to crash a worker at an exact
@@ -102,6 +113,8 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	c.Delays = c.Delays.withDefaults()
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
 	c.ProcessingGrace = cmp.Or(c.ProcessingGrace, time.Hour)
+	c.RetentionEvery = cmp.Or(c.RetentionEvery, time.Minute)
+	c.RetentionBatch = cmp.Or(c.RetentionBatch, 500)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -124,6 +137,9 @@ func (c WorkerConfig) validate() error {
 	nonNegative(&errs, "RetryBudget", c.RetryBudget)
 	nonNegative(&errs, "ShutdownGrace", c.ShutdownGrace)
 	nonNegative(&errs, "ProcessingGrace", c.ProcessingGrace)
+	nonNegative(&errs, "Retention", c.Retention)
+	nonNegative(&errs, "RetentionEvery", c.RetentionEvery)
+	nonNegative(&errs, "RetentionBatch", c.RetentionBatch)
 	c.Backoff.validate(&errs)
 	c.Delays.validate(&errs)
 	return errs.err("worker")

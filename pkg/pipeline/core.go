@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -55,7 +56,7 @@ func newStage(ctx context.Context, js jetstream.JetStream, o stageOptions) (*sta
 		return nil, fmt.Errorf("pipeline: %s: job-state bucket: %w", o.name, err)
 	}
 	return &stage{
-		name: o.name, js: js, topo: o.topo, subj: o.topo.Subjects, store: NewJobStore(kv, o.now),
+		name: o.name, js: js, topo: o.topo, subj: o.topo.Subjects, store: NewJobStore(kv, o.now).withIndex(js, o.topo.Subjects, o.log),
 		log: o.log, now: o.now, m: o.metrics, tracer: tracerOf(o.tracing), ready: newReadiness(js, o.topo, o.now),
 		backoff: o.backoff, delays: o.delays.withDefaults(), budget: o.budget, grace: o.grace,
 	}, nil
@@ -129,7 +130,11 @@ func (s *stage) settle(ctx context.Context, f failure) outcome {
 	case classThrottled:
 		n := deliveries(f.msg)
 		if f.charge != nil {
-			if c, err := f.charge(ctx, true, errorInfo("rate_limited", f.err)); err == nil {
+			c, err := f.charge(ctx, true, errorInfo("rate_limited", f.err))
+			if erasing(err) {
+				return ack()
+			}
+			if err == nil {
 				n = c
 			}
 		}
@@ -144,6 +149,10 @@ func (s *stage) settle(ctx context.Context, f failure) outcome {
 		n := deliveries(f.msg)
 		if f.charge != nil {
 			c, err := f.charge(ctx, false, errorInfo("jumio_unavailable", f.err))
+			if erasing(err) {
+				log.Info("the job is being erased; its work stops")
+				return ack()
+			}
 			if err != nil {
 				return retry(s.backoff.Delay(deliveries(f.msg)))
 			}
@@ -191,3 +200,7 @@ func (s *stage) chargeRecord(rec *JobRecord, rev uint64, after func(*JobRecord, 
 		return updated.Attempts, nil
 	}
 }
+
+// erasing reports whether err says the job is being (or was) erased: its
+// work stops there.
+func erasing(err error) bool { return errors.Is(err, ErrErasing) || errors.Is(err, ErrErased) }

@@ -56,7 +56,7 @@ func TestReplayAfterFix(t *testing.T) {
 	b.dlq.WaitN(t, 1, waitLong, pipelinetest.ForJob[[]byte](jobID), "dead letter")
 
 	list, err := pipeline.ListDeadLetters(ctx, b.stack.JS, b.subj, pipeline.DLQFilter{Stage: messages.StageWorker, Reason: messages.ReasonTerminal})
-	if err != nil || len(list) != 1 || list[0].JobID != jobID || list[0].OriginalSubject != b.subj.JobsSubmit() {
+	if err != nil || len(list) != 1 || list[0].JobID != jobID || list[0].OriginalSubject != b.subj.JobSubmit(jobID) {
 		t.Fatalf("list = %+v, %v", list, err)
 	}
 	if other, _ := pipeline.ListDeadLetters(ctx, b.stack.JS, b.subj, pipeline.DLQFilter{Stage: messages.StageRetriever}); len(other) != 0 {

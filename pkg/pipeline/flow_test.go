@@ -213,7 +213,7 @@ func TestJumioBadRequestIsTerminal(t *testing.T) {
 	}
 	dl := b.dlq.WaitN(t, 1, waitLong, pipelinetest.ForJob[[]byte](jobID), "dead letter")[0]
 	if dl.Subject != b.subj.DLQ(messages.StageWorker) || dl.Header.Get(messages.HeaderReason) != messages.ReasonTerminal ||
-		dl.Header.Get(messages.HeaderOriginalSubject) != b.subj.JobsSubmit() || dl.Header.Get(messages.HeaderDeliveries) != "1" {
+		dl.Header.Get(messages.HeaderOriginalSubject) != b.subj.JobSubmit(jobID) || dl.Header.Get(messages.HeaderDeliveries) != "1" {
 		t.Errorf("dead letter %s headers %v", dl.Subject, dl.Header)
 	}
 	if _, err := messages.DecodeRequest(dl.Raw); err != nil {

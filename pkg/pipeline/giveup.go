@@ -65,13 +65,14 @@ func (s *stage) giveUp(ctx context.Context, m jetstream.Msg, g giveUp) outcome {
 	if log == nil {
 		log = s.log
 	}
-	if err := s.publishDeadLetter(ctx, deadLetterOf(m, s.name, g)); err != nil {
+	letter, err := s.publishDeadLetter(ctx, deadLetterOf(m, s.name, g))
+	if err != nil {
 		log.Error("cannot dead-letter; will retry", zap.Error(err))
 		return retry(s.delays.GiveUpRetry)
 	}
 	s.m.deadLettered(s.name, g.reason)
 	if g.jobID != "" {
-		if err := s.failJob(ctx, g.jobID, g.info); err != nil {
+		if err := s.failJob(ctx, g.jobID, g.info, letter); err != nil {
 			log.Error("cannot mark job failed; will retry", zap.Error(err))
 			return retry(s.delays.GiveUpRetry)
 		}
@@ -103,10 +104,11 @@ func deadLetterOf(m jetstream.Msg, stage string, g giveUp) deadLetter {
 }
 
 // publishDeadLetter stores the original message on kyc.dlq.<stage> with
-// headers saying why. Its message ID is derived from the original's stream
-// and sequence, so a stage that crashes after dead-lettering and sees the
+// headers saying why, and returns where it is (the job record lists it, for
+// erasure). Its message ID is derived from the original's stream and
+// sequence, so a stage that crashes after dead-lettering and sees the
 // message again does not store it twice.
-func (s *stage) publishDeadLetter(ctx context.Context, dl deadLetter) error {
+func (s *stage) publishDeadLetter(ctx context.Context, dl deadLetter) (MessageRef, error) {
 	m := nats.NewMsg(s.subj.DLQ(dl.stage))
 	m.Data = dl.data
 	for k, vs := range dl.header {
@@ -132,15 +134,27 @@ func (s *stage) publishDeadLetter(ctx context.Context, dl deadLetter) error {
 	if dl.jobID != "" {
 		m.Header.Set(messages.HeaderJobID, dl.jobID)
 	}
-	if _, err := s.js.PublishMsg(ctx, m); err != nil {
-		return fmt.Errorf("pipeline: dead-letter to %s: %w", m.Subject, err)
+	ack, err := s.js.PublishMsg(ctx, m)
+	if err != nil {
+		return MessageRef{}, fmt.Errorf("pipeline: dead-letter to %s: %w", m.Subject, err)
 	}
-	return nil
+	return MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: kindDeadLetter}, nil
 }
 
-// failJob marks a job FAILED with info (unless it already finished) and
-// publishes its failed event. It is idempotent.
-func (s *stage) failJob(ctx context.Context, jobID string, info messages.ErrorInfo) error {
+// Kinds of the messages a job record lists.
+const (
+	kindDeadLetter = "dead_letter"
+	kindDecision   = "decision"
+)
+
+func eventKind(kind string) string { return "event:" + kind }
+
+// failJob marks a job FAILED with info (unless it already finished),
+// publishes its failed event, and records where its dead letter (letter,
+// zero when none) and the event are, for erasure. It is idempotent. For a
+// job being erased it only records the letter (the eraser removes it); for
+// an erased one it deletes the letter itself.
+func (s *stage) failJob(ctx context.Context, jobID string, info messages.ErrorInfo, letter MessageRef) error {
 	rec, rev, err := s.store.Get(ctx, jobID)
 	if errors.Is(err, ErrJobNotFound) {
 		rec = &JobRecord{JobID: jobID, CreatedAt: s.now().UTC()}
@@ -153,26 +167,53 @@ func (s *stage) failJob(ctx context.Context, jobID string, info messages.ErrorIn
 	} else if err != nil {
 		return err
 	}
-	if rec.Status == StatusDecided {
-		return nil // a decision exists; a late failure of another message does not undo it
+	// A decision exists: a late failure of another message does not undo
+	// it, and no failed event goes out; the letter is still recorded.
+	publishEvent := rec.Status != StatusDecided && !rec.Erasing()
+	var event MessageRef
+	if publishEvent {
+		ev := newEvent(messages.KindFailed, rec, s.now())
+		ev.Error = &info
+		ack, err := s.publishMessage(ctx, s.subj.Event(messages.KindFailed), ev, messages.EventMsgID(messages.KindFailed, rec.JobID), rec.JobID)
+		if err != nil {
+			return err
+		}
+		event = MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: eventKind(messages.KindFailed)}
 	}
 	wasFailed := rec.Status == StatusFailed
-	rec, _, err = s.store.Update(ctx, rec, rev, func(r *JobRecord) error {
-		if r.Status == StatusFailed && r.LastError != nil && *r.LastError == info {
-			return errStop
+	_, _, err = s.store.Update(ctx, rec, rev, func(r *JobRecord) error {
+		r.addMessages(letter, event)
+		if r.Status == StatusDecided || (r.Status == StatusFailed && r.LastError != nil && *r.LastError == info) {
+			return nil
 		}
 		r.LastError = &info
 		r.SetStatus(s.now(), StatusFailed, info.Code)
 		return nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrErasing):
+		return nil
+	case errors.Is(err, ErrErased):
+		s.deleteMessages(ctx, letter, event)
+		return nil
+	case err != nil:
 		return err
 	}
-	if !wasFailed {
+	if publishEvent && !wasFailed {
 		s.m.jobFailed()
 	}
-	ev := newEvent(messages.KindFailed, rec, s.now())
-	ev.Error = &info
-	_, err = s.publishMessage(ctx, s.subj.Event(messages.KindFailed), ev, messages.EventMsgID(messages.KindFailed, rec.JobID), rec.JobID)
-	return err
+	return nil
+}
+
+// deleteMessages removes messages about an erased job that were published
+// after its erasure completed.
+func (s *stage) deleteMessages(ctx context.Context, refs ...MessageRef) {
+	for _, r := range refs {
+		if r.Seq == 0 {
+			continue
+		}
+		if err := eraseMsg(ctx, s.js, r.Stream, r.Seq); err != nil {
+			s.log.Error("cannot delete a message about an erased job", zap.String("stream", r.Stream), zap.Uint64("seq", r.Seq), zap.Error(err))
+		}
+	}
 }

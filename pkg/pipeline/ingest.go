@@ -56,7 +56,7 @@ func NewIngest(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg I
 	if err != nil {
 		return nil, err
 	}
-	return &Ingest{cfg: cfg, nc: nc, js: js, subj: cfg.Topology.Subjects, store: NewJobStore(kv, cfg.Now),
+	return &Ingest{cfg: cfg, nc: nc, js: js, subj: cfg.Topology.Subjects, store: NewJobStore(kv, cfg.Now).withIndex(js, cfg.Topology.Subjects, cfg.Logger),
 		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics, submitter: submitter,
 		cbLimit: newBucket(cfg.Callbacks.RatePerSecond, cfg.Callbacks.Burst),
 		ready:   &readiness{nc: nc, js: js, topo: cfg.Topology, now: cfg.Now}}, nil
@@ -71,6 +71,7 @@ func (in *Ingest) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/verifications", in.route("submit", in.authed(ScopeSubmit, in.submit)))
 	mux.Handle("GET /v1/verifications/{jobId}", in.route("status", in.authed(ScopeRead, in.status)))
+	mux.Handle("DELETE /v1/verifications/{jobId}", in.route("erase", in.authed(ScopeErase, in.erase)))
 	mux.Handle("POST /v1/callbacks/jumio", in.route("callback", http.HandlerFunc(in.callbackBare)))
 	mux.Handle("POST /v1/callbacks/jumio/{secret}", in.route("callback", http.HandlerFunc(in.callbackWithSecret)))
 	mux.Handle("GET /healthz", in.route("healthz", http.HandlerFunc(in.healthz)))

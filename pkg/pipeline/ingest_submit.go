@@ -358,6 +358,9 @@ func (in *Ingest) respondSubmit(ctx context.Context, w http.ResponseWriter, req 
 		if idemKey != "" && req.JobID == messages.IdempotentJobID(idemKey) {
 			detail = "Idempotency-Key was already used with a different request"
 		}
+		if errors.Is(err, ErrJobErased) {
+			detail = "this job was erased: its jobId and Idempotency-Key cannot be used again"
+		}
 		writeProblem(w, Problem{Type: ProblemConflict, Status: http.StatusConflict, Detail: detail})
 	case err != nil:
 		in.deleteObjects(bg, imgs)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,6 +22,11 @@ const (
 	StatusFinalized      = "FINALIZED"
 	StatusDecided        = "DECIDED"
 	StatusFailed         = "FAILED"
+	// StatusErasing: an erasure was accepted; no Jumio call for the job is
+	// started any more, and a worker is removing every copy of its data.
+	StatusErasing = "ERASING"
+	// StatusErased: the record is a tombstone (IDs and times only).
+	StatusErased = "ERASED"
 )
 
 // JobRecord is a job's checkpoint in the job-state bucket. Every external
@@ -37,6 +43,7 @@ type JobRecord struct {
 	Region                    string    `json:"region"`
 	Channel                   string    `json:"channel"`
 	CustomerInternalReference string    `json:"customerInternalReference,omitempty"`
+	UserReference             string    `json:"userReference,omitempty"`
 	RequestHash               string    `json:"requestHash,omitempty"`
 	TraceParent               string    `json:"traceParent,omitempty"` // W3C trace context of the submission
 	CreatedAt                 time.Time `json:"createdAt"`
@@ -72,6 +79,36 @@ type JobRecord struct {
 	DecidedAt    time.Time                 `json:"decidedAt,omitzero"`
 
 	Timeline []TimelineEntry `json:"timeline,omitempty"`
+
+	// Where the job's data is, for erasure (and the console's timeline):
+	// the image store objects ingest stored, the stream sequence of the job
+	// message when it was not published on its per-job subject, and every
+	// message about the job in the limits streams (events, decision, dead
+	// letters), recorded by whoever published it.
+	Images          []string     `json:"images,omitempty"`
+	JobSeq          uint64       `json:"jobSeq,omitempty"`
+	Messages        []MessageRef `json:"messages,omitempty"`
+	ExistingAccount bool         `json:"existingAccount,omitempty"` // the job ran on an account it did not create
+
+	// Erasure, once requested. A tombstone (StatusErased) keeps only JobID,
+	// Status, Erasure and the IDs Erasure names.
+	Erasure *Erasure `json:"erasure,omitempty"`
+}
+
+// MessageRef names one message about a job in a limits stream.
+type MessageRef struct {
+	Stream string `json:"stream"`
+	Seq    uint64 `json:"seq"`
+	Kind   string `json:"kind"` // event:<kind>, decision, dead_letter
+}
+
+// Erasure describes a job's erasure (DESIGN 3.7).
+type Erasure struct {
+	RequestedAt time.Time `json:"requestedAt"`
+	CompletedAt time.Time `json:"completedAt,omitzero"`
+	Source      string    `json:"source"`          // REQUEST or RETENTION
+	Actor       string    `json:"actor,omitempty"` // the API key's NAME
+	Jumio       string    `json:"jumio,omitempty"` // DELETED, NOT_FOUND, NOT_CREATED, KEPT
 }
 
 // CredentialState is what resuming a job needs to know of a credential.
@@ -94,8 +131,23 @@ type TimelineEntry struct {
 // maxTimeline bounds the timeline kept in a record.
 const maxTimeline = 32
 
-// Terminal reports whether the job is finished (decided or failed).
-func (r *JobRecord) Terminal() bool { return r.Status == StatusDecided || r.Status == StatusFailed }
+// Terminal reports whether the job's work is over: decided, failed, or
+// being (or been) erased. No stage starts work for a terminal job.
+func (r *JobRecord) Terminal() bool {
+	return r.Status == StatusDecided || r.Status == StatusFailed || r.Erasing()
+}
+
+// Erasing reports whether the job is being, or has been, erased.
+func (r *JobRecord) Erasing() bool { return r.Status == StatusErasing || r.Status == StatusErased }
+
+// addMessages records messages about the job, once each.
+func (r *JobRecord) addMessages(refs ...MessageRef) {
+	for _, m := range refs {
+		if m.Seq != 0 && !slices.Contains(r.Messages, m) {
+			r.Messages = append(r.Messages, m)
+		}
+	}
+}
 
 // HasUploaded reports whether classifier was uploaded.
 func (r *JobRecord) HasUploaded(classifier string) bool {
@@ -175,8 +227,9 @@ func equalFoldASCII(a, b string) bool {
 // JobStore reads and writes job records and the execution index in the
 // job-state bucket. Keys: job.<jobId> and exec.<workflowExecutionId>.
 type JobStore struct {
-	kv  jetstream.KeyValue
-	now func() time.Time
+	kv    jetstream.KeyValue
+	now   func() time.Time
+	index *jobIndexer // nil: no index is maintained
 }
 
 // ErrJobNotFound is returned for an unknown job ID.
@@ -230,22 +283,58 @@ func (s *JobStore) Create(ctx context.Context, r *JobRecord) (*JobRecord, uint64
 	if err != nil {
 		return nil, 0, fmt.Errorf("pipeline: create job record: %w", err)
 	}
+	s.index.update(nil, r)
 	return r, rev, nil
 }
+
+// ErrErasing is returned by [JobStore.Update] after it wrote a change to a
+// job whose erasure was accepted meanwhile: the change was kept where it
+// records data to erase (messages, Jumio IDs), but the job's status stays
+// ERASING; the caller stops working on the job.
+var ErrErasing = errors.New("pipeline: the job is being erased")
+
+// ErrErased is returned by [JobStore.Update] for a job that was erased
+// (its record is a tombstone); nothing was written. A caller that published
+// a message about the job must delete it.
+var ErrErased = errors.New("pipeline: the job was erased")
 
 // Update applies mutate to the record at revision rev and writes it with
 // compare-and-swap. When another writer got there first, it re-reads the
 // record and applies mutate again (mutate must therefore be a pure function
 // of the record it is given). mutate returns errStop to write nothing.
 // It returns the record as written and its new revision.
+//
+// An erasure in progress wins over every other change: on an ERASING
+// record the write keeps status ERASING and the timeline, and Update
+// returns [ErrErasing] with the record written; on an ERASED tombstone
+// nothing is written and Update returns [ErrErased].
 func (s *JobStore) Update(ctx context.Context, r *JobRecord, rev uint64, mutate func(*JobRecord) error) (*JobRecord, uint64, error) {
+	return s.update(ctx, r, rev, mutate, false)
+}
+
+// updateErasure is Update for the eraser, which may change an erasing record.
+func (s *JobStore) updateErasure(ctx context.Context, r *JobRecord, rev uint64, mutate func(*JobRecord) error) (*JobRecord, uint64, error) {
+	return s.update(ctx, r, rev, mutate, true)
+}
+
+func (s *JobStore) update(ctx context.Context, r *JobRecord, rev uint64, mutate func(*JobRecord) error, eraser bool) (*JobRecord, uint64, error) {
 	for attempt := 0; ; attempt++ {
+		if r.Status == StatusErased && !eraser {
+			return r, rev, ErrErased
+		}
 		next := cloneRecord(r)
 		if err := mutate(next); err != nil {
 			if errors.Is(err, errStop) {
+				if r.Status == StatusErasing && !eraser {
+					return r, rev, ErrErasing
+				}
 				return r, rev, nil
 			}
 			return r, rev, err
+		}
+		erasing := r.Status == StatusErasing && !eraser
+		if erasing {
+			next.Status, next.Timeline, next.Erasure = r.Status, r.Timeline, r.Erasure
 		}
 		next.UpdatedAt = s.now().UTC()
 		b, err := json.Marshal(next)
@@ -254,6 +343,10 @@ func (s *JobStore) Update(ctx context.Context, r *JobRecord, rev uint64, mutate 
 		}
 		newRev, err := s.kv.Update(ctx, jobKey(next.JobID), b, rev)
 		if err == nil {
+			s.index.update(r, next)
+			if erasing {
+				return next, newRev, ErrErasing
+			}
 			return next, newRev, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt >= 10 {
@@ -270,6 +363,12 @@ func cloneRecord(r *JobRecord) *JobRecord {
 	c.Credentials = append([]CredentialState(nil), r.Credentials...)
 	c.Uploaded = append([]string(nil), r.Uploaded...)
 	c.Timeline = append([]TimelineEntry(nil), r.Timeline...)
+	c.Images = append([]string(nil), r.Images...)
+	c.Messages = append([]MessageRef(nil), r.Messages...)
+	if r.Erasure != nil {
+		e := *r.Erasure
+		c.Erasure = &e
+	}
 	return &c
 }
 
@@ -279,6 +378,32 @@ func (s *JobStore) IndexExecution(ctx context.Context, executionID, jobID string
 		return fmt.Errorf("pipeline: index execution: %w", err)
 	}
 	return nil
+}
+
+// erasedKey marks an erased workflow execution (value: the job ID), so a
+// late callback for it is recognized and dropped.
+func erasedKey(id string) string { return "erased." + id }
+
+// eraseExecution removes an execution's index entry (every revision) and
+// leaves the erased mark in its place.
+func (s *JobStore) eraseExecution(ctx context.Context, executionID, jobID string) error {
+	if _, err := s.kv.Put(ctx, erasedKey(executionID), []byte(jobID)); err != nil {
+		return fmt.Errorf("pipeline: mark execution erased: %w", err)
+	}
+	if err := s.kv.Purge(ctx, execKey(executionID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("pipeline: erase execution index: %w", err)
+	}
+	return nil
+}
+
+// ExecutionErased reports whether a workflow execution belonged to a job
+// that was erased.
+func (s *JobStore) ExecutionErased(ctx context.Context, executionID string) (bool, error) {
+	_, err := s.kv.Get(ctx, erasedKey(executionID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // JobForExecution returns the job ID of a workflow execution, or

@@ -21,8 +21,19 @@ type JobView struct {
 	SDK                 *messages.SDKToken        `json:"sdk,omitempty"`
 	Decision            *messages.DecisionSummary `json:"decision,omitempty"`
 	Error               *JobViewError             `json:"error,omitempty"`
-	CreatedAt           time.Time                 `json:"createdAt"`
-	UpdatedAt           time.Time                 `json:"updatedAt,omitzero"`
+	// Erasure is set once the job's erasure was requested; an erasing or
+	// erased job shows nothing else but its ID and status.
+	Erasure   *ErasureView `json:"erasure,omitempty"`
+	CreatedAt time.Time    `json:"createdAt,omitzero"`
+	UpdatedAt time.Time    `json:"updatedAt,omitzero"`
+}
+
+// ErasureView is what GET shows of a job's erasure (DESIGN 3.7).
+type ErasureView struct {
+	RequestedAt time.Time `json:"requestedAt"`
+	CompletedAt time.Time `json:"completedAt,omitzero"`
+	Source      string    `json:"source"`          // REQUEST or RETENTION
+	Jumio       string    `json:"jumio,omitempty"` // DELETED, NOT_FOUND, NOT_CREATED, KEPT (once done)
 }
 
 // JobViewError is the last error of a failed job.
@@ -33,6 +44,16 @@ type JobViewError struct {
 
 // NewJobView builds the public view of a job record.
 func NewJobView(rec *JobRecord) JobView {
+	if rec.Erasing() {
+		v := JobView{JobID: rec.JobID, Status: rec.Status}
+		if e := rec.Erasure; e != nil {
+			v.Erasure = &ErasureView{RequestedAt: e.RequestedAt, CompletedAt: e.CompletedAt, Source: e.Source}
+			if rec.Status == StatusErased {
+				v.Erasure.Jumio = e.Jumio
+			}
+		}
+		return v
+	}
 	v := JobView{JobID: rec.JobID, Status: rec.Status, AccountID: rec.AccountID, WorkflowExecutionID: rec.WorkflowExecutionID,
 		Decision: rec.Decision, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
 	if rec.Announced || rec.Status == StatusDecided {

@@ -37,6 +37,7 @@ type Metrics struct {
 	polls            *prometheus.CounterVec
 	redeliveries     *prometheus.CounterVec
 	jobs             *prometheus.CounterVec
+	erasures         *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
@@ -82,12 +83,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Messages handled that JetStream had delivered before (a crash, an AckWait expiry or a planned retry), by stage."}, []string{"stage"}),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_jobs_finished_total",
 			Help: "Jobs that reached an end, by outcome (decided, failed)."}, []string{"outcome"}),
+		erasures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_erasures_total",
+			Help: "Jobs erased, by source (REQUEST, RETENTION), and callbacks or other messages dropped because their job was erased (source dropped_callback)."}, []string{"source"}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_retrieval_polls_total",
 			Help: "Retrieval attempts by trigger (callback, poll) and result (decided, pending, not_retrievable)."}, []string{"trigger", "result"}),
 	}
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.submissions, m.callbacks, m.messages, m.handling, m.steps,
 		m.jumioCalls, m.jumioDuration, m.rateLimitWaits, m.throttledJobs, m.deadLetters, m.decisions,
-		m.callbackDecision, m.submitDecision, m.ambiguous, m.finalizes, m.polls, m.redeliveries, m.jobs)
+		m.callbackDecision, m.submitDecision, m.ambiguous, m.finalizes, m.polls, m.redeliveries, m.jobs, m.erasures)
 	return m
 }
 
@@ -260,5 +263,11 @@ func (c *ConsumerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.ackPending, prometheus.GaugeValue, float64(info.NumAckPending), sc[0], sc[1])
 		ch <- prometheus.MustNewConstMetric(c.redelivered, prometheus.GaugeValue, float64(info.NumRedelivered), sc[0], sc[1])
 		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(info.NumWaiting), sc[0], sc[1])
+	}
+}
+
+func (m *Metrics) erased(source string) {
+	if m != nil {
+		m.erasures.WithLabelValues(source).Inc()
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -69,6 +70,11 @@ func (r *Retriever) handleCallback(ctx context.Context, m jetstream.Msg) outcome
 	if jobID == "" {
 		jobID, err = r.store.JobForExecution(ctx, cb.WorkflowExecution.ID)
 		if errors.Is(err, ErrJobNotFound) {
+			if erased, eerr := r.store.ExecutionErased(ctx, cb.WorkflowExecution.ID); eerr == nil && erased {
+				r.m.erased("dropped_callback")
+				log.Info("callback for an erased job's execution dropped")
+				return ack()
+			}
 			return r.unknownExecution(ctx, m, log)
 		}
 		if err != nil {
@@ -211,20 +217,37 @@ func (a *attempt) retrieve(ctx context.Context) outcome {
 // a duplicate JetStream drops, then finds the record decided.
 func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcome {
 	r, m, log := a.r, a.m, a.log
+	// A decision for a job whose erasure was accepted is not published.
+	if cur, _, err := r.store.Get(ctx, a.rec.JobID); err == nil && cur.Erasing() {
+		log.Info("the job is being erased; its decision is not published")
+		return ack()
+	}
 	pubAck, err := r.publishMessage(ctx, r.subj.Decision(ev.Decision.Type), ev, messages.DecisionMsgID(ev.WorkflowExecutionID), a.rec.JobID)
 	if err != nil {
 		log.Warn("cannot publish decision; will retry", zap.Error(err))
 		return retry(r.backoff.Delay(deliveries(m)))
 	}
+	decision := MessageRef{Stream: pubAck.Stream, Seq: pubAck.Sequence, Kind: kindDecision}
 	summary := ev.Decision
 	rec, _, err := r.store.Update(ctx, a.rec, a.rev, func(j *JobRecord) error {
-		if j.Status == StatusDecided {
+		if j.Status == StatusDecided && slices.Contains(j.Messages, decision) {
 			return errStop
+		}
+		j.addMessages(decision)
+		if j.Status == StatusDecided {
+			return nil
 		}
 		j.Decision, j.DecidedAt, j.LastStatus = &summary, ev.DecidedAt, ev.Status
 		j.SetStatus(r.now(), StatusDecided, summary.Type)
 		return nil
 	})
+	if errors.Is(err, ErrErased) {
+		r.deleteMessages(ctx, decision)
+	}
+	if erasing(err) {
+		log.Info("the job is being erased; its decision is left to the eraser")
+		return ack()
+	}
 	if err != nil {
 		log.Warn("decision published but not recorded; will retry (the republish is deduplicated)", zap.Error(err))
 		return retry(r.backoff.Delay(deliveries(m)))
@@ -261,6 +284,9 @@ func (a *attempt) notYet(ctx context.Context, status string) outcome {
 			j.LastStatus = status
 			return nil
 		})
+		if erasing(err) {
+			return ack()
+		}
 		if err != nil {
 			return retry(r.backoff.Delay(deliveries(m)))
 		}

@@ -36,6 +36,12 @@ func (r *jobRun) saga(ctx context.Context) outcome {
 		start := r.w.now()
 		err := s.fn(ctx)
 		r.w.m.observeStep(s.name, r.w.now().Sub(start), err)
+		if errors.Is(err, ErrErasing) || errors.Is(err, ErrErased) {
+			// The job is being erased: stop here. Its message leaves the
+			// queue, which tells the eraser the saga is over.
+			r.log.Info("erasure requested; the saga stops", zap.String("step", s.name))
+			return ack()
+		}
 		if err != nil {
 			return r.failure(ctx, s.name, err)
 		}
@@ -43,9 +49,26 @@ func (r *jobRun) saga(ctx context.Context) outcome {
 	return ack()
 }
 
+// checkErasure returns ErrErasing when the job's erasure was requested. The
+// saga calls it right before every Jumio call, so that no call for the job
+// starts once the erasure is recorded.
+func (r *jobRun) checkErasure(ctx context.Context) error {
+	rec, _, err := r.w.store.Get(ctx, r.rec.JobID)
+	if err != nil {
+		return &infraError{fmt.Errorf("check for an erasure: %w", err)}
+	}
+	if rec.Erasing() {
+		return ErrErasing
+	}
+	return nil
+}
+
 // checkpoint records a side effect in the job record.
 func (r *jobRun) checkpoint(ctx context.Context, mutate func(*JobRecord) error) error {
 	rec, rev, err := r.w.store.Update(ctx, r.rec, r.rev, mutate)
+	if errors.Is(err, ErrErasing) || errors.Is(err, ErrErased) {
+		return err // recorded (erasing) or not (erased); the saga stops
+	}
 	if err != nil {
 		return &infraError{fmt.Errorf("checkpoint: %w", err)}
 	}
@@ -70,6 +93,9 @@ func (r *jobRun) account(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := r.checkErasure(ctx); err != nil {
+		return err
+	}
 	accepted, err := r.announceAccepted(ctx)
 	if err != nil {
 		return err
@@ -78,7 +104,7 @@ func (r *jobRun) account(ctx context.Context) error {
 	select {
 	case w.accountSlots <- struct{}{}:
 	case <-ctx.Done():
-		_ = accepted()
+		r.recordEvent(ctx, accepted)
 		return ctx.Err()
 	}
 	var resp *jumio.AccountResponse
@@ -89,11 +115,11 @@ func (r *jobRun) account(ctx context.Context) error {
 	}
 	<-w.accountSlots
 	if err != nil {
-		_ = accepted()
+		r.recordEvent(ctx, accepted)
 		return err // Jumio errors name their operation
 	}
 	if !jumio.ValidID(resp.Account.ID) || !jumio.ValidID(resp.WorkflowExecution.ID) {
-		_ = accepted()
+		r.recordEvent(ctx, accepted)
 		return &infraError{fmt.Errorf("jumio account response without valid account or execution ID")}
 	}
 	r.log = w.log.With(jobField(r.rec.JobID), accountField(resp.Account.ID), executionField(resp.WorkflowExecution.ID))
@@ -101,6 +127,10 @@ func (r *jobRun) account(ctx context.Context) error {
 	// recorded, a redelivery would create a second one. The index must exist
 	// before Jumio can call back, i.e. before finalize.
 	jobID, execID := r.rec.JobID, resp.WorkflowExecution.ID
+	acceptedEvent, aerr := accepted()
+	if aerr != nil {
+		r.log.Warn("accepted event not stored", zap.Error(aerr))
+	}
 	err = r.record(ctx, "account", func(ctx context.Context) error {
 		indexErr := make(chan error, 1)
 		go func() { indexErr <- w.store.IndexExecution(ctx, execID, jobID) }()
@@ -109,6 +139,7 @@ func (r *jobRun) account(ctx context.Context) error {
 				return fmt.Errorf("%w: job already has execution %s", errConcurrentAccount, rec.WorkflowExecutionID)
 			}
 			rec.AccountID, rec.WorkflowExecutionID = resp.Account.ID, execID
+			rec.addMessages(acceptedEvent)
 			rec.Credentials = credentialStates(resp.WorkflowExecution.Credentials)
 			if resp.Web != nil {
 				rec.WebHref = resp.Web.Href
@@ -121,8 +152,8 @@ func (r *jobRun) account(ctx context.Context) error {
 		})
 		return cmp.Or(err, <-indexErr)
 	})
-	if aerr := accepted(); aerr != nil {
-		r.log.Warn("accepted event not stored", zap.Error(aerr))
+	if errors.Is(err, ErrErased) {
+		r.w.deleteMessages(ctx, acceptedEvent)
 	}
 	if errors.Is(err, errConcurrentAccount) {
 		return r.compensate(ctx, resp, err)
@@ -142,7 +173,7 @@ func (r *jobRun) record(ctx context.Context, step string, fn func(context.Contex
 	delay := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
-		if err == nil || errors.Is(err, errConcurrentAccount) || ctx.Err() != nil {
+		if err == nil || errors.Is(err, errConcurrentAccount) || errors.Is(err, ErrErasing) || errors.Is(err, ErrErased) || ctx.Err() != nil {
 			return err
 		}
 		if attempt == 1 || attempt%20 == 0 {
@@ -186,9 +217,26 @@ func (r *jobRun) boundary(step string) {
 
 var errConcurrentAccount = errors.New("concurrent account creation")
 
+// recordEvent waits for an event's acknowledgement and records where it is,
+// on a path where no checkpoint follows (a failed account call), so that an
+// erasure finds it. It is best effort: the failure is what matters here.
+func (r *jobRun) recordEvent(ctx context.Context, wait func() (MessageRef, error)) {
+	ref, err := wait()
+	if err != nil || ref.Seq == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err := r.checkpoint(ctx, func(rec *JobRecord) error { rec.addMessages(ref); return nil }); err != nil && !erasing(err) {
+		r.log.Warn("cannot record where the accepted event is", zap.Error(err))
+	}
+	if errors.Is(err, ErrErased) {
+		r.w.deleteMessages(ctx, ref)
+	}
+}
+
 // announceAccepted publishes the accepted event asynchronously and returns a
-// function that waits for its acknowledgement.
-func (r *jobRun) announceAccepted(ctx context.Context) (wait func() error, err error) {
+// function that waits for its acknowledgement and says where it is stored.
+func (r *jobRun) announceAccepted(ctx context.Context) (wait func() (MessageRef, error), err error) {
 	ev := newEvent(messages.KindAccepted, r.rec, r.w.now())
 	o, err := newOutMsg(r.w.subj.Event(messages.KindAccepted), ev, messages.EventMsgID(messages.KindAccepted, r.rec.JobID), r.rec.JobID)
 	if err != nil {
@@ -198,14 +246,14 @@ func (r *jobRun) announceAccepted(ctx context.Context) (wait func() error, err e
 	if err != nil {
 		return nil, &infraError{err}
 	}
-	return func() error {
+	return func() (MessageRef, error) {
 		select {
-		case <-f.Ok():
-			return nil
+		case ack := <-f.Ok():
+			return MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: eventKind(messages.KindAccepted)}, nil
 		case err := <-f.Err():
-			return err
+			return MessageRef{}, err
 		case <-ctx.Done():
-			return ctx.Err()
+			return MessageRef{}, ctx.Err()
 		}
 	}, nil
 }
@@ -219,6 +267,9 @@ func (r *jobRun) preparedData(ctx context.Context) error {
 	cred, u, ok := r.rec.CredentialFor(jumio.PartPreparedData)
 	if !ok {
 		return &terminalError{code: messages.ErrCodeInvalidJob, err: errors.New("the workflow has no credential that accepts prepared data")}
+	}
+	if err := r.checkErasure(ctx); err != nil {
+		return err
 	}
 	if _, err := r.client.UploadPreparedData(ctx, u, cred.Token, r.req.PreparedData); err != nil {
 		if done, cerr := r.acquisitionOver(ctx, err); cerr != nil || !done {
@@ -248,6 +299,9 @@ func (r *jobRun) parts(ctx context.Context) error {
 		cred, u, ok := r.rec.CredentialFor(p.Classifier)
 		if !ok {
 			return &terminalError{code: messages.ErrCodeInvalidJob, err: fmt.Errorf("the workflow has no credential that accepts %s", p.Classifier)}
+		}
+		if err := r.checkErasure(ctx); err != nil {
+			return err
 		}
 		if err := r.uploadPart(ctx, p, cred.Token, u); err != nil {
 			if done, cerr := r.acquisitionOver(ctx, err); cerr != nil || !done {
@@ -340,6 +394,9 @@ func (r *jobRun) finish(ctx context.Context) error {
 		if !ok {
 			return &terminalError{code: messages.ErrCodeInvalidJob, err: errors.New("the workflow allows no API finalize")}
 		}
+		if err := r.checkErasure(ctx); err != nil {
+			return err
+		}
 		if _, err := r.client.Finalize(ctx, cred.FinalizeURL, cred.Token); err != nil {
 			if done, cerr := r.acquisitionOver(ctx, err); cerr != nil || !done {
 				return cmp.Or(cerr, err)
@@ -408,15 +465,20 @@ func (r *jobRun) finish(ctx context.Context) error {
 	if err != nil {
 		return &infraError{err}
 	}
+	event := MessageRef{Stream: acks[0].Stream, Seq: acks[0].Sequence, Kind: eventKind(kind)}
 	err = r.checkpoint(ctx, func(rec *JobRecord) error {
 		rec.Announced = true
 		rec.PollSequence = acks[1].Sequence
 		rec.PollDeadline = deadline
+		rec.addMessages(event)
 		if rec.Status != StatusDecided && rec.Status != StatusFailed {
 			rec.SetStatus(w.now(), status, "")
 		}
 		return nil
 	})
+	if errors.Is(err, ErrErased) {
+		w.deleteMessages(ctx, event, MessageRef{Stream: acks[1].Stream, Seq: acks[1].Sequence})
+	}
 	if err == nil && !api {
 		r.log.Info("launched; waiting for the end user", zap.String("channel", r.rec.Channel))
 	}

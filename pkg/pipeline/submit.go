@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 
 	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/messages"
@@ -18,6 +19,11 @@ import (
 // ErrJobConflict is returned when a job ID (given or derived from an
 // Idempotency-Key) already names a different request.
 var ErrJobConflict = errors.New("pipeline: job ID already names a different request")
+
+// ErrJobErased is returned when a job ID (given or derived from an
+// Idempotency-Key) names an erased job: it is never used again. It matches
+// ErrJobConflict.
+var ErrJobErased = fmt.Errorf("%w: the job was erased", ErrJobConflict)
 
 // Submitter stores validated jobs the way every entry point must: the job
 // record first (so the job can be looked up at once and repeats detected),
@@ -40,7 +46,7 @@ func NewSubmitter(ctx context.Context, js jetstream.JetStream, t Topology, now f
 	if now == nil {
 		now = time.Now
 	}
-	return &Submitter{js: js, subj: t.Subjects, store: NewJobStore(kv, now), now: now, publishTimeout: 5 * time.Second}, nil
+	return &Submitter{js: js, subj: t.Subjects, store: NewJobStore(kv, now).withIndex(js, t.Subjects, zap.NewNop()), now: now, publishTimeout: 5 * time.Second}, nil
 }
 
 // PrepareRequest fills what a stored job must have: its ID (the request's,
@@ -80,13 +86,16 @@ func (s *Submitter) Submit(ctx context.Context, req *messages.VerificationReques
 	now := s.now().UTC()
 	req.SubmittedAt = &now
 	hash := RequestHash(req)
-	rec := &JobRecord{JobID: req.JobID, Status: StatusAccepted, Region: req.Region, Channel: req.Channel,
-		CustomerInternalReference: req.CustomerInternalReference, RequestHash: hash, CreatedAt: now, UpdatedAt: now, TraceParent: traceParentOf(ctx)}
+	rec := newJobRecord(req, hash, now)
+	rec.TraceParent = traceParentOf(ctx)
 	rec.note(now, StatusAccepted, note)
 	existing, _, err := s.store.Create(ctx, rec)
 	repeat := false
 	switch {
 	case errors.Is(err, jetstream.ErrKeyExists):
+		if existing.Erasing() {
+			return SubmitResult{JobID: req.JobID}, ErrJobErased
+		}
 		if existing.RequestHash != hash {
 			return SubmitResult{JobID: req.JobID}, ErrJobConflict
 		}
@@ -100,7 +109,7 @@ func (s *Submitter) Submit(ctx context.Context, req *messages.VerificationReques
 	case err != nil:
 		return SubmitResult{JobID: req.JobID}, err
 	}
-	o, err := newOutMsg(s.subj.JobsSubmit(), req, messages.SubmitMsgID(req.JobID), req.JobID)
+	o, err := newOutMsg(s.subj.JobSubmit(req.JobID), req, messages.SubmitMsgID(req.JobID), req.JobID)
 	var ack *jetstream.PubAck
 	if err == nil {
 		pctx, cancel := context.WithTimeout(ctx, s.publishTimeout)
@@ -115,6 +124,19 @@ func (s *Submitter) Submit(ctx context.Context, req *messages.VerificationReques
 		return SubmitResult{JobID: req.JobID}, err
 	}
 	return SubmitResult{JobID: req.JobID, Repeated: repeat, Stored: !ack.Duplicate}, nil
+}
+
+// newJobRecord is the record of a newly accepted job.
+func newJobRecord(req *messages.VerificationRequest, hash string, now time.Time) *JobRecord {
+	rec := &JobRecord{JobID: req.JobID, Status: StatusAccepted, Region: req.Region, Channel: req.EffectiveChannel(),
+		CustomerInternalReference: req.CustomerInternalReference, UserReference: req.UserReference, RequestHash: hash,
+		ExistingAccount: req.AccountID != "", CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
+	for _, p := range req.Parts {
+		if p.Object != "" {
+			rec.Images = append(rec.Images, p.Object)
+		}
+	}
+	return rec
 }
 
 // RequestHash identifies a request's content, to tell a repeated submission

@@ -109,12 +109,13 @@ func (s *sweeper) handle(ctx context.Context, m jetstream.Msg) outcome {
 	dl := deadLetter{stage: stage, reason: reason, cause: cause, subject: raw.Subject, stream: adv.Stream,
 		seq: adv.StreamSeq, deliv: int(adv.Deliveries), jobID: jobID, header: raw.Header, data: raw.Data}
 	log := s.log.With(jobField(jobID), zap.String("stream", adv.Stream), zap.Uint64("seq", adv.StreamSeq))
-	if err := s.publishDeadLetter(ctx, dl); err != nil {
+	letter, err := s.publishDeadLetter(ctx, dl)
+	if err != nil {
 		log.Warn("cannot dead-letter; will retry", zap.Error(err))
 		return retry(s.delays.SweepRetry)
 	}
 	if jobID != "" && messages.ValidJobID(jobID) {
-		if err := s.failJob(ctx, jobID, errorInfo(code, cause)); err != nil {
+		if err := s.failJob(ctx, jobID, errorInfo(code, cause), letter); err != nil {
 			log.Warn("cannot mark job failed; will retry", zap.Error(err))
 			return retry(s.delays.SweepRetry)
 		}

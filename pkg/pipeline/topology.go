@@ -43,8 +43,19 @@ type Topology struct {
 	DecisionsMaxAge time.Duration
 	DLQMaxAge       time.Duration
 
-	// JobStateTTL is how long job records are kept (default 30 days).
+	// JobStateTTL is how long job records (and erasure tombstones) are kept
+	// (default 30 days).
 	JobStateTTL time.Duration
+	// Retention, when set (KYCPIPE_RETENTION), bounds every stream's MaxAge
+	// (events, decisions, dead letters, images, index) so that nothing
+	// outlives the retention period even if a job record is lost, and sets
+	// the job-state TTL to Retention + RetentionGrace: the retention sweep
+	// erases a job (at Jumio too) before its record can expire.
+	Retention      time.Duration
+	RetentionGrace time.Duration // default 1h
+	// AuditMaxAge is how long audit records are kept (default 10 years:
+	// auditors ask for proof of erasures long after the data is gone).
+	AuditMaxAge time.Duration
 	// ImageTTL bounds how long an uploaded image stays in the object store
 	// if its job dies before finalize deletes it (default 24h).
 	ImageTTL time.Duration
@@ -72,6 +83,7 @@ const (
 	ConsumerRetrieverCallback = "retriever-callbacks"
 	ConsumerRetrieverPoll     = "retriever-polls"
 	ConsumerDLQSweeper        = "dlq-sweeper"
+	ConsumerEraser            = "eraser"
 )
 
 // WithDefaults returns a copy of t with every unset field defaulted.
@@ -89,6 +101,15 @@ func (t Topology) WithDefaults() Topology {
 	t.DecisionsMaxAge = cmp.Or(t.DecisionsMaxAge, 30*24*time.Hour)
 	t.DLQMaxAge = cmp.Or(t.DLQMaxAge, 30*24*time.Hour)
 	t.JobStateTTL = cmp.Or(t.JobStateTTL, 30*24*time.Hour)
+	t.AuditMaxAge = cmp.Or(t.AuditMaxAge, 10*365*24*time.Hour)
+	t.RetentionGrace = cmp.Or(t.RetentionGrace, time.Hour)
+	if t.Retention > 0 {
+		t.EventsMaxAge = min(t.EventsMaxAge, t.Retention)
+		t.DecisionsMaxAge = min(t.DecisionsMaxAge, t.Retention)
+		t.DLQMaxAge = min(t.DLQMaxAge, t.Retention)
+		t.ImageTTL = min(t.ImageTTL, t.Retention)
+		t.JobStateTTL = t.Retention + t.RetentionGrace
+	}
 	t.ImageTTL = cmp.Or(t.ImageTTL, 24*time.Hour)
 	t.WorkerAckWait = cmp.Or(t.WorkerAckWait, 30*time.Second)
 	t.RetrieverAckWait = cmp.Or(t.RetrieverAckWait, 30*time.Second)
@@ -121,7 +142,7 @@ func (t Topology) streamConfigs() []jetstream.StreamConfig {
 			Storage: t.Storage, Replicas: t.Replicas, Duplicates: t.DuplicateWindow,
 		}
 	}
-	jobs := base(s.StreamJobs(), "kycpipe: submitted verification jobs (work queue)", s.JobsSubmit())
+	jobs := base(s.StreamJobs(), "kycpipe: submitted verification jobs (work queue)", s.JobsSubmit(), s.JobsSubmitPerJob())
 	jobs.Retention = jetstream.WorkQueuePolicy
 	jobs.MaxMsgs, jobs.MaxBytes, jobs.Discard = t.JobsMaxMsgs, t.JobsMaxBytes, jetstream.DiscardNew
 	jobs.MaxMsgSize = messages.MaxRequestJSONSize + 64<<10
@@ -151,7 +172,19 @@ func (t Topology) streamConfigs() []jetstream.StreamConfig {
 	adv := base(s.StreamAdvisories(), "kycpipe: JetStream advisories of messages the pipeline gave up on", advSubjects...)
 	adv.Retention = jetstream.WorkQueuePolicy
 	adv.MaxAge = t.DLQMaxAge
-	return []jetstream.StreamConfig{jobs, callbacks, retrieve, events, decisions, dlq, adv}
+	erasures := base(s.StreamErasures(), "kycpipe: erasure tasks (work queue, internal)", s.Erasures())
+	erasures.Retention = jetstream.WorkQueuePolicy
+	erasures.MaxMsgSize = 4 << 10
+
+	audit := base(s.StreamAudit(), "kycpipe: audit trail (erasures, reveals); no personal data", s.Audits())
+	audit.MaxAge = t.AuditMaxAge
+
+	index := base(s.StreamIndex(), "kycpipe: job index (status, region, decision; reference hashes)", s.IndexAll())
+	index.MaxMsgsPerSubject = 1
+	index.AllowDirect = true
+	index.MaxAge = t.JobStateTTL
+	index.MaxMsgSize = 4 << 10
+	return []jetstream.StreamConfig{jobs, callbacks, retrieve, events, decisions, dlq, adv, erasures, audit, index}
 }
 
 // ConsumerConfigs returns the durable consumers by stream.
@@ -160,9 +193,14 @@ func (t Topology) consumerConfigs() map[string]jetstream.ConsumerConfig {
 	return map[string]jetstream.ConsumerConfig{
 		s.StreamJobs(): {
 			Durable: ConsumerWorker, Description: "kycpipe workers: run the Jumio saga",
-			FilterSubject: s.JobsSubmit(), AckPolicy: jetstream.AckExplicitPolicy,
+			FilterSubjects: []string{s.JobsSubmit(), s.JobsSubmitPerJob()}, AckPolicy: jetstream.AckExplicitPolicy,
 			AckWait: t.WorkerAckWait, MaxDeliver: t.WorkerMaxDeliver, MaxAckPending: t.WorkerMaxAckPending,
 			Replicas: t.Replicas,
+		},
+		s.StreamErasures(): {
+			Durable: ConsumerEraser, Description: "kycpipe workers: erase jobs (here and at Jumio)",
+			FilterSubject: s.Erasures(), AckPolicy: jetstream.AckExplicitPolicy,
+			AckWait: t.WorkerAckWait, MaxDeliver: -1, Replicas: t.Replicas,
 		},
 		s.StreamCallbacks(): {
 			Durable: ConsumerRetrieverCallback, Description: "kycpipe retrievers: callbacks trigger retrievals",

@@ -55,7 +55,10 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, cfg WorkerConfig) (*
 func (w *Worker) Run(ctx context.Context) error {
 	jobs := w.runner(consumerSpec{stream: w.subj.StreamJobs(), consumer: ConsumerWorker,
 		concurrency: w.cfg.Concurrency, ackWait: w.topo.WorkerAckWait, handle: w.handle})
-	return runAll(ctx, jobs, newSweeper(w.stage).runner())
+	if w.cfg.Retention > 0 {
+		go w.retentionSweep(ctx)
+	}
+	return runAll(ctx, jobs, w.eraserRunner(), newSweeper(w.stage).runner())
 }
 
 // jobRun is one delivery of one job.
@@ -117,10 +120,12 @@ func (r *jobRun) load(ctx context.Context, region jumio.Region) (outcome, bool) 
 	hash := RequestHash(r.req)
 	rec, rev, err := w.store.Get(ctx, r.req.JobID)
 	if errors.Is(err, ErrJobNotFound) {
-		rec = &JobRecord{
-			JobID: r.req.JobID, Status: StatusAccepted, Region: string(region), Channel: r.req.EffectiveChannel(),
-			CustomerInternalReference: r.req.CustomerInternalReference, RequestHash: hash, CreatedAt: w.now().UTC(),
-			TraceParent: traceParentOf(ctx),
+		rec = newJobRecord(r.req, hash, w.now())
+		rec.Region, rec.TraceParent = string(region), traceParentOf(ctx)
+		if md, err := r.m.Metadata(); err == nil && r.m.Subject() != w.subj.JobSubmit(r.req.JobID) {
+			// Published on kyc.jobs.submit by an upstream system: note where,
+			// so an erasure finds it while it is pending.
+			rec.JobSeq = md.Sequence.Stream
 		}
 		rec.note(w.now(), StatusAccepted, "received from "+r.m.Subject())
 		rec, rev, err = w.store.Create(ctx, rec)

@@ -21,7 +21,8 @@ type Case struct {
 type Run func(ctx context.Context, args []string, getenv func(string) string) error
 
 // NumericCases returns, for every integer and duration setting, the cases
-// "-1" and (unless the variable is in allowZero) "0".
+// "-1" and "0", except "0" for settings whose default is zero (zero means
+// "off" there) or that are in allowZero.
 func NumericCases(settings []config.Setting, allowZero ...string) []Case {
 	var out []Case
 	for _, st := range settings {
@@ -29,7 +30,7 @@ func NumericCases(settings []config.Setting, allowZero ...string) []Case {
 			continue
 		}
 		out = append(out, Case{st.Env, "-1"})
-		if !slices.Contains(allowZero, st.Env) {
+		if !slices.Contains(allowZero, st.Env) && st.Default != "0" && st.Default != "0s" {
 			out = append(out, Case{st.Env, "0"})
 		}
 	}

@@ -4,9 +4,12 @@
 package pipelinetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -215,4 +218,63 @@ func IDWorkflow(key int) map[string]any {
 func APIImageFields(key int) string {
 	return fmt.Sprintf(`"userConsent":{"userIp":"203.0.113.7","userLocation":{"country":"USA","state":"CA"},"consent":{"obtained":"yes","obtainedAt":"2026-11-01T10:00:00Z"}},`+
 		`"workflowDefinition":{"key":%d,"credentials":[{"category":"ID","country":{"values":["USA"]},"type":{"values":["DRIVING_LICENSE"]}}]}`, key)
+}
+
+// StoredMessage is one message of one stream, as stored.
+type StoredMessage struct {
+	Stream, Subject string
+	Seq             uint64
+	Header          nats.Header
+	Data            []byte
+}
+
+// AllMessages reads every message of every stream on the server (key-value
+// and object-store backing streams included), for tests that must prove
+// something is stored nowhere.
+func AllMessages(t *testing.T, js jetstream.JetStream) []StoredMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	var out []StoredMessage
+	names := js.StreamNames(ctx)
+	for name := range names.Name() {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+			m, err := st.GetMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s/%d: %v", name, seq, err)
+			}
+			out = append(out, StoredMessage{Stream: name, Subject: m.Subject, Seq: seq, Header: m.Header, Data: m.Data})
+		}
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Contains reports whether the message holds s in its subject, headers or
+// payload.
+func (m StoredMessage) Contains(s string) bool {
+	if strings.Contains(m.Subject, s) || bytes.Contains(m.Data, []byte(s)) {
+		return true
+	}
+	for k, vs := range m.Header {
+		for _, v := range append([]string{k}, vs...) {
+			if strings.Contains(v, s) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -1,0 +1,388 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/kycpipe/kycpipe/pkg/jumio"
+	"github.com/kycpipe/kycpipe/pkg/messages"
+)
+
+// Erasure (DESIGN 3.7) happens in two steps. RequestErasure, called by
+// ingest's DELETE route, kycctl erase and the retention sweep, stores an
+// erasure task (durably: only then is the request answered) and marks the
+// job ERASING. From that moment no stage starts a Jumio call for the job
+// (the saga re-reads the record before each call; every record write on an
+// erasing job keeps it ERASING), and whoever publishes a message about the
+// job records it in the record or, if the job is already erased, deletes
+// it. A worker's eraser then carries the task out: it waits until the job's
+// message has left the jobs queue (its saga stopped), deletes the account
+// (or the job's execution) at Jumio, removes every message the record lists,
+// the poll task, the images, the index entries, the webhook deliveries and
+// the execution index, publishes the erased event and the audit record, and
+// writes the tombstone with compare-and-swap: that write is the commit, and
+// every step before it is idempotent, so a crash anywhere is resumed by the
+// task's redelivery. Jumio or NATS being down only delays it: the task is
+// retried, never dropped.
+
+// EraseWebhookData, when set, removes a job's webhook deliveries and their
+// log (the notifier's data). It returns how many messages it removed.
+var EraseWebhookData func(ctx context.Context, js jetstream.JetStream, t Topology, jobID string) (int, error)
+
+// ErasureRequest asks for a job's erasure.
+type ErasureRequest struct {
+	JobID  string
+	Source string // messages.ErasureRequest or messages.ErasureRetention
+	Actor  string // the API key's NAME, or the tool's
+}
+
+// RequestErasure queues the erasure of a job and marks it ERASING. It
+// returns the job's record: ERASING (queued now or before) or ERASED (done
+// before; nothing queued). It returns ErrJobNotFound for an unknown job.
+func RequestErasure(ctx context.Context, js jetstream.JetStream, store *JobStore, subj messages.Subjects, req ErasureRequest) (*JobRecord, error) {
+	rec, rev, err := store.Get(ctx, req.JobID)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Status == StatusErased {
+		return rec, nil
+	}
+	requestedAt := store.now().UTC()
+	if rec.Erasure != nil {
+		requestedAt = rec.Erasure.RequestedAt
+	}
+	task := &messages.ErasureTask{JobID: req.JobID, Source: req.Source, Actor: req.Actor, RequestedAt: requestedAt}
+	o, err := newOutMsg(subj.Erasure(req.JobID), task, messages.ErasureMsgID(req.JobID), req.JobID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := publish(ctx, js, o); err != nil {
+		return nil, err
+	}
+	rec, _, err = store.updateErasure(ctx, rec, rev, func(r *JobRecord) error {
+		if r.Erasing() {
+			return errStop
+		}
+		r.Erasure = &Erasure{RequestedAt: requestedAt, Source: req.Source, Actor: req.Actor}
+		r.SetStatus(requestedAt, StatusErasing, "erasure requested ("+req.Source+")")
+		return nil
+	})
+	return rec, err
+}
+
+// eraser carries out erasure tasks (a consumer of the worker stage).
+type eraser struct {
+	*stage
+	w *Worker
+
+	mu      sync.Mutex
+	streams map[string]jetstream.Stream
+}
+
+// eraseWait is how long an erasure waits for the job's saga to stop.
+const eraseWait = time.Second
+
+func (w *Worker) eraserRunner() *runner {
+	e := &eraser{stage: w.stage, w: w, streams: map[string]jetstream.Stream{}}
+	return w.runner(consumerSpec{stream: w.subj.StreamErasures(), consumer: ConsumerEraser,
+		concurrency: max(1, w.cfg.Concurrency/4), ackWait: w.topo.WorkerAckWait, handle: e.handle,
+		log: w.log.With(zap.String("consumer", ConsumerEraser))})
+}
+
+// erasureRun is one delivery of one erasure task.
+type erasureRun struct {
+	*eraser
+	msg     jetstream.Msg
+	task    *messages.ErasureTask
+	log     *zap.Logger
+	removed messages.ErasureRemoved
+}
+
+func (e *eraser) handle(ctx context.Context, m jetstream.Msg) outcome {
+	task, err := messages.DecodeErasureTask(m.Data())
+	if err != nil {
+		return e.giveUp(ctx, m, giveUp{reason: messages.ReasonPoison, info: errorInfo(messages.ErrCodeInvalidJob, err), cause: err})
+	}
+	run := &erasureRun{eraser: e, msg: m, task: task, log: e.log}
+	o, err := run.erase(ctx)
+	if err == nil {
+		return o
+	}
+	if ctx.Err() != nil {
+		return handBack()
+	}
+	// An erasure is never dropped: whatever failed (NATS, Jumio), it waits
+	// and tries again, without a budget.
+	d := e.backoff.Delay(deliveries(m))
+	if ra, ok := jumio.RetryAfter(err); ok && ra > d {
+		d = ra
+	}
+	run.log.Warn("erasure not finished; will retry", zap.Error(err), zap.Duration("delay", d))
+	return retry(d)
+}
+
+func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
+	store := r.store
+	rec, rev, err := store.Get(ctx, r.task.JobID)
+	if errors.Is(err, ErrJobNotFound) {
+		r.log.Warn("erasure task for a job that has no record; nothing to erase")
+		return ack(), nil
+	}
+	if err != nil {
+		return outcome{}, err
+	}
+	if rec.Status == StatusErased {
+		return ack(), nil
+	}
+	if rec.Status != StatusErasing {
+		rec, rev, err = store.updateErasure(ctx, rec, rev, func(j *JobRecord) error {
+			j.Erasure = &Erasure{RequestedAt: r.task.RequestedAt, Source: r.task.Source, Actor: r.task.Actor}
+			j.SetStatus(r.now(), StatusErasing, "erasure requested ("+r.task.Source+")")
+			return nil
+		})
+		if err != nil {
+			return outcome{}, err
+		}
+	}
+	r.log = r.log.With(recordFields(rec)...)
+	// The saga must have stopped: its message leaves the jobs queue when the
+	// worker that holds it sees the erasure (at its next check).
+	if pending, err := r.jobMessagePending(ctx, rec); err != nil || pending {
+		if err == nil {
+			r.log.Debug("waiting for the job's saga to stop")
+		}
+		return retry(eraseWait), err
+	}
+	if rec.Erasure.Jumio == "" {
+		result, err := r.deleteAtJumio(ctx, rec)
+		if err != nil {
+			return outcome{}, err
+		}
+		if rec, rev, err = store.updateErasure(ctx, rec, rev, func(j *JobRecord) error {
+			j.Erasure.Jumio = result
+			return nil
+		}); err != nil {
+			return outcome{}, err
+		}
+	}
+	for {
+		if err := r.removeData(ctx, rec); err != nil {
+			return outcome{}, err
+		}
+		completedAt := r.now().UTC()
+		if err := r.announce(ctx, rec, completedAt); err != nil {
+			return outcome{}, err
+		}
+		seen := len(rec.Messages)
+		erasure := *rec.Erasure
+		erasure.CompletedAt = completedAt
+		tomb := &JobRecord{JobID: rec.JobID, Status: StatusErased, CreatedAt: rec.CreatedAt, UpdatedAt: completedAt, Erasure: &erasure}
+		b, err := json.Marshal(tomb)
+		if err != nil {
+			return outcome{}, err
+		}
+		if _, err := store.kv.Update(ctx, jobKey(rec.JobID), b, rev); err == nil {
+			r.m.erased(rec.Erasure.Source)
+			r.log.Info("job erased", zap.String("source", rec.Erasure.Source), zap.String("jumio", rec.Erasure.Jumio),
+				zap.Int("messages", r.removed.Messages), zap.Int("images", r.removed.Images))
+			return ack(), nil
+		} else if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return outcome{}, err
+		}
+		// Someone recorded another message meanwhile: remove it too.
+		if rec, rev, err = store.Get(ctx, rec.JobID); err != nil {
+			return outcome{}, err
+		}
+		r.log.Debug("the record changed during the erasure; removing what was added", zap.Int("messages_before", seen), zap.Int("messages_now", len(rec.Messages)))
+	}
+}
+
+// jobMessagePending reports whether the job's message is still in the jobs
+// queue (pending or in a worker's hands).
+func (r *erasureRun) jobMessagePending(ctx context.Context, rec *JobRecord) (bool, error) {
+	st, err := r.stream(ctx, r.subj.StreamJobs())
+	if err != nil {
+		return false, err
+	}
+	_, err = st.GetLastMsgForSubject(ctx, r.subj.JobSubmit(rec.JobID))
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, jetstream.ErrMsgNotFound):
+		return false, err
+	}
+	if rec.JobSeq == 0 {
+		return false, nil
+	}
+	_, err = st.GetMsg(ctx, rec.JobSeq)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return false, nil
+	}
+	return false, err
+}
+
+// deleteAtJumio deletes the account the job created (or, on an existing
+// account, the job's workflow execution) and says what happened.
+func (r *erasureRun) deleteAtJumio(ctx context.Context, rec *JobRecord) (string, error) {
+	if rec.AccountID == "" {
+		return messages.JumioNotCreated, nil
+	}
+	if rec.Erasure.Source == messages.ErasureRetention && r.w.cfg.RetentionKeepAtJumio {
+		return messages.JumioKept, nil
+	}
+	client, err := r.w.cfg.Jumio.For(rec.Region)
+	if err != nil {
+		return "", err
+	}
+	if rec.ExistingAccount {
+		err = client.DeleteWorkflowExecution(ctx, rec.AccountID, rec.WorkflowExecutionID)
+	} else {
+		err = client.DeleteAccount(ctx, rec.AccountID)
+	}
+	switch {
+	case err == nil:
+		return messages.JumioDeleted, nil
+	case errors.Is(err, jumio.ErrNotFound):
+		return messages.JumioNotFound, nil
+	}
+	return "", fmt.Errorf("delete at Jumio: %w", err)
+}
+
+// removeData removes every copy of the job's data the record knows of.
+// Each removal is idempotent.
+func (r *erasureRun) removeData(ctx context.Context, rec *JobRecord) error {
+	var errs []error
+	for _, m := range rec.Messages {
+		if err := r.eraseMsg(ctx, m.Stream, m.Seq); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if rec.PollSequence > 0 {
+		errs = append(errs, r.eraseMsg(ctx, r.subj.StreamRetrieve(), rec.PollSequence))
+	}
+	if len(rec.Images) > 0 {
+		images, err := r.js.ObjectStore(ctx, r.subj.BucketImages())
+		if err != nil {
+			return err
+		}
+		for _, name := range rec.Images {
+			err := images.Delete(ctx, name)
+			if err == nil {
+				r.removed.Images++
+			} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+				errs = append(errs, fmt.Errorf("delete image: %w", err))
+			}
+		}
+	}
+	if _, err := eraseIndex(ctx, r.js, r.subj, rec); err != nil {
+		errs = append(errs, err)
+	}
+	if EraseWebhookData != nil {
+		n, err := EraseWebhookData(ctx, r.js, r.topo, rec.JobID)
+		r.removed.Messages += n
+		errs = append(errs, err)
+	}
+	if rec.WorkflowExecutionID != "" {
+		errs = append(errs, r.store.eraseExecution(ctx, rec.WorkflowExecutionID, rec.JobID))
+	}
+	return errors.Join(errs...)
+}
+
+// eraseMsg removes one message, counting it when it was there.
+func (r *erasureRun) eraseMsg(ctx context.Context, stream string, seq uint64) error {
+	removed, err := secureDelete(ctx, r.js.Conn(), stream, seq)
+	if removed {
+		r.removed.Messages++
+	}
+	return err
+}
+
+func (e *eraser) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if st, ok := e.streams[name]; ok {
+		return st, nil
+	}
+	st, err := e.js.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	e.streams[name] = st
+	return st, nil
+}
+
+// announce publishes the erased event and the audit record (both
+// deduplicated: a redelivered task publishes nothing twice).
+func (r *erasureRun) announce(ctx context.Context, rec *JobRecord, completedAt time.Time) error {
+	ev := &messages.Event{Kind: messages.KindErased, JobID: rec.JobID, WorkflowExecutionID: rec.WorkflowExecutionID, At: completedAt}
+	if _, err := r.publishMessage(ctx, r.subj.Event(messages.KindErased), ev, messages.EventMsgID(messages.KindErased, rec.JobID), rec.JobID); err != nil {
+		return err
+	}
+	requested := rec.Erasure.RequestedAt
+	removed := r.removed
+	removed.KVRevisions = 1
+	audit := &messages.AuditRecord{Action: messages.AuditErasure, JobID: rec.JobID, Actor: rec.Erasure.Actor, At: completedAt,
+		Source: rec.Erasure.Source, RequestedAt: &requested, CompletedAt: &completedAt, Jumio: rec.Erasure.Jumio, Removed: &removed}
+	_, err := r.publishMessage(ctx, r.subj.Audit(messages.AuditErasure), audit, messages.AuditMsgID(messages.AuditErasure, rec.JobID, requested), rec.JobID)
+	return err
+}
+
+// eraseMsg removes one message about an erased job from a stream, securely
+// (its bytes are overwritten on disk). A message already gone is fine.
+func eraseMsg(ctx context.Context, js jetstream.JetStream, stream string, seq uint64) error {
+	_, err := secureDelete(ctx, js.Conn(), stream, seq)
+	return err
+}
+
+// errCodeNoMessageFound is JetStream's answer to deleting a message that is
+// not (or no longer) in the stream.
+const errCodeNoMessageFound = 10057
+
+// secureDelete deletes the message at seq from stream, overwriting its
+// bytes on disk, and reports whether it was there. It talks to the
+// JetStream API directly: the client library reports a missing message only
+// as text.
+func secureDelete(ctx context.Context, nc *nats.Conn, stream string, seq uint64) (bool, error) {
+	req, _ := json.Marshal(map[string]any{"seq": seq})
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
+	msg, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.DELETE."+stream, req)
+	if err != nil {
+		return false, fmt.Errorf("erase %s/%d: %w", stream, seq, err)
+	}
+	var resp struct {
+		Success bool `json:"success"`
+		Error   *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return false, fmt.Errorf("erase %s/%d: %w", stream, seq, err)
+	}
+	switch {
+	case resp.Success:
+		return true, nil
+	case resp.Error != nil && resp.Error.ErrCode == errCodeNoMessageFound:
+		return false, nil
+	case resp.Error != nil:
+		return false, fmt.Errorf("erase %s/%d: JetStream error %d: %s", stream, seq, resp.Error.ErrCode, resp.Error.Description)
+	}
+	return false, fmt.Errorf("erase %s/%d: not deleted", stream, seq)
+}

@@ -1,0 +1,186 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/kycpipe/kycpipe/internal/localstack"
+	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
+	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/pipeline"
+	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
+)
+
+// markedPrepared is prepared data with the marker in every personal field.
+func markedPrepared(marker string) map[string]any {
+	return map[string]any{
+		"firstName": "Ann" + marker, "lastName": "Lee" + marker, "middleName": "M" + marker,
+		"email": "ann." + marker + "@example.com", "phoneNumber": "+15550100", "dateOfBirth": "1990-01-02",
+		"socialSecurityNumber": "ssn-" + marker, "personalNumber": "pn-" + marker,
+		"address": map[string]any{"line1": "1 " + marker + " St", "city": "City" + marker, "postalCode": "PC" + marker, "country": "USA"},
+		"id":      map[string]any{"idNumber": "id-" + marker, "type": "PASSPORT"},
+	}
+}
+
+// erase asks for a job's erasure and waits for its tombstone.
+func (b *bundle) erase(t *testing.T, jobID string) pipeline.JobView {
+	t.Helper()
+	if r := b.do(t, http.MethodDelete, "/v1/verifications/"+jobID, "", nil, nil); r.status != http.StatusAccepted && r.status != http.StatusOK {
+		t.Fatalf("DELETE %s: %d %s", jobID, r.status, r.body)
+	}
+	var v pipeline.JobView
+	pipelinetest.Eventually(t, waitLong, func() bool { v = b.job(t, jobID); return v.Status == pipeline.StatusErased }, "job "+jobID+" not erased")
+	return v
+}
+
+// Jobs of every channel, with a marker in every personal field, are erased
+// in every state they can be in (queued, launched, finalized, failed and
+// dead-lettered, decided, on an existing account): afterwards the marker is
+// in no message of any stream on the server (key-value and object-store
+// streams included), and Jumio saw exactly the expected DELETEs.
+func TestErasureLeavesNoTrace(t *testing.T) {
+	t.Parallel()
+	const marker = "zq9ERASEmarker7"
+	b := setup(t, func(o *localstack.Options) { o.Workers, o.Retrievers = 0, 0 })
+	ctx := context.Background()
+	jobs := map[string]string{} // state → job ID
+
+	// Queued: no worker runs yet.
+	queued := emailJob("order-" + marker + "-queued")
+	queued["userReference"] = "user-" + marker
+	queued["preparedData"] = markedPrepared(marker)
+	jobs["queued"] = b.submit(t, queued, 202, nil)
+	if r := b.do(t, http.MethodDelete, "/v1/verifications/"+jobs["queued"], "", nil, nil); r.status != http.StatusAccepted {
+		t.Fatalf("DELETE queued: %d %s", r.status, r.body)
+	}
+	if v := b.job(t, jobs["queued"]); v.Status != pipeline.StatusErasing || v.Erasure == nil || v.Erasure.Source != messages.ErasureRequest {
+		t.Errorf("queued job while erasing: %+v", v)
+	}
+	if _, err := b.stack.AddWorker(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.erase(t, jobs["queued"])
+
+	// Failed and dead-lettered; launched (web); finalized (no retriever yet).
+	b.sim.FailNext(jumiotest.RouteCreateAccount, 1, http.StatusBadRequest)
+	failed := emailJob("order-" + marker + "-failed")
+	failed["preparedData"] = markedPrepared(marker)
+	jobs["failed"] = b.submit(t, failed, 202, nil)
+	b.dlq.WaitN(t, 1, waitLong, pipelinetest.ForJob[[]byte](jobs["failed"]), "the failed job's dead letter")
+	web := webJob("order-" + marker + "-web")
+	web["userReference"] = "user-" + marker
+	web["preparedData"] = markedPrepared(marker)
+	jobs["launched"] = b.submit(t, web, 202, nil)
+	finalized := emailJob("order-" + marker + "-final")
+	finalized["preparedData"] = markedPrepared(marker)
+	jobs["finalized"] = b.submit(t, finalized, 202, nil)
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		return b.job(t, jobs["launched"]).Status == pipeline.StatusLaunched && b.job(t, jobs["finalized"]).Status == pipeline.StatusFinalized &&
+			b.job(t, jobs["failed"]).Status == pipeline.StatusFailed
+	}, "launched, finalized and failed jobs")
+	for _, s := range []string{"launched", "finalized", "failed"} {
+		b.erase(t, jobs[s])
+	}
+
+	// Decided, with images (multipart), and a new execution on an existing
+	// account (erasing it deletes only that execution).
+	if _, err := b.stack.AddRetriever(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	decided := emailJob("order-" + marker + "-decided")
+	decided["userReference"] = "user-" + marker
+	decided["preparedData"] = markedPrepared(marker)
+	jobs["decided"] = b.submit(t, decided, 202, map[string]string{"Idempotency-Key": "idem-" + marker})
+	b.waitDecision(t, jobs["decided"])
+
+	imgReq := map[string]any{"customerInternalReference": "order-" + marker + "-img", "userReference": "user-" + marker,
+		"workflowDefinition": pipelinetest.IDWorkflow(10011), "channel": "API", "userConsent": pipelinetest.Consent()}
+	img := append(jumiotest.PNG(640, 400), []byte(marker)...) // bytes after IEND: the image itself carries the marker
+	ct, body := multipartBody(t, imgReq, map[string][]byte{"FRONT": img, "BACK": img, "FACE": jumiotest.JPEG(480, 640)}, "FRONT", "BACK", "FACE")
+	r := b.do(t, http.MethodPost, "/v1/verifications", ct, body, nil)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("multipart: %d %s", r.status, r.body)
+	}
+	var sub struct{ JobID string }
+	r.json(t, &sub)
+	jobs["images"] = sub.JobID
+	b.waitDecision(t, jobs["images"])
+
+	owner := b.submit(t, emailJob("order-owner-unmarked"), 202, nil)
+	ownerDecision := b.waitDecision(t, owner)
+	update := emailJob("order-" + marker + "-update")
+	update["accountId"] = ownerDecision.AccountID
+	update["preparedData"] = markedPrepared(marker)
+	jobs["update"] = b.submit(t, update, 202, nil)
+	b.waitDecision(t, jobs["update"])
+
+	before := b.sim.Stats()
+	for _, s := range []string{"decided", "images", "update"} {
+		v := b.erase(t, jobs[s])
+		want := messages.JumioDeleted
+		if v.Erasure == nil || v.Erasure.Jumio != want || v.Erasure.CompletedAt.IsZero() || v.AccountID != "" || v.Decision != nil {
+			t.Errorf("%s tombstone: %+v", s, v)
+		}
+	}
+	after := b.sim.Stats()
+	if n := after.Requests[string(jumiotest.RouteDeleteAccount)] - before.Requests[string(jumiotest.RouteDeleteAccount)]; n != 2 {
+		t.Errorf("account DELETEs for decided jobs: %d, want 2 (decided, images)", n)
+	}
+	if n := after.Requests[string(jumiotest.RouteDeleteExecution)] - before.Requests[string(jumiotest.RouteDeleteExecution)]; n != 1 {
+		t.Errorf("execution DELETEs: %d, want 1 (the update on an existing account)", n)
+	}
+	// Accounts deleted in all: launched and finalized (created), decided,
+	// images; the queued and failed jobs never had one.
+	if n := after.Requests[string(jumiotest.RouteDeleteAccount)]; n != 4 {
+		t.Errorf("account DELETEs in all: %d, want 4", n)
+	}
+	for _, s := range []string{"queued", "failed"} {
+		if v := b.job(t, jobs[s]); v.Erasure == nil || v.Erasure.Jumio != messages.JumioNotCreated {
+			t.Errorf("%s tombstone: %+v", s, v)
+		}
+	}
+
+	// The marker is nowhere on the server.
+	for _, m := range pipelinetest.AllMessages(t, b.stack.JS) {
+		if m.Contains(marker) {
+			t.Errorf("the marker survives in %s/%d (%s)", m.Stream, m.Seq, m.Subject)
+		}
+	}
+	// One audit record and one erased event per erasure, no personal data.
+	audits := pipelinetest.Record(t, b.stack.JS, b.subj.StreamAudit(), b.subj.Audits(), messages.DecodeAudit)
+	recs := audits.WaitN(t, len(jobs), waitLong, func(pipelinetest.Received[*messages.AuditRecord]) bool { return true }, "audit records")
+	for _, a := range recs {
+		if a.Value.Action != messages.AuditErasure || a.Value.Actor == "" || a.Value.Removed == nil || a.Value.CompletedAt == nil {
+			t.Errorf("audit record %s", a.Raw)
+		}
+	}
+	erasedEvents := b.events.Where(func(m pipelinetest.Received[*messages.Event]) bool { return m.Value.Kind == messages.KindErased })
+	if len(erasedEvents) != len(jobs) {
+		t.Errorf("%d erased events, want %d", len(erasedEvents), len(jobs))
+	}
+	for _, e := range erasedEvents {
+		if e.Value.CustomerInternalReference != "" || e.Value.AccountID != "" || e.Value.Region != "" {
+			t.Errorf("erased event carries more than IDs: %s", e.Raw)
+		}
+	}
+
+	// The job ID and the Idempotency-Key are never used again.
+	again := emailJob("order-" + marker + "-decided")
+	again["jobId"] = jobs["decided"]
+	if r := b.do(t, http.MethodPost, "/v1/verifications", "application/json", bytes.NewReader(jsonBody(again)), nil); r.status != http.StatusConflict {
+		t.Errorf("resubmitting an erased job ID: %d %s", r.status, r.body)
+	}
+	if r := b.do(t, http.MethodPost, "/v1/verifications", "application/json", bytes.NewReader(jsonBody(decided)), map[string]string{"Idempotency-Key": "idem-" + marker}); r.status != http.StatusConflict {
+		t.Errorf("reusing an erased job's Idempotency-Key: %d %s", r.status, r.body)
+	}
+	// The tombstone says nothing else.
+	raw := b.do(t, http.MethodGet, "/v1/verifications/"+jobs["decided"], "", nil, nil).body
+	var fields map[string]any
+	_ = json.Unmarshal(raw, &fields)
+	if len(fields) != 3 || fields["erasure"] == nil {
+		t.Errorf("tombstone %s: want only jobId, status and erasure", raw)
+	}
+}
