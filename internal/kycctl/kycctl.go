@@ -74,6 +74,8 @@ func commands() []command {
 		statusCommand(),
 		watchCommand(),
 		jobsCommand(),
+		eraseCommand(),
+		auditCommand(),
 		dlqListCommand(),
 		dlqShowCommand(),
 		dlqReplayCommand(),
@@ -109,6 +111,10 @@ type opts struct {
 	// jobs
 	state     string
 	olderThan time.Duration
+
+	// erase, audit
+	file, actor, action string
+	wait                bool
 
 	// doctor
 	sample         time.Duration

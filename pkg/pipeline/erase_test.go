@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/kycpipe/kycpipe/internal/localstack"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
@@ -31,6 +35,12 @@ func (b *bundle) erase(t *testing.T, jobID string) pipeline.JobView {
 	if r := b.do(t, http.MethodDelete, "/v1/verifications/"+jobID, "", nil, nil); r.status != http.StatusAccepted && r.status != http.StatusOK {
 		t.Fatalf("DELETE %s: %d %s", jobID, r.status, r.body)
 	}
+	return b.waitErased(t, jobID)
+}
+
+// waitErased waits for a job's tombstone.
+func (b *bundle) waitErased(t *testing.T, jobID string) pipeline.JobView {
+	t.Helper()
 	var v pipeline.JobView
 	pipelinetest.Eventually(t, waitLong, func() bool { v = b.job(t, jobID); return v.Status == pipeline.StatusErased }, "job "+jobID+" not erased")
 	return v
@@ -182,5 +192,141 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	_ = json.Unmarshal(raw, &fields)
 	if len(fields) != 3 || fields["erasure"] == nil {
 		t.Errorf("tombstone %s: want only jobId, status and erasure", raw)
+	}
+}
+
+// An erasure accepted at any step boundary of the saga stops the job: no
+// Jumio call for it starts after the 202 but the DELETE.
+func TestErasureStopsTheSagaAtEachStep(t *testing.T) {
+	t.Parallel()
+	for _, step := range []string{"account", "prepared_data", "part:FRONT", "part:BACK", "part:FACE", "finalize", "announce"} {
+		t.Run(step, func(t *testing.T) {
+			t.Parallel()
+			paused, resume := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			b := setup(t, func(o *localstack.Options) {
+				o.Worker.AfterCheckpoint = func(s string) {
+					if s == step {
+						once.Do(func() { close(paused); <-resume })
+					}
+				}
+			})
+			ref := "order-boundary-" + strings.ReplaceAll(step, ":", "-")
+			job := map[string]any{"customerInternalReference": ref, "workflowDefinition": pipelinetest.IDWorkflow(10164),
+				"channel": "API", "userConsent": pipelinetest.Consent(), "preparedData": map[string]any{"firstName": "Ann", "email": "a@example.com"}}
+			img := jumiotest.PNG(640, 400)
+			ct, body := multipartBody(t, job, map[string][]byte{"FRONT": img, "BACK": img, "FACE": jumiotest.JPEG(480, 640)}, "FRONT", "BACK", "FACE")
+			r := b.do(t, http.MethodPost, "/v1/verifications", ct, body, nil)
+			if r.status != http.StatusAccepted {
+				t.Fatalf("submit: %d %s", r.status, r.body)
+			}
+			var sub struct{ JobID string }
+			r.json(t, &sub)
+			select {
+			case <-paused:
+			case <-time.After(waitLong):
+				t.Fatalf("the worker never reached %s", step)
+			}
+			if r := b.do(t, http.MethodDelete, "/v1/verifications/"+sub.JobID, "", nil, nil); r.status != http.StatusAccepted {
+				t.Fatalf("DELETE: %d %s", r.status, r.body)
+			}
+			at202 := b.sim.Stats()
+			decisionsAt202 := len(b.decisions.Where(pipelinetest.ForJob[*messages.DecisionEvent](sub.JobID)))
+			close(resume)
+			v := b.erase(t, sub.JobID)
+			after := b.sim.Stats()
+			for _, route := range []jumiotest.Route{jumiotest.RouteCreateAccount, jumiotest.RouteUpdateAccount, jumiotest.RouteUploadPart,
+				jumiotest.RouteUploadPreparedData, jumiotest.RouteFinalize} {
+				if n := after.Requests[string(route)] - at202.Requests[string(route)]; n != 0 {
+					t.Errorf("%d %s calls after the 202", n, route)
+				}
+			}
+			if v.Erasure.Jumio != messages.JumioDeleted || after.Requests[string(jumiotest.RouteDeleteAccount)] != 1 {
+				t.Errorf("Jumio: %s, %d account DELETEs", v.Erasure.Jumio, after.Requests[string(jumiotest.RouteDeleteAccount)])
+			}
+			if d := b.decisions.Where(pipelinetest.ForJob[*messages.DecisionEvent](sub.JobID)); len(d) != decisionsAt202 {
+				t.Errorf("a decision was published after the 202")
+			}
+			for _, m := range pipelinetest.AllMessages(t, b.stack.JS) {
+				if m.Header.Get(messages.HeaderJobID) == sub.JobID && m.Subject != b.subj.Event(messages.KindErased) && m.Stream != b.subj.StreamAudit() {
+					t.Errorf("a message about the erased job remains: %s/%d %s", m.Stream, m.Seq, m.Subject)
+				}
+			}
+		})
+	}
+}
+
+// While Jumio is down the erasure waits (the job stays ERASING); once
+// Jumio answers again it ends ERASED.
+func TestErasureWaitsForJumio(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	jobID := b.submit(t, emailJob("order-erase-down"), 202, nil)
+	b.waitDecision(t, jobID)
+	b.sim.FailNext(jumiotest.RouteDeleteAccount, 5, http.StatusServiceUnavailable)
+	if r := b.do(t, http.MethodDelete, "/v1/verifications/"+jobID, "", nil, nil); r.status != http.StatusAccepted {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		return b.sim.Stats().Responses[string(jumiotest.RouteDeleteAccount)]["503"] >= 3
+	}, "the erasure never retried")
+	if v := b.job(t, jobID); v.Status != pipeline.StatusErasing {
+		t.Errorf("while Jumio is down: %+v", v)
+	}
+	v := b.erase(t, jobID)
+	if v.Erasure.Jumio != messages.JumioDeleted {
+		t.Errorf("erasure = %+v", v.Erasure)
+	}
+}
+
+// Retention: three workers whose clocks are past the retention period of
+// the jobs that ended erase each of them exactly once (source RETENTION),
+// and leave the jobs still running alone.
+func TestRetentionErasesEachExpiredJobOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := context.Background()
+	var ended []string
+	for i := range 5 {
+		id := b.submit(t, emailJob(fmt.Sprintf("order-retention-%d", i)), 202, nil)
+		b.waitDecision(t, id)
+		ended = append(ended, id)
+	}
+	running := b.submit(t, webJob("order-retention-running"), 202, nil)
+	pipelinetest.Eventually(t, waitLong, func() bool { return b.job(t, running).Status == pipeline.StatusLaunched }, "web job not launched")
+
+	later := time.Now().Add(31 * 24 * time.Hour)
+	for range 3 {
+		if _, err := b.stack.AddWorker(ctx, func(c *pipeline.WorkerConfig) {
+			c.Retention, c.RetentionEvery = 30*24*time.Hour, 20*time.Millisecond
+			c.Now = func() time.Time { return later }
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ended {
+		if v := b.waitErased(t, id); v.Erasure.Source != messages.ErasureRetention || v.Erasure.Jumio != messages.JumioDeleted {
+			t.Errorf("%s: %+v", id, v.Erasure)
+		}
+	}
+	audits := pipelinetest.Record(t, b.stack.JS, b.subj.StreamAudit(), b.subj.Audits(), messages.DecodeAudit)
+	audits.WaitN(t, len(ended), waitLong, func(pipelinetest.Received[*messages.AuditRecord]) bool { return true }, "audit records")
+	perJob := map[string]int{}
+	for _, a := range audits.Where(func(pipelinetest.Received[*messages.AuditRecord]) bool { return true }) {
+		perJob[a.Value.JobID]++
+		if a.Value.Actor != "retention" {
+			t.Errorf("audit actor %q", a.Value.Actor)
+		}
+	}
+	for _, id := range ended {
+		if perJob[id] != 1 {
+			t.Errorf("%s erased %d times", id, perJob[id])
+		}
+	}
+	if n := b.sim.Stats().Requests[string(jumiotest.RouteDeleteAccount)]; n != len(ended) {
+		t.Errorf("%d account DELETEs at Jumio, want %d", n, len(ended))
+	}
+	if v := b.job(t, running); v.Status != pipeline.StatusLaunched {
+		t.Errorf("a running job was erased by retention: %+v", v)
 	}
 }
