@@ -27,7 +27,9 @@ type ErasureRun struct {
 }
 
 // PerErasure divides a total by the erasures.
-func (e ErasureRun) PerErasure(d time.Duration) time.Duration { return d / time.Duration(max(e.Erased, 1)) }
+func (e ErasureRun) PerErasure(d time.Duration) time.Duration {
+	return d / time.Duration(max(e.Erased, 1))
+}
 
 // ErasureResult compares a small store with a large one: without a scan,
 // the cost of an erasure does not grow with the store.
