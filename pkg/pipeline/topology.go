@@ -58,6 +58,21 @@ type Topology struct {
 	WorkerMaxDeliver    int           // default 200: a backstop; the worker's own retry budget ends jobs first
 	RetrieverMaxDeliver int           // default 20000: polls of long web flows are redeliveries
 	WorkerMaxAckPending int           // in flight across all worker replicas, default 4096
+
+	// Webhooks (cmd/notifier).
+	NotifierAckWait time.Duration // default: WorkerAckWait; deliveries send InProgress heartbeats
+	// WebhooksMaxMsgs bounds the pending delivery jobs. When it is full the
+	// notifier's fan-out waits (back-pressure) rather than dropping
+	// deliveries. Default 1,000,000.
+	WebhooksMaxMsgs int64
+	// WebhookLogMaxAge and WebhookLogMaxBytes bound the delivery log
+	// (defaults 7 days, 512 MiB; the oldest entries go first).
+	WebhookLogMaxAge   time.Duration
+	WebhookLogMaxBytes int64
+	// WebhookAttemptsTTL is how long a pending delivery's failed-attempt
+	// counter is kept after its last write (default 7 days: longer than any
+	// retry schedule step).
+	WebhookAttemptsTTL time.Duration
 }
 
 // JetStream advisory subject prefixes (followed by <stream>.<consumer>).
@@ -72,6 +87,9 @@ const (
 	ConsumerRetrieverCallback = "retriever-callbacks"
 	ConsumerRetrieverPoll     = "retriever-polls"
 	ConsumerDLQSweeper        = "dlq-sweeper"
+	ConsumerNotifierEvents    = "notifier-events"
+	ConsumerNotifierDecisions = "notifier-decisions"
+	ConsumerNotifierDelivery  = "notifier-deliveries"
 )
 
 // WithDefaults returns a copy of t with every unset field defaulted.
@@ -95,6 +113,11 @@ func (t Topology) WithDefaults() Topology {
 	t.WorkerMaxDeliver = cmp.Or(t.WorkerMaxDeliver, 200)
 	t.RetrieverMaxDeliver = cmp.Or(t.RetrieverMaxDeliver, 20000)
 	t.WorkerMaxAckPending = cmp.Or(t.WorkerMaxAckPending, 4096)
+	t.NotifierAckWait = cmp.Or(t.NotifierAckWait, t.WorkerAckWait)
+	t.WebhooksMaxMsgs = cmp.Or(t.WebhooksMaxMsgs, 1_000_000)
+	t.WebhookLogMaxAge = cmp.Or(t.WebhookLogMaxAge, 7*24*time.Hour)
+	t.WebhookLogMaxBytes = cmp.Or(t.WebhookLogMaxBytes, 512<<20)
+	t.WebhookAttemptsTTL = cmp.Or(t.WebhookAttemptsTTL, 7*24*time.Hour)
 	return t
 }
 
@@ -107,7 +130,7 @@ func (t Topology) Validate() error {
 	if t.DuplicateWindow > t.EventsMaxAge {
 		errs = append(errs, errors.New("duplicate window must not exceed the events' max age"))
 	}
-	if t.WorkerAckWait < time.Second || t.RetrieverAckWait < time.Second {
+	if t.WorkerAckWait < time.Second || t.RetrieverAckWait < time.Second || t.NotifierAckWait < time.Second {
 		errs = append(errs, errors.New("ack waits must be at least 1s"))
 	}
 	return errors.Join(errs...)
@@ -151,7 +174,7 @@ func (t Topology) streamConfigs() []jetstream.StreamConfig {
 	adv := base(s.StreamAdvisories(), "kycpipe: JetStream advisories of messages the pipeline gave up on", advSubjects...)
 	adv.Retention = jetstream.WorkQueuePolicy
 	adv.MaxAge = t.DLQMaxAge
-	return []jetstream.StreamConfig{jobs, callbacks, retrieve, events, decisions, dlq, adv}
+	return append([]jetstream.StreamConfig{jobs, callbacks, retrieve, events, decisions, dlq, adv}, t.webhookStreamConfigs()...)
 }
 
 // ConsumerConfigs returns the durable consumers by stream.
@@ -182,6 +205,17 @@ func (t Topology) consumerConfigs() map[string]jetstream.ConsumerConfig {
 			Replicas: t.Replicas,
 		},
 	}
+}
+
+// consumerList returns every durable consumer as (stream, config) pairs:
+// those of consumerConfigs plus the notifier's (two of which share no
+// stream with the others).
+func (t Topology) consumerList() []streamConsumer {
+	var out []streamConsumer
+	for stream, cc := range t.consumerConfigs() {
+		out = append(out, streamConsumer{stream, cc})
+	}
+	return append(out, t.webhookConsumerConfigs()...)
 }
 
 func (t Topology) kvConfig() jetstream.KeyValueConfig {
@@ -218,7 +252,8 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			return fmt.Errorf("pipeline: provision stream %s: %w", sc.Name, err)
 		}
 	}
-	for stream, cc := range t.consumerConfigs() {
+	for _, sc := range t.consumerList() {
+		stream, cc := sc.stream, sc.cfg
 		if _, err := js.CreateOrUpdateConsumer(ctx, stream, cc); err != nil {
 			return fmt.Errorf("pipeline: provision consumer %s on %s: %w", cc.Durable, stream, err)
 		}
@@ -232,6 +267,11 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	if _, err := js.CreateOrUpdateObjectStore(ctx, t.objectConfig()); err != nil {
 		return fmt.Errorf("pipeline: provision object store %s: %w", t.Subjects.BucketImages(), err)
 	}
+	for _, kc := range t.webhookKVConfigs() {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+			return fmt.Errorf("pipeline: provision bucket %s: %w", kc.Bucket, err)
+		}
+	}
 	return nil
 }
 
@@ -244,7 +284,8 @@ func Check(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			return fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
 	}
-	for stream, cc := range t.consumerConfigs() {
+	for _, sc := range t.consumerList() {
+		stream, cc := sc.stream, sc.cfg
 		if _, err := js.Consumer(ctx, stream, cc.Durable); err != nil {
 			return fmt.Errorf("consumer %s/%s: %w", stream, cc.Durable, err)
 		}
@@ -257,6 +298,11 @@ func Check(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	}
 	if _, err := js.ObjectStore(ctx, t.Subjects.BucketImages()); err != nil {
 		return fmt.Errorf("object store %s: %w", t.Subjects.BucketImages(), err)
+	}
+	for _, kc := range t.webhookKVConfigs() {
+		if _, err := js.KeyValue(ctx, kc.Bucket); err != nil {
+			return fmt.Errorf("bucket %s: %w", kc.Bucket, err)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,197 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/kycpipe/kycpipe/internal/ctxutil"
+	"github.com/kycpipe/kycpipe/pkg/webhooks"
+)
+
+// cachedEndpoint is an endpoint as the notifier uses it: its record and
+// its opened secrets (or why they do not open).
+type cachedEndpoint struct {
+	WebhookEndpoint
+	secrets    []timedSecret
+	secretsErr error
+}
+
+// endpointCache mirrors the endpoints bucket in memory through a KV watch,
+// so fan-out does not read the bucket per event.
+type endpointCache struct {
+	reg    *WebhookEndpoints
+	log    *zap.Logger
+	wm     *WebhookMetrics
+	loaded chan struct{} // closed once the initial values are in
+
+	mu   sync.RWMutex
+	byID map[string]*cachedEndpoint
+	once sync.Once
+}
+
+func newEndpointCache(reg *WebhookEndpoints, log *zap.Logger, wm *WebhookMetrics) *endpointCache {
+	return &endpointCache{reg: reg, log: log, wm: wm, loaded: make(chan struct{}), byID: map[string]*cachedEndpoint{}}
+}
+
+// run watches the bucket until ctx ends, re-watching after failures.
+func (c *endpointCache) run(ctx context.Context) error {
+	for failures := 0; ; failures++ {
+		err := c.watch(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.log.Warn("webhook endpoint watch ended; watching again", zap.Error(err))
+		if !ctxutil.Sleep(ctx, reopenBackoff.Delay(failures+1)) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *endpointCache) watch(ctx context.Context) error {
+	w, err := c.reg.kv.Watch(ctx, "ep.*")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("watcher closed")
+			}
+			if e == nil {
+				c.once.Do(func() { close(c.loaded) })
+				continue
+			}
+			c.apply(e)
+		}
+	}
+}
+
+func (c *endpointCache) apply(e jetstream.KeyValueEntry) {
+	id := strings.TrimPrefix(e.Key(), "ep.")
+	if e.Operation() != jetstream.KeyValuePut {
+		c.mu.Lock()
+		delete(c.byID, id)
+		c.mu.Unlock()
+		c.wm.endpointRemoved(id)
+		return
+	}
+	rec, err := decodeEndpointRecord(e.Value())
+	if err != nil {
+		c.log.Error("undecodable webhook endpoint record; its deliveries wait", zap.String("endpoint_id", id), zap.Error(err))
+		return
+	}
+	ce := c.build(rec)
+	c.mu.Lock()
+	c.byID[id] = ce
+	c.mu.Unlock()
+	c.wm.endpointState(id, ce.Enabled())
+}
+
+func (c *endpointCache) build(rec *endpointRecord) *cachedEndpoint {
+	ce := &cachedEndpoint{WebhookEndpoint: rec.WebhookEndpoint}
+	ce.secrets, ce.secretsErr = c.reg.openSecrets(rec)
+	if ce.secretsErr != nil {
+		// Never the secret: the error names the setting.
+		c.log.Error("cannot open a webhook endpoint's secrets: its deliveries wait", zap.String("endpoint_id", rec.ID), zap.Error(ce.secretsErr))
+	}
+	return ce
+}
+
+// subscribed returns the enabled endpoints subscribed to t.
+func (c *endpointCache) subscribed(t webhooks.EventType) []*cachedEndpoint {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []*cachedEndpoint
+	for _, e := range c.byID {
+		if e.Enabled() && webhooks.Subscribed(e.EventTypes, t) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// get returns an endpoint: from the cache, else (the watch may lag behind a
+// fresh registration) from the bucket. ErrWebhookEndpointNotFound when it
+// does not exist.
+func (c *endpointCache) get(ctx context.Context, id string) (*cachedEndpoint, error) {
+	c.mu.RLock()
+	e, ok := c.byID[id]
+	c.mu.RUnlock()
+	if ok {
+		return e, nil
+	}
+	rec, _, err := c.reg.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c.build(rec), nil
+}
+
+// endpointSlots bounds the deliveries in flight per endpoint and paces the
+// hand-backs of a busy one.
+type endpointSlots struct {
+	limit int
+
+	mu sync.Mutex
+	by map[string]*slotState
+}
+
+type slotState struct {
+	inflight int
+	streak   int // busy refusals since an attempt last finished
+}
+
+func newEndpointSlots(limit int) *endpointSlots {
+	return &endpointSlots{limit: limit, by: map[string]*slotState{}}
+}
+
+// acquire takes a slot of endpoint id. When none is free it returns false
+// and how many refusals in a row the endpoint has had.
+func (s *endpointSlots) acquire(id string) (release func(), streak int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.by[id]
+	if st == nil {
+		st = &slotState{}
+		s.by[id] = st
+	}
+	if st.inflight >= s.limit {
+		st.streak++
+		return nil, st.streak, false
+	}
+	st.inflight++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			st.inflight--
+			st.streak = 0
+			if st.inflight == 0 {
+				delete(s.by, id)
+			}
+		})
+	}, 0, true
+}
+
+// busyDelay is the hand-back delay after streak refusals in a row: base
+// doubling with each, up to ceiling, ±20% so hand-backs spread out.
+func busyDelay(base, ceiling time.Duration, streak int) time.Duration {
+	d := base
+	for i := 1; i < streak && d < ceiling; i++ {
+		d *= 2
+	}
+	d = min(d, ceiling)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
