@@ -33,8 +33,9 @@ type NotifierConfig struct {
 	Concurrency int
 	// EndpointConcurrency bounds the deliveries this process makes to one
 	// endpoint at once (default 8). A delivery for an endpoint at its bound
-	// is handed back with a short delay without using an attempt, so an
-	// endpoint that hangs holds at most this many of Concurrency.
+	// waits briefly (at most 50ms) for a slot, then is handed back with a
+	// delay, using no attempt, so an endpoint that hangs holds at most this
+	// many of Concurrency.
 	EndpointConcurrency int
 	// BusyDelay is the first hand-back delay of a delivery for a busy
 	// endpoint; it doubles while the endpoint stays busy, up to Timeout
@@ -99,6 +100,10 @@ func (c NotifierConfig) validate() error {
 	return errs.err("notifier")
 }
 
+// endpointSlotWait bounds how long a delivery waits for a slot of its busy
+// endpoint before it is handed back.
+const endpointSlotWait = 50 * time.Millisecond
+
 // Notifier sends kycpipe's events to the registered webhook endpoints
 // (DESIGN 3.8). It is stateless; run any number.
 //
@@ -152,7 +157,7 @@ func NewNotifier(ctx context.Context, js jetstream.JetStream, cfg NotifierConfig
 		return nil, fmt.Errorf("%w: notifier: %w", ErrInvalidConfig, err)
 	}
 	n := &Notifier{stage: st, cfg: cfg, endpoints: eps, deliverer: d, attempts: attempts, wm: cfg.WebhookMetrics,
-		slots: newEndpointSlots(cfg.EndpointConcurrency), streams: map[string]jetstream.Stream{}}
+		slots: newEndpointSlots(cfg.EndpointConcurrency, min(cfg.BusyDelay, endpointSlotWait)), streams: map[string]jetstream.Stream{}}
 	n.cache = newEndpointCache(eps, cfg.Logger, cfg.WebhookMetrics)
 	return n, nil
 }

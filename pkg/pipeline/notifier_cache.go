@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -138,49 +139,57 @@ func (c *endpointCache) get(ctx context.Context, id string) (*cachedEndpoint, er
 	return c.build(rec), nil
 }
 
-// endpointSlots bounds the deliveries in flight per endpoint and paces the
-// hand-backs of a busy one.
+// endpointSlots bounds the deliveries in flight per endpoint. A delivery
+// for an endpoint at its bound waits briefly for a slot (a busy but healthy
+// endpoint's deliveries follow one another without a round trip to
+// JetStream), then is handed back: an endpoint that hangs holds at most
+// its bound of attempts, plus waiters for a moment each.
 type endpointSlots struct {
 	limit int
+	wait  time.Duration
 
 	mu sync.Mutex
-	by map[string]*slotState
+	by map[string]*endpointSem
 }
 
-type slotState struct {
-	inflight int
-	streak   int // busy refusals since an attempt last finished
+type endpointSem struct {
+	sem    chan struct{}
+	streak atomic.Int32 // hand-backs since an attempt last finished
 }
 
-func newEndpointSlots(limit int) *endpointSlots {
-	return &endpointSlots{limit: limit, by: map[string]*slotState{}}
+func newEndpointSlots(limit int, wait time.Duration) *endpointSlots {
+	return &endpointSlots{limit: limit, wait: wait, by: map[string]*endpointSem{}}
 }
 
-// acquire takes a slot of endpoint id. When none is free it returns false
-// and how many refusals in a row the endpoint has had.
-func (s *endpointSlots) acquire(id string) (release func(), streak int, ok bool) {
+// acquire takes a slot of endpoint id, waiting up to the slots' wait. When
+// none frees up it returns false and how many hand-backs in a row the
+// endpoint has had.
+func (s *endpointSlots) acquire(ctx context.Context, id string) (release func(), streak int, ok bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.by[id]
-	if st == nil {
-		st = &slotState{}
-		s.by[id] = st
+	es := s.by[id]
+	if es == nil {
+		es = &endpointSem{sem: make(chan struct{}, s.limit)}
+		s.by[id] = es
 	}
-	if st.inflight >= s.limit {
-		st.streak++
-		return nil, st.streak, false
+	s.mu.Unlock()
+	select {
+	case es.sem <- struct{}{}:
+	default:
+		t := time.NewTimer(s.wait)
+		defer t.Stop()
+		select {
+		case es.sem <- struct{}{}:
+		case <-t.C:
+			return nil, int(es.streak.Add(1)), false
+		case <-ctx.Done():
+			return nil, int(es.streak.Add(1)), false
+		}
 	}
-	st.inflight++
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			st.inflight--
-			st.streak = 0
-			if st.inflight == 0 {
-				delete(s.by, id)
-			}
+			<-es.sem
+			es.streak.Store(0)
 		})
 	}, 0, true
 }

@@ -108,7 +108,7 @@ func (d *delivery) run(ctx context.Context) outcome {
 		}
 	}
 
-	release, streak, ok := n.slots.acquire(ep.ID)
+	release, streak, ok := n.slots.acquire(ctx, ep.ID)
 	if !ok {
 		n.wm.busyHandBack(ep.ID)
 		return retry(busyDelay(n.cfg.BusyDelay, n.cfg.Timeout, streak))

@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"time"
-
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -86,8 +84,3 @@ func (t Topology) webhookKVConfigs() []jetstream.KeyValueConfig {
 			History: 1, TTL: t.WebhookAttemptsTTL, Storage: t.Storage, Replicas: t.Replicas},
 	}
 }
-
-// webhookDeliveryWindow bounds the NakWithDelay of one wait: a longer wait
-// of the retry schedule is served in steps of at most this, re-checked
-// against the notifier's clock (NotifierConfig.MaxWait).
-const webhookDeliveryWindow = time.Hour
