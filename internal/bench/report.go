@@ -54,6 +54,9 @@ func (r *Results) Targets() []TargetRow {
 		row("retriever peak RSS at concurrency 256", mib(e.Peak["retriever"])+" MiB", "≤ 64 MB", e.Peak["retriever"] <= 64e6),
 		row("ingest peak RSS at full load", mib(max(r.IngestPeak.PeakRSS, e.Peak["ingest"]))+" MiB", "≤ 64 MB", max(r.IngestPeak.PeakRSS, e.Peak["ingest"]) <= 64e6),
 	}
+	if w := r.Webhooks; w.Deliveries > 0 {
+		rows = append(rows, row("webhooks: decision event to delivery p50 at 10% load", ms(w.Low.Lat.P(0.5))+" ms", "≤ 20 ms", w.Low.Lat.P(0.5) <= 20*time.Millisecond))
+	}
 	return rows
 }
 
@@ -161,6 +164,7 @@ func (r *Results) Markdown(command, chart string) string {
 	p("Token requests during the end-to-end and 10%%-load runs (%d jobs, one region, the simulator's default token lifetime of 60 minutes): ", e.TokenJobs)
 	p("worker %.0f, retriever %.0f (the simulator counted %d); per 10,000 jobs: %.2f per process.\n",
 		e.Tokens["worker"], e.Tokens["retriever"], e.SimTokens, (e.Tokens["worker"]+e.Tokens["retriever"])/2*10000/float64(max(e.TokenJobs, 1)))
+	sb.WriteString(r.webhookMarkdown())
 	return sb.String()
 }
 

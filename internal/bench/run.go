@@ -42,7 +42,10 @@ type Options struct {
 	DrainWindow   time.Duration // how long the drain under rate limits is watched (default 60s)
 	Concurrency   int           // worker and retriever concurrency of the end-to-end run (default 256)
 	ProfileDir    string        // stages of the ingest and end-to-end runs write CPU profiles here
-	Only          []string      // run only these steps (ingest, e2e, bound, burst); empty: all
+	Only          []string      // run only these steps (ingest, e2e, bound, burst, webhooks); empty: all
+	// WebhookDeliveries is the number of decisions of the webhook
+	// throughput run (default 5000).
+	WebhookDeliveries int
 }
 
 func (o Options) withDefaults() Options {
@@ -66,6 +69,7 @@ func (o Options) withDefaults() Options {
 	defi(&o.BoundJobs, 3000)
 	defi(&o.BurstJobs, 50000)
 	defi(&o.Concurrency, 256)
+	defi(&o.WebhookDeliveries, 5000)
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
@@ -77,6 +81,7 @@ func Quick(o Options) Options {
 	o.LoadDuration, o.SweepDuration, o.LowLoadFor, o.DrainWindow = time.Second, 500*time.Millisecond, time.Second, 3*time.Second
 	o.E2EJobs, o.BoundJobs, o.BurstJobs, o.BoundC = 300, 60, 500, 8
 	o.CallLatency = 20 * time.Millisecond
+	o.WebhookDeliveries = 300
 	return o
 }
 
@@ -100,6 +105,8 @@ type Results struct {
 	LowLoad LowLoadResult
 	Bound   BoundResult
 	Burst   BurstResult
+
+	Webhooks WebhookResult
 }
 
 // SweepPoint is one offered load of the sweep, for ingest and the reference.
@@ -129,6 +136,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		{"e2e", b.e2e},
 		{"bound", b.bound},
 		{"burst", b.burst},
+		{"webhooks", b.webhooks},
 	}
 	for _, st := range steps {
 		if len(o.Only) > 0 && !slices.Contains(o.Only, st.name) {

@@ -37,9 +37,9 @@ type NotifierConfig struct {
 	// delay, using no attempt, so an endpoint that hangs holds at most this
 	// many of Concurrency.
 	EndpointConcurrency int
-	// BusyDelay is the first hand-back delay of a delivery for a busy
-	// endpoint; it doubles while the endpoint stays busy, up to Timeout
-	// (default 250ms).
+	// BusyDelay is the shortest hand-back delay of a delivery for a busy
+	// endpoint; it is twice the age of the endpoint's oldest attempt in
+	// flight when that is longer, up to Timeout (default 250ms).
 	BusyDelay time.Duration
 	// MaxWait is the longest single redelivery delay: a longer wait of the
 	// schedule is served in steps, each re-checked against Now (default 1h).

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -153,8 +152,11 @@ type endpointSlots struct {
 }
 
 type endpointSem struct {
-	sem    chan struct{}
-	streak atomic.Int32 // hand-backs since an attempt last finished
+	sem chan struct{}
+
+	mu     sync.Mutex
+	next   uint64
+	starts map[uint64]time.Time // attempts in flight, by token
 }
 
 func newEndpointSlots(limit int, wait time.Duration) *endpointSlots {
@@ -162,13 +164,14 @@ func newEndpointSlots(limit int, wait time.Duration) *endpointSlots {
 }
 
 // acquire takes a slot of endpoint id, waiting up to the slots' wait. When
-// none frees up it returns false and how many hand-backs in a row the
-// endpoint has had.
-func (s *endpointSlots) acquire(ctx context.Context, id string) (release func(), streak int, ok bool) {
+// none frees up it returns false and how long the oldest attempt in flight
+// to the endpoint has been running: a hanging endpoint's deliveries are
+// handed back for longer than a merely busy one's.
+func (s *endpointSlots) acquire(ctx context.Context, id string) (release func(), oldest time.Duration, ok bool) {
 	s.mu.Lock()
 	es := s.by[id]
 	if es == nil {
-		es = &endpointSem{sem: make(chan struct{}, s.limit)}
+		es = &endpointSem{sem: make(chan struct{}, s.limit), starts: map[uint64]time.Time{}}
 		s.by[id] = es
 	}
 	s.mu.Unlock()
@@ -180,27 +183,44 @@ func (s *endpointSlots) acquire(ctx context.Context, id string) (release func(),
 		select {
 		case es.sem <- struct{}{}:
 		case <-t.C:
-			return nil, int(es.streak.Add(1)), false
+			return nil, es.oldest(), false
 		case <-ctx.Done():
-			return nil, int(es.streak.Add(1)), false
+			return nil, es.oldest(), false
 		}
 	}
+	es.mu.Lock()
+	es.next++
+	token := es.next
+	es.starts[token] = time.Now()
+	es.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			es.mu.Lock()
+			delete(es.starts, token)
+			es.mu.Unlock()
 			<-es.sem
-			es.streak.Store(0)
 		})
 	}, 0, true
 }
 
-// busyDelay is the hand-back delay after streak refusals in a row: base
-// doubling with each, up to ceiling, ±20% so hand-backs spread out.
-func busyDelay(base, ceiling time.Duration, streak int) time.Duration {
-	d := base
-	for i := 1; i < streak && d < ceiling; i++ {
-		d *= 2
+// oldest returns how long the oldest attempt in flight has been running.
+func (es *endpointSem) oldest() time.Duration {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	var d time.Duration
+	now := time.Now()
+	for _, t := range es.starts {
+		d = max(d, now.Sub(t))
 	}
-	d = min(d, ceiling)
+	return d
+}
+
+// busyDelay is the hand-back delay of a delivery for a busy endpoint whose
+// oldest attempt in flight has run for oldest: twice that (it will not
+// free up sooner if the endpoint hangs), at least base, at most ceiling
+// (the attempt timeout), ±20% so hand-backs spread out.
+func busyDelay(base, ceiling, oldest time.Duration) time.Duration {
+	d := min(max(base, 2*oldest), max(ceiling, base))
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }

@@ -108,10 +108,10 @@ func (d *delivery) run(ctx context.Context) outcome {
 		}
 	}
 
-	release, streak, ok := n.slots.acquire(ctx, ep.ID)
+	release, oldest, ok := n.slots.acquire(ctx, ep.ID)
 	if !ok {
 		n.wm.busyHandBack(ep.ID)
-		return retry(busyDelay(n.cfg.BusyDelay, n.cfg.Timeout, streak))
+		return retry(busyDelay(n.cfg.BusyDelay, n.cfg.Timeout, oldest))
 	}
 	defer release()
 
