@@ -3,6 +3,8 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
@@ -551,5 +554,56 @@ func TestNotifierDropsDeliveryOfErasedEvent(t *testing.T) {
 	}
 	if n := len(rc.requests()); n != 1 {
 		t.Errorf("%d requests: the erased event was sent again", n)
+	}
+}
+
+// An advisory that JetStream gave up on a webhook delivery is dead-lettered
+// under the notifier's stage and leaves the delivery's job as it is (a
+// delivery is not the job's work).
+func TestSweeperLeavesJobOfWebhookDelivery(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := context.Background()
+	// A web job waits for its end user: a failure would end it.
+	jobID := b.submit(t, webJob("order-sweep-hook-1"), 202, nil)
+	pipelinetest.Eventually(t, waitLong, func() bool { return b.job(t, jobID).Status == pipeline.StatusLaunched }, "job not LAUNCHED")
+	jobs, err := b.stack.JS.KeyValue(ctx, b.subj.BucketJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := pipeline.NewJobStore(jobs, nil)
+	_, rev0, err := store.Get(ctx, jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pending delivery of the job (no notifier runs), then JetStream's
+	// advisory that it gave up on it.
+	m := nats.NewMsg(b.subj.WebhookDelivery("ep_0000000000000000000000000a", jobID))
+	m.Data = []byte(`{"schema":"kycpipe.webhook-delivery.v1"}`)
+	m.Header.Set(messages.HeaderJobID, jobID)
+	ack, err := b.stack.JS.PublishMsg(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adv, _ := json.Marshal(map[string]any{"type": "io.nats.jetstream.advisory.v1.max_deliver", "stream": b.subj.StreamWebhooks(),
+		"consumer": pipeline.ConsumerNotifierDelivery, "stream_seq": ack.Sequence, "deliveries": 7})
+	if _, err := b.stack.JS.Publish(ctx, pipeline.AdvisoryMaxDeliveries+b.subj.StreamWebhooks()+"."+pipeline.ConsumerNotifierDelivery, adv); err != nil {
+		t.Fatal(err)
+	}
+	dl := b.dlq.WaitN(t, 1, waitLong, func(r pipelinetest.Received[[]byte]) bool {
+		return r.Header.Get(messages.HeaderStage) == messages.StageNotifier
+	}, "the notifier's dead letter")[0]
+	if dl.Subject != b.subj.DLQ(messages.StageNotifier) || dl.Header.Get(messages.HeaderReason) != messages.ReasonMaxDeliveries ||
+		dl.Header.Get(messages.HeaderJobID) != jobID {
+		t.Errorf("dead letter %s %v", dl.Subject, dl.Header)
+	}
+	st, _ := b.stack.JS.Stream(ctx, b.subj.StreamWebhooks())
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		_, err := st.GetMsg(ctx, ack.Sequence)
+		return errors.Is(err, jetstream.ErrMsgNotFound)
+	}, "the delivery is still in its work queue")
+	rec, rev, err := store.Get(ctx, jobID)
+	if err != nil || rev != rev0 || rec.Status != pipeline.StatusLaunched {
+		t.Errorf("the job changed: %s, revision %d → %d (%v)", rec.Status, rev0, rev, err)
 	}
 }
