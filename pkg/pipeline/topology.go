@@ -70,7 +70,7 @@ type Topology struct {
 	WebhookLogMaxAge   time.Duration
 	WebhookLogMaxBytes int64
 	// WebhookAttemptsTTL is how long a pending delivery's failed-attempt
-	// counter is kept after its last write (default 7 days: longer than any
+	// counter is kept after its last write (default 8 days: longer than any
 	// retry schedule step).
 	WebhookAttemptsTTL time.Duration
 }
@@ -117,7 +117,7 @@ func (t Topology) WithDefaults() Topology {
 	t.WebhooksMaxMsgs = cmp.Or(t.WebhooksMaxMsgs, 1_000_000)
 	t.WebhookLogMaxAge = cmp.Or(t.WebhookLogMaxAge, 7*24*time.Hour)
 	t.WebhookLogMaxBytes = cmp.Or(t.WebhookLogMaxBytes, 512<<20)
-	t.WebhookAttemptsTTL = cmp.Or(t.WebhookAttemptsTTL, 7*24*time.Hour)
+	t.WebhookAttemptsTTL = cmp.Or(t.WebhookAttemptsTTL, 8*24*time.Hour)
 	return t
 }
 
