@@ -15,14 +15,17 @@ FUZZ_TARGETS ?= \
 	./pkg/messages:FuzzDecodeCallback \
 	./pkg/messages:FuzzDecodeEvents \
 	./pkg/pipeline:FuzzSubmit \
-	./pkg/pipeline:FuzzCallback
+	./pkg/pipeline:FuzzCallback \
+	./pkg/webhooks:FuzzVerify \
+	./pkg/webhooks:FuzzCheckURL \
+	./pkg/webhooks:FuzzParseRetryAfter
 
 .PHONY: help
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## Run the whole pipeline locally: embedded NATS + Jumio simulator + ingest + worker + retriever
+run: ## Run the whole pipeline locally: embedded NATS + Jumio simulator + ingest + worker + retriever + notifier + webhook receiver
 	@mkdir -p bin
 	$(GO) build -o bin/devstack ./cmd/devstack
 	@# exec: Ctrl-C reaches devstack, which stops cleanly (go run would exit 1)
@@ -64,6 +67,6 @@ soak: ## Chaos/soak runs (~10 min each, SOAK_ARGS for options): single node, the
 	$(GO) run ./cmd/soak --mode cluster $(SOAK_ARGS)
 
 .PHONY: build
-build: ## Build every binary into ./bin
+build: ## Build every binary into ./bin (ingest, worker, retriever, notifier, kycctl, …)
 	@mkdir -p bin
 	$(GO) build -o bin/ ./cmd/...

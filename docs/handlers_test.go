@@ -475,6 +475,9 @@ func TestHandlersMatchOpenAPI(t *testing.T) {
 		t.Errorf("wrong method: %d, Allow %q", a.status, a.header.Get("Allow"))
 	}
 
+	// The webhook endpoint routes (webhooks_test.go).
+	checkWebhookRoutes(t, c, s)
+
 	// Coverage: every documented status of every operation was seen, except
 	// 500 (a handler panic).
 	paths, _ := specDoc["paths"].(map[string]any)

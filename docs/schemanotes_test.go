@@ -19,6 +19,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -161,6 +162,18 @@ func newAnnotator() (*annotator, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The webhook endpoint routes answer the codes of pkg/webhooks too.
+	hookCodes, err := sourceStrings("../pkg/webhooks", func(name, val string) bool {
+		return strings.HasPrefix(name, "Code")
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range hookCodes {
+		if !slices.Contains(fieldCodes, c) {
+			fieldCodes = append(fieldCodes, c)
+		}
 	}
 	return &annotator{notes: notes(problemTypes, fieldCodes), used: map[string]bool{}}, nil
 }
@@ -787,7 +800,7 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 		"FieldError": {
 			desc: "One rule violation.",
 			props: []propNote{
-				p("field", desc("JSON path of the offending field in the request (for multipart image parts, the part name)."),
+				p("field", desc("JSON path of the offending field in the request (for multipart image parts, the part name; for webhook endpoints url, eventTypes[i], description or status)."),
 					examples("customerInternalReference", "workflowDefinition.credentials[0].country.values[1]", "parts[0].data")),
 				p("code", desc("The rule broken."), enum(fieldCodes...)),
 				p("message", desc("The rule, for people; never repeats the field's value."), examples("must be at most 100 characters (got 130)")),

@@ -1,9 +1,9 @@
 // Command bench is kycpipe's benchmark harness (make bench). In one run on
 // one machine it measures raw JetStream baselines, a minimal reference
 // ingest, kycpipe's ingest, the pipeline end to end with every stage a
-// separate process, a latency-bound run, a burst under Jumio's rate limits
-// and the token economy; it prints a table of the targets and writes
-// docs/BENCHMARKS.md and a PNG chart.
+// separate process, a latency-bound run, a burst under Jumio's rate limits,
+// the token economy and webhook deliveries; it prints a table of the
+// targets and writes docs/BENCHMARKS.md and a PNG chart.
 //
 //	go run ./cmd/bench                # the full run, ~5 minutes
 //	go run ./cmd/bench --quick        # every step in seconds (a smoke test)
@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of the stages of the ingest and end-to-end runs here")
 	fs.IntVar(&o.ErasureStored, "erasure-stored", 0, "jobs stored in the large erasure run (default 1000000)")
 	fs.IntVar(&o.ErasureCount, "erasure-count", 0, "jobs erased in each erasure run (default 1000)")
-	only := fs.String("only", "", "comma-separated steps to run: ingest, e2e, bound, burst, erasure (default all; the report needs all)")
+	only := fs.String("only", "", "comma-separated steps to run: ingest, e2e, bound, burst, webhooks, erasure (default all; the report needs all)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

@@ -23,6 +23,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 				Topology: env.Topology, APIKeys: st.keys, InsecureNoAuth: st.insecureNoAuth, MaxBodyBytes: st.maxBody,
 				DefaultRegion: st.common.DefaultRegion(), Callbacks: pipeline.CallbackConfig{Secret: st.callbackSecret,
 					Allowlist: st.allow, TrustedProxies: st.proxies, RatePerSecond: float64(st.callbackRate), Burst: 2 * st.callbackRate},
+				Webhooks:       st.hooks.Settings(),
 				MetricsHandler: promhttp.HandlerFor(env.Registry, promhttp.HandlerOpts{}), Logger: env.Log, Metrics: env.Metrics, TracerProvider: env.Tracer,
 			})
 			if err != nil {

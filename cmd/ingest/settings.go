@@ -14,6 +14,7 @@ import (
 type settings struct {
 	common                                  service.Common
 	tracing                                 service.Tracing
+	hooks                                   service.Webhooks
 	addr, apiKeys, apiKeysFile              string
 	insecureNoAuth                          bool
 	maxBody                                 int64
@@ -33,6 +34,7 @@ func newSettings(getenv func(string) string) (*settings, *config.Set) {
 	set := config.New("ingest", getenv)
 	s.common.Bind(set)
 	s.tracing.Bind(set)
+	s.hooks.Bind(set)
 	set.String(&s.addr, "http-addr", "KYCPIPE_HTTP_ADDR", ":8080", "listen address of the HTTP API")
 	s.keysSetting = set.Secret(&s.apiKeys, "api-keys", "KYCPIPE_API_KEYS", "accepted bearer API keys, comma-separated: KEY (every scope) or NAME:SCOPES:KEY, SCOPES from submit+read+erase+admin+metrics; keys of 16+ characters")
 	set.String(&s.apiKeysFile, "api-keys-file", "KYCPIPE_API_KEYS_FILE", "", "file with accepted API keys, one entry per line (KEY or NAME:SCOPES:KEY; # comments)")

@@ -286,6 +286,8 @@ func serviceOf(consumer string) string {
 		return "worker"
 	case pipeline.ConsumerDLQSweeper:
 		return "worker or retriever"
+	case pipeline.ConsumerNotifierEvents, pipeline.ConsumerNotifierDecisions, pipeline.ConsumerNotifierDelivery:
+		return "notifier"
 	}
 	return "retriever"
 }

@@ -236,6 +236,9 @@ type IngestConfig struct {
 	PublishTimeout time.Duration
 	// Callbacks configures the Jumio callback route's defenses.
 	Callbacks CallbackConfig
+	// Webhooks are the URL policy and secret key of the webhook endpoint
+	// routes (KYCPIPE_WEBHOOK_ALLOW_INSECURE, _ALLOW_PRIVATE, _SECRET_KEY).
+	Webhooks WebhookSettings
 	// TracerProvider records a span per request (default: none).
 	TracerProvider trace.TracerProvider
 	// MetricsHandler serves GET /metrics (optional).

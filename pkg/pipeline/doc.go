@@ -2,14 +2,17 @@
 // pipeline on NATS JetStream: an HTTP front door ([Ingest]) stores each job,
 // stateless workers ([Worker]) drive Jumio's account API, and retrievers
 // ([Retriever]) turn Jumio's callbacks, and their own polling, into exactly
-// one decision event per workflow execution. Everything that must survive a
-// crash lives in JetStream: the work queues, the job records (checkpoints)
-// and the images. The wire contract (subjects, message types) is package
+// one decision event per workflow execution; notifiers ([Notifier]) deliver
+// the lifecycle events and decisions to registered webhook endpoints
+// ([WebhookEndpoints]) as signed HTTP POSTs. Everything that must survive a
+// crash lives in JetStream: the work queues, the job records (checkpoints),
+// the images and the webhook endpoints and deliveries. The wire contract (subjects, message types) is package
 // messages; the Jumio client is package jumio.
 //
 // # Stages and their core
 //
-// Every consuming stage embeds one core (core.go): the JetStream handle,
+// Every consuming stage (worker, retriever, notifier, and the dead-letter
+// sweeper) embeds one core (core.go): the JetStream handle,
 // the job store, logger, clock, metrics, tracing and readiness, plus the two
 // paths every stage shares. [classify] (outcome.go) maps any error to what it
 // means for the message: transient (retry within the job's budget),
@@ -39,7 +42,7 @@
 //	decision.go        normalizing Jumio's workflow details into a DecisionEvent
 //	sweeper.go         dead letters for the messages JetStream gave up on (advisories)
 //	deadletter.go      reading dead letters: DeadLetter, ListDeadLetters, GetDeadLetter
-//	replay.go          ReplayDeadLetter: put a dead letter back, resuming its job
+//	replay.go          ReplayDeadLetter: put a dead letter back, resuming its job (worker, retriever)
 //	ingest.go          Ingest: routes, middleware, health and readiness
 //	ingest_submit.go   POST /v1/verifications: JSON and multipart bodies, images, idempotency
 //	jobview.go         GET /v1/verifications/{jobId}: JobView
@@ -52,6 +55,17 @@
 //	backoff.go         backoff and Jumio's retrieval schedule (pure functions)
 //	metrics.go         Prometheus metrics
 //	trace.go           OpenTelemetry propagation and spans
+//	notifier.go        Notifier: NotifierConfig, fan-out and delivery runners, readiness
+//	notifier_fanout.go an event → one delivery job per subscribed endpoint (webhook-id as message ID)
+//	notifier_deliver.go one signed attempt per delivery: attempts, retry schedule, 410, dead letter
+//	notifier_cache.go  the endpoint registry mirrored by a KV watch; per-endpoint concurrency
+//	notifier_metrics.go WebhookMetrics
+//	webhook_endpoints.go WebhookEndpoints: the registry (create, list, get, update, delete, rotate)
+//	webhook_secrets.go endpoint secrets at rest (AES-256-GCM with KYCPIPE_WEBHOOK_SECRET_KEY)
+//	webhook_deliveries.go delivery jobs, the delivery log, Deliveries and Resend
+//	webhook_api.go     the /v1/webhook-endpoints routes of ingest (scope admin)
+//	webhook_erase.go   EraseWebhookData: a job's pending deliveries, log and counters
+//	topology_webhooks.go the webhook streams, buckets and the notifier's consumers
 //
 // # Delivery semantics
 //

@@ -111,22 +111,11 @@ func (x *jobIndexer) update(prev, next *JobRecord) {
 func (x *jobIndexer) purge(subject string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := purgeSubject(ctx, x.js, x.subj.StreamIndex(), subject); err != nil {
+	if _, err := purgeSubject(ctx, x.js, x.subj.StreamIndex(), subject); err != nil {
 		x.log.Debug("stale index entry not purged; readers skip it", zap.Error(err))
 	}
 }
 
-// purgeSubject removes every message of one subject from a stream.
-func purgeSubject(ctx context.Context, js jetstream.JetStream, stream, subject string) error {
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		return err
-	}
-	if err := st.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
-		return fmt.Errorf("pipeline: purge %s: %w", subject, err)
-	}
-	return nil
-}
 
 // eraseIndex removes a job's entries (its current one and its references')
 // and waits until they are gone.
@@ -139,7 +128,8 @@ func eraseIndex(ctx context.Context, js jetstream.JetStream, subj messages.Subje
 	}
 	var errs []error
 	for _, s := range subjects {
-		errs = append(errs, purgeSubject(ctx, js, subj.StreamIndex(), s))
+		_, err := purgeSubject(ctx, js, subj.StreamIndex(), s)
+		errs = append(errs, err)
 	}
 	return len(subjects), errors.Join(errs...)
 }

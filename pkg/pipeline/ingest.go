@@ -34,6 +34,7 @@ type Ingest struct {
 	draining  atomic.Bool
 	cbLimit   *bucket
 	submitter *Submitter
+	hooks     *WebhookEndpoints
 
 	ready *readiness
 }
@@ -56,8 +57,12 @@ func NewIngest(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg I
 	if err != nil {
 		return nil, err
 	}
+	hooks, err := NewWebhookEndpoints(ctx, js, cfg.Topology, cfg.Webhooks, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
 	return &Ingest{cfg: cfg, nc: nc, js: js, subj: cfg.Topology.Subjects, store: NewJobStore(kv, cfg.Now).withIndex(js, cfg.Topology.Subjects, cfg.Logger),
-		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics, submitter: submitter,
+		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics, submitter: submitter, hooks: hooks,
 		cbLimit: newBucket(cfg.Callbacks.RatePerSecond, cfg.Callbacks.Burst),
 		ready:   &readiness{nc: nc, js: js, topo: cfg.Topology, now: cfg.Now}}, nil
 }
@@ -80,6 +85,7 @@ func (in *Ingest) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(docs.OpenAPI)
 	})))
+	in.webhookRoutes(mux)
 	if in.cfg.MetricsHandler != nil {
 		mux.Handle("GET /metrics", in.authed(ScopeMetrics, in.cfg.MetricsHandler.ServeHTTP))
 	}

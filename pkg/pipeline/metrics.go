@@ -233,6 +233,9 @@ func ConsumersOf(t Topology, stage string) [][2]string {
 		return [][2]string{{s.StreamJobs(), ConsumerWorker}, {s.StreamAdvisories(), ConsumerDLQSweeper}}
 	case messages.StageRetriever:
 		return [][2]string{{s.StreamCallbacks(), ConsumerRetrieverCallback}, {s.StreamRetrieve(), ConsumerRetrieverPoll}}
+	case messages.StageNotifier:
+		return [][2]string{{s.StreamEvents(), ConsumerNotifierEvents}, {s.StreamDecisions(), ConsumerNotifierDecisions},
+			{s.StreamWebhooks(), ConsumerNotifierDelivery}}
 	}
 	return nil
 }

@@ -114,7 +114,7 @@ func (s *sweeper) handle(ctx context.Context, m jetstream.Msg) outcome {
 		log.Warn("cannot dead-letter; will retry", zap.Error(err))
 		return retry(s.delays.SweepRetry)
 	}
-	if jobID != "" && messages.ValidJobID(jobID) {
+	if jobID != "" && messages.ValidJobID(jobID) && resumesJobs(stage) {
 		if err := s.failJob(ctx, jobID, errorInfo(code, cause), letter); err != nil {
 			log.Warn("cannot mark job failed; will retry", zap.Error(err))
 			return retry(s.delays.SweepRetry)

@@ -75,6 +75,21 @@ type Topology struct {
 	WorkerMaxDeliver    int           // default 200: a backstop; the worker's own retry budget ends jobs first
 	RetrieverMaxDeliver int           // default 20000: polls of long web flows are redeliveries
 	WorkerMaxAckPending int           // in flight across all worker replicas, default 4096
+
+	// Webhooks (cmd/notifier).
+	NotifierAckWait time.Duration // default: WorkerAckWait; deliveries send InProgress heartbeats
+	// WebhooksMaxMsgs bounds the pending delivery jobs. When it is full the
+	// notifier's fan-out waits (back-pressure) rather than dropping
+	// deliveries. Default 1,000,000.
+	WebhooksMaxMsgs int64
+	// WebhookLogMaxAge and WebhookLogMaxBytes bound the delivery log
+	// (defaults 7 days, 512 MiB; the oldest entries go first).
+	WebhookLogMaxAge   time.Duration
+	WebhookLogMaxBytes int64
+	// WebhookAttemptsTTL is how long a pending delivery's failed-attempt
+	// counter is kept after its last write (default 8 days: longer than any
+	// retry schedule step).
+	WebhookAttemptsTTL time.Duration
 }
 
 // JetStream advisory subject prefixes (followed by <stream>.<consumer>).
@@ -90,6 +105,9 @@ const (
 	ConsumerRetrieverPoll     = "retriever-polls"
 	ConsumerDLQSweeper        = "dlq-sweeper"
 	ConsumerEraser            = "eraser"
+	ConsumerNotifierEvents    = "notifier-events"
+	ConsumerNotifierDecisions = "notifier-decisions"
+	ConsumerNotifierDelivery  = "notifier-deliveries"
 )
 
 // WithDefaults returns a copy of t with every unset field defaulted.
@@ -122,6 +140,11 @@ func (t Topology) WithDefaults() Topology {
 	t.WorkerMaxDeliver = cmp.Or(t.WorkerMaxDeliver, 200)
 	t.RetrieverMaxDeliver = cmp.Or(t.RetrieverMaxDeliver, 20000)
 	t.WorkerMaxAckPending = cmp.Or(t.WorkerMaxAckPending, 4096)
+	t.NotifierAckWait = cmp.Or(t.NotifierAckWait, t.WorkerAckWait)
+	t.WebhooksMaxMsgs = cmp.Or(t.WebhooksMaxMsgs, 1_000_000)
+	t.WebhookLogMaxAge = cmp.Or(t.WebhookLogMaxAge, 7*24*time.Hour)
+	t.WebhookLogMaxBytes = cmp.Or(t.WebhookLogMaxBytes, 512<<20)
+	t.WebhookAttemptsTTL = cmp.Or(t.WebhookAttemptsTTL, 8*24*time.Hour)
 	return t
 }
 
@@ -134,7 +157,7 @@ func (t Topology) Validate() error {
 	if t.DuplicateWindow > t.EventsMaxAge {
 		errs = append(errs, errors.New("duplicate window must not exceed the events' max age"))
 	}
-	if t.WorkerAckWait < time.Second || t.RetrieverAckWait < time.Second {
+	if t.WorkerAckWait < time.Second || t.RetrieverAckWait < time.Second || t.NotifierAckWait < time.Second {
 		errs = append(errs, errors.New("ack waits must be at least 1s"))
 	}
 	return errors.Join(errs...)
@@ -190,7 +213,7 @@ func (t Topology) streamConfigs() []jetstream.StreamConfig {
 	index.AllowDirect = true
 	index.MaxAge = t.JobStateTTL
 	index.MaxMsgSize = 4 << 10
-	return []jetstream.StreamConfig{jobs, callbacks, retrieve, events, decisions, dlq, adv, erasures, audit, index}
+	return append([]jetstream.StreamConfig{jobs, callbacks, retrieve, events, decisions, dlq, adv, erasures, audit, index}, t.webhookStreamConfigs()...)
 }
 
 // ConsumerConfigs returns the durable consumers by stream.
@@ -228,6 +251,17 @@ func (t Topology) consumerConfigs() map[string]jetstream.ConsumerConfig {
 	}
 }
 
+// consumerList returns every durable consumer as (stream, config) pairs:
+// those of consumerConfigs plus the notifier's (two of which share no
+// stream with the others).
+func (t Topology) consumerList() []streamConsumer {
+	var out []streamConsumer
+	for stream, cc := range t.consumerConfigs() {
+		out = append(out, streamConsumer{stream, cc})
+	}
+	return append(out, t.webhookConsumerConfigs()...)
+}
+
 func (t Topology) kvConfig() jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
 		Bucket: t.Subjects.BucketJobs(), Description: "kycpipe: job state and workflow-execution index",
@@ -262,7 +296,8 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			return fmt.Errorf("pipeline: provision stream %s: %w", sc.Name, err)
 		}
 	}
-	for stream, cc := range t.consumerConfigs() {
+	for _, sc := range t.consumerList() {
+		stream, cc := sc.stream, sc.cfg
 		if _, err := js.CreateOrUpdateConsumer(ctx, stream, cc); err != nil {
 			return fmt.Errorf("pipeline: provision consumer %s on %s: %w", cc.Durable, stream, err)
 		}
@@ -276,6 +311,11 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	if _, err := js.CreateOrUpdateObjectStore(ctx, t.objectConfig()); err != nil {
 		return fmt.Errorf("pipeline: provision object store %s: %w", t.Subjects.BucketImages(), err)
 	}
+	for _, kc := range t.webhookKVConfigs() {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+			return fmt.Errorf("pipeline: provision bucket %s: %w", kc.Bucket, err)
+		}
+	}
 	return nil
 }
 
@@ -288,7 +328,8 @@ func Check(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			return fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
 	}
-	for stream, cc := range t.consumerConfigs() {
+	for _, sc := range t.consumerList() {
+		stream, cc := sc.stream, sc.cfg
 		if _, err := js.Consumer(ctx, stream, cc.Durable); err != nil {
 			return fmt.Errorf("consumer %s/%s: %w", stream, cc.Durable, err)
 		}
@@ -301,6 +342,11 @@ func Check(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	}
 	if _, err := js.ObjectStore(ctx, t.Subjects.BucketImages()); err != nil {
 		return fmt.Errorf("object store %s: %w", t.Subjects.BucketImages(), err)
+	}
+	for _, kc := range t.webhookKVConfigs() {
+		if _, err := js.KeyValue(ctx, kc.Bucket); err != nil {
+			return fmt.Errorf("bucket %s: %w", kc.Bucket, err)
+		}
 	}
 	return nil
 }
