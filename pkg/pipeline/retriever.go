@@ -179,26 +179,20 @@ func (a *attempt) retrieve(ctx context.Context) outcome {
 		return a.notYet(ctx, status)
 	}
 	var ev *messages.DecisionEvent
-	if jumio.IsExpiredStatus(status) {
-		// Jumio has no details for expired executions.
-		ev = &messages.DecisionEvent{
-			AccountID: rec.AccountID, WorkflowExecutionID: rec.WorkflowExecutionID,
-			CustomerInternalReference: rec.CustomerInternalReference,
-			WorkflowDefinitionKey:     st.WorkflowExecution.DefinitionKey, Status: status,
-			Decision: messages.DecisionSummary{Type: messages.DecisionExpired, Label: status},
-		}
-	} else {
-		details, err := client.WorkflowDetails(ctx, rec.AccountID, rec.WorkflowExecutionID)
-		if errors.Is(err, jumio.ErrNotFound) {
-			// Processed, but the details are not retrievable yet.
-			return a.notYet(ctx, "NOT_RETRIEVABLE")
-		}
-		if err != nil {
-			return a.failure(ctx, err)
-		}
-		if !jumio.IsTerminalStatus(details.Workflow.Status) {
-			return a.notYet(ctx, details.Workflow.Status)
-		}
+	details, err := client.WorkflowDetails(ctx, rec.AccountID, rec.WorkflowExecutionID)
+	switch {
+	case errors.Is(err, jumio.ErrNotFound) && jumio.IsExpiredStatus(status):
+		// Expired executions have details (jumio-api.md §10.9), read once;
+		// without them the event is built from the status.
+		ev = expiredEvent(rec, st)
+	case errors.Is(err, jumio.ErrNotFound):
+		// Processed, but the details are not retrievable yet.
+		return a.notYet(ctx, "NOT_RETRIEVABLE")
+	case err != nil:
+		return a.failure(ctx, err)
+	case !jumio.IsTerminalStatus(details.Workflow.Status):
+		return a.notYet(ctx, details.Workflow.Status)
+	default:
 		ev = newDecisionEvent(details, r.cfg.IncludeExtraction)
 	}
 	ev.JobID, ev.Region = rec.JobID, rec.Region
@@ -211,7 +205,7 @@ func (a *attempt) retrieve(ctx context.Context) outcome {
 // a duplicate JetStream drops, then finds the record decided.
 func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcome {
 	r, m, log := a.r, a.m, a.log
-	pubAck, err := r.publishMessage(ctx, r.subj.Decision(ev.Decision.Type), ev, messages.DecisionMsgID(ev.WorkflowExecutionID), a.rec.JobID)
+	pubAck, err := r.publishDecision(ctx, ev, a.rec.JobID)
 	if err != nil {
 		log.Warn("cannot publish decision; will retry", zap.Error(err))
 		return retry(r.backoff.Delay(deliveries(m)))
