@@ -210,7 +210,8 @@ type IngestConfig struct {
 	InsecureNoAuth bool
 	// MaxBodyBytes bounds JSON bodies (default 1 MiB); larger is 413.
 	MaxBodyBytes int64
-	// MaxImageBytes bounds each multipart image (default 15 MiB).
+	// MaxImageBytes bounds each multipart image (default 15,000,000 bytes,
+	// Jumio's "15 MB").
 	MaxImageBytes int64
 	// DefaultRegion is used for jobs that name none (default amer-1).
 	DefaultRegion jumio.Region

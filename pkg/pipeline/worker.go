@@ -78,6 +78,11 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) outcome {
 		req.JobID = jobID
 		err = req.Validate()
 	}
+	if err == nil {
+		// Jumio's rules for API image uploads, as ingest checks them, for
+		// jobs published straight to NATS: refused before any Jumio call.
+		err = checkJobUploads(req)
+	}
 	var client *jumio.Client
 	if err == nil {
 		region, _ := jumio.ParseRegion(cmp.Or(req.Region, string(w.cfg.Jumio.DefaultRegion())))
