@@ -52,6 +52,10 @@ const (
 	ErrCodeDeadline      = "deadline"       // no terminal status before the deadline
 	ErrCodeImageMissing  = "image_missing"  // an image is no longer in the store
 	ErrCodeInternal      = "internal"       // a bug or an unexpected state
+	// ErrCodeJumioConfiguration is recorded on a job that waits because
+	// Jumio refuses kycpipe's configuration (credentials, a permission, the
+	// portal's web domain): the job is not failed, it resumes by itself.
+	ErrCodeJumioConfiguration = "jumio_configuration"
 )
 
 // CallbackReceived is a Jumio callback as ingest received it, published on
@@ -125,6 +129,13 @@ type Alert struct {
 // decision when the result has no label), comma-separated, sorted:
 // "watchlistScreening:ALERT". Absent when the event has no alerts.
 const HeaderAlerts = "Kyc-Alerts"
+
+// HeaderRequeueOf marks a message a stage published again because it was
+// held for a paused region (a configuration fault) close to its consumer's
+// MaxDeliver: the value is the original's stream and sequence
+// ("KYC_JOBS:42"). The copy keeps the original's body and Kyc-Job-Id, and
+// carries Nats-Msg-Id "requeue:<stream>:<seq>".
+const HeaderRequeueOf = "Kyc-Requeue-Of"
 
 // AlertsHeader returns the Kyc-Alerts header value for alerts ("" for none).
 func AlertsHeader(alerts []Alert) string {
