@@ -544,17 +544,17 @@ func (d *doctorRun) checkPermissions(ctx context.Context) {
 
 func (d *doctorRun) checkJumio(ctx context.Context) {
 	j := &d.e.jumio
-	if j.ClientID == "" && j.ClientSecret == "" {
+	if !j.HasCredentials() {
 		d.add("jumio", checkWarn, "not checked: JUMIO_CLIENT_ID and JUMIO_CLIENT_SECRET are not set")
-		return
-	}
-	if err := j.CheckJumio(); err != nil {
-		d.add("jumio", checkFail, "%v", err)
 		return
 	}
 	region, err := jumio.ParseRegion(d.e.common.Region)
 	if err != nil {
 		region = jumio.DefaultRegion
+	}
+	if err := j.CheckJumio(region); err != nil {
+		d.add("jumio", checkFail, "%v", err)
+		return
 	}
 	clients, err := j.Clients(region, zap.NewNop(), nil, nil)
 	if err != nil {
