@@ -92,6 +92,7 @@ func TestJumioSettingsCheckedAtStart(t *testing.T) {
 }
 
 var badCases = []configtest.Case{
+	{Env: "KYCPIPE_RATE_CALLBACK_SHARE", Value: "1"}, {Env: "KYCPIPE_RATE_CALLBACK_SHARE", Value: "-0.1"}, {Env: "KYCPIPE_FAULT_PROBE_EVERY", Value: "soon"},
 	{Env: "KYCPIPE_METRICS_ADDR", Value: "not-an-address"}, {Env: "JUMIO_BASE_URL", Value: "ftp://sim.example"},
 	{Env: "JUMIO_AUTH_URL", Value: "not a url"}, {Env: "KYCPIPE_RATE_ACCOUNT", Value: "-1"},
 	{Env: "KYCPIPE_RATE_RETRIEVAL", Value: "fast"}, {Env: "KYCPIPE_RETRY_BACKOFF", Value: "1 second"},

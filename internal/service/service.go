@@ -479,7 +479,9 @@ type Limits struct {
 	AccountRate, RetrievalRate, TokenRate    float64
 	AccountBurst, RetrievalBurst, TokenBurst int
 	MaxWait                                  time.Duration
+	CallbackShare                            float64
 	accountRate, retrievalRate, tokenRate    string
+	callbackShare                            string
 }
 
 // Bind registers the rate-limit settings.
@@ -492,6 +494,8 @@ func (l *Limits) Bind(s *config.Set) {
 	s.String(&l.tokenRate, "rate-token", "KYCPIPE_RATE_TOKEN", "10", "token calls per second for the whole tenant (0: unlimited)")
 	s.Int(&l.TokenBurst, "rate-token-burst", "KYCPIPE_RATE_TOKEN_BURST", d.Token.Burst, "token calls allowed at once").Positive()
 	s.Duration(&l.MaxWait, "rate-max-wait", "KYCPIPE_RATE_MAX_WAIT", 20*time.Second, "longest a call waits in place for a permit; longer waits go back on the queue").Positive()
+	s.String(&l.callbackShare, "rate-callback-share", "KYCPIPE_RATE_CALLBACK_SHARE", strconv.FormatFloat(pipeline.DefaultCallbackShare, 'f', -1, 64),
+		"share of the retrieval rate reserved for retrievals that callbacks trigger, so they never queue behind polls (0: none, one queue)")
 }
 
 // Check parses the rates; it names the setting at fault.
@@ -507,6 +511,11 @@ func (l *Limits) Check() error {
 		}
 		*r.dst = v
 	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(l.callbackShare), 64)
+	if err != nil || v < 0 || v >= 1 {
+		return fmt.Errorf("invalid KYCPIPE_RATE_CALLBACK_SHARE %q: want a number from 0 to below 1", l.callbackShare)
+	}
+	l.CallbackShare = v
 	return nil
 }
 
@@ -518,6 +527,10 @@ func (l *Limits) Build(ctx context.Context, js jetstream.JetStream, t pipeline.T
 		Retrieval: pipeline.Rate{PerSecond: l.RetrievalRate, Burst: l.RetrievalBurst},
 		Token:     pipeline.Rate{PerSecond: l.TokenRate, Burst: l.TokenBurst},
 		MaxWait:   l.MaxWait,
+	}
+	limits.CallbackShare = l.CallbackShare
+	if limits.CallbackShare == 0 {
+		limits.CallbackShare = -1 // none: one queue
 	}
 	if !limits.Enabled() {
 		return nil, nil

@@ -108,7 +108,9 @@ func (r *Retriever) handleCallback(ctx context.Context, m jetstream.Msg) outcome
 		defer span.End()
 	}
 	a := &attempt{r: r, m: m, rec: rec, rev: rev, trigger: "callback", receivedAt: cr.ReceivedAt, log: log}
-	return a.retrieve(ctx)
+	// Callbacks have their own lane of the retrieval rate limit: they never
+	// queue behind polls (§10.8).
+	return a.retrieve(withCallbackPriority(ctx))
 }
 
 // unknownExecution handles a callback for an execution no job knows: it is
