@@ -341,10 +341,14 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 					"5m and 60d. Default (Jumio's): 30m."),
 					pattern(`^[+-]?[0-9]+[smhd]$`), examples("30m", "1h", "1d")),
 				p("web", desc("Settings of the hosted web flow (channel WEB).")),
-				p("userConsent", desc("The end user's consent, required by Jumio for API and custom-UI acquisition of IDs and biometrics in some jurisdictions.")),
+				p("userConsent", desc("The end user's consent. Required (userIp, userLocation.country, consent.obtained \"yes\", "+
+					"consent.obtainedAt) for an API job with FRONT, BACK or FACE images: Jumio refuses ID and biometric uploads without it "+
+					"(422 at the door otherwise).")),
 				p("preparedData", desc("The applicant's data for DATA credentials or supporting data (Jumio's prepared data). PII.")),
 				p("parts", desc("Images for the API channel, at most one per classifier. Over HTTP send each image as base64 `data` "+
-					"(the whole JSON body stays within 1 MiB) or, for larger images, as a multipart file part. On kyc.jobs.submit, "+
+					"(the whole JSON body stays within 1 MiB) or, for larger images, as a multipart file part. With FRONT or BACK, "+
+					"workflowDefinition.credentials must name the ID's country and type ({category: ID, country: {values}, type: "+
+					"{values}}), as Jumio requires for API uploads (422 otherwise). On kyc.jobs.submit, "+
 					"ingest replaces them with references to its image store (`object`, `size`, `sha256`). PII."),
 					maxItems(3)),
 				p("submittedAt", desc("When ingest stored the job (set by ingest; a value sent by the client is replaced)."),
@@ -376,7 +380,8 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 					enum("image/jpeg", "image/png")),
 				p("object", desc("Name of the image in the pipeline's image store (<jobId>/<submission nonce>/<classifier>). Set by ingest; "+
 					"refused in HTTP bodies (422)."), pattern(objectPattern)),
-				p("data", desc("The image, JPEG or PNG, base64-encoded (at most 15 MiB decoded; over HTTP the whole JSON body is limited to 1 MiB)."),
+				p("data", desc("The image, JPEG or PNG, base64-encoded: longest side above 300 px, no side above 8000 px, at most "+
+					"15,000,000 bytes decoded, as Jumio accepts (over HTTP the whole JSON body is limited to 1 MiB)."),
 					minLen(1)),
 				p("size", desc("Size of the stored image in bytes (set by ingest)."), minimum(0)),
 				p("sha256", desc("Hex SHA-256 digest of the image (set by ingest)."), pattern(`^[0-9a-f]{64}$`)),

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"sync"
@@ -20,8 +21,13 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
 )
 
-// probeEvery is KYCPIPE_FAULT_PROBE_EVERY in these tests.
-const probeEvery = 200 * time.Millisecond
+// The pause of the configuration-fault runs and KYCPIPE_FAULT_PROBE_EVERY
+// in them: short by default, production-like for docs/RELIABILITY.md
+// (-fault-hold 1m -fault-probe-every 30s).
+var (
+	faultHold  = flag.Duration("fault-hold", 2*time.Second, "how long the configuration-fault runs keep Jumio refusing")
+	faultProbe = flag.Duration("fault-probe-every", 200*time.Millisecond, "KYCPIPE_FAULT_PROBE_EVERY in the configuration-fault runs")
+)
 
 // faultBundle is a pipeline whose worker and retriever the test builds,
 // with its own Jumio settings, so it can read their readiness.
@@ -51,13 +57,13 @@ func setupFaults(t *testing.T, sim jumiotest.Options, jcfg func(*pipeline.JumioC
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := pipeline.NewWorker(ctx, b.stack.JS, pipeline.WorkerConfig{Topology: b.stack.Topology, Jumio: clients,
 		CallbackURL: b.stack.IngestURL + "/v1/callbacks/jumio", Backoff: pipeline.Backoff{Initial: 50 * time.Millisecond, Max: time.Second},
-		FaultProbeEvery: probeEvery, Logger: log.Named("worker"), Metrics: m})
+		FaultProbeEvery: *faultProbe, Logger: log.Named("worker"), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r, err := pipeline.NewRetriever(ctx, b.stack.JS, pipeline.RetrieverConfig{Topology: b.stack.Topology, Jumio: clients,
 		Schedule: testSchedule, Backoff: pipeline.Backoff{Initial: 50 * time.Millisecond, Max: time.Second},
-		FaultProbeEvery: probeEvery, Logger: log.Named("retriever"), Metrics: m})
+		FaultProbeEvery: *faultProbe, Logger: log.Named("retriever"), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +228,7 @@ func TestWrongSecretPausesAndResumes(t *testing.T) {
 			if err := fb.sim.SetClientSecret(id, secret); err != nil {
 				t.Fatal(err)
 			}
-		}, 2*time.Second)
+		}, *faultHold)
 	checkFigures(t, fig)
 	if fig.accountsWhilePaused != 0 {
 		t.Errorf("%d Jumio accounts created while the secret was wrong", fig.accountsWhilePaused)
@@ -258,7 +264,7 @@ func TestMissingPermissionPausesAndResumes(t *testing.T) {
 					}
 				}
 			}
-			fig := faultRun(t, fb, 200, c.stage(fb), c.words, set(true), set(false), 2*time.Second)
+			fig := faultRun(t, fb, 200, c.stage(fb), c.words, set(true), set(false), *faultHold)
 			checkFigures(t, fig)
 			t.Logf("missing %s permission: %s", c.name, fig)
 		})
