@@ -89,6 +89,8 @@ func TestJumioSettingsCheckedAtStart(t *testing.T) {
 	// Without the default pair, the default region needs its own.
 	refused(with("JUMIO_USER_AGENT", ua, "JUMIO_CLIENT_ID", "", "JUMIO_CLIENT_SECRET", "", "JUMIO_CLIENT_ID_EMEA_1", "eu", "JUMIO_CLIENT_SECRET_EMEA_1", "s"), "JUMIO_CLIENT_ID")
 	accepted(with("JUMIO_USER_AGENT", ua, "JUMIO_CLIENT_ID", "", "JUMIO_CLIENT_SECRET", "", "JUMIO_CLIENT_ID_AMER_1", "us", "JUMIO_CLIENT_SECRET_AMER_1", "s"))
+	refused(with("JUMIO_USER_AGENT", ua, "JUMIO_CLIENT_ID", "", "JUMIO_CLIENT_SECRET", "", "JUMIO_CLIENT_ID_AMER_1", "us", "JUMIO_CLIENT_SECRET_AMER_1", "s",
+		"JUMIO_BASE_URL_EMEA_1", "http://127.0.0.1:9"), "JUMIO_CLIENT_ID_EMEA_1")
 }
 
 var badCases = []configtest.Case{

@@ -361,7 +361,15 @@ func (j *Jumio) CheckJumio(region jumio.Region) error {
 		}
 	}
 	if rs := j.Regions[region]; (j.ClientID == "" && j.ClientSecret == "") && rs != nil && rs.ClientID != "" {
-		return nil // the default region has its own pair; regions without one are refused per job
+		// The default region has its own pair; a region configured with a
+		// base URL but no pair of its own needs the default pair, and a job
+		// for a region with no credentials at all is refused.
+		for _, r := range jumio.Regions {
+			if rs := j.Regions[r]; rs != nil && rs.BaseURL != "" && rs.ClientID == "" {
+				return config.Missing(rs.idSetting)
+			}
+		}
+		return nil
 	}
 	if j.ClientID == "" {
 		return config.Missing(j.idSetting)

@@ -42,7 +42,13 @@ type faultBundle struct {
 // settings jcfg adjusts (the simulator's URL and default client otherwise).
 func setupFaults(t *testing.T, sim jumiotest.Options, jcfg func(*pipeline.JumioConfig, *jumiotest.Server)) *faultBundle {
 	t.Helper()
-	b := setup(t, func(o *localstack.Options) { o.Workers, o.Retrievers, o.Sim = 0, 0, sim })
+	return setupFaultsTopo(t, sim, jcfg, pipeline.Topology{})
+}
+
+// setupFaultsTopo is setupFaults with a topology of its own.
+func setupFaultsTopo(t *testing.T, sim jumiotest.Options, jcfg func(*pipeline.JumioConfig, *jumiotest.Server), topo pipeline.Topology) *faultBundle {
+	t.Helper()
+	b := setup(t, func(o *localstack.Options) { o.Workers, o.Retrievers, o.Sim, o.Topology = 0, 0, sim, topo })
 	cfg := pipeline.JumioConfig{BaseURL: b.sim.URL, Credentials: b.sim.Credentials(), UserAgent: "kycpipe-test/1.0"}
 	if jcfg != nil {
 		jcfg(&cfg, b.sim)
@@ -282,15 +288,7 @@ func checkFigures(t *testing.T, fig runFigures) {
 // only; EU jobs keep flowing.
 func TestPausePerRegion(t *testing.T) {
 	t.Parallel()
-	fb := setupFaults(t, jumiotest.Options{}, func(c *pipeline.JumioConfig, sim *jumiotest.Server) {
-		amer, _ := sim.RegionCredentials(jumio.RegionAMER)
-		emea, _ := sim.RegionCredentials(jumio.RegionEMEA)
-		c.Credentials = jumio.Credentials{} // only per-region pairs
-		c.Regions = map[jumio.Region]pipeline.RegionConfig{
-			jumio.RegionAMER: {Credentials: amer, BaseURL: sim.RegionURL(jumio.RegionAMER), CredentialSettings: "JUMIO_CLIENT_ID_AMER_1 / JUMIO_CLIENT_SECRET_AMER_1"},
-			jumio.RegionEMEA: {Credentials: emea, BaseURL: sim.RegionURL(jumio.RegionEMEA), CredentialSettings: "JUMIO_CLIENT_ID_EMEA_1 / JUMIO_CLIENT_SECRET_EMEA_1"},
-		}
-	})
+	fb := setupFaults(t, jumiotest.Options{}, twoRegions)
 	amer, _ := fb.sim.RegionCredentials(jumio.RegionAMER)
 	if err := fb.sim.SetClientSecret(amer.ClientID, "rotated-at-jumio"); err != nil {
 		t.Fatal(err)
@@ -418,5 +416,73 @@ func TestMissingWebHrefPausesWebJobs(t *testing.T) {
 	}
 	if dl := fb.dlq.All(); len(dl) > 0 {
 		t.Fatalf("dead letters: %s", pipelinetest.Describe(dl))
+	}
+}
+
+// twoRegions points amer-1 and emea-1 at their own tenants of the
+// simulator, each with its own client.
+func twoRegions(c *pipeline.JumioConfig, sim *jumiotest.Server) {
+	amer, _ := sim.RegionCredentials(jumio.RegionAMER)
+	emea, _ := sim.RegionCredentials(jumio.RegionEMEA)
+	c.Credentials = jumio.Credentials{} // only per-region pairs
+	c.Regions = map[jumio.Region]pipeline.RegionConfig{
+		jumio.RegionAMER: {Credentials: amer, BaseURL: sim.RegionURL(jumio.RegionAMER), CredentialSettings: "JUMIO_CLIENT_ID_AMER_1 / JUMIO_CLIENT_SECRET_AMER_1"},
+		jumio.RegionEMEA: {Credentials: emea, BaseURL: sim.RegionURL(jumio.RegionEMEA), CredentialSettings: "JUMIO_CLIENT_ID_EMEA_1 / JUMIO_CLIENT_SECRET_EMEA_1"},
+	}
+}
+
+// While only some regions are paused the worker keeps pulling, and the
+// paused region's jobs come back again and again: near the consumer's
+// MaxDeliver a held job is published again and the original acked, so
+// JetStream never gives up on it (no dead letter, no second account).
+func TestHeldJobsAreRequeuedBeforeMaxDeliver(t *testing.T) {
+	t.Parallel()
+	fb := setupFaultsTopo(t, jumiotest.Options{}, twoRegions, pipeline.Topology{WorkerMaxDeliver: 7})
+	amer, _ := fb.sim.RegionCredentials(jumio.RegionAMER)
+	if err := fb.sim.SetClientSecret(amer.ClientID, "rotated-at-jumio"); err != nil {
+		t.Fatal(err)
+	}
+	us := emailJob("requeue-us-1")
+	us["region"] = "amer-1"
+	jobID := fb.submit(t, us, 202, nil)
+	eu := emailJob("requeue-eu-1")
+	eu["region"] = "emea-1"
+	fb.waitDecision(t, fb.submit(t, eu, 202, nil)) // emea-1 flows: the worker pulls
+	notReady(t, "worker", fb.worker.Ready, "amer-1")
+	// The held job is published again at least once (fresh delivery count).
+	stream, err := fb.stack.JS.Stream(context.Background(), fb.subj.StreamJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		m, err := stream.GetLastMsgForSubject(context.Background(), fb.subj.JobsSubmit())
+		return err == nil && m.Header.Get(messages.HeaderRequeueOf) != "" && m.Header.Get(messages.HeaderJobID) == jobID
+	}, "the held job to be requeued")
+	if err := fb.sim.SetClientSecret(amer.ClientID, amer.ClientSecret); err != nil {
+		t.Fatal(err)
+	}
+	if d := fb.waitDecision(t, jobID); d.Region != "amer-1" {
+		t.Errorf("decision %+v", d)
+	}
+	if dl := fb.dlq.All(); len(dl) > 0 {
+		t.Fatalf("dead letters: %s", pipelinetest.Describe(dl))
+	}
+	if n := fb.sim.Stats().AccountsByReference["requeue-us-1"]; n != 1 {
+		t.Fatalf("%d accounts for the requeued job", n)
+	}
+	if n := len(fb.decisions.Where(pipelinetest.ForJob[*messages.DecisionEvent](jobID))); n != 1 {
+		t.Fatalf("%d decisions for the requeued job", n)
+	}
+	kv, err := fb.stack.JS.KeyValue(context.Background(), fb.subj.BucketJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := pipeline.NewJobStore(kv, time.Now).Get(context.Background(), jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Holds are not failures: no budget used, no ambiguous account flagged.
+	if rec.Held < 2 || rec.Attempts != 0 || rec.AmbiguousCreates != 0 {
+		t.Fatalf("record: held %d, attempts %d, ambiguous creates %d", rec.Held, rec.Attempts, rec.AmbiguousCreates)
 	}
 }
