@@ -78,7 +78,7 @@ func TestDoorRulesForAPIImages(t *testing.T) {
 		}), []string{"workflowDefinition.credentials required"}},
 		{"image too small", imageJobWith("door-5", withParts(map[string]any{"classifier": "FRONT", "data": b64(jumiotest.PNG(300, 200))})),
 			[]string{"parts[0].data out_of_range"}},
-		{"image too large", imageJobWith("door-6", withParts(map[string]any{"classifier": "FRONT", "data": b64(jumiotest.PNG(8001, 310))})),
+		{"image too large", imageJobWith("door-6", withParts(map[string]any{"classifier": "FRONT", "data": b64(jumiotest.PNG(8001, 2))})),
 			[]string{"parts[0].data out_of_range"}},
 	}
 	for _, c := range cases {

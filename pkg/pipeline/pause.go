@@ -226,8 +226,9 @@ func (g *faultGate) webHrefBack(region jumio.Region) {
 // about the next probe, longer as the pause lasts (up to maxHoldDelay),
 // spread so that held messages do not return all at once.
 func (g *faultGate) holdDelay(region jumio.Region) time.Duration {
-	d := g.every
+	d := DefaultFaultProbeEvery
 	if g != nil {
+		d = g.every
 		g.mu.Lock()
 		now := g.now()
 		for k, p := range g.paused {
