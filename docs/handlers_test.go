@@ -344,11 +344,11 @@ func TestHandlersMatchOpenAPI(t *testing.T) {
 
 	// Multipart: images as files.
 	mp := requestExamples(t, "multipart/form-data")["apiImages"].(map[string]any)
-	ct, mbody := multipartSubmission(t, mp["request"], "FRONT", jumiotest.PNG(64, 40), "BACK", jumiotest.PNG(64, 40), "FACE", jumiotest.JPEG(48, 64))
+	ct, mbody := multipartSubmission(t, mp["request"], "FRONT", jumiotest.PNG(640, 400), "BACK", jumiotest.PNG(640, 400), "FACE", jumiotest.JPEG(480, 640))
 	post("multipart", ct, mbody, auth, http.StatusAccepted)
 	ct, mbody = multipartSubmission(t, mp["request"], "FRONT", []byte("GIF89a not an accepted image"))
 	post("multipart GIF", ct, mbody, auth, http.StatusUnsupportedMediaType)
-	ct, mbody = multipartSubmission(t, nil, "FRONT", jumiotest.PNG(64, 40))
+	ct, mbody = multipartSubmission(t, nil, "FRONT", jumiotest.PNG(640, 400))
 	post("multipart without request", ct, mbody, auth, http.StatusBadRequest)
 
 	// Refusals.

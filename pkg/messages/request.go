@@ -29,8 +29,8 @@ const (
 
 // Image limits (DESIGN 3.4).
 const (
-	MaxImageSize       = 15 << 20 // per part, as Jumio allows
-	MaxRequestJSONSize = 1 << 20  // JSON bodies, base64 images included
+	MaxImageSize       = 15_000_000 // per part: Jumio's "max. size 15 MB" (jumio-api.md §10.10), read as 15,000,000 bytes
+	MaxRequestJSONSize = 1 << 20    // JSON bodies, base64 images included
 )
 
 // VerificationRequest is a job: one identity verification to run through
@@ -184,7 +184,7 @@ func (r *VerificationRequest) validate(v *Validator) {
 		case p.Object != "" && !objectNameRE.MatchString(p.Object):
 			v.Add(path+".object", CodeInvalidFormat, "must be an object name from the image store")
 		case len(p.Data) > MaxImageSize:
-			v.Add(path+".data", CodeTooLong, "must be at most 15 MiB")
+			v.Add(path+".data", CodeTooLong, "must be at most 15,000,000 bytes")
 		}
 	}
 }

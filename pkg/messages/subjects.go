@@ -263,6 +263,7 @@ func (s Subjects) StreamAudit() string { return s.stream + "_AUDIT" }
 // StreamIndex holds the job index (limits, one entry per subject):
 // KYC_INDEX.
 func (s Subjects) StreamIndex() string { return s.stream + "_INDEX" }
+
 // StreamWebhooks holds pending webhook delivery jobs (work queue):
 // KYC_WEBHOOKS.
 func (s Subjects) StreamWebhooks() string { return s.stream + "_WEBHOOKS" }

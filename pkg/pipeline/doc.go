@@ -17,8 +17,10 @@
 // paths every stage shares. [classify] (outcome.go) maps any error to what it
 // means for the message: transient (retry within the job's budget),
 // throttled (wait without using it), terminal (give up), infrastructure
-// (retry as is) or canceled (hand back). stage.settle applies that the same
-// way everywhere, and stage.giveUp (giveup.go) dead-letters a message on
+// (retry as is), canceled (hand back), or a configuration fault (Jumio
+// refuses kycpipe's credentials, a permission or a portal setting: the
+// region pauses and resumes by itself, pause.go). stage.settle applies that
+// the same way everywhere, and stage.giveUp (giveup.go) dead-letters a message on
 // kyc.dlq.<stage>, marks its job failed and publishes the failed event. A
 // stage adds only its handlers; a runner (runner.go) pulls its messages with
 // bounded concurrency and sends InProgress heartbeats while they run.
@@ -32,6 +34,8 @@
 //	outcome.go         outcomes (ack, retry, terminate, hand back) and the error classifier
 //	giveup.go          the give-up path: dead letter, failed job, failed event
 //	runner.go          the consume loop: pull, run, settle, heartbeats, graceful drain
+//	pause.go           the pause gate: configuration faults pause a region, probes resume it
+//	probe.go           ConfigFault, Clients.Probe and ProbePermission (harmless permission checks)
 //	ready.go           the readiness cache (NATS connected, topology present)
 //	publish.go         typed publishing (schema stamped, message IDs, trace context), lifecycle events
 //	jobstate.go        JobRecord, the checkpoint of a job, and JobStore (the job-state bucket)
@@ -45,6 +49,8 @@
 //	replay.go          ReplayDeadLetter: put a dead letter back, resuming its job (worker, retriever)
 //	ingest.go          Ingest: routes, middleware, health and readiness
 //	ingest_submit.go   POST /v1/verifications: JSON and multipart bodies, images, idempotency
+//	doorrules.go       Jumio's rules for API image uploads: consent, the ID's country and type
+//	images.go          Jumio's image rules: dimensions read from the header
 //	jobview.go         GET /v1/verifications/{jobId}: JobView
 //	callback.go        POST /v1/callbacks/jumio: checks, region, publish
 //	callbackguard.go   callback defenses: secret path, source allowlist, trusted proxies, rate

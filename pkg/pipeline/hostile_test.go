@@ -15,6 +15,7 @@ import (
 	"github.com/kycpipe/kycpipe/internal/localstack"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
+	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
 )
 
 var updateSecurityDoc = flag.Bool("update-security-doc", false, "rewrite the hostile-inputs table in docs/SECURITY.md")
@@ -81,7 +82,14 @@ func cb(account, exec, status string) []byte {
 
 func hostileInputs() []hostile {
 	img := jumiotest.PNG(640, 400)
-	apiJob := jsonBody(map[string]any{"customerInternalReference": "order-img", "workflowDefinition": map[string]any{"key": 10011}, "channel": "API"})
+	// Image jobs are otherwise valid: consent and the ID's country and type
+	// (Jumio's rules for API uploads) are present.
+	apiJob := jsonBody(map[string]any{"customerInternalReference": "order-img", "workflowDefinition": pipelinetest.IDWorkflow(10011), "channel": "API",
+		"userConsent": pipelinetest.Consent()})
+	imageJob := func(parts any) []byte {
+		return jsonBody(map[string]any{"customerInternalReference": "order-h", "workflowDefinition": pipelinetest.IDWorkflow(10011), "channel": "API",
+			"userConsent": pipelinetest.Consent(), "parts": parts})
+	}
 	gifCT, gifBody := multipartOf(map[string][]byte{"request": apiJob, "FRONT": []byte("GIF89a\x01\x00\x01\x00")}, "request", "FRONT")
 	noReqCT, noReqBody := multipartOf(map[string][]byte{"FRONT": img}, "FRONT")
 	lateCT, lateBody := multipartOf(map[string][]byte{"request": apiJob, "FRONT": img}, "FRONT", "request")
@@ -118,8 +126,8 @@ func hostileInputs() []hostile {
 		post("callbackUrl with a port", withField("callbackUrl", "https://attacker.example:8443/x"), nil),
 		post("jobId with path traversal", withField("jobId", "../../etc/passwd"), nil),
 		post("accountId with path traversal", withField("accountId", "../../accounts"), nil),
-		post("image that is not an image", withField("parts", []map[string]any{{"classifier": "FRONT", "data": base64.StdEncoding.EncodeToString([]byte("MZ\x90\x00 not an image"))}}), nil),
-		post("object reference smuggled into parts", withField("parts", []map[string]any{{"classifier": "FRONT", "object": "other-job/n/FRONT"}}), nil),
+		post("image that is not an image", imageJob([]map[string]any{{"classifier": "FRONT", "data": base64.StdEncoding.EncodeToString([]byte("MZ\x90\x00 not an image"))}}), nil),
+		post("object reference smuggled into parts", imageJob([]map[string]any{{"classifier": "FRONT", "object": "other-job/n/FRONT"}}), nil),
 		{name: "multipart with a GIF", method: "POST", path: "/v1/verifications", ctype: gifCT, body: gifBody},
 		{name: "multipart without the request part", method: "POST", path: "/v1/verifications", ctype: noReqCT, body: noReqBody},
 		{name: "multipart with the image before the request", method: "POST", path: "/v1/verifications", ctype: lateCT, body: lateBody},

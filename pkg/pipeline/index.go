@@ -116,7 +116,6 @@ func (x *jobIndexer) purge(subject string) {
 	}
 }
 
-
 // eraseIndex removes a job's entries (its current one and its references')
 // and waits until they are gone.
 func eraseIndex(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, r *JobRecord) (int, error) {

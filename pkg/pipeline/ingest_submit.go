@@ -103,9 +103,11 @@ func (in *Ingest) readJSON(w http.ResponseWriter, r *http.Request) (*messages.Ve
 
 // CheckInlineImages checks the images of a JSON submission as ingest does:
 // each base64 part is a JPEG or PNG whose contentType (when given) matches
-// the data, and no part names an object in the image store (those are
-// internal). It fills in missing content types and returns every violation.
-// Run it after req.Validate.
+// the data and whose dimensions Jumio accepts (see checkImageSize), no part
+// names an object in the image store (those are internal), and the job
+// meets Jumio's rules for API image uploads ([CheckUploadRules]: consent,
+// the ID's country and type). It fills in missing content types and returns
+// every violation. Run it after req.Validate.
 func CheckInlineImages(req *messages.VerificationRequest) []jumio.FieldError {
 	var fields []jumio.FieldError
 	for i := range req.Parts {
@@ -127,9 +129,10 @@ func CheckInlineImages(req *messages.VerificationRequest) []jumio.FieldError {
 			fields = append(fields, jumio.FieldError{Field: path + ".contentType", Code: jumio.CodeInvalidValue, Message: "does not match the image data"})
 		default:
 			part.ContentType = ct
+			fields = append(fields, checkImage(path+".data", ct, bytes.NewReader(part.Data))...)
 		}
 	}
-	return fields
+	return append(fields, CheckUploadRules(req, nil)...)
 }
 
 // ValidIdempotencyKey reports whether k can be an Idempotency-Key: 1 to 255
@@ -252,6 +255,10 @@ func (in *Ingest) readMultipart(ctx context.Context, w http.ResponseWriter, r *h
 					return nil, nil, validationProblem(jumio.FieldError{Field: name, Code: jumio.CodeInvalidValue, Message: "each image may be sent once"})
 				}
 			}
+			if fields := CheckUploadRules(req, append(classifiersOf(imgs), name)); len(fields) > 0 {
+				cleanup()
+				return nil, nil, validationProblem(fields...)
+			}
 			img, p := in.storeImage(ctx, req.JobID, nonce, name, part)
 			if p != nil {
 				cleanup()
@@ -288,8 +295,13 @@ func (in *Ingest) storeImage(ctx context.Context, jobID, nonce, classifier strin
 	if !ok {
 		return pendingImage{}, &Problem{Type: ProblemUnsupportedType, Status: http.StatusUnsupportedMediaType, Detail: classifier + " must be a JPEG or PNG image"}
 	}
+	// Jumio's dimension rules, from the header alone, before storing.
+	body, fields := peekImage(classifier, ct, br)
+	if len(fields) > 0 {
+		return pendingImage{}, validationProblem(fields...)
+	}
 	h := sha256.New()
-	lr := &io.LimitedReader{R: io.TeeReader(br, h), N: in.cfg.MaxImageBytes + 1}
+	lr := &io.LimitedReader{R: io.TeeReader(body, h), N: in.cfg.MaxImageBytes + 1}
 	name := messages.ObjectName(jobID, nonce, classifier)
 	info, err := in.images.Put(ctx, jetstream.ObjectMeta{Name: name, Headers: nats.Header{"Content-Type": {ct}}}, lr)
 	if err != nil {
