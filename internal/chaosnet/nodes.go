@@ -15,12 +15,12 @@ import (
 
 // node is one nats-server process of the cluster, in its own namespace.
 type node struct {
-	host     *Host
-	conf     string
-	log      string
-	bin      string
-	skew     time.Duration // monotonic and boot-time clock offset (time namespace), 0: none
-	proc     *procs.Proc
+	host *Host
+	conf string
+	log  string
+	bin  string
+	skew time.Duration // monotonic and boot-time clock offset (time namespace), 0: none
+	proc *procs.Proc
 }
 
 // Ports every node uses on its own address.
