@@ -3,6 +3,7 @@
 package chaosnet_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/kycpipe/kycpipe/internal/chaosnet"
@@ -24,14 +25,25 @@ func TestShortChaosNet(t *testing.T) {
 	if err := chaosnet.Build(root, bin); err != nil {
 		t.Fatal(err)
 	}
-	work := t.TempDir()
+	// The logs outlive a failed run.
+	work, err := os.MkdirTemp("", "kycpipe-test-net-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("process logs kept in %s", work)
+			return
+		}
+		_ = os.RemoveAll(work)
+	})
 	r, err := chaosnet.Run(t.Context(), chaosnet.Options{BinDir: bin, WorkDir: work, Short: true, Progress: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", r.Markdown())
 	if !r.OK() {
-		t.Fatalf("invariants failed (process logs in %s are removed with the test; rerun with go run ./cmd/chaosnet --short to keep them)", work)
+		t.Fatal("invariants failed")
 	}
 }
 
