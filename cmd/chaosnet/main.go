@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -71,7 +72,12 @@ func run(ctx context.Context, o chaosnet.Options, binDir, report string) error {
 			return err
 		}
 	}
-	o.Progress = os.Stdout
+	progress, err := os.Create(filepath.Join(o.WorkDir, "chaosnet.log"))
+	if err != nil {
+		return err
+	}
+	defer progress.Close()
+	o.Progress = io.MultiWriter(os.Stdout, progress)
 	args := os.Args[1:]
 	started := time.Now().UTC()
 	r, err := chaosnet.Run(ctx, o)
@@ -83,6 +89,9 @@ func run(ctx context.Context, o chaosnet.Options, binDir, report string) error {
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), o.WorkDir, r.Markdown())
 	fmt.Println()
 	fmt.Println(md)
+	if err := os.WriteFile(filepath.Join(o.WorkDir, "report.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
 	if report != "" {
 		f, err := os.OpenFile(report, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
