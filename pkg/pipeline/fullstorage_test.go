@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -126,6 +127,8 @@ func TestFullJobsStreamRefusesSubmissions(t *testing.T) {
 				t.Fatal("no job fits in the jobs stream")
 			}
 			refused(t, b, full, messages.IdempotentJobID(fullKey))
+			t.Logf("jobs stream limits %d messages / %d bytes: %d jobs accepted, then 503 with Retry-After %ss",
+				cfg.MaxMsgs, cfg.MaxBytes, len(accepted), full.header.Get("Retry-After"))
 			var p pipeline.Problem
 			_ = json.Unmarshal(full.body, &p)
 			if p.Detail != "the job queue is full; retry later" {
@@ -181,7 +184,8 @@ func TestFullStoreRefusesSubmissionsAndResumes(t *testing.T) {
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	const headroom = 512 << 10
-	startLimited(t, dir, port, int64(ai.Store)+headroom)
+	limit := int64(ai.Store) + headroom
+	startLimited(t, dir, port, limit)
 	pipelinetest.Eventually(t, waitLong, func() bool {
 		_, err := b.stack.JS.AccountInfo(ctx)
 		return err == nil
@@ -216,7 +220,11 @@ func TestFullStoreRefusesSubmissionsAndResumes(t *testing.T) {
 			t.Fatalf("filling: %v", err)
 		}
 	}
-	refused(t, b, submitKey(t, b, emailJob("store-full-refused"), "store-full-refused"), messages.IdempotentJobID("store-full-refused"))
+	full := submitKey(t, b, emailJob("store-full-refused"), "store-full-refused")
+	refused(t, b, full, messages.IdempotentJobID("store-full-refused"))
+	if ai, err := b.stack.JS.AccountInfo(ctx); err == nil {
+		t.Logf("store limit %d bytes, %d used: submission refused with 503, Retry-After %ss", limit, ai.Store, full.header.Get("Retry-After"))
+	}
 
 	// A worker takes the queued jobs while the store is full: Jumio accounts
 	// are created, but no checkpoint can be written, so no job advances.
@@ -238,12 +246,14 @@ func TestFullStoreRefusesSubmissionsAndResumes(t *testing.T) {
 	if err := kvStream.Purge(ctx, jetstream.WithPurgeSubject(fillSubject)); err != nil {
 		t.Fatal(err)
 	}
+	freed := time.Now()
 	for ref, id := range accepted {
 		b.waitDecision(t, id)
 		if n := b.sim.Stats().AccountsByReference[ref]; n != 1 {
 			t.Errorf("%s: %d Jumio accounts, want 1", ref, n)
 		}
 	}
+	t.Logf("space freed: the %d jobs held meanwhile decided within %s, one Jumio account each", len(accepted), time.Since(freed).Round(time.Millisecond))
 	r := submitKey(t, b, emailJob("store-full-refused"), "store-full-refused")
 	if r.status != http.StatusAccepted {
 		t.Fatalf("retry after space was freed: %d %s", r.status, r.body)
