@@ -5,7 +5,7 @@
 // an invariant fails.
 //
 //	sudo go run ./cmd/chaosnet            # the long run (make chaos-net), ~10 min
-//	sudo go run ./cmd/chaosnet --short    # every fault once, 4–5 s each
+//	sudo go run ./cmd/chaosnet --short    # every fault once, 3 s each
 package main
 
 import (
@@ -28,7 +28,7 @@ import (
 func main() {
 	var o chaosnet.Options
 	var report, binDir string
-	flag.BoolVar(&o.Short, "short", false, "every fault class once, 4 s each (make test-net's version)")
+	flag.BoolVar(&o.Short, "short", false, "every fault class once, 3 s each (make test-net's version)")
 	flag.Float64Var(&o.Rate, "rate", 0, "jobs submitted per second (default 10, short 8)")
 	flag.IntVar(&o.Workers, "workers", 2, "worker processes")
 	flag.IntVar(&o.Retrievers, "retrievers", 2, "retriever processes")

@@ -11,7 +11,7 @@ import (
 )
 
 // TestShortChaosNet is the short version of `make chaos-net` that `make
-// test-net` runs (as root): every fault class once, 4 s each, with the
+// test-net` runs (as root): every fault class once, 3 s each, with the
 // soak's invariants and the client's at the end.
 func TestShortChaosNet(t *testing.T) {
 	if err := chaosnet.CheckTools(); err != nil {

@@ -9,7 +9,7 @@
 // follower stops hearing the leader); a worker cut off from NATS while its
 // Jumio calls are in flight; the node the ingest is connected to isolated
 // while submissions continue; and, in the long run, short 5 s partitions.
-// Each is healed after 4–60 s, and the cluster must report healthy again.
+// Each is healed after 3–60 s, and the cluster must report healthy again.
 // Node n3 runs in a time namespace whose monotonic and boot-time clocks are
 // ten days ahead: Linux has no per-namespace wall clock, so a wall-clock
 // skew of one node cannot be simulated this way.

@@ -31,16 +31,16 @@ func longFaults() []fault {
 	}
 }
 
-// shortFaults is `make test-net`'s: every class once, 4 s each (shorter
+// shortFaults is `make test-net`'s: every class once, 3 s each (shorter
 // than the raft election timeout, 4–9 s: the groups the cut node leads
 // stall until the heal, rather than elect).
 func shortFaults() []fault {
 	return []fault{
-		nodeIsolated(4 * time.Second),
-		leaderIsolated(4 * time.Second),
-		oneWay(4 * time.Second),
-		workerIsolated(4 * time.Second),
-		ingestNodeIsolated(4 * time.Second),
+		nodeIsolated(3 * time.Second),
+		leaderIsolated(3 * time.Second),
+		oneWay(3 * time.Second),
+		workerIsolated(3 * time.Second),
+		ingestNodeIsolated(3 * time.Second),
 	}
 }
 
@@ -135,7 +135,7 @@ func workerIsolated(hold time.Duration) fault {
 				return "", nil, err
 			}
 			undo := func(ctx context.Context) { _ = h.simLatency(ctx, 0, routes...) }
-			ctxutil.Sleep(ctx, 1500*time.Millisecond) // calls are now in flight
+			ctxutil.Sleep(ctx, time.Second) // calls are now in flight
 			w := h.workers[0]
 			var nodes []*Host
 			for _, n := range h.nodes {

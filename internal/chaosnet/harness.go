@@ -373,7 +373,7 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 	faults := longFaults()
 	lead, settle := 15*time.Second, 15*time.Second
 	if h.o.Short {
-		faults, lead, settle = shortFaults(), 2*time.Second, 0
+		faults, lead, settle = shortFaults(), time.Second, 0
 	}
 	h.logf("chaosnet: %d faults (%s), %.0f jobs/s, %d workers, %d retrievers, seed %d",
 		len(faults), map[bool]string{true: "short", false: "long"}[h.o.Short], h.o.Rate, h.o.Workers, h.o.Retrievers, h.o.Seed)

@@ -14,7 +14,7 @@ type Options struct {
 	// WorkDir receives the node stores, the configurations and every
 	// process's log (required).
 	WorkDir string
-	// Short runs every fault class once with 4–5 s partitions (the version
+	// Short runs every fault class once with 3 s partitions (the version
 	// `make test-net` runs, under a minute); otherwise each fault lasts
 	// 20–60 s with steady load between them (`make chaos-net`, ~10 min).
 	Short bool
