@@ -66,6 +66,27 @@ soak: ## Chaos/soak runs (~10 min each, SOAK_ARGS for options): single node, the
 	$(GO) run ./cmd/soak --mode single $(SOAK_ARGS)
 	$(GO) run ./cmd/soak --mode cluster $(SOAK_ARGS)
 
+# The network and disk tests run as root (as CI does) and need iproute2 and
+# iptables from Debian's packages: installed here when missing.
+NET_PREREQS = if ! command -v ip >/dev/null 2>&1 || ! command -v iptables >/dev/null 2>&1; then \
+	echo "installing iproute2 and iptables"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 iptables >/dev/null; fi
+
+.PHONY: test-net
+test-net: ## Short network-partition tests (root; < 1 min; installs iproute2/iptables when missing)
+	@$(NET_PREREQS)
+	$(GO) test -tags chaosnet -count=1 -timeout 10m -run '^TestShortChaosNet$$' -v ./internal/chaosnet/
+
+.PHONY: test-disk
+test-disk: ## Full-disk tests on small tmpfs mounts (root; ~1.5 min)
+	$(GO) test -tags chaosnet -count=1 -timeout 10m -run '^TestDiskFull' -v ./internal/chaosnet/
+
+CHAOSNET_ARGS ?=
+.PHONY: chaos-net
+chaos-net: ## Network partitions on a 3-node cluster in network namespaces (root; ~10 min; CHAOSNET_ARGS for options)
+	@$(NET_PREREQS)
+	$(GO) run ./cmd/chaosnet $(CHAOSNET_ARGS)
+
 .PHONY: build
 build: ## Build every binary into ./bin (ingest, worker, retriever, notifier, kycctl, …)
 	@mkdir -p bin

@@ -22,8 +22,7 @@ import (
 // once; the poll task makes sure a lost callback still ends in a decision.
 type Retriever struct {
 	*stage
-	cfg   RetrieverConfig
-	polls jetstream.Stream
+	cfg RetrieverConfig
 }
 
 // NewRetriever opens the job-state bucket and the poll stream (they must
@@ -40,11 +39,10 @@ func NewRetriever(ctx context.Context, js jetstream.JetStream, cfg RetrieverConf
 	if err != nil {
 		return nil, err
 	}
-	polls, err := js.Stream(ctx, cfg.Topology.Subjects.StreamRetrieve())
-	if err != nil {
+	if _, err := js.Stream(ctx, cfg.Topology.Subjects.StreamRetrieve()); err != nil {
 		return nil, fmt.Errorf("pipeline: retriever: poll stream: %w", err)
 	}
-	return &Retriever{stage: st, cfg: cfg, polls: polls}, nil
+	return &Retriever{stage: st, cfg: cfg}, nil
 }
 
 // Run consumes callbacks and poll tasks until ctx is canceled, then shuts
@@ -271,13 +269,13 @@ func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcom
 	r.m.decided(summary.Type, sinceCallback, r.now().Sub(rec.CreatedAt))
 	r.m.poll(a.trigger, "decided")
 	log.Info("decision published", zap.String("decision", summary.Type), zap.String("label", summary.Label), zap.String("trigger", a.trigger))
-	if a.trigger == "callback" && rec.PollSequence > 0 {
-		// The callback cut the wait short: the pending poll task has nothing
-		// left to do.
-		if err := r.polls.DeleteMsg(ctx, rec.PollSequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			log.Debug("cannot delete the poll task; it will find the job decided", zap.Error(err))
-		}
-	}
+	// When a callback cut the wait short, the execution's poll task is left
+	// alone: its next delivery finds the job decided and acks it. Deleting it
+	// here (as the retriever once did) makes the NATS server terminate the
+	// pending message and publish a MSG_TERMINATED advisory for it; on a
+	// cluster the dead-letter sweeper could still read the message and took
+	// the deletion for a give-up (docs/RELIABILITY.md, "The spurious dead
+	// letter").
 	return ack()
 }
 
