@@ -148,7 +148,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if cfg.CallbackURL == "" {
 		cfg.CallbackURL = "http://" + ln.Addr().String() + "/v1/callbacks/jumio"
 	}
-	cfg.Logger = log
+	cfg.Pool, cfg.Logger = pool, log
 	cfg.RiverLogger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	peer, err := riverpeer.New(cfg)
 	if err != nil {
