@@ -27,6 +27,7 @@ func runPeers(ctx context.Context, args []string) error {
 	fs.IntVar(&o.PoolSize, "pool-size", 0, "the River peer's pgx pool size (default 16)")
 	fs.DurationVar(&o.FetchCooldown, "fetch-cooldown", 0, "River's FetchCooldown (default 100ms)")
 	fs.BoolVar(&o.SkipTests, "skip-tests", false, "do not run the peer module's tests first")
+	fs.BoolVar(&o.AsyncCommit, "async-commit", true, "also run River with synchronous_commit=off")
 	fs.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of kycpipe's stages and the River peer, and pg_stat_statements, here")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -36,6 +36,11 @@ type PeerOptions struct {
 	PoolSize      int           // the River peer's pgx pool (default 16)
 	FetchCooldown time.Duration // River's FetchCooldown (default River's 100ms)
 	SkipTests     bool          // skip the peer module's tests (they run against the run's PostgreSQL)
+	// AsyncCommit adds a second River run with synchronous_commit=off
+	// (commits acknowledged before their WAL is flushed, as JetStream
+	// acknowledges before it syncs to disk by default): how much of the
+	// difference is the fsync per commit.
+	AsyncCommit bool
 }
 
 func (o PeerOptions) withDefaults() PeerOptions {
@@ -103,19 +108,19 @@ func (r PeerRun) JumioPerJob() float64 {
 
 // PeerResults is the peer run.
 type PeerResults struct {
-	Started       time.Time
-	Machine       string
-	GoVersion     string
-	NATSVersion   string
-	PGVersion     string
-	RiverVersion  string
-	BodyBytes     int
-	Options       PeerOptions
-	LowRate       float64 // the offered load of both low-load runs
-	Tests         string  // the peer module's test summary
-	Kycpipe       PeerRun
-	River         PeerRun
-	TemporalNotes string
+	Started      time.Time
+	Machine      string
+	GoVersion    string
+	NATSVersion  string
+	PGVersion    string
+	RiverVersion string
+	BodyBytes    int
+	Options      PeerOptions
+	LowRate      float64 // the offered load of both low-load runs
+	Tests        string  // the peer module's test summary
+	Kycpipe      PeerRun
+	River        PeerRun
+	RiverAsync   *PeerRun // with synchronous_commit=off, when asked for
 }
 
 // RunPeers runs the peer comparison.
@@ -159,8 +164,16 @@ func RunPeers(ctx context.Context, o PeerOptions) (*PeerResults, error) {
 	}
 	r.LowRate = r.Kycpipe.Rate() / 10
 	o.Logf("== River end to end")
-	if r.River, err = b.peerRiver(ctx, o, r.LowRate, &r.PGVersion); err != nil {
+	if r.River, err = b.peerRiver(ctx, o, "River", r.LowRate, &r.PGVersion); err != nil {
 		return r, fmt.Errorf("bench: river: %w", err)
+	}
+	if o.AsyncCommit {
+		o.Logf("== River end to end, synchronous_commit=off")
+		async, err := b.peerRiver(ctx, o, "River (synchronous_commit=off)", r.LowRate, &r.PGVersion, "synchronous_commit=off")
+		if err != nil {
+			return r, fmt.Errorf("bench: river, synchronous_commit=off: %w", err)
+		}
+		r.RiverAsync = &async
 	}
 	return r, nil
 }
@@ -266,15 +279,15 @@ func (b *runner) peerKycpipe(ctx context.Context, o PeerOptions, lowRate float64
 
 // peerRiver is the same run against the River peer: a fresh simulator, a
 // fresh PostgreSQL (initdb) and the peer process.
-func (b *runner) peerRiver(ctx context.Context, o PeerOptions, lowRate float64, pgVersion *string) (PeerRun, error) {
-	run := PeerRun{Name: "River", System: []string{"riverpeer", "postgres"}, Broker: "postgres",
+func (b *runner) peerRiver(ctx context.Context, o PeerOptions, name string, lowRate float64, pgVersion *string, settings ...string) (PeerRun, error) {
+	run := PeerRun{Name: name, System: []string{"riverpeer", "postgres"}, Broker: "postgres",
 		Jobs: o.E2EJobs, CPU: map[string]time.Duration{}, Peak: map[string]int64{}}
 	b.n++
 	dir := filepath.Join(o.WorkDir, fmt.Sprintf("%d-peers-river", b.n))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return run, err
 	}
-	var extra []string
+	extra := settings
 	if o.ProfileDir != "" {
 		extra = append(extra, "shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=all")
 	}
@@ -334,7 +347,7 @@ func (b *runner) peerRiver(ctx context.Context, o PeerOptions, lowRate float64, 
 	args := []string{"serve", "-database-url", pg.URL(db), "-addr", addr, "-api-keys", benchAPIKey,
 		"-verify-workers", c, "-retrieve-workers", c, "-pool-size", strconv.Itoa(o.PoolSize), "-fetch-cooldown", o.FetchCooldown.String()}
 	if o.ProfileDir != "" {
-		pdir := filepath.Join(o.ProfileDir, "river")
+		pdir := filepath.Join(o.ProfileDir, profileName(name))
 		if err := os.MkdirAll(pdir, 0o755); err != nil {
 			return run, err
 		}
@@ -450,7 +463,7 @@ func (b *runner) peerRiver(ctx context.Context, o PeerOptions, lowRate float64, 
 	if err := run.simDelta(simStats); err != nil {
 		return run, err
 	}
-	o.Logf("River: %d jobs in %s = %.0f jobs/s; system CPU %s ms/job (postgres %s); p50 %s ms; %.1f commits/job", run.Jobs, run.Elapsed.Round(time.Millisecond),
+	o.Logf("%s: %d jobs in %s = %.0f jobs/s; system CPU %s ms/job (postgres %s); p50 %s ms; %.1f commits/job", run.Name, run.Jobs, run.Elapsed.Round(time.Millisecond),
 		run.Rate(), ms(run.CPUPerJob()), ms(run.CPUPerJob("postgres")), ms(run.Lat.P(0.5)), run.PGPerJob["commits"])
 
 	run.Low = LowLoadResult{Rate: lowRate, Jobs: int(lowRate * o.LowLoadFor.Seconds())}
@@ -470,7 +483,7 @@ func (b *runner) peerRiver(ctx context.Context, o PeerOptions, lowRate float64, 
 			FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12`)
 		if err == nil {
 			run.TopSQL = top
-			_ = os.WriteFile(filepath.Join(o.ProfileDir, "river", "pg_stat_statements.txt"), []byte(top+"\n"), 0o644)
+			_ = os.WriteFile(filepath.Join(o.ProfileDir, profileName(name), "pg_stat_statements.txt"), []byte(top+"\n"), 0o644)
 		}
 	}
 	return run, nil
@@ -628,6 +641,14 @@ func (pw *pgWatcher) follow(w *decisionWatch) {
 func (pw *pgWatcher) stop() {
 	_ = pw.cmd.Process.Kill()
 	<-pw.done
+}
+
+// profileName is a run's directory name under the profile directory.
+func profileName(run string) string {
+	if run == "River" {
+		return "river"
+	}
+	return "river-async"
 }
 
 // moduleVersion reads the required version of module mod from a go.mod.

@@ -124,6 +124,12 @@ func (r *PeerResults) PeersMarkdown(command string) string {
 			fmt.Fprintf(&b, "| %s | %.2f |\n", key, v.PGPerJob[key])
 		}
 	}
+	if a := r.RiverAsync; a != nil {
+		fmt.Fprintf(&b, "\nThe same River run with `synchronous_commit=off` (commits acknowledged before their WAL reaches the disk, like JetStream's default, which acknowledges before it syncs): "+
+			"%.0f jobs/s (%s kycpipe's), %s ms CPU per job (%s; PostgreSQL %s ms), p50 / p99 at %.0f jobs/s %s / %s ms, %.2f commits and %.2f WAL syncs per job.\n",
+			a.Rate(), ratio(a.Rate(), k.Rate()), ms(a.CPUPerJob()), ratio(durMS(a.CPUPerJob()), durMS(k.CPUPerJob())), ms(a.CPUPerJob("postgres")),
+			r.LowRate, ms(a.Low.Lat.P(0.5)), ms(a.Low.Lat.P(0.99)), a.PGPerJob["commits"], a.PGPerJob["WAL syncs"])
+	}
 	if v.TopSQL != "" {
 		b.WriteString("\nTop statements by execution time (pg_stat_statements: calls | total ms | % | query):\n\n```\n" + v.TopSQL + "\n```\n")
 	}
