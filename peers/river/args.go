@@ -48,11 +48,13 @@ func (RetrieveArgs) InsertOpts() river.InsertOpts {
 // PollArgs is the lost-callback fallback, scheduled when the execution is
 // finalized (River's durable timer): it checks the status on Jumio's
 // recommended schedule, snoozing in between, until a decision or the
-// deadline. The decision deletes it.
+// deadline. The decision deletes it. It needs no unique key: the finalize
+// checkpoint inserts it once, in the transaction that moves kyc_job to
+// FINALIZED.
 type PollArgs struct {
 	JobID       string    `json:"jobId"`
 	AccountID   string    `json:"accountId"`
-	ExecutionID string    `json:"executionId" river:"unique"`
+	ExecutionID string    `json:"executionId"`
 	Region      string    `json:"region,omitempty"`
 	Deadline    time.Time `json:"deadline"`
 }
@@ -60,7 +62,5 @@ type PollArgs struct {
 // Kind is the job's wire name.
 func (PollArgs) Kind() string { return "kyc_poll" }
 
-// InsertOpts routes the job to the retrieve queue, unique per execution.
-func (PollArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueRetrieve, UniqueOpts: river.UniqueOpts{ByArgs: true}}
-}
+// InsertOpts routes the job to the retrieve queue.
+func (PollArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: QueueRetrieve} }

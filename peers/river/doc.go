@@ -11,13 +11,12 @@
 //
 //	POST /v1/verifications     one transaction per batch of concurrent requests:
 //	                           kyc_job rows + InsertManyTx of kyc_verify jobs
-//	kyc_verify (queue verify)  resumable steps, each checkpointed durably with
-//	                           ResumableSetStepTx in the transaction that records
-//	                           the side effect in kyc_job:
-//	                           account → prepared_data → finalize (+ a scheduled
-//	                           kyc_poll job, the lost-callback fallback)
-//	POST /v1/callbacks/jumio   one transaction per batch of callbacks: kyc_job
-//	                           update + InsertManyTx of unique kyc_retrieve jobs
+//	kyc_verify (queue verify)  account → prepared data → finalize, each side
+//	                           effect checkpointed in kyc_job before the next;
+//	                           the finalize checkpoint also inserts the scheduled
+//	                           kyc_poll job (the lost-callback fallback)
+//	POST /v1/callbacks/jumio   one indexed read and one InsertMany of unique
+//	                           kyc_retrieve jobs per batch of callbacks
 //	kyc_retrieve (retrieve)    status → details → one transaction: kyc_job DECIDED,
 //	kyc_poll     (retrieve)    the decision row in kyc_decision_outbox, NOTIFY
 //	                           kyc_decision, the poll job deleted, the job
@@ -30,10 +29,10 @@
 //
 // # Crash safety
 //
-// The account step records the Jumio account and execution in kyc_job and
-// marks the step done in the job's metadata in one transaction, before the
-// job goes on; a retry after a crash resumes after the last recorded step, so
-// it never creates a second account unless the process dies between Jumio's
-// answer and that commit (the same window kycpipe has, bounded the same way:
-// at most AccountConcurrency account calls are in flight).
+// The account step records the Jumio account and execution in kyc_job
+// before the job goes on; a retry after an error or a crash (River's
+// rescuer) resumes after the last recorded step, so it never creates a
+// second account unless the process dies between Jumio's answer and that
+// commit (the same window kycpipe has, bounded the same way: at most
+// AccountConcurrency account calls are in flight).
 package riverpeer

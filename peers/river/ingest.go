@@ -185,8 +185,9 @@ type callbackItem struct {
 }
 
 // handleCallback is POST /v1/callbacks/jumio. A terminal callback inserts
-// the execution's kyc_retrieve job in the transaction that records it; the
-// callback is only a trigger (the decision is read from the retrieval API).
+// the execution's kyc_retrieve job, and is answered once that is committed;
+// the callback is only a trigger (the decision is read from the retrieval
+// API).
 func (p *Peer) handleCallback(w http.ResponseWriter, r *http.Request) {
 	cb, err := messages.ParseCallback(http.MaxBytesReader(w, r.Body, messages.MaxCallbackSize+1))
 	if err != nil {
@@ -209,52 +210,42 @@ func (p *Peer) handleCallback(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// flushCallbacks records a batch of callbacks in one transaction and
-// inserts a kyc_retrieve job for each known, undecided execution with one
-// InsertManyTx (unique by execution: a duplicate callback adds nothing).
+// flushCallbacks looks the batch's executions up (one indexed read) and
+// inserts a kyc_retrieve job for each known, undecided one with one
+// InsertMany: one transaction, unique by execution, so a duplicate callback
+// adds nothing. The retrieve job is the callback's record.
 func (p *Peer) flushCallbacks(ctx context.Context, cbs []callbackItem) ([]bool, error) {
 	execs := make([]string, len(cbs))
-	accts := make([]string, len(cbs))
-	stats := make([]string, len(cbs))
 	for i, c := range cbs {
-		execs[i], accts[i], stats[i] = c.executionID, c.accountID, c.status
+		execs[i] = c.executionID
 	}
-	tx, err := p.pool.Begin(ctx)
+	rows, err := p.pool.Query(ctx, `SELECT job_id, account_id, execution_id, status, region FROM kyc_job WHERE execution_id = ANY($1::text[])`, execs)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	rows, err := tx.Query(ctx, `
-		UPDATE kyc_job k SET callback_status = t.status, updated_at = now()
-		FROM unnest($1::text[], $2::text[], $3::text[]) AS t(exec, acct, status)
-		WHERE k.execution_id = t.exec AND k.account_id = t.acct
-		RETURNING k.job_id, k.account_id, k.execution_id, k.status, k.region`, execs, accts, stats)
-	if err != nil {
-		return nil, err
-	}
-	known := map[string]bool{}
-	var params []river.InsertManyParams
-	var jobID, acct, exec, status, region string
-	if _, err := pgx.ForEachRow(rows, []any{&jobID, &acct, &exec, &status, &region}, func() error {
-		known[exec] = true
-		if status != StatusDecided && status != StatusFailed {
-			params = append(params, river.InsertManyParams{Args: RetrieveArgs{JobID: jobID, AccountID: acct, ExecutionID: exec, Region: region}})
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	if len(params) > 0 {
-		if _, err := p.river.InsertManyTx(ctx, tx, params); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
+	type known struct{ jobID, accountID, status, region string }
+	byExec := map[string]known{}
+	var k known
+	var exec string
+	if _, err := pgx.ForEachRow(rows, []any{&k.jobID, &k.accountID, &exec, &k.status, &k.region}, func() error { byExec[exec] = k; return nil }); err != nil {
 		return nil, err
 	}
 	out := make([]bool, len(cbs))
+	var params []river.InsertManyParams
 	for i, c := range cbs {
-		out[i] = known[c.executionID]
+		k, ok := byExec[c.executionID]
+		if !ok || k.accountID != c.accountID {
+			continue
+		}
+		out[i] = true
+		if k.status != StatusDecided && k.status != StatusFailed {
+			params = append(params, river.InsertManyParams{Args: RetrieveArgs{JobID: k.jobID, AccountID: k.accountID, ExecutionID: c.executionID, Region: k.region}})
+		}
+	}
+	if len(params) > 0 {
+		if _, err := p.river.InsertMany(ctx, params); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

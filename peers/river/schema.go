@@ -22,7 +22,6 @@ CREATE TABLE IF NOT EXISTS kyc_job (
 	execution_id    text UNIQUE,
 	credentials     jsonb,
 	poll_job_id     bigint,
-	callback_status text,
 	decision_type   text,
 	error           text,
 	created_at      timestamptz NOT NULL DEFAULT now(),
@@ -43,6 +42,7 @@ CREATE TABLE IF NOT EXISTS kyc_decision_outbox (
 const (
 	StatusAccepted       = "ACCEPTED"
 	StatusAccountCreated = "ACCOUNT_CREATED"
+	StatusUploaded       = "UPLOADED"
 	StatusFinalized      = "FINALIZED"
 	StatusDecided        = "DECIDED"
 	StatusFailed         = "FAILED"
