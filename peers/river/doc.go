@@ -19,8 +19,7 @@
 //	                           kyc_retrieve jobs per batch of callbacks
 //	kyc_retrieve (retrieve)    status → details → one transaction: kyc_job DECIDED,
 //	kyc_poll     (retrieve)    the decision row in kyc_decision_outbox, NOTIFY
-//	                           kyc_decision, the poll job deleted, the job
-//	                           completed (JobCompleteTx)
+//	                           kyc_decision, the poll job deleted
 //
 // The decision is published through a transactional outbox: the row in
 // kyc_decision_outbox (unique per workflow execution, so there is exactly one
