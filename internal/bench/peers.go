@@ -33,9 +33,10 @@ import (
 // the profile directory.
 type PeerOptions struct {
 	Options
-	PoolSize      int           // the River peer's pgx pool (default 16)
-	FetchCooldown time.Duration // River's FetchCooldown (default River's 100ms)
-	SkipTests     bool          // skip the peer module's tests (they run against the run's PostgreSQL)
+	PoolSize       int           // the River peer's pgx pool of River and its workers (default 16)
+	IngestPoolSize int           // the River peer's pgx pool of its HTTP routes (default 8)
+	FetchCooldown  time.Duration // River's FetchCooldown (default River's 100ms)
+	SkipTests      bool          // skip the peer module's tests (they run against the run's PostgreSQL)
 	// AsyncCommit adds a second River run with synchronous_commit=off
 	// (commits acknowledged before their WAL is flushed, as JetStream
 	// acknowledges before it syncs to disk by default): how much of the
@@ -46,6 +47,7 @@ type PeerOptions struct {
 func (o PeerOptions) withDefaults() PeerOptions {
 	o.Options = o.Options.withDefaults()
 	o.PoolSize = cmp.Or(o.PoolSize, 16)
+	o.IngestPoolSize = cmp.Or(o.IngestPoolSize, 8)
 	o.FetchCooldown = cmp.Or(o.FetchCooldown, 100*time.Millisecond)
 	return o
 }
@@ -345,7 +347,7 @@ func (b *runner) peerRiver(ctx context.Context, o PeerOptions, name string, lowR
 	}
 	c := strconv.Itoa(o.Concurrency)
 	args := []string{"serve", "-database-url", pg.URL(db), "-addr", addr, "-api-keys", benchAPIKey,
-		"-verify-workers", c, "-retrieve-workers", c, "-pool-size", strconv.Itoa(o.PoolSize), "-fetch-cooldown", o.FetchCooldown.String()}
+		"-verify-workers", c, "-retrieve-workers", c, "-pool-size", strconv.Itoa(o.PoolSize), "-ingest-pool-size", strconv.Itoa(o.IngestPoolSize), "-fetch-cooldown", o.FetchCooldown.String()}
 	if o.ProfileDir != "" {
 		pdir := filepath.Join(o.ProfileDir, profileName(name))
 		if err := os.MkdirAll(pdir, 0o755); err != nil {

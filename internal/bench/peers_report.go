@@ -74,9 +74,9 @@ func (r *PeerResults) PeersMarkdown(command string) string {
 	fmt.Fprintf(&b, "Machine: %s; %s; nats-server %s; %s; River %s. Every process (load generator, simulator, the systems) shares these cores.  \n",
 		r.Machine, r.GoVersion, strings.TrimPrefix(r.NATSVersion, "nats-server: "), r.PGVersion, r.RiverVersion)
 	fmt.Fprintf(&b, "Jobs: %d API-channel prepared-data jobs (the %d-byte body of `make bench`'s end-to-end run) per system, submitted by 64 connections as fast as the system takes them; "+
-		"worker and retriever concurrency %d (River: MaxWorkers %d on each queue; pgx pool %d; FetchCooldown %s); a fresh simulator per system at zero latency. "+
+		"worker and retriever concurrency %d (River: MaxWorkers %d on each queue; pgx pools of %d connections for River and the workers and %d for the HTTP routes; FetchCooldown %s); a fresh simulator per system at zero latency. "+
 		"Then %d jobs at %.0f jobs/s (10%% of kycpipe's rate) open loop to both.  \n",
-		k.Jobs, r.BodyBytes, r.Options.Concurrency, r.Options.Concurrency, r.Options.PoolSize, r.Options.FetchCooldown, k.Low.Jobs, r.LowRate)
+		k.Jobs, r.BodyBytes, r.Options.Concurrency, r.Options.Concurrency, r.Options.PoolSize, r.Options.IngestPoolSize, r.Options.FetchCooldown, k.Low.Jobs, r.LowRate)
 	if r.Tests != "" {
 		fmt.Fprintf(&b, "Before the run: %s.  \n", r.Tests)
 	}

@@ -117,7 +117,7 @@ func (p *Peer) flushSubmissions(ctx context.Context, subs []submission) ([]submi
 	for i, s := range subs {
 		ids[i], hashes[i], regions[i] = s.req.JobID, s.hash[:], s.req.Region
 	}
-	tx, err := p.pool.Begin(ctx)
+	tx, err := p.ingestPool.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +219,7 @@ func (p *Peer) flushCallbacks(ctx context.Context, cbs []callbackItem) ([]bool, 
 	for i, c := range cbs {
 		execs[i] = c.executionID
 	}
-	rows, err := p.pool.Query(ctx, `SELECT job_id, account_id, execution_id, status, region FROM kyc_job WHERE execution_id = ANY($1::text[])`, execs)
+	rows, err := p.ingestPool.Query(ctx, `SELECT job_id, account_id, execution_id, status, region FROM kyc_job WHERE execution_id = ANY($1::text[])`, execs)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +243,10 @@ func (p *Peer) flushCallbacks(ctx context.Context, cbs []callbackItem) ([]bool, 
 		}
 	}
 	if len(params) > 0 {
-		if _, err := p.river.InsertMany(ctx, params); err != nil {
+		if err := pgx.BeginFunc(ctx, p.ingestPool, func(tx pgx.Tx) error {
+			_, err := p.river.InsertManyTx(ctx, tx, params)
+			return err
+		}); err != nil {
 			return nil, err
 		}
 	}

@@ -29,6 +29,11 @@ type Config struct {
 	// database's cores, not to the workers: a worker holds a connection
 	// only for a checkpoint's transaction (see cmd/riverpeer's -pool-size).
 	Pool *pgxpool.Pool
+	// IngestPool serves the submission and callback routes' batch
+	// transactions, so that HTTP answers never queue for a connection
+	// behind hundreds of workers' checkpoints (default: Pool). Size it to
+	// the flushers: 2 × Flushers.
+	IngestPool *pgxpool.Pool
 	// Jumio returns the client of a region (kycpipe's region spellings).
 	Jumio func(jumio.Region) (*jumio.Client, error)
 	// CallbackURL is sent to Jumio as callbackUrl: this peer's
@@ -88,6 +93,9 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.IngestPool == nil {
+		c.IngestPool = c.Pool
+	}
 	return c
 }
 
@@ -96,6 +104,7 @@ func (c Config) withDefaults() Config {
 type Peer struct {
 	cfg          Config
 	pool         *pgxpool.Pool
+	ingestPool   *pgxpool.Pool
 	river        *river.Client[pgx.Tx]
 	log          *zap.Logger
 	accountSlots chan struct{}
@@ -109,7 +118,7 @@ func New(cfg Config) (*Peer, error) {
 		return nil, fmt.Errorf("%w: Pool, Jumio and CallbackURL are required", ErrInvalidConfig)
 	}
 	cfg = cfg.withDefaults()
-	p := &Peer{cfg: cfg, pool: cfg.Pool, log: cfg.Logger, accountSlots: make(chan struct{}, cfg.AccountConcurrency)}
+	p := &Peer{cfg: cfg, pool: cfg.Pool, ingestPool: cfg.IngestPool, log: cfg.Logger, accountSlots: make(chan struct{}, cfg.AccountConcurrency)}
 	p.submissions = newBatcher(cfg.BatchSize, cfg.Flushers, p.flushSubmissions)
 	p.callbacks = newBatcher(cfg.BatchSize, cfg.Flushers, p.flushCallbacks)
 

@@ -57,6 +57,11 @@ func startPeer(t *testing.T, simOpts jumiotest.Options, tune func(*Config)) *tes
 	if err := Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
+	pcfg.MaxConns = 2
+	ingestPool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sim := jumiotest.NewServer(simOpts)
 	client, err := jumio.New(sim.Credentials(), jumio.WithBaseURL(sim.URL))
 	if err != nil {
@@ -67,7 +72,7 @@ func startPeer(t *testing.T, simOpts jumiotest.Options, tune func(*Config)) *tes
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	cfg := Config{Pool: pool, CallbackURL: url + "/v1/callbacks/jumio", APIKeys: []string{"test-key"},
+	cfg := Config{Pool: pool, IngestPool: ingestPool, CallbackURL: url + "/v1/callbacks/jumio", APIKeys: []string{"test-key"},
 		Jumio:  func(jumio.Region) (*jumio.Client, error) { return client, nil },
 		Logger: zaptest.NewLogger(t), VerifyWorkers: 8, RetrieveWorkers: 8, FetchCooldown: 10 * time.Millisecond}
 	if tune != nil {
@@ -85,6 +90,7 @@ func startPeer(t *testing.T, simOpts jumiotest.Options, tune func(*Config)) *tes
 			t.Errorf("Run: %v", err)
 		}
 		sim.Close()
+		ingestPool.Close()
 		pool.Close()
 		_, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 		_ = admin.Close(context.Background())

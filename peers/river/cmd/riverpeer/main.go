@@ -74,7 +74,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 func serve(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	var cfg riverpeer.Config
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address of the HTTP routes")
-	poolSize := fs.Int("pool-size", 16, "pgx pool size (connections to PostgreSQL)")
+	poolSize := fs.Int("pool-size", 16, "pgx pool size of River and the workers (connections to PostgreSQL)")
+	ingestPoolSize := fs.Int("ingest-pool-size", 8, "pgx pool size of the submission and callback routes (0: share the main pool)")
 	apiKeys := fs.String("api-keys", "", "accepted bearer keys, comma-separated (empty: no auth)")
 	profile := fs.String("cpu-profile", "", "write a CPU profile (pprof) here from start to shutdown")
 	dbURL := fs.Lookup("database-url")
@@ -117,6 +118,16 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer pool.Close()
+	if *ingestPoolSize > 0 {
+		icfg := pcfg.Copy()
+		icfg.MaxConns, icfg.MinConns = int32(*ingestPoolSize), int32(*ingestPoolSize)
+		ipool, err := pgxpool.NewWithConfig(ctx, icfg)
+		if err != nil {
+			return err
+		}
+		defer ipool.Close()
+		cfg.IngestPool = ipool
+	}
 
 	creds := jumio.Credentials{ClientID: os.Getenv("JUMIO_CLIENT_ID"), ClientSecret: os.Getenv("JUMIO_CLIENT_SECRET")}
 	var mu sync.Mutex
@@ -154,7 +165,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Int("pool_size", *poolSize))
+	log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Int("pool_size", *poolSize), zap.Int("ingest_pool_size", *ingestPoolSize))
 	return peer.Run(ctx, ln)
 }
 
