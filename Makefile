@@ -59,7 +59,7 @@ bench: ## Benchmarks (~7 min): baselines, reference server, ingest, end to end, 
 
 PEERS_ARGS ?=
 .PHONY: bench-peers
-bench-peers: ## kycpipe vs the same saga on River + PostgreSQL 15 (~6 min, installs postgresql-15 if missing; runs peers/river's tests first); writes the Peers section of docs/BENCHMARKS.md
+bench-peers: ## kycpipe vs the same saga on River + PostgreSQL 15 (~10 min, installs postgresql-15 if missing; runs peers/river's tests first); writes the Peers section of docs/BENCHMARKS.md
 	$(GO) run ./cmd/bench peers $(PEERS_ARGS)
 
 SOAK_ARGS ?=

@@ -26,7 +26,7 @@ func runPeers(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.LowLoadFor, "low-load-for", 0, "duration of the 10%-load runs (default 10s)")
 	fs.IntVar(&o.PoolSize, "pool-size", 0, "the River peer's pgx pool size for River and its workers (default 16)")
 	fs.IntVar(&o.IngestPoolSize, "ingest-pool-size", 0, "the River peer's pgx pool size for its HTTP routes (default 8)")
-	fs.DurationVar(&o.FetchCooldown, "fetch-cooldown", 0, "River's FetchCooldown (default 100ms)")
+	fs.DurationVar(&o.FetchCooldown, "fetch-cooldown", 0, "River's FetchCooldown (default 10ms)")
 	fs.BoolVar(&o.SkipTests, "skip-tests", false, "do not run the peer module's tests first")
 	fs.BoolVar(&o.AsyncCommit, "async-commit", true, "also run River with synchronous_commit=off")
 	fs.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of kycpipe's stages and the River peer, and pg_stat_statements, here")

@@ -48,7 +48,7 @@ func (o PeerOptions) withDefaults() PeerOptions {
 	o.Options = o.Options.withDefaults()
 	o.PoolSize = cmp.Or(o.PoolSize, 16)
 	o.IngestPoolSize = cmp.Or(o.IngestPoolSize, 8)
-	o.FetchCooldown = cmp.Or(o.FetchCooldown, 100*time.Millisecond)
+	o.FetchCooldown = cmp.Or(o.FetchCooldown, 10*time.Millisecond)
 	return o
 }
 
