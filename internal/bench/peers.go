@@ -70,7 +70,6 @@ type PeerRun struct {
 	PGRoles   map[string]time.Duration
 	PGPerJob  map[string]float64
 	TopSQL    string // pg_stat_statements, with --profile-dir
-	Notes     []string
 	simBefore jumiotest.Stats
 }
 
