@@ -60,6 +60,11 @@ BENCH_ARGS ?=
 bench: ## Benchmarks (~7 min): baselines, reference server, ingest, end to end, latency bound, burst, tokens; writes docs/BENCHMARKS.md + docs/benchmarks.png
 	$(GO) run ./cmd/bench $(BENCH_ARGS)
 
+PEERS_ARGS ?=
+.PHONY: bench-peers
+bench-peers: ## kycpipe vs the same saga on River + PostgreSQL 15 (~10 min, installs postgresql-15 if missing; runs peers/river's tests first); writes the Peers section of docs/BENCHMARKS.md
+	$(GO) run ./cmd/bench peers $(PEERS_ARGS)
+
 SOAK_ARGS ?=
 .PHONY: soak
 soak: ## Chaos/soak runs (~10 min each, SOAK_ARGS for options): single node, then a 3-node cluster

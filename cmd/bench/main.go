@@ -9,7 +9,8 @@
 //	go run ./cmd/bench --quick        # every step in seconds (a smoke test)
 //
 // "bench refserver --nats URL --addr ADDR" runs the reference server; the
-// harness starts it as a child process.
+// harness starts it as a child process. "bench peers" is make bench-peers:
+// the same saga on River (peers/river) against kycpipe, as ratios.
 package main
 
 import (
@@ -46,6 +47,9 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		return bench.ServeReference(ctx, *natsURL, *addr)
+	}
+	if len(args) > 0 && args[0] == "peers" {
+		return runPeers(ctx, args[1:])
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "run every step briefly (a smoke test; figures are meaningless)")
