@@ -188,13 +188,40 @@ func (d discardWriter) Header() http.Header         { return d.h }
 func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d discardWriter) WriteHeader(int)             {}
 
+// healthz is the liveness probe: it fails once the NATS connection is
+// closed for good (nats.go gave up, or the server refused it), so the
+// orchestrator restarts a process that could otherwise only answer 503.
 func (in *Ingest) healthz(w http.ResponseWriter, _ *http.Request) {
+	if in.nc != nil && in.nc.IsClosed() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failed", "reason": reasonNATSClosed})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// Reason codes of /healthz and /readyz. The probes take no key, so they say
+// why in a code, never in internal error text (which names streams,
+// servers and errors an outsider has no business reading).
+const (
+	reasonDraining        = "draining"
+	reasonNATSClosed      = "nats_closed"
+	reasonNATSUnavailable = "nats_unavailable"
+	reasonTopology        = "topology_unavailable"
+)
+
 func (in *Ingest) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := in.Ready(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		reason := reasonTopology
+		switch {
+		case in.draining.Load():
+			reason = reasonDraining
+		case in.nc != nil && in.nc.IsClosed():
+			reason = reasonNATSClosed
+		case in.nc != nil && !in.nc.IsConnected():
+			reason = reasonNATSUnavailable
+		}
+		in.log.Debug("not ready", zap.String("reason", reason), zap.Error(err))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": reason})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

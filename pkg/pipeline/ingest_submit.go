@@ -252,6 +252,10 @@ func (in *Ingest) readMultipart(ctx context.Context, w http.ResponseWriter, r *h
 					return nil, nil, validationProblem(jumio.FieldError{Field: name, Code: jumio.CodeInvalidValue, Message: "each image may be sent once"})
 				}
 			}
+			if p := checkBeforeStore(req, imgs, name); p != nil {
+				cleanup()
+				return nil, nil, p
+			}
 			img, p := in.storeImage(ctx, req.JobID, nonce, name, part)
 			if p != nil {
 				cleanup()
