@@ -29,8 +29,7 @@ type submitResponse struct {
 }
 
 func (in *Ingest) submit(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*in.cfg.PublishTimeout)
-	defer cancel()
+	in.withIdleDeadlines(w, r)
 	// The key is checked before the body is read: a multipart body stores
 	// its images as it is read, and a refused submission must store nothing.
 	key := r.Header.Get("Idempotency-Key")
@@ -51,7 +50,7 @@ func (in *Ingest) submit(w http.ResponseWriter, r *http.Request) {
 	case "application/json":
 		req, images, p = in.readJSON(w, r)
 	case "multipart/form-data":
-		req, images, p = in.readMultipart(ctx, w, r, params["boundary"])
+		req, images, p = in.readMultipart(storeContext(r), w, r, params["boundary"])
 	default:
 		p = &Problem{Type: ProblemUnsupportedType, Status: http.StatusUnsupportedMediaType,
 			Detail: "send application/json, or multipart/form-data with a request part and image parts"}
@@ -61,6 +60,9 @@ func (in *Ingest) submit(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, *p)
 		return
 	}
+	// The deadline of storing the job starts once the body is read.
+	ctx, cancel := context.WithTimeout(r.Context(), 3*in.cfg.PublishTimeout)
+	defer cancel()
 	in.respondSubmit(ctx, w, req, images, key)
 }
 
@@ -293,32 +295,17 @@ func (in *Ingest) storeImage(ctx context.Context, jobID, nonce, classifier strin
 		return pendingImage{}, &Problem{Type: ProblemUnsupportedType, Status: http.StatusUnsupportedMediaType, Detail: classifier + " must be a JPEG or PNG image"}
 	}
 	h := sha256.New()
-	lr := &io.LimitedReader{R: io.TeeReader(br, h), N: in.cfg.MaxImageBytes + 1}
+	lr := &limitedImage{r: io.TeeReader(br, h), n: in.cfg.MaxImageBytes}
 	name := messages.ObjectName(jobID, nonce, classifier)
 	info, err := in.images.Put(ctx, jetstream.ObjectMeta{Name: name, Headers: nats.Header{"Content-Type": {ct}}}, lr)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return pendingImage{}, &Problem{Type: ProblemTooLarge, Status: http.StatusRequestEntityTooLarge, Detail: "the body is too large"}
+		if p := in.uploadProblem(classifier, err); p != nil {
+			return pendingImage{}, p
 		}
 		in.log.Warn("cannot store image", jobField(jobID), zap.String("part", classifier), zap.Error(err))
 		return pendingImage{}, &Problem{Type: ProblemUnavailable, Status: http.StatusServiceUnavailable, Detail: "cannot store the image now"}
 	}
-	img := pendingImage{classifier: classifier, contentType: ct, object: name, size: int64(info.Size), sha: hex.EncodeToString(h.Sum(nil))}
-	if lr.N <= 0 {
-		in.deleteObjects(context.WithoutCancel(ctx), []pendingImage{img})
-		return pendingImage{}, &Problem{Type: ProblemTooLarge, Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("%s is larger than %d bytes", classifier, in.cfg.MaxImageBytes)}
-	}
-	return img, nil
-}
-
-func (in *Ingest) deleteObjects(ctx context.Context, imgs []pendingImage) {
-	for _, im := range imgs {
-		if im.object != "" {
-			_ = in.images.Delete(ctx, im.object)
-		}
-	}
+	return pendingImage{classifier: classifier, contentType: ct, object: name, size: int64(info.Size), sha: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
 func newNonce() string {

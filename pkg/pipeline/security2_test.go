@@ -6,12 +6,16 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -140,5 +144,95 @@ func TestFinding1HealthFailsWhenNATSClosed(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"reason":"topology_unavailable"`) ||
 		strings.Contains(rec.Body.String(), topo.Subjects.StreamDecisions()) {
 		t.Errorf("readyz with a stream missing: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// imageMsgs returns how many messages (chunks and metadata) the image
+// store holds.
+func imageMsgs(t *testing.T, b *bundle) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	st, err := b.stack.JS.Stream(ctx, "OBJ_"+b.subj.BucketImages())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// bigPNG is a PNG header followed by n random bytes: ingest sniffs the
+// type and streams the rest.
+func bigPNG(n int) []byte {
+	img := jumiotest.PNG(8, 8)
+	pad := make([]byte, n)
+	_, _ = rand.Read(pad)
+	return append(img, pad...)
+}
+
+// pacedReader hands out its bytes n at a time, one read per tick: a slow
+// but steady client.
+type pacedReader struct {
+	b    []byte
+	n    int
+	tick <-chan time.Time
+}
+
+func (p *pacedReader) Read(buf []byte) (int, error) {
+	if len(p.b) == 0 {
+		return 0, io.EOF
+	}
+	<-p.tick
+	k := min(p.n, len(buf), len(p.b))
+	copy(buf, p.b[:k])
+	p.b = p.b[k:]
+	return k, nil
+}
+
+// Finding 7: the JetStream deadline (3 × the publish timeout) started
+// before the body was read, so a slow but steady upload got 503 with
+// Retry-After; and an upload that stalled or was cut short left its chunks
+// in the image store for its TTL (the purge used an expired or canceled
+// context). Here the publish timeout is 300 ms, so the old deadline was
+// 900 ms; the upload takes about 2 s, and each read waits 60 ms.
+func TestFinding7SlowUploads(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *localstack.Options) {
+		o.Workers, o.Retrievers = 0, 0
+		o.Ingest.PublishTimeout = 300 * time.Millisecond
+	})
+	request := []byte(`{"customerInternalReference":"order-slow","channel":"API",` + pipelinetest.APIImageFields(10011) + `}`)
+	ct, body := multipartOf(map[string][]byte{"request": request, "FRONT": bigPNG(1 << 20)}, "request", "FRONT")
+	tick := time.NewTicker(60 * time.Millisecond)
+	defer tick.Stop()
+	r := b.do(t, http.MethodPost, "/v1/verifications", ct, &pacedReader{b: body, n: 32 << 10, tick: tick.C}, nil)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("a slow, steady upload: %d %s, want 202", r.status, r.body)
+	}
+
+	// A client that stalls mid-image, and one that goes away: their chunks
+	// are purged.
+	ct, body = multipartOf(map[string][]byte{"request": []byte(`{"customerInternalReference":"order-cut","channel":"API",` + pipelinetest.APIImageFields(10011) + `}`),
+		"FRONT": bigPNG(1 << 20)}, "request", "FRONT")
+	baseline := imageMsgs(t, b)
+	for _, abort := range []bool{false, true} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(b.stack.IngestURL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := fmt.Sprintf("POST /v1/verifications HTTP/1.1\r\nHost: ingest\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n",
+			b.stack.APIKey, ct, len(body))
+		if _, err := conn.Write(append([]byte(head), body[:len(body)/2]...)); err != nil {
+			t.Fatal(err)
+		}
+		pipelinetest.Eventually(t, waitLong, func() bool { return imageMsgs(t, b) > baseline }, "no chunk stored (abort=%v)", abort)
+		if abort {
+			conn.Close()
+		}
+		pipelinetest.Eventually(t, 10*time.Second, func() bool { return imageMsgs(t, b) == baseline },
+			"the chunks of an upload that stalled or was cut short stay in the image store (abort=%v)", abort)
+		conn.Close()
 	}
 }
