@@ -1,6 +1,13 @@
 package pipeline
 
 import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/kycpipe/kycpipe/pkg/messages"
 )
 
@@ -32,4 +39,54 @@ func checkBeforeStore(req *messages.VerificationRequest, stored []pendingImage, 
 		return validationProblem(messages.FieldError{Field: "jobId", Code: messages.CodeInvalidFormat, Message: "must be 1-64 letters, digits, '-' or '_'"})
 	}
 	return nil
+}
+
+// MaxCapabilitiesBytes bounds workflowDefinition.capabilities, a free-form
+// JSON object passed to Jumio (Security II, finding 8). Jumio's capability
+// settings are a few hundred bytes.
+const MaxCapabilitiesBytes = 16 << 10
+
+// maxJobMessageBytes bounds an encoded job message: the jobs stream takes
+// MaxRequestJSONSize plus 64 KiB with headers; half of that margin is left
+// to the headers (message ID, job ID, trace context).
+const maxJobMessageBytes = messages.MaxRequestJSONSize + 32<<10
+
+// checkBounds refuses free-form parts of a request larger than kycpipe
+// stores.
+func checkBounds(req *messages.VerificationRequest) *Problem {
+	n := 0
+	for name, raw := range req.WorkflowDefinition.Capabilities {
+		n += len(name) + len(raw)
+	}
+	if n > MaxCapabilitiesBytes {
+		return validationProblem(messages.FieldError{Field: "workflowDefinition.capabilities", Code: messages.CodeTooLong,
+			Message: fmt.Sprintf("must be at most %d bytes of JSON", MaxCapabilitiesBytes)})
+	}
+	return nil
+}
+
+// checkEncodedSize refuses, with 413, a job whose message would be larger
+// than the jobs stream accepts: an oversized message is the client's
+// fault, never a retryable 503. Call it with the request as it will be
+// published (images as object references).
+func checkEncodedSize(req *messages.VerificationRequest) *Problem {
+	b, err := messages.Marshal(req)
+	if err != nil {
+		return &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "the request cannot be encoded"}
+	}
+	if len(b) > maxJobMessageBytes {
+		return tooLargeMessage()
+	}
+	return nil
+}
+
+func tooLargeMessage() *Problem {
+	return &Problem{Type: ProblemTooLarge, Status: http.StatusRequestEntityTooLarge,
+		Detail: fmt.Sprintf("the job is larger than the %d bytes a job message may have", maxJobMessageBytes)}
+}
+
+// isMessageTooLarge reports whether err says a message was refused for its
+// size (by the client library or by the stream).
+func isMessageTooLarge(err error) bool {
+	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum)
 }

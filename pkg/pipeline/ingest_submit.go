@@ -173,7 +173,7 @@ func validate(req *messages.VerificationRequest) *Problem {
 		}
 		return &Problem{Type: ProblemValidation, Status: http.StatusUnprocessableEntity, Detail: err.Error()}
 	}
-	return nil
+	return checkBounds(req)
 }
 
 func validationProblem(fields ...jumio.FieldError) *Problem {
@@ -339,6 +339,12 @@ func (in *Ingest) respondSubmit(ctx context.Context, w http.ResponseWriter, req 
 		}
 	}
 	req.Parts = parts
+	if p := checkEncodedSize(req); p != nil {
+		in.deleteObjects(ctx, imgs)
+		in.m.submission("invalid")
+		writeProblem(w, *p)
+		return
+	}
 	res, err := in.submitter.Submit(ctx, req, "submitted over HTTP")
 	bg := context.WithoutCancel(ctx)
 	switch {
@@ -368,8 +374,14 @@ func (in *Ingest) respondSubmit(ctx context.Context, w http.ResponseWriter, req 
 }
 
 // unavailable answers 503 with Retry-After: JetStream is unreachable or the
-// jobs stream is full.
+// jobs stream is full. A message refused for its size is the client's
+// fault, not a reason to retry: 413.
 func (in *Ingest) unavailable(w http.ResponseWriter, detail string, err error) {
+	if isMessageTooLarge(err) {
+		in.m.submission("invalid")
+		writeProblem(w, *tooLargeMessage())
+		return
+	}
 	in.m.submission("unavailable")
 	if isStreamFull(err) {
 		detail = "the job queue is full; retry later"

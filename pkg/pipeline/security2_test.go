@@ -236,3 +236,69 @@ func TestFinding7SlowUploads(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// Finding 8: a valid body under 1 MiB whose free-form capabilities were
+// full of '<' grew six-fold when encoded (HTML escaping) and the jobs stream
+// refused it: 503 with Retry-After, retried forever. Capabilities are
+// bounded, messages are not HTML-escaped, and a message too large for the
+// stream is 413.
+func TestFinding8OversizedMessages(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *localstack.Options) {
+		o.Workers, o.Retrievers = 0, 0
+		o.Ingest.MaxBodyBytes = 4 << 20 // larger than a job message may be
+	})
+	job := func(ref string, caps map[string]any, creds int) []byte {
+		j := emailJob(ref)
+		wd := map[string]any{"key": 10066}
+		if caps != nil {
+			wd["capabilities"] = caps
+		}
+		if creds > 0 {
+			cs := make([]map[string]any, creds)
+			for i := range cs {
+				cs[i] = map[string]any{"category": "DATA", "id": fmt.Sprintf("%064d", i)}
+			}
+			wd["credentials"] = cs
+		}
+		j["workflowDefinition"] = wd
+		// Sent as a client would: '<' as is, not escaped.
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(j)
+		return buf.Bytes()
+	}
+	post := func(body []byte) response {
+		return b.do(t, http.MethodPost, "/v1/verifications", "application/json", bytes.NewReader(body), nil)
+	}
+	// Capabilities far beyond anything Jumio takes: 422, not 503.
+	huge := job("order-lt-1", map[string]any{"watchlistScreening": strings.Repeat("<", 200_000)}, 0)
+	if r := post(huge); r.status != http.StatusUnprocessableEntity || !bytes.Contains(r.body, []byte("workflowDefinition.capabilities")) {
+		t.Errorf("200 KB of capabilities: %d %s, want 422 naming workflowDefinition.capabilities", r.status, r.body)
+	}
+	// Within the bound: stored, and stored as sent (no \u003c).
+	body := job("order-lt-2", map[string]any{"watchlistScreening": strings.Repeat("<", 12_000)}, 0)
+	r := post(body)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("12 KB of capabilities: %d %s", r.status, r.body)
+	}
+	var out struct{ JobID string }
+	r.json(t, &out)
+	ctx := context.Background()
+	st, err := b.stack.JS.Stream(ctx, b.subj.StreamJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := st.GetLastMsgForSubject(ctx, b.subj.JobsSubmit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(msg.Data, []byte(`\u003c`)) || len(msg.Data) > len(body)+1024 {
+		t.Errorf("the job message is %d bytes for a %d-byte body (HTML-escaped: %v)", len(msg.Data), len(body), bytes.Contains(msg.Data, []byte(`\u003c`)))
+	}
+	// A job whose message is larger than the jobs stream accepts: 413.
+	if r := post(job("order-lt-3", nil, 13_500)); r.status != http.StatusRequestEntityTooLarge || r.header.Get("Retry-After") != "" {
+		t.Errorf("a 1.2 MB job: %d (Retry-After %q) %s, want 413", r.status, r.header.Get("Retry-After"), r.body)
+	}
+}
