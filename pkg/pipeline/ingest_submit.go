@@ -63,6 +63,16 @@ func (in *Ingest) submit(w http.ResponseWriter, r *http.Request) {
 	// The deadline of storing the job starts once the body is read.
 	ctx, cancel := context.WithTimeout(r.Context(), 3*in.cfg.PublishTimeout)
 	defer cancel()
+	if err := in.claimIdempotencyKey(ctx, req, key); err != nil {
+		in.deleteObjects(ctx, images)
+		if errors.Is(err, errKeyConflict) {
+			in.m.submission("conflict")
+			writeProblem(w, Problem{Type: ProblemConflict, Status: http.StatusConflict, Detail: "Idempotency-Key was already used with a different request"})
+			return
+		}
+		in.unavailable(w, "cannot store the job now", err)
+		return
+	}
 	in.respondSubmit(ctx, w, req, images, key)
 }
 

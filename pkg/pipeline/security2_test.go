@@ -302,3 +302,31 @@ func TestFinding8OversizedMessages(t *testing.T) {
 		t.Errorf("a 1.2 MB job: %d (Retry-After %q) %s, want 413", r.status, r.header.Get("Retry-After"), r.body)
 	}
 }
+
+// Finding 9: the Idempotency-Key was ignored when the body carried a jobId:
+// one key with three bodies naming three jobs got three 202s. A key names
+// one job; another job under the same key is 409.
+func TestFinding9IdempotencyKeyNamesOneJob(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *localstack.Options) { o.Workers, o.Retrievers = 0, 0 })
+	key := map[string]string{"Idempotency-Key": "finding-9-key"}
+	withID := func(id string) map[string]any {
+		j := emailJob("order-" + id)
+		j["jobId"] = id
+		return j
+	}
+	b.submit(t, withID("f9-a"), http.StatusAccepted, key)
+	b.submit(t, withID("f9-b"), http.StatusConflict, key)
+	b.submit(t, withID("f9-c"), http.StatusConflict, key)
+	b.submit(t, withID("f9-a"), http.StatusOK, key) // the first request again: a repeat
+	if r := b.do(t, http.MethodGet, "/v1/verifications/f9-b", "", nil, nil); r.status != http.StatusNotFound {
+		t.Errorf("job f9-b was stored (%d)", r.status)
+	}
+	// A key first used without a jobId names its derived job.
+	key2 := map[string]string{"Idempotency-Key": "finding-9-key-2"}
+	first := b.submit(t, emailJob("order-f9-d"), http.StatusAccepted, key2)
+	b.submit(t, withID("f9-e"), http.StatusConflict, key2)
+	if again := b.submit(t, emailJob("order-f9-d"), http.StatusOK, key2); again != first {
+		t.Errorf("repeat answered job %s, want %s", again, first)
+	}
+}
