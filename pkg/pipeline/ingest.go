@@ -32,13 +32,20 @@ type Ingest struct {
 	now       func() time.Time
 	m         *Metrics
 	draining  atomic.Bool
-	cbLimit   *bucket
+	cbLimit   *sourceLimiter // callbacks per source address
 	submitter *Submitter
+
+	// Callbacks for unknown executions are logged at most cbLog's rate; the
+	// others are counted in cbSuppressed.
+	cbLog        *bucket
+	cbSuppressed atomic.Int64
 
 	ready *readiness
 }
 
-// NewIngest opens the job-state bucket and image store.
+// NewIngest opens the job-state bucket and image store. Unless
+// cfg.Callbacks.Open, it warns when callbacks are accepted from anyone (no
+// secret path, no allowlist): it does so at every start.
 func NewIngest(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg IngestConfig) (*Ingest, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -56,9 +63,13 @@ func NewIngest(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg I
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Callbacks.unprotected() && !cfg.Callbacks.Open {
+		cfg.Logger.Warn("callbacks are accepted from anyone: set KYCPIPE_CALLBACK_SECRET and/or KYCPIPE_CALLBACK_ALLOWLIST=jumio (docs/SECURITY.md)")
+	}
 	return &Ingest{cfg: cfg, nc: nc, js: js, subj: cfg.Topology.Subjects, store: NewJobStore(kv, cfg.Now),
 		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics, submitter: submitter,
-		cbLimit: newBucket(cfg.Callbacks.RatePerSecond, cfg.Callbacks.Burst),
+		cbLimit: newSourceLimiter(cfg.Callbacks.RatePerSecond, cfg.Callbacks.Burst, maxSources),
+		cbLog:   newBucket(1, 10),
 		ready:   &readiness{nc: nc, js: js, topo: cfg.Topology, now: cfg.Now}}, nil
 }
 

@@ -103,7 +103,7 @@ func (r *Retriever) handleCallback(ctx context.Context, m jetstream.Msg) outcome
 		defer span.End()
 	}
 	a := &attempt{r: r, m: m, rec: rec, rev: rev, trigger: "callback", receivedAt: cr.ReceivedAt, log: log}
-	return a.retrieve(ctx)
+	return r.inChain(ctx, m, cb.WorkflowExecution.ID, log, a.retrieve)
 }
 
 // unknownExecution handles a callback for an execution no job knows: it is
