@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -121,25 +122,46 @@ type victim struct {
 	msg              jetstream.Msg
 }
 
+// hostileNATS is one row of docs/SECURITY.md's table of hostile NATS
+// clients.
+type hostileNATS struct{ finding, client, action, observed string }
+
+// TestHostileNATSClients tries, against the exact configuration files, what
+// a compromised service could do with its NATS user (Security II, findings
+// 4 and 5), and keeps the table in docs/SECURITY.md in step with what is
+// observed (regenerate it with -update-security-doc).
+//
 // Finding 4 (medium): every service user, the read-only reader included,
 // could publish to $JS.ACK.>, so with a guessed stream sequence the reader
 // removed pending poll tasks (+ACK, +TERM). Each user may now ack only its
 // own consumers, in both ack subject forms (v1, and the domain-qualified v2
-// of nats-server 2.14+); run with the server delivering either form.
-func TestForgedAcksRefused(t *testing.T) {
+// of nats-server 2.14+); the test runs with the server delivering either.
+//
+// Finding 5 (low): see compromisedIngest.
+func TestHostileNATSClients(t *testing.T) {
+	var rows []hostileNATS
 	for _, v2 := range []bool{false, true} {
-		t.Run(fmt.Sprintf("v2 acks %v", v2), func(t *testing.T) {
+		// (No comma in the name: it becomes part of paths the config reads.)
+		t.Run(map[bool]string{false: "forged acks server v1", true: "forged acks server v2"}[v2], func(t *testing.T) {
 			extra := ""
 			if v2 {
 				extra = "feature_flags { js_ack_fc_v2: true }"
 			}
 			url, ca := startDeployServer(t, extra)
-			testForgedAcks(t, url, ca, v2)
+			r := testForgedAcks(t, url, ca, v2)
+			if !v2 {
+				rows = append(rows, r...)
+			}
 		})
 	}
+	t.Run("compromised ingest", func(t *testing.T) { rows = append(rows, compromisedIngest(t)...) })
+	if t.Failed() {
+		return
+	}
+	syncNATSTable(t, rows)
 }
 
-func testForgedAcks(t *testing.T, url, ca string, v2 bool) {
+func testForgedAcks(t *testing.T, url, ca string, v2 bool) []hostileNATS {
 	ctx := context.Background()
 	admin := connectWatched(t, url, ca, "admin")
 	topo := pipeline.Topology{}.WithDefaults()
@@ -215,22 +237,36 @@ func testForgedAcks(t *testing.T, url, ca string, v2 bool) {
 	}
 	// Every other user's forged +TERM and +ACK, in both forms, is refused,
 	// and the message stays pending.
+	var rows []hostileNATS
 	for _, v := range victims {
-		for name, u := range users {
+		var others []string
+		refusedAll := true
+		for _, name := range []string{"ingest", "worker", "retriever", "reader"} {
+			u := users[name]
 			if contains(v.owners, name) {
 				continue
 			}
+			others = append(others, name)
 			for _, subj := range forms(v) {
 				for _, verb := range []string{"+TERM", "+ACK"} {
 					u.publish(t, subj, verb)
-					pipelinetest.Eventually(t, 5*time.Second, func() bool { return u.refused(subj) },
-						"%s could ack %s/%s (%s to %s)", name, v.stream, v.consumer, verb, subj)
+					if !eventually(5*time.Second, func() bool { return u.refused(subj) }) {
+						refusedAll = false
+						t.Errorf("%s could ack %s/%s (%s to %s)", name, v.stream, v.consumer, verb, subj)
+					}
 				}
 			}
 		}
+		observed := "refused (permissions violation); the message stays pending"
+		if !refusedAll {
+			observed = "accepted by the server"
+		}
 		if !pending(v) {
+			observed = "the message was acknowledged"
 			t.Errorf("%s/%s: the message was acknowledged by a forged ack", v.stream, v.consumer)
 		}
+		rows = append(rows, hostileNATS{finding: "4", client: strings.Join(others, ", "),
+			action: fmt.Sprintf("`+TERM` and `+ACK` to a message pending on `%s/%s` (v1 and v2 ack subjects)", v.stream, v.consumer), observed: observed})
 	}
 	// The owners may still ack their own in both forms (a sequence not
 	// pending is ignored by the server, so this harms nothing)...
@@ -264,6 +300,22 @@ func testForgedAcks(t *testing.T, url, ca string, v2 bool) {
 	control := &victim{stream: s.StreamRetrieve(), consumer: pipeline.ConsumerRetrieverPoll, seq: ack.Sequence}
 	admin.publish(t, forms(control)[0], "+TERM")
 	pipelinetest.Eventually(t, 5*time.Second, func() bool { return !pending(control) }, "the forged ack format does not work at all: the test proves nothing")
+	return rows
+}
+
+// eventually polls cond every 10ms until it holds (true) or timeout passes
+// (false).
+func eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
 }
 
 func contains(list []string, s string) bool {
@@ -275,15 +327,15 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Finding 5 (low): a compromised ingest could overwrite any job record and
-// purge the whole image store. What JetStream's permissions and stream
-// settings can take away is taken: the job-state bucket no longer accepts
-// roll-ups (before, one publish with Nats-Rollup: all to any job key purged
-// every job record and the execution index), and ingest cannot write the
-// execution index or the retrievers' callback claims. What it can still do
-// is listed in docs/SECURITY.md, and checked at the end of this test so the
-// list stays true.
-func TestCompromisedIngest(t *testing.T) {
+// compromisedIngest: finding 5 (low). A compromised ingest could overwrite
+// any job record and purge the whole image store. What JetStream's
+// permissions and stream settings can take away is taken: the job-state
+// bucket no longer accepts roll-ups (before, one publish with Nats-Rollup:
+// all to any job key purged every job record and the execution index), and
+// ingest cannot write the execution index or the retrievers' callback
+// claims. What it can still do is listed in docs/SECURITY.md, and checked
+// here so the list stays true.
+func compromisedIngest(t *testing.T) []hostileNATS {
 	url, ca := startDeployServer(t, "")
 	ctx := context.Background()
 	admin := connectWatched(t, url, ca, "admin")
@@ -303,23 +355,37 @@ func TestCompromisedIngest(t *testing.T) {
 	}
 	ingest := connectWatched(t, url, ca, "ingest")
 
+	var rows []hostileNATS
+	row := func(action, observed string) {
+		rows = append(rows, hostileNATS{finding: "5", client: "ingest", action: action, observed: observed})
+	}
 	// A roll-up purging the whole bucket is refused by the stream.
 	m := nats.NewMsg("$KV." + s.BucketJobs() + ".job.attacker")
 	m.Header.Set("Nats-Rollup", "all")
 	m.Data = []byte(`{}`)
+	observed := "refused by the stream (roll-ups are off on the key-value buckets); no key lost"
 	if _, err := ingest.js.PublishMsg(ctx, m); err == nil {
+		observed = "accepted"
 		t.Error("ingest's Nats-Rollup: all on a job key was accepted")
 	}
-	keys, err := kv.Keys(ctx)
-	if err != nil || len(keys) < 3 {
+	if keys, err := kv.Keys(ctx); err != nil || len(keys) < 3 {
+		observed = "accepted: every job record and the execution index purged"
 		t.Errorf("the job-state bucket holds %v after the roll-up attempt (%v): it was purged", keys, err)
 	}
+	row("publish to a job key with `Nats-Rollup: all`", observed)
 	// The execution index and the retrievers' callback claims are not
 	// ingest's to write.
-	for _, subj := range []string{"$KV." + s.BucketJobs() + ".exec.2f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e",
-		"$KV." + s.BucketJobs() + ".cbchain.2f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e"} {
+	for _, key := range []string{"exec", "cbchain"} {
+		subj := "$KV." + s.BucketJobs() + "." + key + ".2f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e"
 		ingest.publish(t, subj, "job.attacker")
-		pipelinetest.Eventually(t, 5*time.Second, func() bool { return ingest.refused(subj) }, "ingest could write %s", subj)
+		observed := "refused (permissions violation)"
+		if !eventually(5*time.Second, func() bool { return ingest.refused(subj) }) {
+			observed = "accepted"
+			t.Errorf("ingest could write %s", subj)
+		}
+		what := map[string]string{"exec": "redirect an execution to another job (write `exec.<id>`)",
+			"cbchain": "block an execution's callbacks (write `cbchain.<id>`)"}[key]
+		row(what, observed)
 	}
 
 	// What a compromised ingest can still do (docs/SECURITY.md, "A
@@ -329,9 +395,12 @@ func TestCompromisedIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	observed = "still possible (docs/SECURITY.md, \"A compromised ingest\")"
 	if _, err := ikv.Put(ctx, "job.victim-1", []byte(`{"jobId":"victim-1","status":"DECIDED","decision":{"type":"PASSED"}}`)); err != nil {
+		observed = "refused"
 		t.Errorf("ingest can no longer overwrite a job record (%v): update docs/SECURITY.md", err)
 	}
+	row("overwrite a job record (show `DECIDED`/`PASSED`)", observed)
 	images, err := ingest.js.ObjectStore(ctx, s.BucketImages())
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +412,49 @@ func TestCompromisedIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	observed = "still possible (docs/SECURITY.md, \"A compromised ingest\")"
 	if err := st.Purge(ctx); err != nil {
+		observed = "refused"
 		t.Errorf("ingest can no longer purge the image store (%v): update docs/SECURITY.md", err)
+	}
+	row("purge the image store", observed)
+	return rows
+}
+
+var updateSecurityDoc = flag.Bool("update-security-doc", false, "rewrite the hostile NATS clients table in docs/SECURITY.md")
+
+const (
+	securityDoc = "../../docs/SECURITY.md"
+	natsBegin   = "<!-- hostile-nats:begin (generated by TestHostileNATSClients; go test ./deploy/nats -run TestHostileNATSClients -update-security-doc) -->"
+	natsEnd     = "<!-- hostile-nats:end -->"
+)
+
+// syncNATSTable compares the observed rows with docs/SECURITY.md's table,
+// or rewrites it with -update-security-doc.
+func syncNATSTable(t *testing.T, rows []hostileNATS) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("| # | finding | NATS user | tries to | observed |\n| --- | --- | --- | --- | --- |\n")
+	for i, r := range rows {
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", i+1, r.finding, r.client, r.action, r.observed)
+	}
+	table := b.String()
+	doc, err := os.ReadFile(securityDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, end := strings.Index(string(doc), natsBegin), strings.Index(string(doc), natsEnd)
+	if start < 0 || end < start {
+		t.Fatalf("%s lacks the hostile-nats markers", securityDoc)
+	}
+	if *updateSecurityDoc {
+		out := string(doc[:start+len(natsBegin)]) + "\n" + table + string(doc[end:])
+		if err := os.WriteFile(securityDoc, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if current := string(doc[start+len(natsBegin)+1 : end]); current != table {
+		t.Errorf("what hostile NATS clients can do changed; if deliberate, rerun with -update-security-doc.\n--- docs/SECURITY.md\n%s\n--- observed\n%s", current, table)
 	}
 }
