@@ -749,3 +749,14 @@ func TestFinding2OpenCallbacksWarnAtEveryStart(t *testing.T) {
 		t.Errorf("make run's stack warned %d times", n)
 	}
 }
+
+// Also: make run's HTTP server (internal/localstack) lacked the read
+// timeouts and header limit cmd/ingest sets: it now uses the same server.
+func TestAlsoMakeRunServerLimits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *localstack.Options) { o.Workers, o.Retrievers = 0, 0 })
+	r := b.do(t, http.MethodGet, "/healthz", "", nil, map[string]string{"X-Pad": strings.Repeat("p", 128<<10)})
+	if r.status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("128 KiB of headers: %d, want 431 (the limit is 64 KiB)", r.status)
+	}
+}
