@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kycpipe/kycpipe/examples/webhook-receiver/receiver"
+	"github.com/kycpipe/kycpipe/internal/service"
 	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
@@ -278,11 +279,16 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	icfg.Topology, icfg.APIKeys, icfg.Logger, icfg.Metrics = s.Topology, apiKeys, log.Named("ingest"), metrics
 	icfg.MetricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	icfg.TracerProvider = o.TracerProvider
+	// The local stack's simulator calls back over loopback: callbacks open to
+	// any source are intended here (cmd/ingest warns about them).
+	icfg.Callbacks.Open = true
 	if s.Ingest, err = pipeline.NewIngest(ctx, s.NC, s.JS, icfg); err != nil {
 		ln.Close()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.Ingest.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// The same limits as cmd/ingest's server: header, read and write
+	// timeouts and a header size bound.
+	s.http = service.NewHTTPServer(s.Ingest.Handler())
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("ingest HTTP server failed", zap.Error(err))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -208,8 +209,9 @@ func ObjectName(jobID, nonce, classifier string) string {
 	return jobID + "/" + nonce + "/" + classifier
 }
 
-// DecodeRequest decodes a VerificationRequest strictly: unknown fields,
-// trailing data and unsupported schemas are errors (wrapping [ErrMalformed]
+// DecodeRequest decodes a VerificationRequest strictly: unknown fields
+// (field names are case-sensitive: "JOBID" is not jobId), trailing data and
+// unsupported schemas are errors (wrapping [ErrMalformed]
 // or [ErrUnsupportedSchema]), and the error never echoes values. It does not
 // call Validate.
 func DecodeRequest(b []byte) (*VerificationRequest, error) {
@@ -232,7 +234,9 @@ func strictDecode(b []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return inputError(ErrMalformed, "trailing data after the JSON object")
 	}
-	return nil
+	// encoding/json ignores letter case when it matches keys to fields; a
+	// strict decoder does not.
+	return checkFieldCase(b, reflect.TypeOf(v))
 }
 
 // DescribeJSONError describes a JSON decoding error without echoing the

@@ -405,13 +405,16 @@ func (s *JobStore) IndexExecution(ctx context.Context, executionID, jobID string
 // late callback for it is recognized and dropped.
 func erasedKey(id string) string { return "erased." + id }
 
-// eraseExecution removes an execution's index entry (every revision) and
+// eraseExecution removes an execution's index entry and
 // leaves the erased mark in its place.
 func (s *JobStore) eraseExecution(ctx context.Context, executionID, jobID string) error {
 	if _, err := s.kv.Put(ctx, erasedKey(executionID), []byte(jobID)); err != nil {
 		return fmt.Errorf("pipeline: mark execution erased: %w", err)
 	}
-	if err := s.kv.Purge(ctx, execKey(executionID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	// Delete, not Purge: the bucket keeps one revision per key, so the
+	// delete marker replaces the entry, and roll-ups (which Purge needs)
+	// are off on this bucket (docs/SECURITY.md).
+	if err := s.kv.Delete(ctx, execKey(executionID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("pipeline: erase execution index: %w", err)
 	}
 	return nil

@@ -113,7 +113,7 @@ func (r *Retriever) handleCallback(ctx context.Context, m jetstream.Msg) outcome
 	a := &attempt{r: r, m: m, rec: rec, rev: rev, trigger: "callback", receivedAt: cr.ReceivedAt, log: log}
 	// Callbacks have their own lane of the retrieval rate limit: they never
 	// queue behind polls (§10.8).
-	return a.retrieve(withCallbackPriority(ctx))
+	return r.inChain(withCallbackPriority(ctx), m, cb.WorkflowExecution.ID, log, a.retrieve)
 }
 
 // unknownExecution handles a callback for an execution no job knows: it is

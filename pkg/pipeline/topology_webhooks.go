@@ -28,8 +28,11 @@ type streamConsumer struct {
 // Sizes of the webhook messages: a delivery job holds IDs and a reference;
 // a log entry IDs, an outcome and a short error.
 const (
-	webhookJobMaxSize = 4 << 10
-	webhookLogMaxSize = 4 << 10
+	// webhookEndpointsMaxBytes bounds the endpoint registry: thousands of
+	// endpoints of a few hundred bytes each.
+	webhookEndpointsMaxBytes = 64 << 20
+	webhookJobMaxSize        = 4 << 10
+	webhookLogMaxSize        = 4 << 10
 )
 
 func (t Topology) webhookStreamConfigs() []jetstream.StreamConfig {
@@ -37,7 +40,7 @@ func (t Topology) webhookStreamConfigs() []jetstream.StreamConfig {
 	jobs := jetstream.StreamConfig{
 		Name: s.StreamWebhooks(), Description: "kycpipe: pending webhook deliveries (work queue, internal)",
 		Subjects: []string{s.WebhookDeliveries()}, Retention: jetstream.WorkQueuePolicy,
-		MaxMsgs: t.WebhooksMaxMsgs, Discard: jetstream.DiscardNew, MaxMsgSize: webhookJobMaxSize,
+		MaxMsgs: t.WebhooksMaxMsgs, MaxBytes: t.WebhooksMaxBytes, Discard: jetstream.DiscardNew, MaxMsgSize: webhookJobMaxSize,
 		Storage: t.Storage, Replicas: t.Replicas, Duplicates: t.DuplicateWindow,
 	}
 	log := jetstream.StreamConfig{
@@ -79,8 +82,8 @@ func (t Topology) webhookKVConfigs() []jetstream.KeyValueConfig {
 	s := t.Subjects
 	return []jetstream.KeyValueConfig{
 		{Bucket: s.BucketWebhookEndpoints(), Description: "kycpipe: registered webhook endpoints",
-			History: 1, Storage: t.Storage, Replicas: t.Replicas},
+			History: 1, Storage: t.Storage, Replicas: t.Replicas, MaxBytes: webhookEndpointsMaxBytes},
 		{Bucket: s.BucketWebhookAttempts(), Description: "kycpipe: failed attempts of pending webhook deliveries",
-			History: 1, TTL: t.WebhookAttemptsTTL, Storage: t.Storage, Replicas: t.Replicas},
+			History: 1, TTL: t.WebhookAttemptsTTL, Storage: t.Storage, Replicas: t.Replicas, MaxBytes: max(t.JobsMaxBytes/16, 1<<20)},
 	}
 }
