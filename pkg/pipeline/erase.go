@@ -341,9 +341,15 @@ func (s *stage) eraseMsg(ctx context.Context, stream string, seq uint64) error {
 	return err
 }
 
-// errCodeNoMessageFound is JetStream's answer to deleting a message that is
-// not (or no longer) in the stream.
-const errCodeNoMessageFound = 10057
+// JetStream's answers to deleting a message that is not (or no longer) in
+// the stream: "no message found" (below the first sequence of its block, or
+// past the last) and "sequence N not found" (deleted already, in the middle
+// of a block: a second pass of an erasure, or its task redelivered after a
+// crash, deletes messages the first pass deleted). Both mean "gone".
+const (
+	errCodeNoMessageFound   = 10057
+	errCodeSequenceNotFound = 10043
+)
 
 // deleteMsg deletes the message at seq from stream (secure: overwriting
 // its bytes on disk, which costs the server about 10 ms a message) and
@@ -374,7 +380,7 @@ func deleteMsg(ctx context.Context, nc *nats.Conn, stream string, seq uint64, se
 	switch {
 	case resp.Success:
 		return true, nil
-	case resp.Error != nil && resp.Error.ErrCode == errCodeNoMessageFound:
+	case resp.Error != nil && (resp.Error.ErrCode == errCodeNoMessageFound || resp.Error.ErrCode == errCodeSequenceNotFound):
 		return false, nil
 	case resp.Error != nil:
 		return false, fmt.Errorf("erase %s/%d: JetStream error %d: %s", stream, seq, resp.Error.ErrCode, resp.Error.Description)
