@@ -2,13 +2,11 @@ package soak
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kycpipe/kycpipe/internal/ctxutil"
-	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
@@ -21,7 +19,29 @@ type drainResult struct {
 	deadByJob       map[string]int
 }
 
-// drain waits until every accepted job has a decision or a dead letter.
+// erasing counts the accepted erasures whose job record is not the
+// tombstone yet.
+func (h *harness) erasing(ctx context.Context) int {
+	if len(h.erased) == 0 {
+		return 0
+	}
+	kv, err := h.js.KeyValue(ctx, h.subj.BucketJobs())
+	if err != nil {
+		return len(h.erased)
+	}
+	store := pipeline.NewJobStore(kv, time.Now)
+	n := 0
+	for job := range h.erased {
+		if rec, _, err := store.Get(ctx, job); err != nil || rec.Status != pipeline.StatusErased {
+			n++
+		}
+	}
+	return n
+}
+
+// drain waits until every accepted job has a decision or a dead letter,
+// every accepted erasure is done, and the notifiers have nothing left to
+// deliver.
 func (h *harness) drain(ctx context.Context) (*drainResult, error) {
 	if err := h.waitJetStream(ctx, 2*time.Minute); err != nil {
 		return nil, err
@@ -34,14 +54,22 @@ func (h *harness) drain(ctx context.Context) (*drainResult, error) {
 		if err == nil {
 			pending := 0
 			for job := range h.accepted {
-				if res.decisionsByJob[job] == 0 && res.deadByJob[job] == 0 {
+				if _, erased := h.erased[job]; !erased && res.decisionsByJob[job] == 0 && res.deadByJob[job] == 0 {
 					pending++
 				}
 			}
-			if pending == 0 {
+			erasing := h.erasing(ctx)
+			quiet, hooks := true, ""
+			if h.hooks != nil {
+				var qerr error
+				if quiet, hooks, qerr = webhooksQuiet(ctx, h.js, h.subj); qerr != nil {
+					quiet, hooks = false, qerr.Error()
+				}
+			}
+			if pending == 0 && erasing == 0 && quiet {
 				return res, nil
 			}
-			h.logf("draining: %d jobs still in flight", pending)
+			h.logf("draining: %d jobs still in flight, %d erasures not done%s", pending, erasing, map[bool]string{true: "", false: "; webhooks: " + hooks}[quiet])
 		} else {
 			h.logf("draining: cannot read the streams yet: %v", err)
 		}
@@ -117,92 +145,4 @@ func (h *harness) readStream(ctx context.Context, stream string, fn func(jetstre
 		}
 	}
 	return nil
-}
-
-// check computes the invariants.
-func (h *harness) check(ctx context.Context, res *drainResult) (*Report, error) {
-	r := &h.report
-	r.Accepted, r.NotAccepted = len(h.accepted), h.notAcc
-	r.Kills, r.NATSRestarts = int(h.kills.Load()), int(h.natsRe.Load())
-	r.FaultsInjected, r.LatencySpikes = int(h.faults.Load()), int(h.spikes.Load())
-	r.DecisionsByType = res.decisionsByType
-	for job := range h.accepted {
-		d, dl := res.decisionsByJob[job] > 0, res.deadByJob[job] > 0
-		switch {
-		case d && dl:
-			r.DecidedAndDeadLettered++
-			r.Decided++
-		case d:
-			r.Decided++
-		case dl:
-			r.DeadLettered++
-		default:
-			r.Lost++
-		}
-	}
-	for _, n := range res.decisionsByExec {
-		r.MaxDecisionsPerExecution = max(r.MaxDecisionsPerExecution, n)
-		if n > 1 {
-			r.ExecutionsWithMultipleDecisions++
-		}
-	}
-	ambiguous := map[string]bool{} // jobs the worker flagged: a possible second account
-	if kv, err := h.js.KeyValue(ctx, h.subj.BucketJobs()); err == nil {
-		_ = pipeline.NewJobStore(kv, time.Now).List(ctx, func(rec *pipeline.JobRecord) bool {
-			r.AmbiguousCreates += rec.AmbiguousCreates
-			if rec.AmbiguousCreates > 0 {
-				ambiguous[rec.JobID] = true
-			}
-			return true
-		})
-	}
-	st := h.sim.Stats()
-	for ref, job := range h.refs {
-		n := st.ExecutionsByReference[ref]
-		r.MaxExecutionsPerJob = max(r.MaxExecutionsPerJob, n)
-		if n > 1 {
-			r.JobsWithMultipleExecutions++
-			if !ambiguous[job] {
-				r.UndetectedMultipleExecutions++
-			}
-		}
-	}
-	for _, n := range st.FinalizesByExecution {
-		r.MaxFinalizesPerExecution = max(r.MaxFinalizesPerExecution, n)
-	}
-	for route, codes := range st.Responses {
-		if route == string(jumiotest.RouteCallback) {
-			continue
-		}
-		for code, n := range codes {
-			r.JumioCalls += n
-			if code == "429" {
-				r.Jumio429 += n
-				if route == string(jumiotest.RouteCreateAccount) || route == string(jumiotest.RouteUpdateAccount) {
-					r.Jumio429Account += n
-				}
-			}
-			if route == string(jumiotest.RouteCreateAccount) || route == string(jumiotest.RouteUpdateAccount) {
-				r.AccountCalls += n
-			}
-		}
-	}
-	r.CallbacksSent, r.CallbacksDropped = st.CallbacksSent, st.CallbacksDropped
-	r.TokenRequests, r.TokensIssued = st.TokenRequests, st.TokensIssued
-	share := 0.0
-	if r.JumioCalls > 0 {
-		share = 100 * float64(r.Jumio429) / float64(r.JumioCalls)
-	}
-	r.Invariants = []Invariant{
-		{"jobs accepted = decided + dead-lettered (nothing lost)", fmt.Sprintf("%d = %d + %d (lost %d)", r.Accepted, r.Decided, r.DeadLettered, r.Lost), "lost = 0", r.Lost == 0 && r.Accepted > 0},
-		{"Jumio accounts/executions per job", fmt.Sprintf("max %d, %d jobs with more than one", r.MaxExecutionsPerJob, r.JobsWithMultipleExecutions), "= 1", r.JobsWithMultipleExecutions == 0},
-		{"jobs with more than one account flagged by the worker (none silent)", fmt.Sprintf("%d of %d flagged ambiguous", r.JobsWithMultipleExecutions-r.UndetectedMultipleExecutions, r.JobsWithMultipleExecutions), "all", r.UndetectedMultipleExecutions == 0},
-		{"decision events per execution", fmt.Sprintf("max %d, %d executions with more than one", r.MaxDecisionsPerExecution, r.ExecutionsWithMultipleDecisions), "= 1", r.ExecutionsWithMultipleDecisions == 0},
-		{"finalize calls per execution", fmt.Sprintf("max %d", r.MaxFinalizesPerExecution), "≤ 1", r.MaxFinalizesPerExecution <= 1},
-		{"429s as a share of Jumio calls", fmt.Sprintf("%.2f%% (%d of %d; injected bursts included)", share, r.Jumio429, r.JumioCalls), "reported", true},
-	}
-	if r.Decided+r.DeadLettered == 0 {
-		r.Invariants[0].OK = false
-	}
-	return r, nil
 }

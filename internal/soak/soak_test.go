@@ -20,7 +20,7 @@ func TestShortSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := t.TempDir()
-	if err := procs.Build(root, bin, raceEnabled, "ingest", "worker", "retriever"); err != nil {
+	if err := soak.Build(root, bin, raceEnabled); err != nil {
 		t.Fatal(err)
 	}
 	r, err := soak.Run(t.Context(), soak.Options{
