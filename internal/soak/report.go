@@ -149,3 +149,45 @@ func Hostname() string {
 	h, _ := os.Hostname()
 	return h
 }
+
+// Details lists in full what the invariants' values abbreviate: every
+// finding of the marker scan, every Jumio call after an erasure's 202,
+// every erasure not done, every webhook delivery missing or doubled. It is
+// written next to the logs.
+func (r *Report) Details() string {
+	var b strings.Builder
+	section := func(title string, items []string) {
+		fmt.Fprintf(&b, "## %s (%d)\n", title, len(items))
+		for _, it := range items {
+			b.WriteString(it)
+			b.WriteByte('\n')
+		}
+		b.WriteByte('\n')
+	}
+	if e := r.Erasure; e != nil {
+		section("erasures not accepted", e.NotAccepted)
+		section("erasures not done", e.Unfinished)
+		if s := e.Scan; s != nil {
+			var f []string
+			for _, h := range s.Findings {
+				f = append(f, h.String())
+			}
+			section("marker findings", f)
+			byPlace := map[string]int{}
+			for _, h := range s.Findings {
+				byPlace[FindingPlace(h)]++
+			}
+			fmt.Fprintf(&b, "findings by place: %s\njob IDs where the design keeps them: %s\n\n", formatCounts(byPlace), formatCounts(s.Allowed))
+		}
+		if c := e.Calls; c != nil {
+			section("Jumio calls later than "+InFlightGrace.String()+" after an erasure's 202", c.Late)
+			section("Jumio calls within "+InFlightGrace.String()+" of an erasure's 202", c.InFlight)
+		}
+	}
+	if w := r.Webhooks; w != nil {
+		section("webhook deliveries missing", w.Missing)
+		section("events delivered under several webhook-ids", w.EventsWithSeveralIDs)
+		section("deliveries of unknown events", w.Unexplained)
+	}
+	return b.String()
+}

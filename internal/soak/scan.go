@@ -52,10 +52,17 @@ type MarkerHit struct {
 	What    string // "reference" or "job ID"
 	// Allowed names the designed place of a job ID ("" for a finding).
 	Allowed string
+	// Note is what a dead letter says of itself (stage, reason, error),
+	// and the time of the message when known.
+	Note string
 }
 
 func (m MarkerHit) String() string {
-	return fmt.Sprintf("%s/%d %s: %s of %s", m.Stream, m.Seq, m.Subject, m.What, m.JobID)
+	s := fmt.Sprintf("%s/%d %s: %s of %s", m.Stream, m.Seq, m.Subject, m.What, m.JobID)
+	if m.Note != "" {
+		s += " (" + m.Note + ")"
+	}
+	return s
 }
 
 // ScanReport is the outcome of the marker scan.
@@ -153,7 +160,7 @@ func (t *scanTarget) check(stream, subject string, seq uint64, hdr map[string][]
 	for _, m := range refRE.FindAll(b, -1) {
 		if job, ok := t.byRef[string(m)]; ok && !seen["r"+job] {
 			seen["r"+job] = true
-			hits = append(hits, MarkerHit{Stream: stream, Seq: seq, Subject: subject, JobID: job, What: "reference"})
+			hits = append(hits, MarkerHit{Stream: stream, Seq: seq, Subject: subject, JobID: job, What: "reference", Note: note(hdr)})
 		}
 	}
 	for _, m := range jobIDRE.FindAll(b, -1) {
@@ -162,13 +169,24 @@ func (t *scanTarget) check(stream, subject string, seq uint64, hdr map[string][]
 			continue
 		}
 		seen["j"+job] = true
-		hit := MarkerHit{Stream: stream, Seq: seq, Subject: subject, JobID: job, What: "job ID"}
+		hit := MarkerHit{Stream: stream, Seq: seq, Subject: subject, JobID: job, What: "job ID", Note: note(hdr)}
 		if !seen["r"+job] {
 			hit.Allowed = t.allowed(stream, subject, job, data)
 		}
 		hits = append(hits, hit)
 	}
 	return hits
+}
+
+// note is what a dead letter's headers say of it.
+func note(hdr map[string][]string) string {
+	var parts []string
+	for _, k := range []string{messages.HeaderStage, messages.HeaderReason, messages.HeaderError, messages.HeaderOriginalSubject} {
+		if v := hdr[k]; len(v) > 0 && v[0] != "" {
+			parts = append(parts, k+"="+v[0])
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // allowed names the designed place of an erased job's ID, or "".
@@ -263,4 +281,18 @@ func readAll(ctx context.Context, js jetstream.JetStream, stream string, fn func
 		fn(m.Subject, seq, m.Header, m.Data)
 	}
 	return nil
+}
+
+// FindingPlace names where a finding is, for counting: the stream and the
+// subject's kind (its first tokens, without IDs).
+func FindingPlace(h MarkerHit) string {
+	parts := strings.Split(h.Subject, ".")
+	keep := 2
+	if strings.HasPrefix(h.Subject, "$KV.") || strings.HasPrefix(h.Subject, "$O.") {
+		keep = 3
+	}
+	if len(parts) > keep {
+		parts = parts[:keep]
+	}
+	return h.What + " in " + h.Stream + " (" + strings.Join(parts, ".") + ")"
 }

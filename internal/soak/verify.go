@@ -243,10 +243,15 @@ func erasureInvariants(e *ErasureReport) []Invariant {
 			allowed = append(allowed, fmt.Sprintf("%s %d", place, n))
 		}
 		sort.Strings(allowed)
-		var findings []string
+		byPlace := map[string]int{}
 		for _, f := range s.Findings {
-			findings = append(findings, f.String())
+			byPlace[FindingPlace(f)]++
 		}
+		var findings []string
+		for place, n := range byPlace {
+			findings = append(findings, fmt.Sprintf("%s: %d", place, n))
+		}
+		sort.Strings(findings)
 		invs = append(invs, Invariant{"no marker of an erased job anywhere (every message of every stream, bucket and object store)",
 			fmt.Sprintf("%d findings in %d messages of %d streams%s; job IDs where the design keeps them: %s", len(s.Findings), s.Messages, s.Streams,
 				listTail(findings), cmpOr(strings.Join(allowed, ", "), "none")),

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -279,7 +280,9 @@ func (r *erasureRun) removeData(ctx context.Context, rec *JobRecord) error {
 				r.removed.Images++
 			} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
 				errs = append(errs, fmt.Errorf("delete image: %w", err))
+				continue
 			}
+			errs = append(errs, purgeObjectMeta(ctx, r.js, r.subj.BucketImages(), name))
 		}
 	}
 	if _, err := eraseIndex(ctx, r.js, r.subj, rec); err != nil {
@@ -292,6 +295,18 @@ func (r *erasureRun) removeData(ctx context.Context, rec *JobRecord) error {
 		errs = append(errs, r.store.eraseExecution(ctx, rec.WorkflowExecutionID, rec.JobID))
 	}
 	return errors.Join(errs...)
+}
+
+// purgeObjectMeta removes what an object store keeps of a deleted object:
+// Delete purges the object's chunks but leaves its metadata, marked
+// deleted, on a subject and with a body that name the object (for an
+// image, the job ID). Found by the soak's marker scan.
+func purgeObjectMeta(ctx context.Context, js jetstream.JetStream, bucket, name string) error {
+	subject := "$O." + bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(name))
+	if _, err := purgeSubject(ctx, js, "OBJ_"+bucket, subject); err != nil {
+		return fmt.Errorf("purge image metadata: %w", err)
+	}
+	return nil
 }
 
 // eraseMsg removes one message, counting it when it was there.
