@@ -87,9 +87,9 @@ func (h *harness) load(ctx, loadCtx context.Context) {
 		}
 		select {
 		case work <- n:
+			h.report.Submitted++
 		case <-loadCtx.Done():
 		}
-		h.report.Submitted++
 		if n%500 == 499 {
 			h.acceptedMu.Lock()
 			a := len(h.accepted)

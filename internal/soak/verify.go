@@ -258,9 +258,20 @@ func erasureInvariants(e *ErasureReport) []Invariant {
 			"0 findings", len(s.Findings) == 0})
 	}
 	if c := e.Calls; c != nil {
+		byRoute := map[string]int{}
+		for _, l := range c.Late {
+			if f := strings.Fields(l); len(f) > 1 {
+				byRoute[f[1]]++
+			}
+		}
+		var routes []string
+		for r, n := range byRoute {
+			routes = append(routes, fmt.Sprintf("%s %d", r, n))
+		}
+		sort.Strings(routes)
 		invs = append(invs, Invariant{"no Jumio call for a job after its erasure's 202 (DELETE apart)",
-			fmt.Sprintf("%d erased jobs: %d later calls%s; %d within %s of the 202 (on the wire)%s; %d DELETEs", c.Checked, len(c.Late), listTail(c.Late),
-				len(c.InFlight), InFlightGrace, listTail(c.InFlight), c.Deletions),
+			fmt.Sprintf("%d erased jobs: %d later calls (%s)%s; %d within %s of the 202 (on the wire)%s; %d DELETEs", c.Checked, len(c.Late),
+				cmpOr(strings.Join(routes, ", "), "none"), listTail(c.Late), len(c.InFlight), InFlightGrace, listTail(c.InFlight), c.Deletions),
 			"0 later calls", len(c.Late) == 0})
 	}
 	return invs
