@@ -164,6 +164,9 @@ func run(ctx context.Context, o soak.Options, binDir string, race bool, report s
 	if err := appendReport(report, md); err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(o.WorkDir, "invariant-details.txt"), []byte(r.Details()), 0o644); err != nil {
+		return err
+	}
 	if !r.OK() {
 		return fmt.Errorf("invariants failed (see the table)")
 	}

@@ -51,7 +51,7 @@ type harness struct {
 	o     Options
 	rngMu sync.Mutex
 	rng   *mrand.Rand
-	subj messages.Subjects
+	subj  messages.Subjects
 
 	lab       *Lab
 	nodes     []*node

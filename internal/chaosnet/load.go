@@ -34,7 +34,7 @@ type loader struct {
 	url, apiKey string
 	client      *http.Client
 	rate        float64
-	retryFor    time.Duration // how long a submission is retried
+	retryFor    time.Duration           // how long a submission is retried
 	onAccept    func(jobID, ref string) // called once per accepted job (nil: nothing)
 
 	rngMu sync.Mutex

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -21,7 +19,6 @@ import (
 	"github.com/kycpipe/kycpipe/internal/procs"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
-	"github.com/kycpipe/kycpipe/pkg/natsembed"
 )
 
 // Run performs one soak run.
@@ -92,21 +89,6 @@ func (h *harness) intn(n int) int {
 
 func (h *harness) jitter(d time.Duration) time.Duration {
 	return d/2 + time.Duration(h.intn(int(d)+1))
-}
-
-type natsNode struct {
-	name, dir         string
-	port, clusterPort int
-	srv               *server.Server
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (h *harness) setup(ctx context.Context) error {
@@ -244,60 +226,6 @@ func (h *harness) startWebhooks(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func (h *harness) natsURLs() string {
-	var urls []string
-	for _, n := range h.nodes {
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", n.port))
-	}
-	return strings.Join(urls, ",")
-}
-
-func (h *harness) startNode(i int) error {
-	n := h.nodes[i]
-	o := natsembed.Options{StoreDir: n.dir, Port: n.port, ServerName: n.name}
-	if h.o.Cluster {
-		o.ClusterName, o.ClusterPort = "kycpipe-soak", n.clusterPort
-		for j, other := range h.nodes {
-			if j != i {
-				o.Routes = append(o.Routes, fmt.Sprintf("nats://127.0.0.1:%d", other.clusterPort))
-			}
-		}
-	}
-	srv, err := natsembed.Run(o)
-	if err != nil {
-		return fmt.Errorf("soak: start NATS %s: %w", n.name, err)
-	}
-	n.srv = srv
-	return nil
-}
-
-func (h *harness) stopNode(i int) {
-	if s := h.nodes[i].srv; s != nil {
-		s.Shutdown()
-		s.WaitForShutdown()
-		h.nodes[i].srv = nil
-	}
-}
-
-// waitJetStream waits until JetStream answers (a meta leader exists).
-func (h *harness) waitJetStream(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := h.js.AccountInfo(cctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("soak: JetStream not available: %w", err)
-		}
-		if !ctxutil.Sleep(ctx, 200*time.Millisecond) {
-			return ctx.Err()
-		}
-	}
 }
 
 func (h *harness) startProc(slot string) error {
