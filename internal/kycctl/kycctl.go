@@ -102,7 +102,6 @@ type opts struct {
 	idemKey string
 
 	// status
-	scanLimit int
 
 	// watch
 	types, kinds string
