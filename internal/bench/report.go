@@ -161,6 +161,19 @@ func (r *Results) Markdown(command, chart string) string {
 	p("Token requests during the end-to-end and 10%%-load runs (%d jobs, one region, the simulator's default token lifetime of 60 minutes): ", e.TokenJobs)
 	p("worker %.0f, retriever %.0f (the simulator counted %d); per 10,000 jobs: %.2f per process.\n",
 		e.Tokens["worker"], e.Tokens["retriever"], e.SimTokens, (e.Tokens["worker"]+e.Tokens["retriever"])/2*10000/float64(max(e.TokenJobs, 1)))
+
+	if er := r.Erasure; er.Large.Erased > 0 {
+		p("\n### 8. Erasure among many stored jobs\n\n")
+		p("Each run stores decided jobs as the pipeline leaves them (record, index entry, accepted event, decision), then erases %d of them at random through the worker's eraser (one worker, simulator at zero latency; Jumio answers the account DELETE with 404). Target: at most 5 ms of CPU per erasure, and no full-stream scan (the cost per erasure must not grow with the store).\n\n", er.Large.Erased)
+		p("| stored | seeding | erasures/s | worker CPU / erasure | nats-server CPU / erasure | request CPU / erasure | total CPU / erasure |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, run := range []ErasureRun{er.Small, er.Large} {
+			total := run.PerErasure(run.WorkerCPU + run.NATSCPU + run.RequestCPU)
+			p("| %d | %s | %.0f | %s µs | %s µs | %s µs | %s µs |\n", run.Stored, run.Seed.Round(time.Second), float64(run.Erased)/run.Elapsed.Seconds(),
+				us(run.PerErasure(run.WorkerCPU)), us(run.PerErasure(run.NATSCPU)), us(run.PerErasure(run.RequestCPU)), us(total))
+		}
+		ratio := float64(er.Large.PerErasure(er.Large.WorkerCPU+er.Large.NATSCPU)) / float64(max(er.Small.PerErasure(er.Small.WorkerCPU+er.Small.NATSCPU), 1))
+		p("\nCPU per erasure with %d stored / with %d stored: %.2f×.\n", er.Large.Stored, er.Small.Stored, ratio)
+	}
 	return sb.String()
 }
 

@@ -42,7 +42,9 @@ type Options struct {
 	DrainWindow   time.Duration // how long the drain under rate limits is watched (default 60s)
 	Concurrency   int           // worker and retriever concurrency of the end-to-end run (default 256)
 	ProfileDir    string        // stages of the ingest and end-to-end runs write CPU profiles here
-	Only          []string      // run only these steps (ingest, e2e, bound, burst); empty: all
+	Only          []string      // run only these steps (ingest, e2e, bound, burst, erasure); empty: all
+	ErasureStored int           // jobs stored in the large erasure run (default 1,000,000; the small one stores 1%)
+	ErasureCount  int           // jobs erased in each erasure run (default 1000)
 }
 
 func (o Options) withDefaults() Options {
@@ -77,6 +79,7 @@ func Quick(o Options) Options {
 	o.LoadDuration, o.SweepDuration, o.LowLoadFor, o.DrainWindow = time.Second, 500*time.Millisecond, time.Second, 3*time.Second
 	o.E2EJobs, o.BoundJobs, o.BurstJobs, o.BoundC = 300, 60, 500, 8
 	o.CallLatency = 20 * time.Millisecond
+	o.ErasureStored, o.ErasureCount = 2000, 20
 	return o
 }
 
@@ -100,6 +103,7 @@ type Results struct {
 	LowLoad LowLoadResult
 	Bound   BoundResult
 	Burst   BurstResult
+	Erasure ErasureResult
 }
 
 // SweepPoint is one offered load of the sweep, for ingest and the reference.
@@ -129,6 +133,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		{"e2e", b.e2e},
 		{"bound", b.bound},
 		{"burst", b.burst},
+		{"erasure", b.erasure},
 	}
 	for _, st := range steps {
 		if len(o.Only) > 0 && !slices.Contains(o.Only, st.name) {

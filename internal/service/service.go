@@ -54,6 +54,7 @@ type Common struct {
 	CPUProfile      string
 	Retention       time.Duration
 	RetentionJumio  bool
+	SecureErase     bool
 
 	regionSetting *config.Setting
 	prefixSetting *config.Setting
@@ -90,6 +91,7 @@ func (c *Common) Bind(s *config.Set) {
 		}
 		return ""
 	})
+	s.Bool(&c.SecureErase, "erase-secure", "KYCPIPE_ERASE_SECURE", false, "erasures overwrite the deleted messages' bytes on disk (about 10 ms of NATS server time each); without it, rely on NATS encryption at rest")
 	s.Bool(&c.RetentionJumio, "retention-jumio", "KYCPIPE_RETENTION_JUMIO", true, "jobs erased by retention are deleted at Jumio too (false: left to Jumio's own retention)")
 }
 
@@ -177,7 +179,7 @@ func (c *Common) Logger(component string) (*zap.Logger, error) {
 func (c *Common) Topology() pipeline.Topology {
 	return pipeline.Topology{Subjects: messages.MustSubjects(c.SubjectPrefix), Replicas: c.Replicas,
 		WorkerAckWait: c.AckWait, RetrieverAckWait: c.AckWait, JobsMaxMsgs: c.JobsMaxMsgs, JobsMaxBytes: c.JobsMaxBytes,
-		Retention: c.Retention}.WithDefaults()
+		Retention: c.Retention, SecureErase: c.SecureErase}.WithDefaults()
 }
 
 // Connect connects to NATS with the configured auth and TLS, reconnecting

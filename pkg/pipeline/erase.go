@@ -302,7 +302,7 @@ func (r *erasureRun) removeData(ctx context.Context, rec *JobRecord) error {
 
 // eraseMsg removes one message, counting it when it was there.
 func (r *erasureRun) eraseMsg(ctx context.Context, stream string, seq uint64) error {
-	removed, err := secureDelete(ctx, r.js.Conn(), stream, seq)
+	removed, err := deleteMsg(ctx, r.js.Conn(), stream, seq, r.topo.SecureErase)
 	if removed {
 		r.removed.Messages++
 	}
@@ -339,10 +339,11 @@ func (r *erasureRun) announce(ctx context.Context, rec *JobRecord, completedAt t
 	return err
 }
 
-// eraseMsg removes one message about an erased job from a stream, securely
-// (its bytes are overwritten on disk). A message already gone is fine.
-func eraseMsg(ctx context.Context, js jetstream.JetStream, stream string, seq uint64) error {
-	_, err := secureDelete(ctx, js.Conn(), stream, seq)
+// eraseMsg removes one message about an erased job from a stream (with
+// Topology.SecureErase, its bytes are overwritten on disk too). A message
+// already gone is fine.
+func (s *stage) eraseMsg(ctx context.Context, stream string, seq uint64) error {
+	_, err := deleteMsg(ctx, s.js.Conn(), stream, seq, s.topo.SecureErase)
 	return err
 }
 
@@ -350,12 +351,12 @@ func eraseMsg(ctx context.Context, js jetstream.JetStream, stream string, seq ui
 // not (or no longer) in the stream.
 const errCodeNoMessageFound = 10057
 
-// secureDelete deletes the message at seq from stream, overwriting its
-// bytes on disk, and reports whether it was there. It talks to the
-// JetStream API directly: the client library reports a missing message only
-// as text.
-func secureDelete(ctx context.Context, nc *nats.Conn, stream string, seq uint64) (bool, error) {
-	req, _ := json.Marshal(map[string]any{"seq": seq})
+// deleteMsg deletes the message at seq from stream (secure: overwriting
+// its bytes on disk, which costs the server about 10 ms a message) and
+// reports whether it was there. It talks to the JetStream API directly: the
+// client library reports a missing message only as text.
+func deleteMsg(ctx context.Context, nc *nats.Conn, stream string, seq uint64, secure bool) (bool, error) {
+	req, _ := json.Marshal(map[string]any{"seq": seq, "no_erase": !secure})
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)

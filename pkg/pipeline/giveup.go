@@ -212,7 +212,7 @@ func (s *stage) deleteMessages(ctx context.Context, refs ...MessageRef) {
 		if r.Seq == 0 {
 			continue
 		}
-		if err := eraseMsg(ctx, s.js, r.Stream, r.Seq); err != nil {
+		if err := s.eraseMsg(ctx, r.Stream, r.Seq); err != nil {
 			s.log.Error("cannot delete a message about an erased job", zap.String("stream", r.Stream), zap.Uint64("seq", r.Seq), zap.Error(err))
 		}
 	}

@@ -53,6 +53,12 @@ type Topology struct {
 	// erases a job (at Jumio too) before its record can expire.
 	Retention      time.Duration
 	RetentionGrace time.Duration // default 1h
+	// SecureErase makes erasures overwrite the bytes of every message they
+	// delete on disk (JetStream's secure delete; about 10 ms of server time
+	// a message). Without it, deleted messages leave the stream at once but
+	// their bytes stay in the file store until it compacts the block: run
+	// NATS with encryption at rest (KYCPIPE_ERASE_SECURE).
+	SecureErase bool
 	// AuditMaxAge is how long audit records are kept (default 10 years:
 	// auditors ask for proof of erasures long after the data is gone).
 	AuditMaxAge time.Duration
