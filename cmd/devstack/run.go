@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kycpipe/kycpipe/internal/console"
 	"github.com/kycpipe/kycpipe/internal/localstack"
 	"github.com/kycpipe/kycpipe/internal/service"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
@@ -40,7 +41,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	}
 	stack, err := localstack.Start(ctx, localstack.Options{
 		DataDir: abs, NATSPort: st.natsPort, HTTPAddr: st.httpAddr, APIKeys: []string{st.apiKey}, Sim: sim,
-		Workers: 1, Retrievers: 1, Retriever: pipeline.RetrieverConfig{Schedule: st.sched},
+		Workers: 1, Retrievers: 1, Retriever: pipeline.RetrieverConfig{Schedule: st.sched}, Console: &console.Config{},
 		Logger: log, Registry: service.NewRegistry(),
 	})
 	if err != nil {

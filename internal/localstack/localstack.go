@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/kycpipe/kycpipe/internal/console"
 	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
@@ -61,6 +62,9 @@ type Options struct {
 	// tests add them with AddWorker and AddRetriever). Start with
 	// DefaultCounts for one of each.
 	Workers, Retrievers int
+	// Console, when set, mounts the operator console at /console/ (its
+	// Topology, APIKeys, Gatherer and Logger are filled in).
+	Console *console.Config
 
 	Logger         *zap.Logger
 	Registry       *prometheus.Registry
@@ -75,6 +79,7 @@ type Stack struct {
 	JS        jetstream.JetStream
 	Sim       *jumiotest.Server // nil with an external Jumio
 	Ingest    *pipeline.Ingest
+	Console   *console.Console // nil without Options.Console
 	IngestURL string
 	APIKey    string
 	Topology  pipeline.Topology
@@ -196,6 +201,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	icfg.Topology, icfg.APIKeys, icfg.Logger, icfg.Metrics = s.Topology, apiKeys, log.Named("ingest"), metrics
 	icfg.MetricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	icfg.TracerProvider = o.TracerProvider
+	if o.Console != nil {
+		ccfg := *o.Console
+		ccfg.Topology, ccfg.APIKeys, ccfg.Gatherer, ccfg.Logger = s.Topology, apiKeys, reg, log.Named("console")
+		if s.Console, err = console.New(ctx, s.JS, ccfg); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		icfg.Console = s.Console
+	}
 	if s.Ingest, err = pipeline.NewIngest(ctx, s.NC, s.JS, icfg); err != nil {
 		ln.Close()
 		return nil, err

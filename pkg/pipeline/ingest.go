@@ -64,7 +64,12 @@ func NewIngest(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg I
 
 // SetDraining makes readiness fail, so load balancers stop sending traffic
 // before the server shuts down.
-func (in *Ingest) SetDraining(d bool) { in.draining.Store(d) }
+func (in *Ingest) SetDraining(d bool) {
+	in.draining.Store(d)
+	if c, ok := in.cfg.Console.(interface{ SetDraining(bool) }); ok {
+		c.SetDraining(d)
+	}
+}
 
 // Handler returns the HTTP API.
 func (in *Ingest) Handler() http.Handler {
@@ -83,6 +88,11 @@ func (in *Ingest) Handler() http.Handler {
 	if in.cfg.MetricsHandler != nil {
 		mux.Handle("GET /metrics", in.authed(ScopeMetrics, in.cfg.MetricsHandler.ServeHTTP))
 	}
+	if in.cfg.Console != nil {
+		// The console sets its own Content-Security-Policy (its pages load
+		// their stylesheet and script) over the API's stricter one.
+		mux.Handle("/console/", in.route("console", in.cfg.Console))
+	}
 	return securityHeaders(problemFallback(mux))
 }
 
@@ -98,6 +108,10 @@ func (s *statusRecorder) WriteHeader(code int) {
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap gives http.ResponseController the writer beneath (the console's
+// event streams flush and extend their write deadline through it).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.code == 0 {
