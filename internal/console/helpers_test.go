@@ -26,9 +26,9 @@ import (
 
 // API keys of the test stacks: NAME:SCOPES:KEY.
 const (
-	opsKey      = "ops-key-0123456789abcdef"      // every scope
-	viewerKey   = "viewer-key-0123456789abcdef"   // read
-	supportKey  = "support-key-0123456789abcdef"  // read + erase
+	opsKey      = "ops-key-0123456789abcdef"       // every scope
+	viewerKey   = "viewer-key-0123456789abcdef"    // read
+	supportKey  = "support-key-0123456789abcdef"   // read + erase
 	submitOnly  = "submitter-key-0123456789abcdef" // submit: no console
 	xssUserRef  = `<script>alert("xss")</script><img src=x onerror=alert(1)>`
 	piiMarker   = "Zebulon-Quartermaine"

@@ -245,9 +245,9 @@ type IngestConfig struct {
 	// bearer authentication does not apply there. If it has a
 	// SetDraining(bool) method, Ingest.SetDraining calls it.
 	Console http.Handler
-	Logger         *zap.Logger
-	Now            func() time.Time
-	Metrics        *Metrics
+	Logger  *zap.Logger
+	Now     func() time.Time
+	Metrics *Metrics
 }
 
 func (c IngestConfig) withDefaults() IngestConfig {
