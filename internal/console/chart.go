@@ -24,8 +24,8 @@ import (
 
 const (
 	chartHours  = 24
-	chartWidth  = 760
-	chartHeight = 240
+	chartWidth  = 1200
+	chartHeight = 280
 	chartLeft   = 52
 	chartRight  = 12
 	chartTop    = 14
@@ -127,14 +127,14 @@ func (c *Console) decisionsChart(ctx context.Context, now time.Time) (*decisionC
 	return ch, nil
 }
 
-// niceMax rounds up to 1, 2 or 5 times a power of ten, at least 4.
-func niceMax(v uint64) uint64 {
-	if v <= 4 {
-		return 4
+// niceStep rounds v up to 1, 2 or 5 times a power of ten (at least 1).
+func niceStep(v float64) uint64 {
+	if v <= 1 {
+		return 1
 	}
-	p := math.Pow(10, math.Floor(math.Log10(float64(v))))
+	p := math.Pow(10, math.Floor(math.Log10(v)))
 	for _, m := range []float64{1, 2, 5, 10} {
-		if float64(v) <= m*p {
+		if v <= m*p {
 			return uint64(m * p)
 		}
 	}
@@ -144,9 +144,11 @@ func niceMax(v uint64) uint64 {
 func (ch *decisionChart) layout() {
 	plotH := chartHeight - chartTop - chartBottom
 	plotW := chartWidth - chartLeft - chartRight
-	top := niceMax(ch.Max)
-	for i := 0; i <= 4; i++ {
-		v := top * uint64(i) / 4
+	// About four gridlines at round values; the top one at or above the
+	// busiest hour.
+	step := niceStep(float64(max(ch.Max, 1)) / 4)
+	top := step * max(1, (ch.Max+step-1)/step)
+	for v := uint64(0); v <= top; v += step {
 		ch.YTicks = append(ch.YTicks, chartTick{Pos: chartTop + plotH - int(float64(plotH)*float64(v)/float64(top)), Label: formatInt(v)})
 	}
 	slot := float64(plotW) / chartHours

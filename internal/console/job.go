@@ -348,10 +348,7 @@ func decisionOf(rec *pipeline.JobRecord, ev *messages.DecisionEvent) *decisionVi
 		for _, cs := range ev.Capabilities[name] {
 			row := capabilityRow{Name: name, Decision: cs.Decision, Label: cs.Label}
 			if cs.Data != nil {
-				b, _ := json.Marshal(cs.Data)
-				if s := string(b); s != "{}" {
-					row.Data = strings.Trim(s, "{}")
-				}
+				row.Data = capabilityData(cs.Data)
 			}
 			d.Capabilities = append(d.Capabilities, row)
 		}
@@ -502,4 +499,26 @@ func (c *Console) erase(w http.ResponseWriter, q request) {
 	}
 	c.log.Info("console: erasure queued", zap.String("job_id", id), zap.String("key", q.sess.principal.Name))
 	http.Redirect(w, q.r, "/console/jobs/"+id+"?done=erasing", http.StatusSeeOther)
+}
+
+// capabilityData writes a capability's data as "name: value" pairs.
+func capabilityData(d *messages.CapabilityData) string {
+	b, _ := json.Marshal(d)
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return ""
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := m[k]
+		if list, ok := v.([]any); ok {
+			var items []string
+			for _, x := range list {
+				items = append(items, fmt.Sprint(x))
+			}
+			v = strings.Join(items, " ")
+		}
+		parts = append(parts, fmt.Sprintf("%s: %v", k, v))
+	}
+	return strings.Join(parts, ", ")
 }
