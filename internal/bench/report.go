@@ -54,7 +54,7 @@ func (r *Results) Targets() []TargetRow {
 		row("retriever peak RSS at concurrency 256", mib(e.Peak["retriever"])+" MiB", "≤ 64 MB", e.Peak["retriever"] <= 64e6),
 		row("ingest peak RSS at full load", mib(max(r.IngestPeak.PeakRSS, e.Peak["ingest"]))+" MiB", "≤ 64 MB", max(r.IngestPeak.PeakRSS, e.Peak["ingest"]) <= 64e6),
 	}
-	return rows
+	return append(rows, r.Console.targets()...)
 }
 
 // Table is the plain-text summary printed at the end of a run.
@@ -174,6 +174,7 @@ func (r *Results) Markdown(command, chart string) string {
 		ratio := float64(er.Large.PerErasure(er.Large.WorkerCPU+er.Large.NATSCPU)) / float64(max(er.Small.PerErasure(er.Small.WorkerCPU+er.Small.NATSCPU), 1))
 		p("\nCPU per erasure with %d stored / with %d stored: %.2f×.\n", er.Large.Stored, er.Small.Stored, ratio)
 	}
+	r.Console.markdown(p)
 	return sb.String()
 }
 

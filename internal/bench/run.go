@@ -42,9 +42,10 @@ type Options struct {
 	DrainWindow   time.Duration // how long the drain under rate limits is watched (default 60s)
 	Concurrency   int           // worker and retriever concurrency of the end-to-end run (default 256)
 	ProfileDir    string        // stages of the ingest and end-to-end runs write CPU profiles here
-	Only          []string      // run only these steps (ingest, e2e, bound, burst, erasure); empty: all
+	Only          []string      // run only these steps (ingest, e2e, bound, burst, erasure, console); empty: all
 	ErasureStored int           // jobs stored in the large erasure run (default 1,000,000; the small one stores 1%)
 	ErasureCount  int           // jobs erased in each erasure run (default 1000)
+	ConsoleJobs   int           // jobs seeded for the console step (default 1,000,000)
 }
 
 func (o Options) withDefaults() Options {
@@ -68,6 +69,7 @@ func (o Options) withDefaults() Options {
 	defi(&o.BoundJobs, 3000)
 	defi(&o.BurstJobs, 50000)
 	defi(&o.Concurrency, 256)
+	defi(&o.ConsoleJobs, 1_000_000)
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
@@ -80,6 +82,7 @@ func Quick(o Options) Options {
 	o.E2EJobs, o.BoundJobs, o.BurstJobs, o.BoundC = 300, 60, 500, 8
 	o.CallLatency = 20 * time.Millisecond
 	o.ErasureStored, o.ErasureCount = 2000, 20
+	o.ConsoleJobs = 5000
 	return o
 }
 
@@ -104,6 +107,7 @@ type Results struct {
 	Bound   BoundResult
 	Burst   BurstResult
 	Erasure ErasureResult
+	Console ConsoleResult
 }
 
 // SweepPoint is one offered load of the sweep, for ingest and the reference.
@@ -134,6 +138,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		{"bound", b.bound},
 		{"burst", b.burst},
 		{"erasure", b.erasure},
+		{"console", b.console},
 	}
 	for _, st := range steps {
 		if len(o.Only) > 0 && !slices.Contains(o.Only, st.name) {

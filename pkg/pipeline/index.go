@@ -611,6 +611,10 @@ func (x *JobIndex) check(ctx context.Context, m rawMsg, q JobQuery) *JobRecord {
 	if !q.CreatedAfter.IsZero() && e.CreatedAt.Before(q.CreatedAfter) {
 		return nil
 	}
+	// The record changed at least when the entry was written.
+	if changed := cmp.Or(e.UpdatedAt, e.CreatedAt); !q.ChangedBefore.IsZero() && !changed.IsZero() && !changed.Before(q.ChangedBefore) {
+		return nil
+	}
 	rec, _, err := x.store.Get(ctx, e.JobID)
 	if err != nil {
 		return nil
