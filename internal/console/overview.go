@@ -2,12 +2,9 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +61,7 @@ type stageCount struct {
 // jobs by state (the server counts index entries: proportional to the
 // number of jobs) every statesEvery or twenty times what the last count
 // took, whichever is longer, and the decisions chart every chartEvery.
+// The first request computes everything; later ones reuse what is fresh.
 type statsCache struct {
 	c *Console
 
@@ -79,7 +77,7 @@ type statsCache struct {
 const (
 	overviewEvery = 3 * time.Second
 	statesEvery   = 10 * time.Second
-	chartEvery    = 30 * time.Second
+	chartEvery    = time.Minute
 )
 
 func newStatsCache(c *Console) *statsCache { return &statsCache{c: c} }
@@ -213,47 +211,6 @@ func (c *Console) dlqCounts(ctx context.Context) (uint64, []stageCount, error) {
 	}
 	slices.SortFunc(by, func(a, b stageCount) int { return strings.Compare(a.Stage, b.Stage) })
 	return info.State.Msgs, by, nil
-}
-
-// pendingSince counts the messages of stream matching filter stored at or
-// after t, from JetStream's own count (a direct get starting at t, whose
-// end-of-batch header says how many more match): no message but the first
-// is read. The stream must allow direct gets (the job index does).
-func (c *Console) pendingSince(ctx context.Context, stream, filter string, t time.Time) (uint64, error) {
-	req, _ := json.Marshal(struct {
-		StartTime time.Time `json:"start_time"`
-		NextFor   string    `json:"next_by_subj"`
-		Batch     int       `json:"batch"`
-		MaxBytes  int       `json:"max_bytes"`
-	}{t.UTC(), filter, 1, 1})
-	nc := c.js.Conn()
-	inbox := nc.NewRespInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
-		return 0, err
-	}
-	var got uint64
-	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("direct get on %s: %w", stream, err)
-		}
-		switch m.Header.Get("Status") {
-		case "":
-			got++
-		case "204":
-			n, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-			return got + n, nil
-		case "404":
-			return got, nil
-		default:
-			return 0, fmt.Errorf("direct get on %s: status %s %s", stream, m.Header.Get("Status"), m.Header.Get("Description"))
-		}
-	}
 }
 
 // overview is the landing page.

@@ -139,13 +139,38 @@ func (x *jobIndexer) purge(subject string) {
 }
 
 // purgeIndexSubject removes every message of one subject from a stream.
+// It talks to the JetStream API directly: one request, without the stream
+// lookup (a full stream info) the client library would make first; the
+// index pays it for every move of every job.
 func purgeIndexSubject(ctx context.Context, js jetstream.JetStream, stream, subject string) error {
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		return err
+	req, _ := json.Marshal(struct {
+		Filter string `json:"filter"`
+	}{subject})
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
 	}
-	if err := st.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+	m, err := js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.PURGE."+stream, req)
+	if err != nil {
 		return fmt.Errorf("pipeline: purge %s: %w", subject, err)
+	}
+	var resp struct {
+		Success bool `json:"success"`
+		Error   *struct {
+			Code        int    `json:"code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return fmt.Errorf("pipeline: purge %s: %w", subject, err)
+	}
+	if !resp.Success {
+		desc := "not purged"
+		if resp.Error != nil {
+			desc = fmt.Sprintf("JetStream error %d: %s", resp.Error.Code, resp.Error.Description)
+		}
+		return fmt.Errorf("pipeline: purge %s: %s", subject, desc)
 	}
 	return nil
 }
@@ -300,15 +325,6 @@ func (x *JobIndex) List(ctx context.Context, q JobQuery) (*JobPage, error) {
 			end = seq
 		}
 	}
-	// pendEnd counts the entries matching filter from end on: each window
-	// reads exactly the entries between its start and end (the count from
-	// start on, minus pendEnd), so no read runs past the window.
-	var pendEnd uint64
-	if end <= last {
-		if pendEnd, err = x.pendingFrom(ctx, filter, end); err != nil {
-			return nil, err
-		}
-	}
 	window := uint64(4 * limit)
 	exhausted := false
 	for end > first && len(page.Jobs) < limit && !exhausted {
@@ -316,11 +332,10 @@ func (x *JobIndex) List(ctx context.Context, q JobQuery) (*JobPage, error) {
 		if end-first > window {
 			start = end - window
 		}
-		msgs, pendStart, err := x.read(ctx, filter, start, end, pendEnd)
+		msgs, err := x.read(ctx, filter, start, end)
 		if err != nil {
 			return nil, err
 		}
-		pendEnd = pendStart
 		// Newest first; an entry older than CreatedAfter ends the listing
 		// (its job, and every older entry's, was created before).
 		cands := make([]rawMsg, 0, len(msgs))
@@ -354,22 +369,20 @@ func (x *JobIndex) Oldest(ctx context.Context, q JobQuery) ([]*JobRecord, error)
 	var out []*JobRecord
 	seq := uint64(1)
 	for q.Limit <= 0 || len(out) < q.Limit {
-		msgs, _, err := directGet(ctx, x.js.Conn(), x.subj.StreamIndex(), directGetRequest{Seq: seq, NextFor: filter, Batch: 256})
-		if err != nil {
-			return nil, err
-		}
-		if len(msgs) == 0 {
-			break
-		}
-		cands := msgs
+		// A run of entries, checked together.
+		var cands []rawMsg
 		done := false
-		if !q.ChangedBefore.IsZero() {
-			for i, m := range msgs {
-				if m.time.After(q.ChangedBefore.Add(indexClockSlack)) {
-					cands, done = msgs[:i], true
-					break
-				}
+		for len(cands) < 64 {
+			m, ok, err := x.next(ctx, filter, seq)
+			if err != nil {
+				return nil, err
 			}
+			if !ok || !q.ChangedBefore.IsZero() && m.time.After(q.ChangedBefore.Add(indexClockSlack)) {
+				done = true
+				break
+			}
+			cands = append(cands, m)
+			seq = m.seq + 1
 		}
 		need := len(cands)
 		if q.Limit > 0 {
@@ -380,7 +393,6 @@ func (x *JobIndex) Oldest(ctx context.Context, q JobQuery) ([]*JobRecord, error)
 		if done {
 			break
 		}
-		seq = msgs[len(msgs)-1].seq + 1
 	}
 	return out, nil
 }
@@ -512,55 +524,46 @@ func (x *JobIndex) seqFrom(ctx context.Context, filter string, t time.Time) (uin
 }
 
 // read returns the entries matching filter in [start, end), in stream
-// order, and how many entries match from start on. pendEnd is how many
-// match from end on: the difference is what the window holds, so the reads
-// stop at end (JetStream's batched direct get has no upper bound for
-// next_by_subj reads); a few more are asked for in case entries after end
-// were purged meanwhile, and any past end are dropped.
-func (x *JobIndex) read(ctx context.Context, filter string, start, end, pendEnd uint64) ([]rawMsg, uint64, error) {
-	msgs, pending, err := directGet(ctx, x.js.Conn(), x.subj.StreamIndex(), directGetRequest{Seq: start, NextFor: filter, Batch: 1})
-	if err != nil {
-		return nil, 0, err
-	}
-	pendStart := uint64(len(msgs)) + pending
-	if len(msgs) == 0 || msgs[0].seq >= end {
-		return nil, pendStart, nil
-	}
-	out := msgs
-	want := int(pendStart-min(pendEnd, pendStart)) - 1 + readMargin
-	for want > 0 {
-		batch := min(want, directGetChunk)
-		msgs, _, err := directGet(ctx, x.js.Conn(), x.subj.StreamIndex(), directGetRequest{Seq: out[len(out)-1].seq + 1, NextFor: filter, Batch: batch})
+// order, one direct get each (plus one that finds the window's end). A
+// batched direct get would need fewer requests, but the server answers
+// each batch by first counting every entry that matches the filter (for a
+// stream of one message per subject, across its whole subject index: a
+// million entries for an unfiltered listing of a million jobs), while a
+// single get only walks the blocks from start to the next match.
+func (x *JobIndex) read(ctx context.Context, filter string, start, end uint64) ([]rawMsg, error) {
+	var out []rawMsg
+	for seq := start; seq < end; {
+		m, ok, err := x.next(ctx, filter, seq)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
-		for _, m := range msgs {
-			if m.seq >= end {
-				return out, pendStart, nil
-			}
-			out = append(out, m)
-		}
-		if len(msgs) < batch {
+		if !ok || m.seq >= end {
 			break
 		}
-		want -= batch
-		if want == 0 {
-			want = readMargin // the window held more than counted
-		}
+		out = append(out, m)
+		seq = m.seq + 1
 	}
-	return out, pendStart, nil
+	return out, nil
 }
 
-// readMargin is how many entries past a window's count read asks for.
-const readMargin = 8
-
-// pendingFrom counts the entries matching filter from seq on.
-func (x *JobIndex) pendingFrom(ctx context.Context, filter string, seq uint64) (uint64, error) {
-	msgs, pending, err := directGet(ctx, x.js.Conn(), x.subj.StreamIndex(), directGetRequest{Seq: seq, NextFor: filter, Batch: 1})
-	return uint64(len(msgs)) + pending, err
+// next returns the first entry matching filter at or after seq.
+func (x *JobIndex) next(ctx context.Context, filter string, seq uint64) (rawMsg, bool, error) {
+	req, _ := json.Marshal(directGetRequest{Seq: seq, NextFor: filter})
+	m, err := x.js.Conn().RequestWithContext(ctx, "$JS.API.DIRECT.GET."+x.subj.StreamIndex(), req)
+	if err != nil {
+		return rawMsg{}, false, fmt.Errorf("pipeline: direct get on %s: %w", x.subj.StreamIndex(), err)
+	}
+	switch m.Header.Get("Status") {
+	case "":
+	case "404":
+		return rawMsg{}, false, nil
+	default:
+		return rawMsg{}, false, fmt.Errorf("pipeline: direct get on %s: status %s %s", x.subj.StreamIndex(), m.Header.Get("Status"), m.Header.Get("Description"))
+	}
+	s, _ := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+	t, _ := time.Parse(time.RFC3339Nano, m.Header.Get("Nats-Time-Stamp"))
+	return rawMsg{subject: m.Header.Get("Nats-Subject"), seq: s, time: t, data: m.Data}, true, nil
 }
-
-const directGetChunk = 1000
 
 // checkConcurrency bounds the records one listing reads at once.
 const checkConcurrency = 16
@@ -678,31 +681,18 @@ func lastDot(s string) int {
 func (x *JobIndex) Ended(ctx context.Context, cutoff time.Time, limit int) ([]*JobRecord, error) {
 	var out []*JobRecord
 	for _, status := range []string{StatusDecided, StatusFailed} {
-		seq := uint64(1)
-		for len(out) < limit {
-			msgs, _, err := directGet(ctx, x.js.Conn(), x.subj.StreamIndex(), directGetRequest{Seq: seq, NextFor: x.subj.IndexJobs(status, "*", "*"), Batch: 256})
+		filter := x.subj.IndexJobs(status, "*", "*")
+		for seq := uint64(1); len(out) < limit; {
+			m, ok, err := x.next(ctx, filter, seq)
 			if err != nil {
 				return nil, err
 			}
-			if len(msgs) == 0 {
+			if !ok || m.time.After(cutoff) {
 				break
 			}
-			newer := false
-			for _, m := range msgs {
-				seq = m.seq + 1
-				if m.time.After(cutoff) {
-					newer = true
-					break
-				}
-				if rec := x.check(ctx, m, JobQuery{}); rec != nil && rec.UpdatedAt.Before(cutoff) {
-					out = append(out, rec)
-					if len(out) >= limit {
-						break
-					}
-				}
-			}
-			if newer {
-				break
+			seq = m.seq + 1
+			if rec := x.check(ctx, m, JobQuery{}); rec != nil && rec.UpdatedAt.Before(cutoff) {
+				out = append(out, rec)
 			}
 		}
 	}
@@ -713,7 +703,7 @@ func (x *JobIndex) Ended(ctx context.Context, cutoff time.Time, limit int) ([]*J
 type directGetRequest struct {
 	Seq     uint64 `json:"seq,omitempty"`
 	NextFor string `json:"next_by_subj,omitempty"`
-	Batch   int    `json:"batch,omitempty"`
+	Batch   int    `json:"batch,omitempty"` // 0: one message, no end-of-batch
 }
 
 type rawMsg struct {
