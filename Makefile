@@ -22,7 +22,7 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## Run the whole pipeline locally: embedded NATS + Jumio simulator + ingest + worker + retriever
+run: ## Run the whole pipeline locally: embedded NATS + Jumio simulator + ingest (console at /console/) + worker + retriever
 	@mkdir -p bin
 	$(GO) build -o bin/devstack ./cmd/devstack
 	@# exec: Ctrl-C reaches devstack, which stops cleanly (go run would exit 1)
