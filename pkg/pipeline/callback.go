@@ -92,7 +92,7 @@ func (in *Ingest) callback(w http.ResponseWriter, r *http.Request) {
 		// No Kyc-Job-Id header: a callback's dead letter must never resume
 		// a job when it is replayed.
 		var o outMsg
-		if o, err = newOutMsg(in.subj.Callback(string(region)), msg, callbackMsgID(cb), ""); err == nil {
+		if o, err = newOutMsg(in.subj.Callback(string(region)), msg, messages.CallbackMsgID(cb.WorkflowExecution.ID, cb.WorkflowExecution.Status), ""); err == nil {
 			ack, err = publish(ctx, in.js, o)
 		}
 	}
@@ -111,13 +111,6 @@ func (in *Ingest) callback(w http.ResponseWriter, r *http.Request) {
 	in.log.Debug("callback received", jobField(jobID), accountField(cb.Account.ID), executionField(cb.WorkflowExecution.ID),
 		zap.String("callback_status", cb.WorkflowExecution.Status), zap.String("result", result))
 	writeJSON(w, http.StatusOK, map[string]string{"status": "received"})
-}
-
-// callbackMsgID is a stored callback's message ID: one per execution and
-// status. callbackSentAt is not part of it: a sender changing only that
-// must not get a second retrieval (Security II, finding 3).
-func callbackMsgID(cb *jumio.Callback) string {
-	return "cb:" + cb.WorkflowExecution.ID + ":" + cb.WorkflowExecution.Status
 }
 
 // knownExecution returns the job whose record names the callback's
