@@ -15,14 +15,17 @@ FUZZ_TARGETS ?= \
 	./pkg/messages:FuzzDecodeCallback \
 	./pkg/messages:FuzzDecodeEvents \
 	./pkg/pipeline:FuzzSubmit \
-	./pkg/pipeline:FuzzCallback
+	./pkg/pipeline:FuzzCallback \
+	./pkg/webhooks:FuzzVerify \
+	./pkg/webhooks:FuzzCheckURL \
+	./pkg/webhooks:FuzzParseRetryAfter
 
 .PHONY: help
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## Run the whole pipeline locally: embedded NATS + Jumio simulator + ingest (console at /console/) + worker + retriever
+run: ## Run the whole pipeline locally: embedded NATS + Jumio simulator + ingest (console at /console/) + worker + retriever + notifier + webhook receiver
 	@mkdir -p bin
 	$(GO) build -o bin/devstack ./cmd/devstack
 	@# exec: Ctrl-C reaches devstack, which stops cleanly (go run would exit 1)
@@ -67,13 +70,39 @@ BENCH_ARGS ?=
 bench: ## Benchmarks (~7 min): baselines, reference server, ingest, end to end, latency bound, burst, tokens; writes docs/BENCHMARKS.md + docs/benchmarks.png
 	$(GO) run ./cmd/bench $(BENCH_ARGS)
 
+PEERS_ARGS ?=
+.PHONY: bench-peers
+bench-peers: ## kycpipe vs the same saga on River + PostgreSQL 15 (~10 min, installs postgresql-15 if missing; runs peers/river's tests first); writes the Peers section of docs/BENCHMARKS.md
+	$(GO) run ./cmd/bench peers $(PEERS_ARGS)
+
 SOAK_ARGS ?=
 .PHONY: soak
 soak: ## Chaos/soak runs (~10 min each, SOAK_ARGS for options): single node, then a 3-node cluster
 	$(GO) run ./cmd/soak --mode single $(SOAK_ARGS)
 	$(GO) run ./cmd/soak --mode cluster $(SOAK_ARGS)
 
+# The network and disk tests run as root (as CI does) and need iproute2 and
+# iptables from Debian's packages: installed here when missing.
+NET_PREREQS = if ! command -v ip >/dev/null 2>&1 || ! command -v iptables >/dev/null 2>&1; then \
+	echo "installing iproute2 and iptables"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 iptables >/dev/null; fi
+
+.PHONY: test-net
+test-net: ## Short network-partition tests (root; < 1 min; installs iproute2/iptables when missing)
+	@$(NET_PREREQS)
+	$(GO) test -tags chaosnet -count=1 -timeout 10m -run '^TestShortChaosNet$$' -v ./internal/chaosnet/
+
+.PHONY: test-disk
+test-disk: ## Full-disk tests on small tmpfs mounts (root; ~1.5 min)
+	$(GO) test -tags chaosnet -count=1 -timeout 10m -run '^TestDiskFull' -v ./internal/chaosnet/
+
+CHAOSNET_ARGS ?=
+.PHONY: chaos-net
+chaos-net: ## Network partitions on a 3-node cluster in network namespaces (root; ~10 min; CHAOSNET_ARGS for options)
+	@$(NET_PREREQS)
+	$(GO) run ./cmd/chaosnet $(CHAOSNET_ARGS)
+
 .PHONY: build
-build: ## Build every binary into ./bin
+build: ## Build every binary into ./bin (ingest, worker, retriever, notifier, kycctl, …)
 	@mkdir -p bin
 	$(GO) build -o bin/ ./cmd/...

@@ -344,11 +344,11 @@ func TestHandlersMatchOpenAPI(t *testing.T) {
 
 	// Multipart: images as files.
 	mp := requestExamples(t, "multipart/form-data")["apiImages"].(map[string]any)
-	ct, mbody := multipartSubmission(t, mp["request"], "FRONT", jumiotest.PNG(64, 40), "BACK", jumiotest.PNG(64, 40), "FACE", jumiotest.JPEG(48, 64))
+	ct, mbody := multipartSubmission(t, mp["request"], "FRONT", jumiotest.PNG(640, 400), "BACK", jumiotest.PNG(640, 400), "FACE", jumiotest.JPEG(480, 640))
 	post("multipart", ct, mbody, auth, http.StatusAccepted)
 	ct, mbody = multipartSubmission(t, mp["request"], "FRONT", []byte("GIF89a not an accepted image"))
 	post("multipart GIF", ct, mbody, auth, http.StatusUnsupportedMediaType)
-	ct, mbody = multipartSubmission(t, nil, "FRONT", jumiotest.PNG(64, 40))
+	ct, mbody = multipartSubmission(t, nil, "FRONT", jumiotest.PNG(640, 400))
 	post("multipart without request", ct, mbody, auth, http.StatusBadRequest)
 
 	// Refusals.
@@ -464,6 +464,11 @@ func TestHandlersMatchOpenAPI(t *testing.T) {
 	if a.status != http.StatusServiceUnavailable {
 		t.Errorf("readyz, JetStream gone: %d", a.status)
 	}
+	a = call(t, http.MethodGet, broken+"/healthz", "", nil, nil)
+	c.check(t, "healthz, NATS closed", "get", "/healthz", a)
+	if a.status != http.StatusServiceUnavailable {
+		t.Errorf("healthz, NATS closed: %d", a.status)
+	}
 	brokenSecured := extraIngest(t, s, pipeline.CallbackConfig{Secret: secret}, true)
 	cb("secret callback, JetStream gone", brokenSecured+cbPath+"/"+secret, cbSecret, callbackJSON(acc, exe, "PROCESSED"), nil, http.StatusServiceUnavailable)
 
@@ -474,6 +479,9 @@ func TestHandlersMatchOpenAPI(t *testing.T) {
 	if a.status != http.StatusMethodNotAllowed || a.header.Get("Allow") == "" {
 		t.Errorf("wrong method: %d, Allow %q", a.status, a.header.Get("Allow"))
 	}
+
+	// The webhook endpoint routes (webhooks_test.go).
+	checkWebhookRoutes(t, c, s)
 
 	// Coverage: every documented status of every operation was seen, except
 	// 500 (a handler panic).

@@ -101,7 +101,7 @@ func TestMessagesMatchSchemas(t *testing.T) {
 		"channel": "API", "preparedData": map[string]any{"email": "jane.doe@example.com"}})
 	emailJob := submit(map[string]any{"customerInternalReference": "order-2026-0001", "userReference": "customer-8812",
 		"workflowDefinition": map[string]any{"key": 10066}, "channel": "API", "preparedData": map[string]any{"email": "jane.doe@example.com"}})
-	idJob := map[string]any{"customerInternalReference": "order-2026-0005", "userReference": "customer-8815", "workflowDefinition": map[string]any{"key": 10011},
+	idJob := map[string]any{"customerInternalReference": "order-2026-0005", "userReference": "customer-8815", "workflowDefinition": pipelinetest.IDWorkflow(10011),
 		"channel": "API", "userConsent": map[string]any{"userIp": "203.0.113.7", "userLocation": map[string]any{"country": "USA", "state": "CA"},
 			"consent": map[string]any{"obtained": "yes", "obtainedAt": "2026-11-22T10:00:00Z"}}}
 	filesJob := submit(idJob, "FRONT", png, "BACK", png, "FACE", jumiotest.JPEG(240, 320))

@@ -576,6 +576,8 @@ func TestOpenAPIExamples(t *testing.T) {
 				}
 			}
 			checkServerAccepts(t, s.where+"/request", m["request"], files...)
+		case strings.Contains(s.where, "/~1v1~1webhook-endpoints"):
+			checkWebhookRequest(t, s.where, raw)
 		case strings.Contains(s.where, "JumioCallback"):
 			if _, err := jumio.ParseCallback(bytes.NewReader(raw)); err != nil {
 				t.Errorf("callback example %s is refused by jumio.ParseCallback: %v", s.where, err)

@@ -19,6 +19,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -161,6 +162,18 @@ func newAnnotator() (*annotator, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The webhook endpoint routes answer the codes of pkg/webhooks too.
+	hookCodes, err := sourceStrings("../pkg/webhooks", func(name, val string) bool {
+		return strings.HasPrefix(name, "Code")
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range hookCodes {
+		if !slices.Contains(fieldCodes, c) {
+			fieldCodes = append(fieldCodes, c)
+		}
 	}
 	return &annotator{notes: notes(problemTypes, fieldCodes), used: map[string]bool{}}, nil
 }
@@ -323,8 +336,9 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 					"characters, not blank, without control characters or any of < > \" / ; ` % { } |."),
 					minLen(1), maxLen(jumio.MaxReferenceLength), pattern(referencePattern), examples("order-2026-0001")),
 				p("userReference", desc("Your reference for the end user (Jumio's userReference): at most 100 characters, without control "+
-					"characters or any of < > \" / ; ` % { } |. Required by workflow 10010 (standalone screening)."),
-					maxLen(jumio.MaxReferenceLength), pattern(charsPattern(referenceForbidden+noControlClass)), examples("customer-8812")),
+					"characters (kycpipe's own rule). Jumio's forbidden characters of customerInternalReference do not apply: a base64 "+
+					"signature with / + = passes (jumio-api.md §10.7). Must hold no personal data. Required by workflow 10010 (standalone screening)."),
+					maxLen(jumio.MaxReferenceLength), pattern(charsPattern(noControlClass)), examples("customer-8812")),
 				p("reportingCriteria", desc("Jumio's reportingCriteria: at most 255 characters, without control characters."),
 					maxLen(jumio.MaxReportingLength), pattern(charsPattern(noControlClass))),
 				p("workflowDefinition", desc("The Jumio workflow to run, with optional credential and capability settings.")),
@@ -340,10 +354,14 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 					"5m and 60d. Default (Jumio's): 30m."),
 					pattern(`^[+-]?[0-9]+[smhd]$`), examples("30m", "1h", "1d")),
 				p("web", desc("Settings of the hosted web flow (channel WEB).")),
-				p("userConsent", desc("The end user's consent, required by Jumio for API and custom-UI acquisition of IDs and biometrics in some jurisdictions.")),
+				p("userConsent", desc("The end user's consent. Required (userIp, userLocation.country, consent.obtained \"yes\", "+
+					"consent.obtainedAt) for an API job with FRONT, BACK or FACE images: Jumio refuses ID and biometric uploads without it "+
+					"(422 at the door otherwise).")),
 				p("preparedData", desc("The applicant's data for DATA credentials or supporting data (Jumio's prepared data). PII.")),
 				p("parts", desc("Images for the API channel, at most one per classifier. Over HTTP send each image as base64 `data` "+
-					"(the whole JSON body stays within 1 MiB) or, for larger images, as a multipart file part. On kyc.jobs.submit, "+
+					"(the whole JSON body stays within 1 MiB) or, for larger images, as a multipart file part. With FRONT or BACK, "+
+					"workflowDefinition.credentials must name the ID's country and type ({category: ID, country: {values}, type: "+
+					"{values}}), as Jumio requires for API uploads (422 otherwise). On kyc.jobs.submit, "+
 					"ingest replaces them with references to its image store (`object`, `size`, `sha256`). PII."),
 					maxItems(3)),
 				p("submittedAt", desc("When ingest stored the job (set by ingest; a value sent by the client is replaced)."),
@@ -375,7 +393,8 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 					enum("image/jpeg", "image/png")),
 				p("object", desc("Name of the image in the pipeline's image store (<jobId>/<submission nonce>/<classifier>). Set by ingest; "+
 					"refused in HTTP bodies (422)."), pattern(objectPattern)),
-				p("data", desc("The image, JPEG or PNG, base64-encoded (at most 15 MiB decoded; over HTTP the whole JSON body is limited to 1 MiB)."),
+				p("data", desc("The image, JPEG or PNG, base64-encoded: longest side above 300 px, no side above 8000 px, at most "+
+					"15,000,000 bytes decoded, as Jumio accepts (over HTTP the whole JSON body is limited to 1 MiB)."),
 					minLen(1)),
 				p("size", desc("Size of the stored image in bytes (set by ingest)."), minimum(0)),
 				p("sha256", desc("Hex SHA-256 digest of the image (set by ingest)."), pattern(`^[0-9a-f]{64}$`)),
@@ -568,7 +587,7 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 		// ---- kycpipe.callback.v1 ----
 		"CallbackReceived": {
 			desc: "A Jumio callback as ingest received it, published on kyc.callbacks.<region> (stream KYC_CALLBACKS, work queue) " +
-				"with Nats-Msg-Id = cb:<execution>:<status>:<callbackSentAt>. It only triggers a retrieval: the decision always comes " +
+				"with Nats-Msg-Id = cb:<execution>:<status>. It only triggers a retrieval: the decision always comes " +
 				"from Jumio's authenticated retrieval API. Readers must tolerate properties they do not know (additional properties are allowed).",
 			props: []propNote{
 				p("schema", desc("Schema identifier (readers treat an absent one as kycpipe.callback.v1)."), constant(messages.SchemaCallback)),
@@ -588,7 +607,7 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 		},
 		"Callback": {
 			desc: "The notification Jumio POSTs when a workflow execution changes status. It carries no decision and no PII. " +
-				"Properties not listed here are accepted and ignored. Bodies are limited to 64 KiB.",
+				"Properties not listed here are accepted and ignored. Bodies are limited to 8 KiB.",
 			props: []propNote{
 				p("callbackSentAt", desc("When Jumio sent the callback (Jumio's timestamp, as sent)."), examples("2026-11-22T05:04:44.698Z")),
 				p("userReference", desc("The execution's userReference (at most 400 bytes)."), maxLen(4*jumio.MaxReferenceLength)),
@@ -617,7 +636,8 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 		// ---- kycpipe.decision.v1 ----
 		"DecisionEvent": {
 			desc: "The one normalized decision of a workflow execution, published on kyc.decisions.<decision.type> (stream " +
-				"KYC_DECISIONS) with Nats-Msg-Id = workflowExecutionId and header Kyc-Job-Id. Readers must tolerate properties they " +
+				"KYC_DECISIONS) with Nats-Msg-Id = workflowExecutionId, header Kyc-Job-Id and, when it has alerts, header Kyc-Alerts " +
+				"(capability:LABEL, comma-separated, e.g. watchlistScreening:ALERT). Readers must tolerate properties they " +
 				"do not know (additional properties are allowed).",
 			props: []propNote{
 				p("schema", desc("Schema identifier (readers treat an absent one as kycpipe.decision.v1)."), constant(messages.SchemaDecision)),
@@ -633,6 +653,9 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 				p("capabilities", desc("Capability name (similarity, liveness, imageChecks, usability, dataChecks, extraction, "+
 					"emailVerification, phoneVerification, watchlistScreening, …; capabilities Jumio adds appear under their own "+
 					"name) → its results, without PII.")),
+				p("alerts", desc("Every capability result whose decision is worse than the overall one (PASSED < WARNING < REJECTED; "+
+					"NOT_EXECUTED results are not alerts; an overall NOT_EXECUTED or EXPIRED counts as PASSED), e.g. a watchlistScreening "+
+					"WARNING/ALERT under an overall PASSED. The Kyc-Alerts header names the same results.")),
 				p("extraction", desc("The data extracted from the identity documents. PII: present only when the retriever runs with --include-extraction.")),
 				p("createdAt", desc("When the execution was created (Jumio's timestamp)."), examples("2026-11-22T05:04:44.697Z")),
 				p("startedAt", desc("When acquisition started (Jumio's timestamp)."), examples("2026-11-22T05:04:44.697Z")),
@@ -644,8 +667,10 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 				typ := func(t *jsonschema.Schema) *jsonschema.Schema {
 					return withProps(nil, "decision", withProps(nil, "type", t))
 				}
-				s.If, s.Then = expired, typ(&jsonschema.Schema{Const: messages.DecisionExpired})
-				s.Else = typ(&jsonschema.Schema{Not: &jsonschema.Schema{Const: messages.DecisionExpired}})
+				// EXPIRED is kycpipe's type for an expired execution Jumio
+				// reports no decision for; an expired execution with Jumio's
+				// own decision carries that one (jumio-api.md §10.9).
+				s.If, s.Then = typ(&jsonschema.Schema{Const: messages.DecisionExpired}), expired
 			},
 			example: `{"schema":"kycpipe.decision.v1","jobId":"job_06h0393mj8kfndysknek4w3np4","region":"amer-1",` +
 				`"accountId":"f22a7518-ad22-444b-839f-b5656f2aaa04","workflowExecutionId":"6f7ba4d6-c84c-4e2c-bf25-056e6c602eb1",` +
@@ -658,9 +683,10 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 		"DecisionSummary": {
 			desc: "An overall decision.",
 			props: []propNote{
-				p("type", desc("Jumio's decision, or EXPIRED for workflows that ended in TOKEN_EXPIRED or SESSION_EXPIRED (NOT_EXECUTED "+
-					"when Jumio gave none for a processed workflow)."), enum(decisionTypes...)),
-				p("label", desc("Jumio's decision label (PASSED, TXN_REJECTED, …); for EXPIRED the expiry status."), examples("PASSED")),
+				p("type", desc("Jumio's own decision type, for expired workflows too (e.g. NOT_EXECUTED with label TOKEN_EXPIRED and "+
+					"score -1). EXPIRED only for a workflow that ended in TOKEN_EXPIRED or SESSION_EXPIRED when Jumio reports no decision; "+
+					"NOT_EXECUTED when Jumio gave none for a processed workflow."), enum(decisionTypes...)),
+				p("label", desc("Jumio's decision label (PASSED, TXN_REJECTED, TOKEN_EXPIRED, …); for EXPIRED the expiry status."), examples("PASSED")),
 				p("riskScore", desc("Jumio's risk score, when it gave one: -1 (not executed) to 100 (highest risk)."), examples(10)),
 			},
 		},
@@ -669,7 +695,16 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 			props: []propNote{
 				p("decision", desc("The capability's decision: PASSED, REJECTED, WARNING or NOT_EXECUTED."), examples(jumio.DecisionPassed)),
 				p("label", desc("The capability's decision label (OK, MATCH, LOW_RISK, REPEATED_FACE, …)."), examples("OK")),
+				p("credential", desc("The category of the credential the result judged (ID, SELFIE, …), for usability results: one per credential."), examples("ID")),
 				p("data", desc("Data worth acting on (similarity, liveness, imageChecks, emailVerification, phoneVerification, watchlistScreening only).")),
+			},
+		},
+		"Alert": {
+			desc: "A capability result worse than the overall decision.",
+			props: []propNote{
+				p("capability", desc("The capability's name."), examples("watchlistScreening")),
+				p("decision", desc("The result's decision: WARNING or REJECTED."), enum(jumio.DecisionWarning, jumio.DecisionRejected)),
+				p("label", desc("The result's label."), examples("ALERT")),
 			},
 		},
 		"CapabilityData": {
@@ -787,7 +822,7 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 		"FieldError": {
 			desc: "One rule violation.",
 			props: []propNote{
-				p("field", desc("JSON path of the offending field in the request (for multipart image parts, the part name)."),
+				p("field", desc("JSON path of the offending field in the request (for multipart image parts, the part name; for webhook endpoints url, eventTypes[i], description or status)."),
 					examples("customerInternalReference", "workflowDefinition.credentials[0].country.values[1]", "parts[0].data")),
 				p("code", desc("The rule broken."), enum(fieldCodes...)),
 				p("message", desc("The rule, for people; never repeats the field's value."), examples("must be at most 100 characters (got 130)")),

@@ -1,15 +1,16 @@
 // Command bench is kycpipe's benchmark harness (make bench). In one run on
 // one machine it measures raw JetStream baselines, a minimal reference
 // ingest, kycpipe's ingest, the pipeline end to end with every stage a
-// separate process, a latency-bound run, a burst under Jumio's rate limits
-// and the token economy; it prints a table of the targets and writes
-// docs/BENCHMARKS.md and a PNG chart.
+// separate process, a latency-bound run, a burst under Jumio's rate limits,
+// the token economy and webhook deliveries; it prints a table of the
+// targets and writes docs/BENCHMARKS.md and a PNG chart.
 //
 //	go run ./cmd/bench                # the full run, ~5 minutes
 //	go run ./cmd/bench --quick        # every step in seconds (a smoke test)
 //
 // "bench refserver --nats URL --addr ADDR" runs the reference server; the
-// harness starts it as a child process.
+// harness starts it as a child process. "bench peers" is make bench-peers:
+// the same saga on River (peers/river) against kycpipe, as ratios.
 package main
 
 import (
@@ -47,6 +48,9 @@ func run(ctx context.Context, args []string) error {
 		}
 		return bench.ServeReference(ctx, *natsURL, *addr)
 	}
+	if len(args) > 0 && args[0] == "peers" {
+		return runPeers(ctx, args[1:])
+	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "run every step briefly (a smoke test; figures are meaningless)")
 	out := fs.String("out", "docs/BENCHMARKS.md", "Markdown report to write (its measurements section); empty: none")
@@ -62,7 +66,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.ErasureStored, "erasure-stored", 0, "jobs stored in the large erasure run (default 1000000)")
 	fs.IntVar(&o.ErasureCount, "erasure-count", 0, "jobs erased in each erasure run (default 1000)")
 	fs.IntVar(&o.ConsoleJobs, "console-jobs", 0, "jobs seeded for the console step (default 1,000,000)")
-	only := fs.String("only", "", "comma-separated steps to run: ingest, e2e, bound, burst, erasure, console (default all; the report needs all)")
+	only := fs.String("only", "", "comma-separated steps to run: ingest, e2e, bound, burst, webhooks, erasure, console (default all; the report needs all)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

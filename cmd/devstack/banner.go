@@ -39,13 +39,15 @@ func logDecisions(ctx context.Context, s *localstack.Stack, log *zap.Logger) err
 
 func printBanner(w io.Writer, s *localstack.Stack, dataDir string) {
 	fmt.Fprintf(w, `
-kycpipe is running (embedded NATS + Jumio simulator + ingest + worker + retriever)
+kycpipe is running (embedded NATS + Jumio simulator + ingest + worker + retriever + notifier
++ the example webhook receiver)
 
   console        %[1]s/console/   (sign in with the API key below)
   ingest API     %[1]s
   API key        %[2]s
   NATS           %[3]s   (kycctl, the nats CLI)
   Jumio sim      %[4]s   (control API under /_sim/)
+  webhooks       %[6]s   (endpoint %[7]s, every event type)
   data dir       %[5]s
 
 Submit a sample job (API channel, email risk):
@@ -55,7 +57,8 @@ Submit a sample job (API channel, email risk):
     -d @examples/email-risk-api.json
 
 Then follow it:  curl -sS -H 'Authorization: Bearer %[2]s' %[1]s/v1/verifications/<jobId>
-Decision events are logged below as they are published. Ctrl-C stops.
+Decision events are logged below as they are published, and each signed webhook delivery the
+example receiver verifies ("webhook delivered"). Webhook endpoints: kycctl webhooks list. Ctrl-C stops.
 
-`, s.IngestURL, s.APIKey, s.NATSURL, s.Sim.URL, dataDir)
+`, s.IngestURL, s.APIKey, s.NATSURL, s.Sim.URL, dataDir, s.ReceiverURL, s.ReceiverEndpoint.ID)
 }

@@ -11,11 +11,16 @@ import (
 	"github.com/kycpipe/kycpipe/internal/service"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
+	"github.com/kycpipe/kycpipe/pkg/webhooks"
 )
 
 // DevAPIKey is the API key devstack accepts unless told otherwise. It only
 // ever guards a loopback listener.
 const DevAPIKey = "kycpipe-local-dev-key"
+
+// devWebhooks lets webhooks reach loopback over http, for the example
+// receiver.
+var devWebhooks = pipeline.WebhookSettings{Policy: webhooks.Policy{AllowInsecure: true, AllowPrivate: true}}
 
 func run(ctx context.Context, args []string, getenv func(string) string) error {
 	st, set := newSettings(getenv)
@@ -41,8 +46,13 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	}
 	stack, err := localstack.Start(ctx, localstack.Options{
 		DataDir: abs, NATSPort: st.natsPort, HTTPAddr: st.httpAddr, APIKeys: []string{st.apiKey}, Sim: sim,
-		Workers: 1, Retrievers: 1, Retriever: pipeline.RetrieverConfig{Schedule: st.sched}, Console: &console.Config{},
-		Logger: log, Registry: service.NewRegistry(),
+		Workers: 1, Retrievers: 1, Retriever: pipeline.RetrieverConfig{Schedule: st.sched},
+		// The example receiver listens on loopback over http: the local
+		// stack's webhook policy allows both (production's refuses them).
+		Notifiers: 1, WebhookReceiver: true, Console: &console.Config{},
+		Ingest:   pipeline.IngestConfig{Webhooks: devWebhooks},
+		Notifier: pipeline.NotifierConfig{Webhooks: devWebhooks},
+		Logger:   log, Registry: service.NewRegistry(),
 	})
 	if err != nil {
 		return err

@@ -26,10 +26,13 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 			case st.console && st.keys == nil:
 				env.Log.Warn("the console is off: operators sign in with an API key, and none is configured")
 			case st.console:
-				var err error
+				hooks, err := pipeline.NewWebhookEndpoints(ctx, env.JS, env.Topology, st.hooks.Settings(), nil)
+				if err != nil {
+					return nil, err
+				}
 				if con, err = console.New(ctx, env.JS, console.Config{Topology: env.Topology, APIKeys: st.keys, ReadOnly: st.consoleReadOnly,
 					SecureCookies: st.consoleSecure || st.tlsCert != "", TrustedProxies: st.proxies, Gatherer: env.Registry,
-					MetricsURLs: st.consoleMetricsURLs, Logger: env.Log.Named("console")}); err != nil {
+					MetricsURLs: st.consoleMetricsURLs, Webhooks: hooks, Logger: env.Log.Named("console")}); err != nil {
 					return nil, err
 				}
 			}
@@ -37,6 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 				Topology: env.Topology, APIKeys: st.keys, InsecureNoAuth: st.insecureNoAuth, MaxBodyBytes: st.maxBody,
 				DefaultRegion: st.common.DefaultRegion(), Callbacks: pipeline.CallbackConfig{Secret: st.callbackSecret,
 					Allowlist: st.allow, TrustedProxies: st.proxies, RatePerSecond: float64(st.callbackRate), Burst: 2 * st.callbackRate},
+				Webhooks:       st.hooks.Settings(),
 				MetricsHandler: promhttp.HandlerFor(env.Registry, promhttp.HandlerOpts{}), Logger: env.Log, Metrics: env.Metrics, TracerProvider: env.Tracer,
 				Console: consoleHandler(con),
 			})

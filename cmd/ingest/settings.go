@@ -17,6 +17,7 @@ import (
 type settings struct {
 	common                                  service.Common
 	tracing                                 service.Tracing
+	hooks                                   service.Webhooks
 	addr, apiKeys, apiKeysFile              string
 	insecureNoAuth                          bool
 	maxBody                                 int64
@@ -40,15 +41,16 @@ func newSettings(getenv func(string) string) (*settings, *config.Set) {
 	set := config.New("ingest", getenv)
 	s.common.Bind(set)
 	s.tracing.Bind(set)
+	s.hooks.Bind(set)
 	set.String(&s.addr, "http-addr", "KYCPIPE_HTTP_ADDR", ":8080", "listen address of the HTTP API")
 	s.keysSetting = set.Secret(&s.apiKeys, "api-keys", "KYCPIPE_API_KEYS", "accepted bearer API keys, comma-separated: KEY (every scope) or NAME:SCOPES:KEY, SCOPES from submit+read+erase+admin+metrics; keys of 16+ characters")
 	set.String(&s.apiKeysFile, "api-keys-file", "KYCPIPE_API_KEYS_FILE", "", "file with accepted API keys, one entry per line (KEY or NAME:SCOPES:KEY; # comments)")
 	set.Bool(&s.insecureNoAuth, "insecure-no-auth", "KYCPIPE_INSECURE_NO_AUTH", false, "accept requests without an API key (local experiments only)")
 	set.Int64(&s.maxBody, "max-body-bytes", "KYCPIPE_MAX_BODY_BYTES", 1<<20, "largest JSON body accepted (larger is 413)").Positive()
-	set.Secret(&s.callbackSecret, "callback-secret", "KYCPIPE_CALLBACK_SECRET", "secret path token: Jumio must call /v1/callbacks/jumio/<secret>")
+	set.Secret(&s.callbackSecret, "callback-secret", "KYCPIPE_CALLBACK_SECRET", "secret path token: Jumio must call /v1/callbacks/jumio/<secret> (with neither this nor an allowlist, ingest warns at every start)")
 	s.allowSetting = set.String(&s.allowlist, "callback-allowlist", "KYCPIPE_CALLBACK_ALLOWLIST", "", "accept callbacks only from these IPs/CIDRs, comma-separated; \"jumio\" = Jumio's published callback IPs (empty: any source)")
 	s.proxySetting = set.String(&s.trustedProxies, "trusted-proxies", "KYCPIPE_TRUSTED_PROXIES", "", "reverse proxies (IPs/CIDRs) whose X-Forwarded-For is believed (empty: none)")
-	set.Int(&s.callbackRate, "callback-rate", "KYCPIPE_CALLBACK_RATE", 100, "callbacks accepted per second by this instance (burst: twice as many)").Positive()
+	set.Int(&s.callbackRate, "callback-rate", "KYCPIPE_CALLBACK_RATE", 100, "callbacks accepted per second from one source address (an IPv6 /64) by this instance (burst: twice as many)").Positive()
 	set.String(&s.tlsCert, "tls-cert", "KYCPIPE_TLS_CERT", "", "TLS certificate file (with --tls-key: serve HTTPS)")
 	set.String(&s.tlsKey, "tls-key", "KYCPIPE_TLS_KEY", "", "TLS private key file")
 	set.Bool(&s.console, "console", "KYCPIPE_CONSOLE", true, "serve the operator console at /console/ (operators sign in with an API key; needs API keys)")

@@ -14,7 +14,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err := set.Parse(args); err != nil {
 		return err
 	}
-	check := func() error { return errors.Join(st.jcfg.Check(), st.limits.Check()) }
+	check := func() error { return errors.Join(st.jcfg.Check(st.common.DefaultRegion()), st.limits.Check()) }
 	return service.Program{Name: "retriever", Common: &st.common, Tracing: &st.tracing, OpsAddr: st.metricsAddr, Check: check,
 		Build: func(ctx context.Context, env *service.Env) (service.Service, error) {
 			if st.includeExtraction {
@@ -26,7 +26,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 				return nil, err
 			}
 			return pipeline.NewRetriever(ctx, env.JS, pipeline.RetrieverConfig{
-				Topology: env.Topology, Jumio: clients, Concurrency: st.concurrency, Schedule: st.sched,
+				Topology: env.Topology, Jumio: clients, Concurrency: st.concurrency, Schedule: st.sched, PollTailEvery: st.tailEvery,
+				FaultProbeEvery:   st.probeEvery,
 				IncludeExtraction: st.includeExtraction, Backoff: st.retry.Backoff(), ShutdownGrace: st.common.ShutdownTimeout * 4 / 5,
 				Logger: env.Log, Metrics: env.Metrics, TracerProvider: env.Tracer,
 			})

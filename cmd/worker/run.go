@@ -19,7 +19,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err := set.Parse(args); err != nil {
 		return err
 	}
-	check := func() error { return errors.Join(st.jcfg.Check(), st.limits.Check()) }
+	check := func() error { return errors.Join(st.jcfg.Check(st.common.DefaultRegion()), st.limits.Check()) }
 	return service.Program{Name: "worker", Common: &st.common, Tracing: &st.tracing, OpsAddr: st.metricsAddr, Check: check,
 		Build: func(ctx context.Context, env *service.Env) (service.Service, error) {
 			if st.callbackURL == "" {
@@ -34,7 +34,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 			}
 			return pipeline.NewWorker(ctx, env.JS, pipeline.WorkerConfig{
 				Topology: env.Topology, Jumio: clients, CallbackURL: st.callbackURL, Concurrency: st.concurrency,
-				RetryBudget: st.retryBudget, AccountConcurrency: st.accountConc, Backoff: st.retry.Backoff(),
+				RetryBudget: st.retryBudget, AccountConcurrency: st.accountConc, Backoff: st.retry.Backoff(), FaultProbeEvery: st.probeEvery,
 				ShutdownGrace: st.common.ShutdownTimeout * 4 / 5, Logger: env.Log, Metrics: env.Metrics, TracerProvider: env.Tracer,
 				Retention: st.common.Retention, RetentionKeepAtJumio: !st.common.RetentionJumio,
 				AfterCheckpoint: crashHook(getenv("KYCPIPE_TEST_KILL_AFTER"), env.Log),

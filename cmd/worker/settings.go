@@ -1,8 +1,11 @@
 package main
 
 import (
+	"time"
+
 	"github.com/kycpipe/kycpipe/internal/config"
 	"github.com/kycpipe/kycpipe/internal/service"
+	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
 
 // settings are the worker's flags and environment variables.
@@ -14,6 +17,7 @@ type settings struct {
 	limits                                service.Limits
 	metricsAddr, callbackURL              string
 	concurrency, retryBudget, accountConc int
+	probeEvery                            time.Duration
 }
 
 func newSettings(getenv func(string) string) (*settings, *config.Set) {
@@ -29,5 +33,7 @@ func newSettings(getenv func(string) string) (*settings, *config.Set) {
 	set.Int(&s.concurrency, "concurrency", "KYCPIPE_WORKER_CONCURRENCY", 32, "jobs this process runs at once").Positive()
 	set.Int(&s.accountConc, "account-concurrency", "KYCPIPE_ACCOUNT_CONCURRENCY", 2, "account calls in flight at once (bounds the accounts a crash can orphan: Jumio's account API has no idempotency key)").Positive()
 	set.Int(&s.retryBudget, "retry-budget", "KYCPIPE_RETRY_BUDGET", 10, "retryable Jumio failures a job may have before it fails").Positive()
+	set.Duration(&s.probeEvery, "fault-probe-every", "KYCPIPE_FAULT_PROBE_EVERY", pipeline.DefaultFaultProbeEvery,
+		"how often a region paused because Jumio refuses the configuration (credentials, a permission, web.href) is probed; work resumes by itself once Jumio accepts").Positive()
 	return s, set
 }

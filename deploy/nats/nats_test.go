@@ -223,10 +223,14 @@ func TestSingleNodeConfiguration(t *testing.T) {
 	// A downstream reader consumes decisions.
 	decisions := pipelinetest.Decisions(t, readerJS, topo.Subjects)
 
+	idemKey := ""
 	submit := func(body []byte, contentType string) string {
 		req, _ := http.NewRequest(http.MethodPost, ingestURL+"/v1/verifications", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer deploy-test-key-0123456789")
 		req.Header.Set("Content-Type", contentType)
+		if idemKey != "" {
+			req.Header.Set("Idempotency-Key", idemKey)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -241,6 +245,10 @@ func TestSingleNodeConfiguration(t *testing.T) {
 	}
 	marker := "at-rest-marker-5d41402abc4b2a76"
 	email := submit([]byte(`{"customerInternalReference":"deploy-1","workflowDefinition":{"key":10066},"channel":"API","preparedData":{"email":"`+marker+`@example.com"}}`), "application/json")
+	// An Idempotency-Key binds the key to the job: ingest writes that too.
+	idemKey = "deploy-idempotency-key-1"
+	submit([]byte(`{"jobId":"deploy-idem","customerInternalReference":"deploy-idem","workflowDefinition":{"key":10066},"channel":"API","preparedData":{"email":"y@example.com"}}`), "application/json")
+	idemKey = ""
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	fw, _ := mw.CreateFormField("request")

@@ -26,6 +26,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kycpipe/kycpipe/examples/webhook-receiver/receiver"
 	"github.com/kycpipe/kycpipe/pkg/webhooks"
 )
 
@@ -55,7 +56,7 @@ func start(listen, rawSecret, rawFailureRate string, tolerance time.Duration) er
 		return err
 	}
 	defer func() { _ = logger.Sync() }()
-	rc, err := NewReceiver(Config{Secrets: secrets, Tolerance: tolerance, FailureRate: failureRate, Logger: logger})
+	rc, err := receiver.NewReceiver(receiver.Config{Secrets: secrets, Tolerance: tolerance, FailureRate: failureRate, Logger: logger})
 	if err != nil {
 		return err
 	}

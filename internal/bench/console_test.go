@@ -56,7 +56,7 @@ func TestConsoleStepSmoke(t *testing.T) {
 	r := &Results{Console: res}
 	var sb strings.Builder
 	res.markdown(func(format string, a ...any) { fmt.Fprintf(&sb, format, a...) })
-	for _, want := range []string{"### 9. Console at 3,000 jobs", "| search | by userReference |", "| job | a job's page |", "Keeping the index, per submission"} {
+	for _, want := range []string{"### 10. Console at 3,000 jobs", "| search | by userReference |", "| job | a job's page |", "Keeping the index, per submission"} {
 		if !strings.Contains(sb.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -54,6 +54,9 @@ func (r *Results) Targets() []TargetRow {
 		row("retriever peak RSS at concurrency 256", mib(e.Peak["retriever"])+" MiB", "≤ 64 MB", e.Peak["retriever"] <= 64e6),
 		row("ingest peak RSS at full load", mib(max(r.IngestPeak.PeakRSS, e.Peak["ingest"]))+" MiB", "≤ 64 MB", max(r.IngestPeak.PeakRSS, e.Peak["ingest"]) <= 64e6),
 	}
+	if w := r.Webhooks; w.Deliveries > 0 {
+		rows = append(rows, row("webhooks: decision event to delivery p50 at 10% load", ms(w.Low.Lat.P(0.5))+" ms", "≤ 20 ms", w.Low.Lat.P(0.5) <= 20*time.Millisecond))
+	}
 	return append(rows, r.Console.targets()...)
 }
 
@@ -163,7 +166,7 @@ func (r *Results) Markdown(command, chart string) string {
 		e.Tokens["worker"], e.Tokens["retriever"], e.SimTokens, (e.Tokens["worker"]+e.Tokens["retriever"])/2*10000/float64(max(e.TokenJobs, 1)))
 
 	if er := r.Erasure; er.Large.Erased > 0 {
-		p("\n### 8. Erasure among many stored jobs\n\n")
+		p("\n### 9. Erasure among many stored jobs\n\n")
 		p("Each run stores decided jobs as the pipeline leaves them (record, index entry, accepted event, decision), then erases %d of them at random through the worker's eraser (one worker, simulator at zero latency; Jumio answers the account DELETE with 404). Target: at most 5 ms of CPU per erasure, and no full-stream scan (the cost per erasure must not grow with the store).\n\n", er.Large.Erased)
 		p("| stored | seeding | erasures/s | worker CPU / erasure | nats-server CPU / erasure | request CPU / erasure | total CPU / erasure |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 		for _, run := range []ErasureRun{er.Small, er.Large} {
@@ -174,6 +177,7 @@ func (r *Results) Markdown(command, chart string) string {
 		ratio := float64(er.Large.PerErasure(er.Large.WorkerCPU+er.Large.NATSCPU)) / float64(max(er.Small.PerErasure(er.Small.WorkerCPU+er.Small.NATSCPU), 1))
 		p("\nCPU per erasure with %d stored / with %d stored: %.2f×.\n", er.Large.Stored, er.Small.Stored, ratio)
 	}
+	sb.WriteString(r.webhookMarkdown())
 	r.Console.markdown(p)
 	return sb.String()
 }

@@ -42,10 +42,13 @@ type Options struct {
 	DrainWindow   time.Duration // how long the drain under rate limits is watched (default 60s)
 	Concurrency   int           // worker and retriever concurrency of the end-to-end run (default 256)
 	ProfileDir    string        // stages of the ingest and end-to-end runs write CPU profiles here
-	Only          []string      // run only these steps (ingest, e2e, bound, burst, erasure, console); empty: all
+	Only          []string      // run only these steps (ingest, e2e, bound, burst, webhooks, erasure, console); empty: all
 	ErasureStored int           // jobs stored in the large erasure run (default 1,000,000; the small one stores 1%)
 	ErasureCount  int           // jobs erased in each erasure run (default 1000)
-	ConsoleJobs   int           // jobs seeded for the console step (default 1,000,000)
+	// WebhookDeliveries is the number of decisions of the webhook
+	// throughput run (default 5000).
+	WebhookDeliveries int
+	ConsoleJobs       int // jobs seeded for the console step (default 1,000,000)
 }
 
 func (o Options) withDefaults() Options {
@@ -69,6 +72,7 @@ func (o Options) withDefaults() Options {
 	defi(&o.BoundJobs, 3000)
 	defi(&o.BurstJobs, 50000)
 	defi(&o.Concurrency, 256)
+	defi(&o.WebhookDeliveries, 5000)
 	defi(&o.ConsoleJobs, 1_000_000)
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -82,6 +86,7 @@ func Quick(o Options) Options {
 	o.E2EJobs, o.BoundJobs, o.BurstJobs, o.BoundC = 300, 60, 500, 8
 	o.CallLatency = 20 * time.Millisecond
 	o.ErasureStored, o.ErasureCount = 2000, 20
+	o.WebhookDeliveries = 300
 	o.ConsoleJobs = 5000
 	return o
 }
@@ -107,7 +112,9 @@ type Results struct {
 	Bound   BoundResult
 	Burst   BurstResult
 	Erasure ErasureResult
-	Console ConsoleResult
+
+	Webhooks WebhookResult
+	Console  ConsoleResult
 }
 
 // SweepPoint is one offered load of the sweep, for ingest and the reference.
@@ -137,6 +144,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		{"e2e", b.e2e},
 		{"bound", b.bound},
 		{"burst", b.burst},
+		{"webhooks", b.webhooks},
 		{"erasure", b.erasure},
 		{"console", b.console},
 	}

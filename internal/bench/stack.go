@@ -24,7 +24,7 @@ import (
 // BuildBinaries compiles the pipeline's commands, the simulator and the
 // nats-server of the module's pinned version into binDir.
 func BuildBinaries(moduleDir, binDir string) error {
-	if err := procs.Build(moduleDir, binDir, false, "ingest", "worker", "retriever", "jumiosim"); err != nil {
+	if err := procs.Build(moduleDir, binDir, false, "ingest", "worker", "retriever", "notifier", "jumiosim"); err != nil {
 		return err
 	}
 	cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "nats-server"), "github.com/nats-io/nats-server/v2")
@@ -243,7 +243,7 @@ func (s *Stack) SimStats() (jumiotest.Stats, error) {
 
 // Close stops the stages gracefully, then the simulator and NATS.
 func (s *Stack) Close() {
-	for _, name := range []string{"ingest", "worker", "retriever", "reference", "jumiosim", "nats"} {
+	for _, name := range []string{"ingest", "worker", "retriever", "notifier", "reference", "jumiosim", "nats"} {
 		if p, ok := s.procs[name]; ok {
 			p.Stop(15 * time.Second)
 		}

@@ -79,8 +79,11 @@ type Config struct {
 	// ReplayDeadline is the new deadline of replayed retrieval tasks
 	// (default 1h, as kycctl dlq replay).
 	ReplayDeadline time.Duration
-	Logger         *zap.Logger
-	Now            func() time.Time
+	// Webhooks is the webhook endpoint registry the webhooks page shows
+	// (optional: without it the page says so).
+	Webhooks *pipeline.WebhookEndpoints
+	Logger   *zap.Logger
+	Now      func() time.Time
 }
 
 func (c Config) withDefaults() Config {

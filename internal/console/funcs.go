@@ -31,7 +31,9 @@ func (c *Console) funcs() template.FuncMap {
 			}
 			return strings.Join(out, ", ")
 		},
-		"lower": strings.ToLower,
+		"lower":      strings.ToLower,
+		"attemptDur": attemptDuration,
+		"timeOf":     func(t *time.Time) time.Time { return *t },
 		"risk": func(f *float64) string {
 			if f == nil {
 				return "—"

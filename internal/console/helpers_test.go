@@ -22,6 +22,7 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
+	"github.com/kycpipe/kycpipe/pkg/webhooks"
 )
 
 // API keys of the test stacks: NAME:SCOPES:KEY.
@@ -50,6 +51,7 @@ type fixtureOpts struct {
 	console   console.Config
 	workers   int
 	noConsole bool
+	webhooks  bool // a notifier and the example receiver, registered for every event
 }
 
 var testSchedule = []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 700 * time.Millisecond, time.Second}
@@ -61,6 +63,10 @@ func startFixture(t *testing.T, o fixtureOpts) *fixture {
 	lo := localstack.Options{DataDir: t.TempDir(), Logger: log, APIKeys: testKeys, Workers: o.workers, Retrievers: o.workers,
 		Retriever: pipeline.RetrieverConfig{Schedule: testSchedule}}
 	lo.Worker.Backoff = pipeline.Backoff{Initial: 50 * time.Millisecond, Max: time.Second}
+	if o.webhooks {
+		hooks := pipeline.WebhookSettings{Policy: webhooks.Policy{AllowInsecure: true, AllowPrivate: true}}
+		lo.Notifiers, lo.WebhookReceiver, lo.Ingest.Webhooks, lo.Notifier.Webhooks = 1, true, hooks, hooks
+	}
 	if !o.noConsole {
 		cc := o.console
 		lo.Console = &cc

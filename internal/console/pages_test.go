@@ -465,3 +465,49 @@ func TestEveryPageRendersForEveryScope(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhooksPage: the registered endpoints, an endpoint's deliveries, and
+// Resend (admin, with the CSRF token) queuing a logged delivery again
+// with the same webhook-id.
+func TestWebhooksPage(t *testing.T) {
+	t.Parallel()
+	f := startFixture(t, fixtureOpts{workers: 1, webhooks: true})
+	ep := f.stack.ReceiverEndpoint.ID
+	id := f.submit(t, emailJob("order-hook-1", "cust-hook-1", "hook@example.com"))
+	f.waitStatus(t, id, pipeline.StatusDecided)
+
+	viewer := f.browser(t)
+	viewer.signIn(viewerKey)
+	list := viewer.get("/console/webhooks")
+	contains(t, list, ep, f.stack.ReceiverURL, "ENABLED")
+	var page page
+	pipelinetest.Eventually(t, testTimeout, func() bool {
+		page = viewer.get("/console/webhooks/" + ep)
+		return strings.Contains(page.body, "verification.decided") && strings.Contains(page.body, `href="/console/jobs/`+id+`"`)
+	}, "the decided delivery logged")
+	contains(t, page, "delivered", "verification.accepted")
+	lacks(t, page, `class="resend"`, "whsec_")
+	if p := viewer.get("/console/webhooks/ep_0000000000000000000000000a"); p.status != http.StatusNotFound {
+		t.Errorf("unknown endpoint: %d", p.status)
+	}
+
+	ops := f.browser(t)
+	ops.signIn(opsKey)
+	page = ops.get("/console/webhooks/" + ep)
+	contains(t, page, `class="resend"`)
+	hook := regexpFind(t, page.body, `name="webhookId" value="([^"]+)"`)
+	before := strings.Count(page.body, hook)
+	if p := ops.post("/console/webhooks/"+ep+"/resend", url.Values{"webhookId": {hook}}); p.status != http.StatusForbidden {
+		t.Errorf("resend without the CSRF token: %d", p.status)
+	}
+	r := ops.action("/console/webhooks/"+ep, "/console/webhooks/"+ep+"/resend", url.Values{"webhookId": {hook}})
+	if r.status != http.StatusSeeOther || r.loc != "/console/webhooks/"+ep+"?done=resent" {
+		t.Fatalf("resend: %d %q", r.status, r.loc)
+	}
+	pipelinetest.Eventually(t, testTimeout, func() bool {
+		return strings.Count(ops.get("/console/webhooks/"+ep).body, hook) > before
+	}, "the resent delivery logged")
+	if p := ops.action("/console/webhooks/"+ep, "/console/webhooks/"+ep+"/resend", url.Values{"webhookId": {"msg_nosuchdelivery"}}); p.status != http.StatusNotFound {
+		t.Errorf("resend of an unknown delivery: %d", p.status)
+	}
+}

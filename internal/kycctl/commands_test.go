@@ -278,8 +278,11 @@ func TestSubmitInvalid(t *testing.T) {
 		t.Errorf("not an image: %s", r)
 	}
 	// A PNG that makes the job message larger than 1 MiB.
-	png := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 900<<10)...)
-	big := writeFile(t, "big.json", `{"customerInternalReference":"x","workflowDefinition":{"key":10066},"channel":"API","parts":[{"classifier":"FRONT","data":"`+base64.StdEncoding.EncodeToString(png)+`"}]}`)
+	// (An image Jumio would accept, with consent and the ID's country and
+	// type, so that only its size is wrong.)
+	png := append(jumiotest.PNG(640, 400), make([]byte, 900<<10)...)
+	big := writeFile(t, "big.json", `{"customerInternalReference":"x","channel":"API",`+pipelinetest.APIImageFields(10011)+
+		`,"parts":[{"classifier":"FRONT","data":"`+base64.StdEncoding.EncodeToString(png)+`"}]}`)
 	if r := ctl(t, nowhere, "submit", big); r.err == nil || !strings.Contains(r.err.Error(), "1 MiB") || !strings.Contains(r.err.Error(), "multipart") {
 		t.Errorf("oversized: %s", r)
 	}

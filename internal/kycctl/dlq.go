@@ -16,7 +16,7 @@ import (
 )
 
 func dlqFilterFlags(o *opts, s *config.Set) {
-	s.String(&o.stage, "stage", "", "", "only dead letters of this stage (worker, retriever)")
+	s.String(&o.stage, "stage", "", "", "only dead letters of this stage (worker, retriever, notifier)")
 	s.String(&o.reason, "reason", "", "", "only this reason (terminal, poison, max_deliveries, retry_budget, deadline, unknown_execution)")
 	s.String(&o.job, "job", "", "", "only this job ID")
 	s.Duration(&o.since, "since", "", 0, "only dead letters younger than this (e.g. 24h)")
@@ -51,7 +51,9 @@ func dlqReplayCommand() command {
 		help: `The job's record goes from FAILED back to the status its checkpoint reached, with a fresh retry
 budget; the original message is republished on its original subject (deduplicated: two operators
 replaying the same dead letter produce one message) and the dead letter is removed. A replayed job
-never creates a second Jumio account or finalizes twice.`,
+never creates a second Jumio account or finalizes twice. A notifier dead letter is one webhook
+delivery: replaying it sends it again with the same webhook-id and a fresh retry schedule, and leaves
+its job as it is.`,
 		flags: func(o *opts, s *config.Set) {
 			dlqFilterFlags(o, s)
 			s.Bool(&o.all, "all", "", false, "replay every dead letter matching the filters")

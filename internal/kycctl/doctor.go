@@ -41,7 +41,11 @@ NATS reachable; JetStream enabled for the account (and its storage use); every s
 and bucket present (and replicas as configured); each consumer's health (backlog, ack pending,
 redeliveries, whether a process pulls, and whether the backlog grows over --sample); dead letters;
 what the connected user may read; and Jumio: with JUMIO_CLIENT_ID and JUMIO_CLIENT_SECRET
-(plus JUMIO_BASE_URL or --jumio-region) set, it obtains an OAuth token (the token is not printed).`,
+(plus JUMIO_BASE_URL or --jumio-region; and each region's own JUMIO_CLIENT_ID_<REGION> …) set, it
+obtains an OAuth token for each configured region (the token is not printed), then checks each
+permission the pipeline needs with a harmless call on IDs that name nothing: initiate (PUT of an
+account that does not exist), retrieve (status of an execution that does not exist) and delete
+(DELETE of an account that does not exist); 404 means permitted, 403 that the permission is missing.`,
 		jumio: true,
 		raw:   true,
 		flags: func(o *opts, s *config.Set) {
@@ -286,6 +290,8 @@ func serviceOf(consumer string) string {
 		return "worker"
 	case pipeline.ConsumerDLQSweeper:
 		return "worker or retriever"
+	case pipeline.ConsumerNotifierEvents, pipeline.ConsumerNotifierDecisions, pipeline.ConsumerNotifierDelivery:
+		return "notifier"
 	}
 	return "retriever"
 }
@@ -544,45 +550,96 @@ func (d *doctorRun) checkPermissions(ctx context.Context) {
 
 func (d *doctorRun) checkJumio(ctx context.Context) {
 	j := &d.e.jumio
-	if j.ClientID == "" && j.ClientSecret == "" {
+	if !j.HasCredentials() {
 		d.add("jumio", checkWarn, "not checked: JUMIO_CLIENT_ID and JUMIO_CLIENT_SECRET are not set")
-		return
-	}
-	if err := j.CheckJumio(); err != nil {
-		d.add("jumio", checkFail, "%v", err)
 		return
 	}
 	region, err := jumio.ParseRegion(d.e.common.Region)
 	if err != nil {
 		region = jumio.DefaultRegion
 	}
+	if err := j.CheckJumio(region); err != nil {
+		d.add("jumio", checkFail, "%v", err)
+		return
+	}
 	clients, err := j.Clients(region, zap.NewNop(), nil, nil)
 	if err != nil {
 		d.add("jumio", checkFail, "%v", err)
 		return
 	}
-	client, err := clients.For("")
+	// The default region, then every region with its own settings.
+	for _, r := range clients.Regions() {
+		name := "jumio"
+		if r != region {
+			name = "jumio " + string(r)
+		}
+		d.checkJumioRegion(ctx, clients, r, name)
+	}
+}
+
+// checkJumioRegion obtains a token for region r, then checks each OAuth
+// permission the pipeline needs with a harmless call (pipeline.ProbePermission:
+// a PUT on an account that does not exist for initiate, the status of an
+// execution that does not exist for retrieve, a DELETE of an account that
+// does not exist for delete; 404 means permitted, 403 missing).
+func (d *doctorRun) checkJumioRegion(ctx context.Context, clients *pipeline.Clients, r jumio.Region, name string) {
+	j := &d.e.jumio
+	client, err := clients.Fresh(string(r))
 	if err != nil {
-		d.add("jumio", checkFail, "%v", err)
+		d.add(name, checkFail, "%v", err)
 		return
 	}
-	host := cmp.Or(j.AuthURL, j.BaseURL, region.BaseURL(jumio.ServiceAuth))
+	host := cmp.Or(j.AuthURL, j.BaseURL, r.BaseURL(jumio.ServiceAuth))
+	if rs := j.Regions[r]; rs != nil && rs.BaseURL != "" {
+		host = rs.BaseURL
+	}
 	if u, err := url.Parse(host); err == nil && u.Host != "" {
 		host = u.Host
 	}
+	settings := clients.CredentialSettings(r)
 	// The token is a secret: it is obtained and dropped.
 	_, err = client.AccessToken(ctx)
 	var te *jumio.TransportError
 	switch {
 	case err == nil:
-		d.add("jumio", checkOK, "OAuth token obtained from %s for client %s (region %s)", host, j.ClientID, region)
+		id := j.ClientID
+		if rs := j.Regions[r]; rs != nil && rs.ClientID != "" {
+			id = rs.ClientID
+		}
+		d.add(name, checkOK, "OAuth token obtained from %s for client %s (region %s)", host, id, r)
 	case errors.Is(err, jumio.ErrBadRequest), errors.Is(err, jumio.ErrUnauthorized), errors.Is(err, jumio.ErrForbidden):
 		// Jumio answers bad client credentials with 400 or 403 (jumio-api.md §10.13).
-		d.add("jumio", checkFail, "credentials rejected by %s (HTTP %d): check JUMIO_CLIENT_ID and JUMIO_CLIENT_SECRET", host, jumio.StatusCode(err))
+		detail := fmt.Sprintf("credentials rejected by %s (HTTP %d): check %s", host, jumio.StatusCode(err), settings)
+		if errors.Is(err, jumio.ErrForbidden) {
+			detail += " and JUMIO_USER_AGENT (Jumio answers 403 to a User-Agent it blocks)"
+		}
+		d.add(name, checkFail, "%s", detail)
+		return
 	case errors.As(err, &te):
-		d.add("jumio", checkFail, "%s unreachable: %v", host, err)
+		d.add(name, checkFail, "%s unreachable: %v", host, err)
+		return
 	default:
-		d.add("jumio", checkFail, "no token from %s: %v", host, err)
+		d.add(name, checkFail, "no token from %s: %v", host, err)
+		return
+	}
+	what := map[jumio.Permission]string{
+		jumio.PermissionInitiate: "initiate transactions (account create and update)",
+		jumio.PermissionRetrieve: "retrieve transaction details (status, details, images)",
+		jumio.PermissionDelete:   "delete transaction details (erasure, retention)",
+	}
+	for _, perm := range jumio.Permissions {
+		check := name + ": " + string(perm) + " permission"
+		err := pipeline.ProbePermission(ctx, client, perm)
+		switch {
+		case err == nil:
+			d.add(check, checkOK, "the client may %s", what[perm])
+		case errors.Is(err, jumio.ErrForbidden):
+			d.add(check, checkFail, "missing: Jumio answers 403 (jumio-api.md §10.6); allow the API credential to %s in the Jumio portal, or use one that may", what[perm])
+		case errors.Is(err, jumio.ErrUnauthorized):
+			d.add(check, checkFail, "the token is refused at %s's hosts (HTTP 401): a client of another region, or a base URL of another region", r)
+		default:
+			d.add(check, checkWarn, "not checked: %v", err)
+		}
 	}
 }
 

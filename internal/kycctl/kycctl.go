@@ -11,7 +11,8 @@
 // kycctl never prints applicant data: prepared data, images, extraction
 // results, web links and SDK tokens (which are bearer credentials) are shown
 // as "present" at most. Dead-letter payloads are printed only with
-// `dlq show --payload`.
+// `dlq show --payload`. Webhook secrets are printed only by `webhooks add`
+// and `webhooks rotate`, once.
 package kycctl
 
 import (
@@ -53,6 +54,9 @@ type command struct {
 	flags func(o *opts, s *config.Set)
 	// jumio binds the Jumio settings (JUMIO_CLIENT_ID, …).
 	jumio bool
+	// webhooks binds the webhook settings (KYCPIPE_WEBHOOK_ALLOW_INSECURE,
+	// _ALLOW_PRIVATE, _SECRET_KEY).
+	webhooks bool
 	// raw: the command validates the configuration itself (doctor) and
 	// handles a missing connection.
 	raw bool
@@ -69,7 +73,7 @@ func (c command) usageLine() string {
 }
 
 func commands() []command {
-	return []command{
+	return append([]command{
 		submitCommand(),
 		statusCommand(),
 		watchCommand(),
@@ -81,7 +85,7 @@ func commands() []command {
 		dlqReplayCommand(),
 		provisionCommand(),
 		doctorCommand(),
-	}
+	}, webhookCommands()...)
 }
 
 // opts are the values of the commands' own flags (each command declares the
@@ -114,6 +118,8 @@ type opts struct {
 	// erase, audit
 	file, actor, action string
 	wait                bool
+	// webhooks
+	wh webhookOpts
 
 	// doctor
 	sample         time.Duration
@@ -130,6 +136,7 @@ type env struct {
 	o           *opts
 	common      service.Common
 	jumio       service.Jumio
+	hooks       service.Webhooks
 
 	nc   *nats.Conn
 	js   jetstream.JetStream
@@ -313,6 +320,9 @@ func (c *CLI) flagSet(cmd command, e *env) *config.Set {
 	e.common.Bind(set)
 	if cmd.jumio {
 		e.jumio.Bind(set)
+	}
+	if cmd.webhooks {
+		e.hooks.Bind(set)
 	}
 	set.Bool(&e.json, "json", "", false, "machine-readable JSON output")
 	if !cmd.streaming {

@@ -39,14 +39,16 @@ func TestProvision(t *testing.T) {
 	contains(t, r, "NAME", "KIND", "REPLICAS", "MESSAGES",
 		"KYC_JOBS ", "KYC_CALLBACKS", "KYC_RETRIEVE", "KYC_EVENTS", "KYC_DECISIONS", "KYC_DLQ", "KYC_ADVISORIES",
 		"KYC_JOBS/worker", "KYC_CALLBACKS/retriever-callbacks", "KYC_RETRIEVE/retriever-polls", "KYC_ADVISORIES/dlq-sweeper",
-		"KYC_JOBS_STATE", "KYC_RATE_LIMITS", "KYC_IMAGES", "object store", "provisioned 14 resources")
+		"KYC_JOBS_STATE", "KYC_RATE_LIMITS", "KYC_IMAGES", "object store", "KYC_WEBHOOKS ", "KYC_WEBHOOK_LOG",
+		"KYC_EVENTS/notifier-events", "KYC_DECISIONS/notifier-decisions", "KYC_WEBHOOKS/notifier-deliveries",
+		"KYC_WEBHOOK_ENDPOINTS", "KYC_WEBHOOK_ATTEMPTS", "provisioned 21 resources")
 	if err := pipeline.Check(ctx, js, pipeline.Topology{}); err != nil {
 		t.Fatalf("check after provision: %v", err)
 	}
 
 	// Again, with a new job limit: updated in place.
 	v := decodeJSON[provisionJSON](t, ctl(t, url, "provision", "--jobs-max-msgs", "500", "--json"))
-	if v.Prefix != "kyc" || len(v.Resources) != 14 {
+	if v.Prefix != "kyc" || len(v.Resources) != 21 {
 		t.Fatalf("provision --json: %+v", v)
 	}
 	for _, res := range v.Resources {
@@ -183,8 +185,11 @@ func TestDoctorBroken(t *testing.T) {
 	if c := d.find(t, "stream KYC_JOBS"); c.Status != "OK" {
 		t.Errorf("present stream: %+v", c)
 	}
-	if d.OK || d.Failures != 1 {
-		t.Errorf("failures: %+v", d)
+	if c := d.find(t, "consumer KYC_EVENTS/notifier-events"); c.Status != "FAIL" {
+		t.Errorf("the consumer of the missing stream: %+v", c)
+	}
+	if d.OK || d.Failures != 2 {
+		t.Errorf("failures: %+v (want the stream and the notifier's consumer on it)", d)
 	}
 
 	r = ctl(t, "nats://127.0.0.1:1", "doctor", "--json")
@@ -251,8 +256,8 @@ func TestDoctorPermissions(t *testing.T) {
 		t.Errorf("unreadable consumer: %+v", c)
 	}
 	c := d.find(t, "permissions")
-	for _, want := range []string{"cannot read the info of 5 stream(s) KYC_JOBS, KYC_CALLBACKS, KYC_RETRIEVE, KYC_DLQ, KYC_ADVISORIES",
-		"4 consumer(s)", "2 kv bucket(s)", "1 object store(s)", "job records", "dead letters", "the server refused"} {
+	for _, want := range []string{"cannot read the info of 7 stream(s) KYC_JOBS, KYC_CALLBACKS, KYC_RETRIEVE, KYC_DLQ, KYC_ADVISORIES, KYC_WEBHOOKS, KYC_WEBHOOK_LOG",
+		"5 consumer(s)", "4 kv bucket(s)", "1 object store(s)", "job records", "dead letters", "the server refused"} {
 		if !strings.Contains(c.Detail, want) {
 			t.Errorf("permissions lacks %q: %+v", want, c)
 		}

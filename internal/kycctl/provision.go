@@ -34,7 +34,7 @@ type resource struct {
 func topologyResources(s messages.Subjects) []resource {
 	var out []resource
 	for _, name := range []string{s.StreamJobs(), s.StreamCallbacks(), s.StreamRetrieve(), s.StreamEvents(),
-		s.StreamDecisions(), s.StreamDLQ(), s.StreamAdvisories()} {
+		s.StreamDecisions(), s.StreamDLQ(), s.StreamAdvisories(), s.StreamWebhooks(), s.StreamWebhookLog()} {
 		out = append(out, resource{Name: name, Kind: kindStream, Stream: name, Display: name})
 	}
 	for _, c := range []struct{ stream, name string }{
@@ -42,10 +42,13 @@ func topologyResources(s messages.Subjects) []resource {
 		{s.StreamCallbacks(), pipeline.ConsumerRetrieverCallback},
 		{s.StreamRetrieve(), pipeline.ConsumerRetrieverPoll},
 		{s.StreamAdvisories(), pipeline.ConsumerDLQSweeper},
+		{s.StreamEvents(), pipeline.ConsumerNotifierEvents},
+		{s.StreamDecisions(), pipeline.ConsumerNotifierDecisions},
+		{s.StreamWebhooks(), pipeline.ConsumerNotifierDelivery},
 	} {
 		out = append(out, resource{Name: c.name, Kind: kindConsumer, Stream: c.stream, Display: c.stream + "/" + c.name})
 	}
-	for _, b := range []string{s.BucketJobs(), s.BucketLimits()} {
+	for _, b := range []string{s.BucketJobs(), s.BucketLimits(), s.BucketWebhookEndpoints(), s.BucketWebhookAttempts()} {
 		out = append(out, resource{Name: b, Kind: kindKV, Stream: "KV_" + b, Display: b})
 	}
 	out = append(out, resource{Name: s.BucketImages(), Kind: kindObject, Stream: "OBJ_" + s.BucketImages(), Display: s.BucketImages()})

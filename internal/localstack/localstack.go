@@ -1,6 +1,7 @@
 // Package localstack runs a whole kycpipe pipeline in one process: an
 // embedded NATS server with JetStream (or an external one), the Jumio
-// simulator (or a real Jumio), ingest, a worker and a retriever. It backs
+// simulator (or a real Jumio), ingest, workers, retrievers, notifiers and
+// the example webhook receiver. It backs
 // `make run` and the integration tests, so both exercise the same wiring
 // as the separate binaries.
 package localstack
@@ -25,12 +26,15 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/kycpipe/kycpipe/examples/webhook-receiver/receiver"
 	"github.com/kycpipe/kycpipe/internal/console"
+	"github.com/kycpipe/kycpipe/internal/service"
 	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/natsembed"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
+	"github.com/kycpipe/kycpipe/pkg/webhooks"
 )
 
 // Options configures a Stack. The zero value with a DataDir runs everything
@@ -58,12 +62,18 @@ type Options struct {
 	Ingest    pipeline.IngestConfig    // Topology, APIKeys, Logger, Metrics are filled in
 	Worker    pipeline.WorkerConfig    // Topology, Jumio, CallbackURL, Logger, Metrics are filled in
 	Retriever pipeline.RetrieverConfig // Topology, Jumio, Logger, Metrics are filled in
-	// Workers and Retrievers is how many of each to start (0 is allowed:
-	// tests add them with AddWorker and AddRetriever). Start with
-	// DefaultCounts for one of each.
-	Workers, Retrievers int
+	Notifier  pipeline.NotifierConfig  // Topology, Logger, Metrics, WebhookMetrics are filled in
+	// Workers, Retrievers and Notifiers is how many of each to start (0 is
+	// allowed: tests add them with AddWorker, AddRetriever and AddNotifier).
+	Workers, Retrievers, Notifiers int
+	// WebhookReceiver starts the example webhook receiver
+	// (examples/webhook-receiver) on loopback and registers it for every
+	// event type, replacing the one a previous run registered. Ingest's and
+	// the notifiers' webhook policy must allow http and loopback
+	// (Ingest.Webhooks, Notifier.Webhooks).
+	WebhookReceiver bool
 	// Console, when set, mounts the operator console at /console/ (its
-	// Topology, APIKeys, Gatherer and Logger are filled in).
+	// Topology, APIKeys, Gatherer, Webhooks and Logger are filled in).
 	Console *console.Config
 
 	Logger         *zap.Logger
@@ -83,12 +93,19 @@ type Stack struct {
 	IngestURL string
 	APIKey    string
 	Topology  pipeline.Topology
+	// Receiver is the example webhook receiver (Options.WebhookReceiver),
+	// listening on ReceiverURL and registered as ReceiverEndpoint.
+	Receiver         *receiver.Receiver
+	ReceiverURL      string
+	ReceiverEndpoint *pipeline.WebhookEndpoint
 
 	log         *zap.Logger
 	http        *http.Server
 	opts        Options
 	clients     *pipeline.Clients
 	metrics     *pipeline.Metrics
+	webhookM    *pipeline.WebhookMetrics
+	receiverSrv *http.Server
 	callbackURL string
 	wg          sync.WaitGroup
 	mu          sync.Mutex
@@ -97,7 +114,7 @@ type Stack struct {
 	stopOnce    sync.Once
 }
 
-// Process is a running worker or retriever.
+// Process is a running worker, retriever or notifier.
 type Process struct {
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -149,6 +166,68 @@ func (s *Stack) AddRetriever(ctx context.Context, mutate func(*pipeline.Retrieve
 	return s.goRun(r.Run), nil
 }
 
+// AddNotifier starts another notifier. mutate adjusts its configuration.
+func (s *Stack) AddNotifier(ctx context.Context, mutate func(*pipeline.NotifierConfig)) (*Process, error) {
+	ncfg := s.opts.Notifier
+	ncfg.Topology, ncfg.Logger, ncfg.Metrics, ncfg.WebhookMetrics = s.Topology, s.log.Named("notifier"), s.metrics, s.webhookM
+	ncfg.TracerProvider = s.opts.TracerProvider
+	if mutate != nil {
+		mutate(&ncfg)
+	}
+	n, err := pipeline.NewNotifier(ctx, s.JS, ncfg)
+	if err != nil {
+		return nil, err
+	}
+	return s.goRun(n.Run), nil
+}
+
+// receiverDescription marks the endpoint of the example receiver, so a
+// restart on the same data directory replaces it.
+const receiverDescription = "make run: the example receiver (examples/webhook-receiver)"
+
+// startReceiver serves the example receiver on loopback and registers it
+// for every event type.
+func (s *Stack) startReceiver(ctx context.Context) error {
+	reg, err := pipeline.NewWebhookEndpoints(ctx, s.JS, s.Topology, s.opts.Ingest.Webhooks, nil)
+	if err != nil {
+		return err
+	}
+	old, err := reg.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ep := range old {
+		if ep.Description == receiverDescription {
+			if err := reg.Delete(ctx, ep.ID); err != nil {
+				return err
+			}
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("localstack: webhook receiver: %w", err)
+	}
+	s.ReceiverURL = "http://" + ln.Addr().String() + "/kyc/webhooks"
+	ep, secret, err := reg.Create(ctx, pipeline.WebhookEndpointInput{URL: s.ReceiverURL, EventTypes: []string{"*"}, Description: receiverDescription})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("localstack: register the webhook receiver: %w", err)
+	}
+	rc, err := receiver.NewReceiver(receiver.Config{Secrets: []webhooks.Secret{secret}, Logger: s.log.Named("webhook-receiver")})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.Receiver, s.ReceiverEndpoint = rc, ep
+	s.receiverSrv = &http.Server{Handler: rc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.receiverSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("webhook receiver failed", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
 // Start provisions the topology and starts every component.
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	log := o.Logger
@@ -178,8 +257,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		reg = prometheus.NewRegistry()
 	}
 	metrics := pipeline.NewMetrics(reg)
-	reg.MustRegister(pipeline.NewConsumerCollector(s.JS, append(pipeline.ConsumersOf(s.Topology, messages.StageWorker),
-		pipeline.ConsumersOf(s.Topology, messages.StageRetriever)...)...))
+	s.webhookM = pipeline.NewWebhookMetrics(reg, s.JS, s.Topology)
+	var consumers [][2]string
+	for _, stage := range []string{messages.StageWorker, messages.StageRetriever, messages.StageNotifier} {
+		consumers = append(consumers, pipeline.ConsumersOf(s.Topology, stage)...)
+	}
+	reg.MustRegister(pipeline.NewConsumerCollector(s.JS, consumers...))
 
 	// Ingest first: its URL is the callback URL given to Jumio.
 	ln, err := net.Listen("tcp", cmp.Or(o.HTTPAddr, "127.0.0.1:0"))
@@ -201,9 +284,16 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	icfg.Topology, icfg.APIKeys, icfg.Logger, icfg.Metrics = s.Topology, apiKeys, log.Named("ingest"), metrics
 	icfg.MetricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	icfg.TracerProvider = o.TracerProvider
+	// The local stack's simulator calls back over loopback: callbacks open to
+	// any source are intended here (cmd/ingest warns about them).
+	icfg.Callbacks.Open = true
 	if o.Console != nil {
 		ccfg := *o.Console
 		ccfg.Topology, ccfg.APIKeys, ccfg.Gatherer, ccfg.Logger = s.Topology, apiKeys, reg, log.Named("console")
+		if ccfg.Webhooks, err = pipeline.NewWebhookEndpoints(ctx, s.JS, s.Topology, icfg.Webhooks, nil); err != nil {
+			ln.Close()
+			return nil, err
+		}
 		if s.Console, err = console.New(ctx, s.JS, ccfg); err != nil {
 			ln.Close()
 			return nil, err
@@ -214,7 +304,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		ln.Close()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.Ingest.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// The same limits as cmd/ingest's server: header, read and write
+	// timeouts and a header size bound.
+	s.http = service.NewHTTPServer(s.Ingest.Handler())
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("ingest HTTP server failed", zap.Error(err))
@@ -250,6 +342,16 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	for i := 0; i < o.Retrievers; i++ {
 		if _, err := s.AddRetriever(ctx, nil); err != nil {
+			return nil, err
+		}
+	}
+	if o.WebhookReceiver {
+		if err := s.startReceiver(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for i := 0; i < o.Notifiers; i++ {
+		if _, err := s.AddNotifier(ctx, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -327,6 +429,9 @@ func (s *Stack) Stop(ctx context.Context) error {
 		}
 		if s.Sim != nil {
 			s.Sim.Close()
+		}
+		if s.receiverSrv != nil {
+			_ = s.receiverSrv.Close()
 		}
 		if s.NATS != nil {
 			s.NATS.Shutdown()

@@ -117,18 +117,6 @@ func (c *Common) StartCPUProfile(log *zap.Logger) (stop func(), err error) {
 	}, nil
 }
 
-// CheckJumio fails early, before connecting anywhere, on missing Jumio
-// credentials.
-func (j *Jumio) CheckJumio() error {
-	if j.ClientID == "" {
-		return config.Missing(j.idSetting)
-	}
-	if j.ClientSecret == "" {
-		return config.Missing(j.secretSetting)
-	}
-	return nil
-}
-
 // Validate checks the common settings.
 func (c *Common) Validate() error {
 	if _, err := jumio.ParseRegion(c.Region); err != nil {
@@ -316,58 +304,189 @@ type Jumio struct {
 	RetrievalURL string
 	UserAgent    string
 	Timeout      time.Duration
+	// Regions are the per-region overrides (DESIGN 3.5):
+	// JUMIO_CLIENT_ID_<REGION>, JUMIO_CLIENT_SECRET_<REGION> and
+	// JUMIO_BASE_URL_<REGION>, REGION being AMER_1, EMEA_1 or APAC_1.
+	Regions map[jumio.Region]*RegionSettings
 	// TracerProvider, when set, records a span per Jumio call.
 	TracerProvider trace.TracerProvider
 
 	idSetting, secretSetting *config.Setting
 	urlSettings              [4]*config.Setting
+	uaSetting                *config.Setting
+	defaultUA                string
+}
+
+// RegionSettings are one region's own Jumio settings.
+type RegionSettings struct {
+	ClientID, ClientSecret, BaseURL       string
+	idSetting, secretSetting, urlSettting *config.Setting
+}
+
+// regionEnv is a region's suffix in environment variable names: AMER_1.
+func regionEnv(r jumio.Region) string {
+	return strings.ToUpper(strings.ReplaceAll(string(r), "-", "_"))
 }
 
 // Bind registers the Jumio settings.
 func (j *Jumio) Bind(s *config.Set) {
-	j.idSetting = s.String(&j.ClientID, "jumio-client-id", "JUMIO_CLIENT_ID", "", "Jumio OAuth2 client ID")
-	j.secretSetting = s.Secret(&j.ClientSecret, "jumio-client-secret", "JUMIO_CLIENT_SECRET", "Jumio OAuth2 client secret")
+	j.idSetting = s.String(&j.ClientID, "jumio-client-id", "JUMIO_CLIENT_ID", "", "Jumio OAuth2 client ID (the default for every region without its own)")
+	j.secretSetting = s.Secret(&j.ClientSecret, "jumio-client-secret", "JUMIO_CLIENT_SECRET", "Jumio OAuth2 client secret (the default for every region without its own)")
 	j.urlSettings = [4]*config.Setting{
 		s.String(&j.BaseURL, "jumio-base-url", "JUMIO_BASE_URL", "", "one base URL serving every Jumio service (simulator, proxy); unset = Jumio's real hosts"),
 		s.String(&j.AuthURL, "jumio-auth-url", "JUMIO_AUTH_URL", "", "base URL of Jumio's token service (overrides --jumio-base-url)"),
 		s.String(&j.AccountURL, "jumio-account-url", "JUMIO_ACCOUNT_URL", "", "base URL of Jumio's account service (overrides --jumio-base-url)"),
 		s.String(&j.RetrievalURL, "jumio-retrieval-url", "JUMIO_RETRIEVAL_URL", "", "base URL of Jumio's retrieval service (overrides --jumio-base-url)"),
 	}
-	s.String(&j.UserAgent, "jumio-user-agent", "JUMIO_USER_AGENT", "kycpipe/"+Version, "User-Agent sent to Jumio (Jumio wants your company and app name)")
+	j.Regions = map[jumio.Region]*RegionSettings{}
+	for _, r := range jumio.Regions {
+		rs := &RegionSettings{}
+		env := regionEnv(r)
+		rs.idSetting = s.String(&rs.ClientID, "jumio-client-id-"+string(r), "JUMIO_CLIENT_ID_"+env, "",
+			"Jumio OAuth2 client ID of region "+string(r)+" (overrides JUMIO_CLIENT_ID there: each data center has its own portal and credentials)")
+		rs.secretSetting = s.Secret(&rs.ClientSecret, "jumio-client-secret-"+string(r), "JUMIO_CLIENT_SECRET_"+env,
+			"Jumio OAuth2 client secret of region "+string(r))
+		rs.urlSettting = s.String(&rs.BaseURL, "jumio-base-url-"+string(r), "JUMIO_BASE_URL_"+env, "",
+			"one base URL serving every Jumio service of region "+string(r)+" (simulator, proxy; overrides the other Jumio URLs there)")
+		j.Regions[r] = rs
+	}
+	j.defaultUA = "kycpipe/" + Version
+	j.uaSetting = s.String(&j.UserAgent, "jumio-user-agent", "JUMIO_USER_AGENT", j.defaultUA,
+		"User-Agent sent to Jumio: your company and app name, e.g. AcmeBank-Onboarding/2.1 (required with Jumio's real hosts: Jumio answers 403 to missing or generic ones)")
 	s.Duration(&j.Timeout, "jumio-timeout", "JUMIO_TIMEOUT", 30*time.Second, "bound on each call to Jumio").Positive()
 }
 
+// CheckJumio fails early, before connecting anywhere, on missing Jumio
+// credentials: the default pair, unless the default region (region) has
+// its own; and no half pair anywhere.
+func (j *Jumio) CheckJumio(region jumio.Region) error {
+	for _, r := range jumio.Regions {
+		rs := j.Regions[r]
+		if rs == nil {
+			continue
+		}
+		switch {
+		case rs.ClientID != "" && rs.ClientSecret == "":
+			return config.Missing(rs.secretSetting)
+		case rs.ClientID == "" && rs.ClientSecret != "":
+			return config.Missing(rs.idSetting)
+		}
+	}
+	if rs := j.Regions[region]; (j.ClientID == "" && j.ClientSecret == "") && rs != nil && rs.ClientID != "" {
+		// The default region has its own pair; a region configured with a
+		// base URL but no pair of its own needs the default pair, and a job
+		// for a region with no credentials at all is refused.
+		for _, r := range jumio.Regions {
+			if rs := j.Regions[r]; rs != nil && rs.BaseURL != "" && rs.ClientID == "" {
+				return config.Missing(rs.idSetting)
+			}
+		}
+		return nil
+	}
+	if j.ClientID == "" {
+		return config.Missing(j.idSetting)
+	}
+	if j.ClientSecret == "" {
+		return config.Missing(j.secretSetting)
+	}
+	return nil
+}
+
+// HasCredentials reports whether any Jumio credentials are configured.
+func (j *Jumio) HasCredentials() bool {
+	if j.ClientID != "" || j.ClientSecret != "" {
+		return true
+	}
+	for _, rs := range j.Regions {
+		if rs.ClientID != "" || rs.ClientSecret != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// realHosts reports whether some region talks to Jumio's real hosts: no
+// base URL of its own, no JUMIO_BASE_URL, and a service without its URL.
+func (j *Jumio) realHosts() bool {
+	if j.BaseURL != "" || (j.AuthURL != "" && j.AccountURL != "" && j.RetrievalURL != "") {
+		// Every region without its own URL goes through the overrides.
+		return false
+	}
+	for _, r := range jumio.Regions {
+		if rs := j.Regions[r]; rs == nil || rs.BaseURL == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// genericUserAgent reports whether ua says nothing of its sender: empty,
+// kycpipe's defaults, or a library's.
+func (j *Jumio) genericUserAgent(ua string) bool {
+	ua = strings.TrimSpace(ua)
+	l := strings.ToLower(ua)
+	return ua == "" || ua == j.defaultUA || strings.EqualFold(ua, jumio.DefaultUserAgent) ||
+		strings.HasPrefix(l, "go-http-client") || strings.HasPrefix(l, "curl/")
+}
+
 // Check validates the Jumio settings without calling Jumio: credentials
-// present, base URLs usable. It names the setting at fault.
-func (j *Jumio) Check() error {
-	if err := j.CheckJumio(); err != nil {
+// present (see CheckJumio), base URLs usable, and, with Jumio's real hosts,
+// a User-Agent naming the business (jumio-api.md §10.5). It names the
+// setting at fault.
+func (j *Jumio) Check(region jumio.Region) error {
+	if err := j.CheckJumio(region); err != nil {
 		return err
 	}
+	creds := jumio.Credentials{ClientID: "check", ClientSecret: "check"}
 	opts := []func(string) jumio.Option{jumio.WithBaseURL, jumio.WithAuthURL, jumio.WithAccountURL, jumio.WithRetrievalURL}
 	for i, v := range []string{j.BaseURL, j.AuthURL, j.AccountURL, j.RetrievalURL} {
 		if v == "" {
 			continue
 		}
-		if _, err := jumio.New(jumio.Credentials{ClientID: j.ClientID, ClientSecret: j.ClientSecret}, opts[i](v)); err != nil {
+		if _, err := jumio.New(creds, opts[i](v)); err != nil {
 			return config.Invalid(j.urlSettings[i], err)
 		}
+	}
+	for _, r := range jumio.Regions {
+		if rs := j.Regions[r]; rs != nil && rs.BaseURL != "" {
+			if _, err := jumio.New(creds, jumio.WithBaseURL(rs.BaseURL)); err != nil {
+				return config.Invalid(rs.urlSettting, err)
+			}
+		}
+	}
+	if j.realHosts() && j.genericUserAgent(j.UserAgent) {
+		return config.Invalid(j.uaSetting, fmt.Errorf("%q with Jumio's real hosts: Jumio requires the User-Agent "+
+			"to name your business or entity and answers 403 to missing or suspicious ones (jumio-api.md §10.5); "+
+			"set it to your company and app name, e.g. AcmeBank-Onboarding/2.1 (a simulator or proxy set with JUMIO_BASE_URL needs none)", j.UserAgent))
 	}
 	return nil
 }
 
 // Clients builds the per-region Jumio clients.
 func (j *Jumio) Clients(region jumio.Region, log *zap.Logger, observer jumio.Observer, limiters *pipeline.Limiters) (*pipeline.Clients, error) {
-	if j.ClientID == "" {
-		return nil, config.Missing(j.idSetting)
-	}
-	if j.ClientSecret == "" {
-		return nil, config.Missing(j.secretSetting)
+	if err := j.CheckJumio(region); err != nil {
+		return nil, err
 	}
 	cfg := pipeline.JumioConfig{
 		Credentials:   jumio.Credentials{ClientID: j.ClientID, ClientSecret: j.ClientSecret},
 		DefaultRegion: region, BaseURL: j.BaseURL, AuthURL: j.AuthURL, AccountURL: j.AccountURL,
 		RetrievalURL: j.RetrievalURL, UserAgent: j.UserAgent, Timeout: j.Timeout, Observer: observer,
-		TracerProvider: j.TracerProvider,
+		TracerProvider: j.TracerProvider, CredentialSettings: "JUMIO_CLIENT_ID / JUMIO_CLIENT_SECRET",
+	}
+	for _, r := range jumio.Regions {
+		rs := j.Regions[r]
+		if rs == nil || (rs.ClientID == "" && rs.BaseURL == "") {
+			continue
+		}
+		if cfg.Regions == nil {
+			cfg.Regions = map[jumio.Region]pipeline.RegionConfig{}
+		}
+		rc := pipeline.RegionConfig{BaseURL: rs.BaseURL}
+		if rs.ClientID != "" {
+			rc.Credentials = jumio.Credentials{ClientID: rs.ClientID, ClientSecret: rs.ClientSecret}
+			rc.CredentialSettings = "JUMIO_CLIENT_ID_" + regionEnv(r) + " / JUMIO_CLIENT_SECRET_" + regionEnv(r)
+		}
+		cfg.Regions[r] = rc
 	}
 	if limiters != nil {
 		cfg.Limiters = limiters
@@ -380,7 +499,9 @@ type Limits struct {
 	AccountRate, RetrievalRate, TokenRate    float64
 	AccountBurst, RetrievalBurst, TokenBurst int
 	MaxWait                                  time.Duration
+	CallbackShare                            float64
 	accountRate, retrievalRate, tokenRate    string
+	callbackShare                            string
 }
 
 // Bind registers the rate-limit settings.
@@ -393,6 +514,8 @@ func (l *Limits) Bind(s *config.Set) {
 	s.String(&l.tokenRate, "rate-token", "KYCPIPE_RATE_TOKEN", "10", "token calls per second for the whole tenant (0: unlimited)")
 	s.Int(&l.TokenBurst, "rate-token-burst", "KYCPIPE_RATE_TOKEN_BURST", d.Token.Burst, "token calls allowed at once").Positive()
 	s.Duration(&l.MaxWait, "rate-max-wait", "KYCPIPE_RATE_MAX_WAIT", 20*time.Second, "longest a call waits in place for a permit; longer waits go back on the queue").Positive()
+	s.String(&l.callbackShare, "rate-callback-share", "KYCPIPE_RATE_CALLBACK_SHARE", strconv.FormatFloat(pipeline.DefaultCallbackShare, 'f', -1, 64),
+		"share of the retrieval rate reserved for retrievals that callbacks trigger, so they never queue behind polls (0: none, one queue)")
 }
 
 // Check parses the rates; it names the setting at fault.
@@ -408,6 +531,11 @@ func (l *Limits) Check() error {
 		}
 		*r.dst = v
 	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(l.callbackShare), 64)
+	if err != nil || v < 0 || v >= 1 {
+		return fmt.Errorf("invalid KYCPIPE_RATE_CALLBACK_SHARE %q: want a number from 0 to below 1", l.callbackShare)
+	}
+	l.CallbackShare = v
 	return nil
 }
 
@@ -419,6 +547,10 @@ func (l *Limits) Build(ctx context.Context, js jetstream.JetStream, t pipeline.T
 		Retrieval: pipeline.Rate{PerSecond: l.RetrievalRate, Burst: l.RetrievalBurst},
 		Token:     pipeline.Rate{PerSecond: l.TokenRate, Burst: l.TokenBurst},
 		MaxWait:   l.MaxWait,
+	}
+	limits.CallbackShare = l.CallbackShare
+	if limits.CallbackShare == 0 {
+		limits.CallbackShare = -1 // none: one queue
 	}
 	if !limits.Enabled() {
 		return nil, nil

@@ -33,7 +33,12 @@ func (h *harness) jobBody(n int) (string, []byte) {
 	case k < 90:
 		job = map[string]any{"customerInternalReference": ref, "workflowDefinition": map[string]any{"key": 10164}, "channel": "WEB"}
 	default:
-		job = map[string]any{"customerInternalReference": ref, "workflowDefinition": map[string]any{"key": 10011}, "channel": "API",
+		// Jumio's rules for API images: consent, the ID's country and type.
+		job = map[string]any{"customerInternalReference": ref, "channel": "API",
+			"workflowDefinition": map[string]any{"key": 10011, "credentials": []any{map[string]any{"category": "ID",
+				"country": map[string]any{"values": []string{"USA"}}, "type": map[string]any{"values": []string{"DRIVING_LICENSE"}}}}},
+			"userConsent": map[string]any{"userIp": "203.0.113.7", "userLocation": map[string]any{"country": "USA"},
+				"consent": map[string]any{"obtained": "yes", "obtainedAt": "2026-11-01T10:00:00Z"}},
 			"parts": []map[string]any{
 				{"classifier": "FRONT", "data": base64.StdEncoding.EncodeToString(smallPNG)},
 				{"classifier": "FACE", "data": base64.StdEncoding.EncodeToString(smallPNG)},

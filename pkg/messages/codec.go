@@ -1,6 +1,9 @@
 package messages
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+)
 
 // Message is a payload the pipeline publishes: a [VerificationRequest],
 // [Event], [CallbackReceived], [DecisionEvent] or [RetrievalTask]. The set
@@ -18,7 +21,16 @@ func (t *RetrievalTask) stamp()       { t.Schema = SchemaRetrievalTask }
 
 // Marshal stamps m with its schema and encodes it. It is the one way the
 // pipeline encodes what it publishes, so no producer sets schema by hand.
+// It does not escape HTML characters: no message is HTML, and escaping
+// would grow a payload full of '<' six-fold (the escaped form \u003c), so a
+// body accepted at the door could exceed the size a stream accepts.
 func Marshal(m Message) ([]byte, error) {
 	m.stamp()
-	return json.Marshal(m)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -3,6 +3,8 @@ package messages
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -50,6 +52,10 @@ const (
 	ErrCodeDeadline      = "deadline"       // no terminal status before the deadline
 	ErrCodeImageMissing  = "image_missing"  // an image is no longer in the store
 	ErrCodeInternal      = "internal"       // a bug or an unexpected state
+	// ErrCodeJumioConfiguration is recorded on a job that waits because
+	// Jumio refuses kycpipe's configuration (credentials, a permission, the
+	// portal's web domain): the job is not failed, it resumes by itself.
+	ErrCodeJumioConfiguration = "jumio_configuration"
 )
 
 // CallbackReceived is a Jumio callback as ingest received it, published on
@@ -80,6 +86,7 @@ type DecisionEvent struct {
 	Status                    string                         `json:"status"`
 	Decision                  DecisionSummary                `json:"decision"`
 	Capabilities              map[string][]CapabilitySummary `json:"capabilities,omitempty"`
+	Alerts                    []Alert                        `json:"alerts,omitempty"`
 	Extraction                []ExtractionData               `json:"extraction,omitempty"`
 	CreatedAt                 string                         `json:"createdAt,omitempty"`
 	StartedAt                 string                         `json:"startedAt,omitempty"`
@@ -96,11 +103,57 @@ type DecisionSummary struct {
 	RiskScore *float64 `json:"riskScore,omitempty"`
 }
 
-// CapabilitySummary is one capability result without PII.
+// CapabilitySummary is one capability result without PII. Credential is
+// the category of the credential the result judged (ID, SELFIE, …) when
+// Jumio names one: usability has one result per credential.
 type CapabilitySummary struct {
-	Decision string          `json:"decision"`
-	Label    string          `json:"label,omitempty"`
-	Data     *CapabilityData `json:"data,omitempty"`
+	Decision   string          `json:"decision"`
+	Label      string          `json:"label,omitempty"`
+	Credential string          `json:"credential,omitempty"`
+	Data       *CapabilityData `json:"data,omitempty"`
+}
+
+// Alert is a capability result whose decision is worse than the overall
+// decision (DESIGN 3.2): a watchlistScreening WARNING/ALERT under an overall
+// PASSED, say. Severity runs PASSED < WARNING < REJECTED; NOT_EXECUTED
+// results are not alerts (nothing was found), and an overall NOT_EXECUTED
+// or EXPIRED counts as PASSED. Every alert is also named in the decision
+// message's Kyc-Alerts header.
+type Alert struct {
+	Capability string `json:"capability"`
+	Decision   string `json:"decision"`
+	Label      string `json:"label,omitempty"`
+}
+
+// HeaderAlerts names a decision event's alerts as capability:LABEL (the
+// decision when the result has no label), comma-separated, sorted:
+// "watchlistScreening:ALERT". Absent when the event has no alerts.
+const HeaderAlerts = "Kyc-Alerts"
+
+// HeaderRequeueOf marks a message a stage published again because it was
+// held for a paused region (a configuration fault) close to its consumer's
+// MaxDeliver: the value is the original's stream and sequence
+// ("KYC_JOBS:42"). The copy keeps the original's body and Kyc-Job-Id, and
+// carries Nats-Msg-Id "requeue:<stream>:<seq>".
+const HeaderRequeueOf = "Kyc-Requeue-Of"
+
+// AlertsHeader returns the Kyc-Alerts header value for alerts ("" for none).
+func AlertsHeader(alerts []Alert) string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, a := range alerts {
+		what := a.Label
+		if what == "" {
+			what = a.Decision
+		}
+		v := a.Capability + ":" + what
+		if !seen[v] {
+			seen[v] = true
+			parts = append(parts, v)
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
 }
 
 // CapabilityData is the non-PII data of a capability result worth acting on

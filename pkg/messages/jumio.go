@@ -211,8 +211,13 @@ type PreparedRegistration struct {
 }
 
 // MaxCallbackSize bounds the size of a callback body [ParseCallback] reads.
-// Real callbacks are well under 1 KiB.
-const MaxCallbackSize = 64 << 10
+// Real callbacks are well under 1 KiB; the bound keeps what an
+// unauthenticated sender can make the pipeline store small.
+const MaxCallbackSize = 8 << 10
+
+// MaxCallbackHrefLength bounds each href of a callback (Jumio's are under
+// 200 bytes).
+const MaxCallbackHrefLength = 2 << 10
 
 // Callback is the notification Jumio POSTs to the callback URL when a
 // workflow execution changes status. It carries no decision and no PII: it
@@ -312,7 +317,9 @@ func FormatTimestamp(t time.Time) string {
 }
 
 // Check verifies that the callback names a workflow execution and an
-// account with well-formed IDs and has a plausible status.
+// account with well-formed IDs and has a plausible status, that its hrefs
+// are at most [MaxCallbackHrefLength] bytes and that callbackSentAt, when
+// present, is an RFC 3339 time.
 func (cb *Callback) Check() error {
 	switch {
 	case !ValidJumioID(cb.WorkflowExecution.ID):
@@ -325,8 +332,22 @@ func (cb *Callback) Check() error {
 		return inputError(ErrInvalidCallback, "userReference too long")
 	case len(cb.WorkflowExecution.DefinitionKey) > 64:
 		return inputError(ErrInvalidCallback, "definitionKey too long")
+	case len(cb.Account.Href) > MaxCallbackHrefLength || len(cb.WorkflowExecution.Href) > MaxCallbackHrefLength:
+		return inputError(ErrInvalidCallback, fmt.Sprintf("href longer than %d bytes", MaxCallbackHrefLength))
+	case cb.CallbackSentAt != "" && !validSentAt(cb.CallbackSentAt):
+		return inputError(ErrInvalidCallback, "callbackSentAt must be an RFC 3339 time")
 	}
 	return nil
+}
+
+// validSentAt reports whether s is an RFC 3339 time of a plausible length
+// (Jumio sends YYYY-MM-DDThh:mm:ss.SSSZ).
+func validSentAt(s string) bool {
+	if len(s) > 40 {
+		return false
+	}
+	_, ok := ParseTimestamp(s)
+	return ok
 }
 
 // ParseCallback reads and checks a callback body. It tolerates unknown

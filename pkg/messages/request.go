@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -29,8 +30,8 @@ const (
 
 // Image limits (DESIGN 3.4).
 const (
-	MaxImageSize       = 15 << 20 // per part, as Jumio allows
-	MaxRequestJSONSize = 1 << 20  // JSON bodies, base64 images included
+	MaxImageSize       = 15_000_000 // per part: Jumio's "max. size 15 MB" (jumio-api.md §10.10), read as 15,000,000 bytes
+	MaxRequestJSONSize = 1 << 20    // JSON bodies, base64 images included
 )
 
 // VerificationRequest is a job: one identity verification to run through
@@ -184,7 +185,7 @@ func (r *VerificationRequest) validate(v *Validator) {
 		case p.Object != "" && !objectNameRE.MatchString(p.Object):
 			v.Add(path+".object", CodeInvalidFormat, "must be an object name from the image store")
 		case len(p.Data) > MaxImageSize:
-			v.Add(path+".data", CodeTooLong, "must be at most 15 MiB")
+			v.Add(path+".data", CodeTooLong, "must be at most 15,000,000 bytes")
 		}
 	}
 }
@@ -208,8 +209,9 @@ func ObjectName(jobID, nonce, classifier string) string {
 	return jobID + "/" + nonce + "/" + classifier
 }
 
-// DecodeRequest decodes a VerificationRequest strictly: unknown fields,
-// trailing data and unsupported schemas are errors (wrapping [ErrMalformed]
+// DecodeRequest decodes a VerificationRequest strictly: unknown fields
+// (field names are case-sensitive: "JOBID" is not jobId), trailing data and
+// unsupported schemas are errors (wrapping [ErrMalformed]
 // or [ErrUnsupportedSchema]), and the error never echoes values. It does not
 // call Validate.
 func DecodeRequest(b []byte) (*VerificationRequest, error) {
@@ -232,7 +234,9 @@ func strictDecode(b []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return inputError(ErrMalformed, "trailing data after the JSON object")
 	}
-	return nil
+	// encoding/json ignores letter case when it matches keys to fields; a
+	// strict decoder does not.
+	return checkFieldCase(b, reflect.TypeOf(v))
 }
 
 // DescribeJSONError describes a JSON decoding error without echoing the

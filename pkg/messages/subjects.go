@@ -37,6 +37,7 @@ const (
 	StageIngest    = "ingest"
 	StageWorker    = "worker"
 	StageRetriever = "retriever"
+	StageNotifier  = "notifier"
 )
 
 // Headers every message the pipeline publishes carries, and the headers of
@@ -190,6 +191,45 @@ func (s Subjects) Retrieve(region string) string { return s.prefix + ".retrieve.
 // Retrieves matches every retrieval task.
 func (s Subjects) Retrieves() string { return s.prefix + ".retrieve.*" }
 
+// WebhookDelivery is the internal subject of one webhook delivery job:
+// kyc.webhooks.deliver.<endpointId>.<jobId>. The job ID is in the subject so
+// that erasing a job can purge its pending deliveries by subject.
+func (s Subjects) WebhookDelivery(endpointID, jobID string) string {
+	return s.prefix + ".webhooks.deliver." + endpointID + "." + jobID
+}
+
+// WebhookDeliveries matches every webhook delivery job.
+func (s Subjects) WebhookDeliveries() string { return s.prefix + ".webhooks.deliver.*.*" }
+
+// WebhookDeliveriesOfEndpoint matches the delivery jobs of one endpoint.
+func (s Subjects) WebhookDeliveriesOfEndpoint(endpointID string) string {
+	return s.prefix + ".webhooks.deliver." + endpointID + ".*"
+}
+
+// WebhookDeliveriesOfJob matches the delivery jobs of one verification job.
+func (s Subjects) WebhookDeliveriesOfJob(jobID string) string {
+	return s.prefix + ".webhooks.deliver.*." + jobID
+}
+
+// WebhookLog is the subject of the delivery log entries of one endpoint and
+// job: kyc.webhooks.log.<endpointId>.<jobId>.
+func (s Subjects) WebhookLog(endpointID, jobID string) string {
+	return s.prefix + ".webhooks.log." + endpointID + "." + jobID
+}
+
+// WebhookLogs matches every delivery log entry.
+func (s Subjects) WebhookLogs() string { return s.prefix + ".webhooks.log.*.*" }
+
+// WebhookLogsOfEndpoint matches the delivery log of one endpoint.
+func (s Subjects) WebhookLogsOfEndpoint(endpointID string) string {
+	return s.prefix + ".webhooks.log." + endpointID + ".*"
+}
+
+// WebhookLogsOfJob matches the delivery log entries of one verification job.
+func (s Subjects) WebhookLogsOfJob(jobID string) string {
+	return s.prefix + ".webhooks.log.*." + jobID
+}
+
 // Stream names.
 
 // StreamJobs holds submitted jobs (work queue): KYC_JOBS.
@@ -224,6 +264,22 @@ func (s Subjects) StreamAudit() string { return s.stream + "_AUDIT" }
 // KYC_INDEX.
 func (s Subjects) StreamIndex() string { return s.stream + "_INDEX" }
 
+// StreamWebhooks holds pending webhook delivery jobs (work queue):
+// KYC_WEBHOOKS.
+func (s Subjects) StreamWebhooks() string { return s.stream + "_WEBHOOKS" }
+
+// StreamWebhookLog holds the recent webhook delivery attempts (limits):
+// KYC_WEBHOOK_LOG.
+func (s Subjects) StreamWebhookLog() string { return s.stream + "_WEBHOOK_LOG" }
+
+// BucketWebhookEndpoints is the key-value bucket of registered webhook
+// endpoints: KYC_WEBHOOK_ENDPOINTS.
+func (s Subjects) BucketWebhookEndpoints() string { return s.stream + "_WEBHOOK_ENDPOINTS" }
+
+// BucketWebhookAttempts is the key-value bucket of failed-attempt counters
+// of pending webhook deliveries: KYC_WEBHOOK_ATTEMPTS.
+func (s Subjects) BucketWebhookAttempts() string { return s.stream + "_WEBHOOK_ATTEMPTS" }
+
 // BucketJobs is the key-value bucket of job state: KYC_JOBS_STATE.
 func (s Subjects) BucketJobs() string { return s.stream + "_JOBS_STATE" }
 
@@ -236,7 +292,7 @@ func (s Subjects) BucketLimits() string { return s.stream + "_RATE_LIMITS" }
 
 // WorkStreams lists the work-queue streams whose advisories are captured.
 func (s Subjects) WorkStreams() []string {
-	return []string{s.StreamJobs(), s.StreamCallbacks(), s.StreamRetrieve(), s.StreamErasures()}
+	return []string{s.StreamJobs(), s.StreamCallbacks(), s.StreamRetrieve(), s.StreamErasures(), s.StreamWebhooks()}
 }
 
 // StageOf returns the stage that consumes a work-queue stream.
@@ -246,6 +302,8 @@ func (s Subjects) StageOf(stream string) string {
 		return StageWorker
 	case s.StreamCallbacks(), s.StreamRetrieve():
 		return StageRetriever
+	case s.StreamWebhooks():
+		return StageNotifier
 	}
 	return ""
 }

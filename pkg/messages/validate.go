@@ -110,6 +110,17 @@ func (v *Validator) Required(field, s string, max int) {
 	v.Length(field, s, max)
 }
 
+// NoControl rejects ASCII control characters (NUL, newlines, DEL, …) in s:
+// kycpipe's own rule for references, never Jumio's.
+func (v *Validator) NoControl(field, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			v.Add(field, CodeForbiddenCharacters, "must not contain control characters")
+			return
+		}
+	}
+}
+
 // Chars rejects any character of forbidden in s.
 func (v *Validator) Chars(field, s, forbidden string) {
 	if i := strings.IndexAny(s, forbidden); i >= 0 {
@@ -131,7 +142,8 @@ func quoteSet(set string) string {
 // Forbidden character sets from Jumio's documentation.
 const (
 	// ForbiddenReferenceChars may not appear in customerInternalReference
-	// (docs.jumio.com lists the superset used here).
+	// (docs.jumio.com lists the superset used here). They do not apply to
+	// userReference (jumio-api.md §10.7).
 	ForbiddenReferenceChars = "<>\"/;`%{}|"
 	// ForbiddenPreparedDataChars may not appear in the prepared-data name,
 	// email and phone fields ("to prevent SQL/XML injection threats").
@@ -231,8 +243,13 @@ func ValidateAccountFields(v *Validator, prefix string, req *AccountRequest) {
 	v.Required(prefix+"customerInternalReference", req.CustomerInternalReference, MaxReferenceLength)
 	v.Chars(prefix+"customerInternalReference", req.CustomerInternalReference, ForbiddenReferenceChars)
 	if req.UserReference != "" {
+		// Jumio documents only the length for userReference (and that it
+		// must hold no PII); the forbidden-character set is
+		// customerInternalReference's (jumio-api.md §10.7), so base64
+		// signatures with / + = pass. Control characters are kycpipe's own
+		// rule: they only serve to break logs and downstream parsers.
 		v.Length(prefix+"userReference", req.UserReference, MaxReferenceLength)
-		v.Chars(prefix+"userReference", req.UserReference, ForbiddenReferenceChars)
+		v.NoControl(prefix+"userReference", req.UserReference)
 	}
 	v.Length(prefix+"reportingCriteria", req.ReportingCriteria, MaxReportingLength)
 	if req.CallbackURL != "" {

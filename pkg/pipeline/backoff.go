@@ -71,6 +71,19 @@ var JumioRetrievalSchedule = []time.Duration{
 	340 * time.Second, 460 * time.Second, 600 * time.Second, 760 * time.Second, 940 * time.Second,
 }
 
+// DefaultPollTailEvery is how often an execution is polled once Jumio's
+// retrieval schedule is over (jumio-api.md §10.8).
+const DefaultPollTailEvery = 20 * time.Minute
+
+// PollDelay returns how long to wait before poll number n (1-based): the
+// schedule's steps (see [ScheduleDelay]), then tail between polls.
+func PollDelay(schedule []time.Duration, tail time.Duration, n int) time.Duration {
+	if n > len(schedule) && tail > 0 {
+		return tail
+	}
+	return ScheduleDelay(schedule, n)
+}
+
 // ScheduleDelay returns how long to wait before poll number n (1-based) of
 // a schedule of cumulative offsets: the difference between consecutive
 // offsets. Past the end of the schedule, the last difference repeats.

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/netip"
@@ -68,7 +69,8 @@ func TestCallbackDefenses(t *testing.T) {
 
 // A forged PROCESSED callback for a real execution Jumio has not decided
 // produces no decision: the retriever asks Jumio, which says INITIATED.
-// A callback for an execution no job knows causes no Jumio call at all.
+// A callback for an execution no job knows causes no Jumio call at all, and
+// is not stored.
 func TestForgedCallbacks(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
@@ -92,15 +94,21 @@ func TestForgedCallbacks(t *testing.T) {
 	}
 
 	unknownBefore := b.sim.Stats()
+	stored := callbacksStored(t, b)
 	r := b.callback(t, "/v1/callbacks/jumio", callbackBody("7b1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "2f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e", "PROCESSED"), nil)
 	if r.status != 200 {
 		t.Fatalf("unknown-execution callback: %d", r.status)
 	}
-	dl := b.dlq.WaitN(t, 1, waitLong, func(m pipelinetest.Received[[]byte]) bool {
-		return m.Header.Get(messages.HeaderReason) == messages.ReasonUnknown
-	}, "dead letter of the unknown execution")[0]
-	if dl.Subject != b.subj.DLQ(messages.StageRetriever) {
-		t.Errorf("dead letter on %s", dl.Subject)
+	// Not stored at all (Security II, finding 2): only counted.
+	if n := callbacksStored(t, b); n != stored {
+		t.Errorf("a callback for an unknown execution was stored")
+	}
+	// A known execution with another account is unknown too.
+	if r := b.callback(t, "/v1/callbacks/jumio", callbackBody("7b1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", launched.WorkflowExecutionID, "PROCESSED"), nil); r.status != 200 {
+		t.Fatalf("callback with another account: %d", r.status)
+	}
+	if n := callbacksStored(t, b); n != stored {
+		t.Errorf("a callback naming a known execution with another account was stored")
 	}
 	// The job's own poll task keeps reading its execution's status
 	// meanwhile; a call for the unknown execution would be answered 404.
@@ -120,4 +128,20 @@ func TestForgedCallbacks(t *testing.T) {
 	if dec := b.waitDecision(t, jobID); dec.Decision.Type != messages.DecisionPassed {
 		t.Errorf("decision = %+v", dec.Decision)
 	}
+}
+
+// callbacksStored returns how many callbacks were ever stored in the
+// callbacks stream (its last sequence).
+func callbacksStored(t *testing.T, b *bundle) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	st, err := b.stack.JS.Stream(ctx, b.subj.StreamCallbacks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
 }

@@ -28,11 +28,22 @@ type CallbackConfig struct {
 	// the rightmost X-Forwarded-For entry that is not a trusted proxy.
 	// Without trusted proxies X-Forwarded-For is ignored.
 	TrustedProxies []netip.Prefix
-	// RatePerSecond and Burst bound callbacks accepted per ingest instance
-	// (default 100/s, burst 200); more is answered 429.
+	// RatePerSecond and Burst bound the callbacks one ingest instance
+	// accepts from one source address (IPv6: one /64), default 100/s, burst
+	// 200; more is answered 429. Per source, so that a flood from one
+	// address does not refuse Jumio's own callbacks.
 	RatePerSecond float64
 	Burst         int
+	// Open says that accepting callbacks from any source without a secret
+	// path is intended (make run, where the Jumio simulator calls back over
+	// loopback). Otherwise an ingest with neither Secret nor Allowlist logs
+	// a warning at every start.
+	Open bool
 }
+
+// unprotected reports whether anyone who can reach ingest can post
+// callbacks: no secret path and no source allowlist.
+func (c CallbackConfig) unprotected() bool { return c.Secret == "" && len(c.Allowlist) == 0 }
 
 // JumioCallbackPrefixes returns Jumio's published callback source IPs of
 // the given regions (all regions when none is given) as /32 prefixes.
@@ -119,7 +130,84 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
 	return peer, true // only proxies: the request came from a proxy itself
 }
 
-// bucket is a simple token bucket (per ingest instance).
+// maxSources bounds the source addresses the callback rate limiter
+// tracks at once.
+const maxSources = 16384
+
+// sourceLimiter is a token bucket per source address (per /64 for IPv6, as
+// one host easily holds a whole /64). Buckets refilled to their burst carry
+// no state and are dropped when the table is full; if it is still full, an
+// eighth of it is dropped (a sender with that many addresses is not slowed
+// by per-address limits anyway: the allowlist is the defense).
+type sourceLimiter struct {
+	mu      sync.Mutex
+	rate    float64
+	burst   float64
+	max     int
+	buckets map[netip.Addr]*tokens
+}
+
+type tokens struct {
+	n    float64
+	last time.Time
+}
+
+func newSourceLimiter(rate float64, burst, max int) *sourceLimiter {
+	return &sourceLimiter{rate: rate, burst: float64(burst), max: max, buckets: map[netip.Addr]*tokens{}}
+}
+
+// sourceKey is the rate-limit key of an address (the zero Addr for a
+// source that could not be determined: they share one bucket).
+func sourceKey(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return a
+}
+
+// allow takes a token from src's bucket at now.
+func (l *sourceLimiter) allow(src netip.Addr, now time.Time) bool {
+	key := sourceKey(src)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		if len(l.buckets) >= l.max {
+			l.evict(now)
+		}
+		b = &tokens{n: l.burst, last: now}
+		l.buckets[key] = b
+	} else {
+		b.n = min(l.burst, b.n+now.Sub(b.last).Seconds()*l.rate)
+		b.last = now
+	}
+	if b.n < 1 {
+		return false
+	}
+	b.n--
+	return true
+}
+
+// evict makes room in a full table. Lock held.
+func (l *sourceLimiter) evict(now time.Time) {
+	refill := time.Duration(l.burst / l.rate * float64(time.Second))
+	for k, b := range l.buckets {
+		if now.Sub(b.last) >= refill {
+			delete(l.buckets, k)
+		}
+	}
+	for k := range l.buckets {
+		if len(l.buckets) <= l.max-l.max/8 {
+			break
+		}
+		delete(l.buckets, k)
+	}
+}
+
+// bucket is a simple token bucket.
 type bucket struct {
 	mu     sync.Mutex
 	rate   float64

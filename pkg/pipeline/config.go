@@ -80,6 +80,9 @@ type WorkerConfig struct {
 	// ProcessingGrace is added to the token lifetime (web/SDK) or used alone
 	// (API) to bound how long the retriever polls an execution (default 1h).
 	ProcessingGrace time.Duration
+	// FaultProbeEvery is how often a region paused by a configuration fault
+	// is probed (KYCPIPE_FAULT_PROBE_EVERY, default 30s).
+	FaultProbeEvery time.Duration
 	Logger          *zap.Logger
 	Now             func() time.Time
 	Metrics         *Metrics
@@ -115,6 +118,7 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	c.ProcessingGrace = cmp.Or(c.ProcessingGrace, time.Hour)
 	c.RetentionEvery = cmp.Or(c.RetentionEvery, time.Minute)
 	c.RetentionBatch = cmp.Or(c.RetentionBatch, 500)
+	c.FaultProbeEvery = cmp.Or(c.FaultProbeEvery, DefaultFaultProbeEvery)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -140,6 +144,7 @@ func (c WorkerConfig) validate() error {
 	nonNegative(&errs, "Retention", c.Retention)
 	nonNegative(&errs, "RetentionEvery", c.RetentionEvery)
 	nonNegative(&errs, "RetentionBatch", c.RetentionBatch)
+	nonNegative(&errs, "FaultProbeEvery", c.FaultProbeEvery)
 	c.Backoff.validate(&errs)
 	c.Delays.validate(&errs)
 	return errs.err("worker")
@@ -155,10 +160,17 @@ type RetrieverConfig struct {
 	// callbacks and for polls each (default 16).
 	Concurrency int
 	// Schedule is when to poll an execution that has not reached a terminal
-	// status, as cumulative offsets from the first attempt; past its end the
-	// last interval repeats until the job's deadline. Default: Jumio's
+	// status, as cumulative offsets from the first attempt. Default: Jumio's
 	// recommended 40s, 60s, 100s, …, 940s.
 	Schedule []time.Duration
+	// PollTailEvery is how often an execution is polled after the
+	// schedule, until the job's deadline (KYCPIPE_POLL_TAIL_EVERY, default
+	// 20m): Jumio allows 10 attempts after a callback (jumio-api.md §10.8),
+	// and short intervals spend the tenant's retrieval budget.
+	PollTailEvery time.Duration
+	// FaultProbeEvery is how often a region paused by a configuration fault
+	// is probed (KYCPIPE_FAULT_PROBE_EVERY, default 30s).
+	FaultProbeEvery time.Duration
 	// IncludeExtraction copies the extracted document data (PII) into
 	// decision events. Off by default.
 	IncludeExtraction bool
@@ -183,6 +195,8 @@ func (c RetrieverConfig) withDefaults() RetrieverConfig {
 		c.Schedule = JumioRetrievalSchedule
 	}
 	c.RetryBudget = cmp.Or(c.RetryBudget, 20)
+	c.PollTailEvery = cmp.Or(c.PollTailEvery, DefaultPollTailEvery)
+	c.FaultProbeEvery = cmp.Or(c.FaultProbeEvery, DefaultFaultProbeEvery)
 	c.Backoff = c.Backoff.WithDefaults()
 	c.Delays = c.Delays.withDefaults()
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
@@ -204,6 +218,8 @@ func (c RetrieverConfig) validate() error {
 	nonNegative(&errs, "Concurrency", c.Concurrency)
 	nonNegative(&errs, "RetryBudget", c.RetryBudget)
 	nonNegative(&errs, "ShutdownGrace", c.ShutdownGrace)
+	nonNegative(&errs, "PollTailEvery", c.PollTailEvery)
+	nonNegative(&errs, "FaultProbeEvery", c.FaultProbeEvery)
 	var last time.Duration
 	for i, d := range c.Schedule {
 		if d <= last {
@@ -226,7 +242,8 @@ type IngestConfig struct {
 	InsecureNoAuth bool
 	// MaxBodyBytes bounds JSON bodies (default 1 MiB); larger is 413.
 	MaxBodyBytes int64
-	// MaxImageBytes bounds each multipart image (default 15 MiB).
+	// MaxImageBytes bounds each multipart image (default 15,000,000 bytes,
+	// Jumio's "15 MB").
 	MaxImageBytes int64
 	// DefaultRegion is used for jobs that name none (default amer-1).
 	DefaultRegion jumio.Region
@@ -236,6 +253,9 @@ type IngestConfig struct {
 	PublishTimeout time.Duration
 	// Callbacks configures the Jumio callback route's defenses.
 	Callbacks CallbackConfig
+	// Webhooks are the URL policy and secret key of the webhook endpoint
+	// routes (KYCPIPE_WEBHOOK_ALLOW_INSECURE, _ALLOW_PRIVATE, _SECRET_KEY).
+	Webhooks WebhookSettings
 	// TracerProvider records a span per request (default: none).
 	TracerProvider trace.TracerProvider
 	// MetricsHandler serves GET /metrics (optional).

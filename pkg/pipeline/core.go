@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 )
 
@@ -33,6 +34,13 @@ type stage struct {
 	delays  Delays
 	budget  int           // retryable failures a job may have
 	grace   time.Duration // how long in-flight handlers may finish at shutdown
+	// faults pauses regions whose Jumio configuration Jumio refuses
+	// (pause.go); nil for stages that call no Jumio.
+	faults *faultGate
+	// maxDeliver is the MaxDeliver of the stage's work consumers: a held
+	// message close to it is requeued instead of being given up by
+	// JetStream.
+	maxDeliver int
 }
 
 // stageOptions are what a stage is built from.
@@ -47,6 +55,11 @@ type stageOptions struct {
 	delays  Delays
 	budget  int
 	grace   time.Duration
+	// jumio, when set, lets the stage pause regions whose configuration
+	// Jumio refuses, probing every probeEvery (default 30s).
+	jumio      *Clients
+	probeEvery time.Duration
+	maxDeliver int
 }
 
 // newStage opens the job-state bucket (it must exist: see Provision).
@@ -59,12 +72,29 @@ func newStage(ctx context.Context, js jetstream.JetStream, o stageOptions) (*sta
 		name: o.name, js: js, topo: o.topo, subj: o.topo.Subjects, store: NewJobStore(kv, o.now).withIndex(js, o.topo.Subjects, o.log),
 		log: o.log, now: o.now, m: o.metrics, tracer: tracerOf(o.tracing), ready: newReadiness(js, o.topo, o.now),
 		backoff: o.backoff, delays: o.delays.withDefaults(), budget: o.budget, grace: o.grace,
+		faults: newFaultGate(o.name, o.jumio, o.probeEvery, o.log, o.now, o.metrics), maxDeliver: o.maxDeliver,
 	}, nil
 }
 
 // Ready reports whether the stage can work: NATS connected, streams,
-// consumers and buckets present (checked at most every 5s).
-func (s *stage) Ready(ctx context.Context) error { return s.ready.check(ctx) }
+// consumers and buckets present (checked at most every 5s), and no region
+// paused because Jumio refuses its configuration (the error names the
+// setting to fix).
+func (s *stage) Ready(ctx context.Context) error {
+	if err := s.ready.check(ctx); err != nil {
+		return err
+	}
+	return s.faults.err()
+}
+
+// runStage runs the stage's runners and its pause gate's probes until ctx
+// ends.
+func (s *stage) runStage(ctx context.Context, runners ...*runner) error {
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go s.faults.run(gctx)
+	return runAll(ctx, runners...)
+}
 
 // consumerSpec names a durable consumer a stage runs a handler on.
 type consumerSpec struct {
@@ -73,6 +103,9 @@ type consumerSpec struct {
 	ackWait          time.Duration
 	handle           handlerFunc
 	log              *zap.Logger // default: the stage's logger
+	// gated: the runner stops pulling while every region the stage serves
+	// is paused for a configuration fault.
+	gated bool
 }
 
 // runner returns the runner of one of the stage's consumers.
@@ -81,11 +114,15 @@ func (s *stage) runner(c consumerSpec) *runner {
 	if log == nil {
 		log = s.log
 	}
-	return &runner{
+	r := &runner{
 		name: s.name, js: s.js, stream: c.stream, consumer: c.consumer, concurrency: c.concurrency,
 		ackWait: c.ackWait, grace: s.grace, log: log, handle: c.handle, observe: s.m.observeOutcome,
 		tracer: s.tracer, panicRetry: s.delays.PanicRetry,
 	}
+	if c.gated {
+		r.gate = s.faults
+	}
+	return r
 }
 
 // failure is one failed attempt at a message's work, for [stage.settle].
@@ -101,6 +138,12 @@ type failure struct {
 	// such failures the job has had. nil: nothing is recorded, and the
 	// message's delivery count stands in.
 	charge func(ctx context.Context, throttled bool, info messages.ErrorInfo) (int, error)
+	// region is the Jumio region (credential set) the work was for: a
+	// configuration fault pauses it.
+	region jumio.Region
+	// hold records in the job's record that the message waits for a
+	// paused region (Held, LastError); nil: nothing is recorded.
+	hold func(ctx context.Context, info messages.ErrorInfo) error
 }
 
 // settle turns a failure into an outcome, the same way for every stage:
@@ -118,6 +161,27 @@ func (s *stage) settle(ctx context.Context, f failure) outcome {
 	}
 	log = log.With(zap.String("step", f.step))
 	class, retryAfter := classify(f.err)
+	if class == classSuspect || class == classConfig {
+		var fault *ConfigFault
+		var err error
+		if class == classSuspect {
+			fault, err = s.faults.confirm(ctx, f.region, permissionOf(f.err))
+		} else {
+			fault = s.configFault(f.region, f.err)
+			s.faults.report(fault)
+		}
+		switch {
+		case err != nil:
+			// Jumio could not be asked: neither the job's fault nor known
+			// to be the configuration's. Retried without using the budget.
+			d := s.backoff.Delay(deliveries(f.msg))
+			log.Warn("Jumio refused a call and cannot be probed now; will retry", zap.NamedError("refusal", f.err), zap.Error(err), zap.Duration("delay", d))
+			return retry(d)
+		case fault != nil:
+			return s.hold(ctx, f, fault, log)
+		}
+		class = classTerminal // a probe passed: the refusal is the job's
+	}
 	switch class {
 	case classCanceled:
 		return handBack()
@@ -204,3 +268,68 @@ func (s *stage) chargeRecord(rec *JobRecord, rev uint64, after func(*JobRecord, 
 // erasing reports whether err says the job is being (or was) erased: its
 // work stops there.
 func erasing(err error) bool { return errors.Is(err, ErrErasing) || errors.Is(err, ErrErased) }
+
+// configFault returns the configuration fault err is or carries: a fault a
+// stage reported, or the token endpoint refusing region's credentials.
+func (s *stage) configFault(region jumio.Region, err error) *ConfigFault {
+	var f *ConfigFault
+	if errors.As(err, &f) {
+		return f
+	}
+	if s.faults != nil && s.faults.clients != nil {
+		return s.faults.clients.credentialFault(region, err)
+	}
+	return &ConfigFault{Region: region, Kind: FaultCredentials, Status: jumio.StatusCode(err), Fix: "the Jumio client credentials", Err: err}
+}
+
+// requeueMargin: a held message this close to its consumer's MaxDeliver is
+// requeued (published again, then acked) so that JetStream never gives up
+// on it while its region is paused.
+const requeueMargin = 5
+
+// hold hands a message back for a paused region: its job's record notes
+// why (Held, LastError), its retry budget is untouched, and it comes back
+// around the region's next probe.
+func (s *stage) hold(ctx context.Context, f failure, fault *ConfigFault, log *zap.Logger) outcome {
+	s.m.heldMessage(s.name)
+	if f.hold != nil {
+		if err := f.hold(ctx, heldInfo(fault)); err != nil {
+			log.Debug("cannot note the hold in the job record", zap.Error(err))
+		}
+	}
+	log.Debug("region paused by a configuration fault; message held", zap.String("region", string(f.region)), zap.String("fault", string(fault.Kind)))
+	if s.maxDeliver > 0 && deliveries(f.msg) >= s.maxDeliver-requeueMargin {
+		return s.requeue(ctx, f.msg, f.jobID, log)
+	}
+	return retry(s.faults.holdDelay(f.region))
+}
+
+// holdIfPaused holds the message of f when its region is paused (web: for a
+// WEB-channel job that still needs web.href), before any Jumio call.
+func (s *stage) holdIfPaused(ctx context.Context, f failure, web bool) (outcome, bool) {
+	fault, ok := s.faults.pausedFor(f.region, web)
+	if !ok {
+		return outcome{}, false
+	}
+	log := f.log
+	if log == nil {
+		log = s.log
+	}
+	return s.hold(ctx, f, fault, log), true
+}
+
+// holdRecord returns a failure.hold that notes a hold in the job record at
+// rev, and hands the record as written to after.
+func (s *stage) holdRecord(rec *JobRecord, rev uint64, after func(*JobRecord, uint64)) func(context.Context, messages.ErrorInfo) error {
+	return func(ctx context.Context, info messages.ErrorInfo) error {
+		updated, newRev, err := s.store.Update(ctx, rec, rev, func(j *JobRecord) error {
+			j.Held++
+			j.LastError = &info
+			return nil
+		})
+		if err == nil && after != nil {
+			after(updated, newRev)
+		}
+		return err
+	}
+}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"testing"
 
@@ -53,9 +54,23 @@ func TestNewDecisionEvent(t *testing.T) {
 		t.Errorf("extraction = %+v", withPII.Extraction)
 	}
 
+	// A captured 2023 response: SESSION_EXPIRED with Jumio's own decision
+	// REJECTED / 100, passed on as Jumio gave it (jumio-api.md §10.9).
 	expired := newDecisionEvent(loadDetails(t, "details_session_expired.json"), false)
-	if expired.Decision.Type != messages.DecisionExpired || expired.Decision.Label != jumio.StatusSessionExpired {
-		t.Errorf("expired decision = %+v", expired.Decision)
+	if expired.Decision.Type != messages.DecisionRejected || expired.Decision.Label != "REJECTED" ||
+		expired.Decision.RiskScore == nil || *expired.Decision.RiskScore != 100 || expired.Status != jumio.StatusSessionExpired {
+		t.Errorf("expired decision = %+v (status %s)", expired.Decision, expired.Status)
+	}
+	// Without a decision from Jumio, an expired execution is EXPIRED.
+	bare := loadDetails(t, "details_session_expired.json")
+	bare.Decision = jumio.Decision{}
+	if ev := newDecisionEvent(bare, false); ev.Decision.Type != messages.DecisionExpired || ev.Decision.Label != jumio.StatusSessionExpired || ev.Decision.RiskScore != nil {
+		t.Errorf("expired without Jumio's decision = %+v", ev.Decision)
+	}
+	for _, u := range ev.Capabilities["usability"] {
+		if u.Credential == "" {
+			t.Errorf("usability result without its credential: %+v", ev.Capabilities["usability"])
+		}
 	}
 
 	future := newDecisionEvent(loadDetails(t, "details_future_fields.json"), false)
@@ -67,5 +82,35 @@ func TestNewDecisionEvent(t *testing.T) {
 	}
 	if got := future.Capabilities["phoneVerification"]; len(got) != 1 || got[0].Data.PhoneType != "MOBILE" {
 		t.Errorf("phone summary = %+v", got)
+	}
+}
+
+// Alerts list every capability result worse than the overall decision
+// (DESIGN 3.2); NOT_EXECUTED results are not findings.
+func TestAlerts(t *testing.T) {
+	t.Parallel()
+	caps := map[string][]messages.CapabilitySummary{
+		"watchlistScreening": {{Decision: "WARNING", Label: "ALERT"}},
+		"usability":          {{Decision: "PASSED", Label: "OK", Credential: "ID"}, {Decision: "NOT_EXECUTED", Label: "NOT_UPLOADED", Credential: "SELFIE"}},
+		"imageChecks":        {{Decision: "REJECTED", Label: "REPEATED_FACE"}},
+	}
+	cases := []struct {
+		overall string
+		want    []string
+	}{
+		{"PASSED", []string{"imageChecks:REJECTED", "watchlistScreening:WARNING"}},
+		{"WARNING", []string{"imageChecks:REJECTED"}},
+		{"REJECTED", nil},
+		{"NOT_EXECUTED", []string{"imageChecks:REJECTED", "watchlistScreening:WARNING"}},
+		{"EXPIRED", []string{"imageChecks:REJECTED", "watchlistScreening:WARNING"}},
+	}
+	for _, c := range cases {
+		var got []string
+		for _, a := range alertsOf(c.overall, caps) {
+			got = append(got, a.Capability+":"+a.Decision)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("overall %s: alerts %v, want %v", c.overall, got, c.want)
+		}
 	}
 }

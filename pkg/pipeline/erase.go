@@ -34,10 +34,6 @@ import (
 // task's redelivery. Jumio or NATS being down only delays it: the task is
 // retried, never dropped.
 
-// EraseWebhookData, when set, removes a job's webhook deliveries and their
-// log (the notifier's data). It returns how many messages it removed.
-var EraseWebhookData func(ctx context.Context, js jetstream.JetStream, t Topology, jobID string) (int, error)
-
 // ErasureRequest asks for a job's erasure.
 type ErasureRequest struct {
 	JobID  string
@@ -289,11 +285,9 @@ func (r *erasureRun) removeData(ctx context.Context, rec *JobRecord) error {
 	if _, err := eraseIndex(ctx, r.js, r.subj, rec); err != nil {
 		errs = append(errs, err)
 	}
-	if EraseWebhookData != nil {
-		n, err := EraseWebhookData(ctx, r.js, r.topo, rec.JobID)
-		r.removed.Messages += n
-		errs = append(errs, err)
-	}
+	n, err := EraseWebhookData(ctx, r.js, r.topo, rec.JobID)
+	r.removed.Messages += n
+	errs = append(errs, err)
 	if rec.WorkflowExecutionID != "" {
 		errs = append(errs, r.store.eraseExecution(ctx, rec.WorkflowExecutionID, rec.JobID))
 	}

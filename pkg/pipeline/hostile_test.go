@@ -1,20 +1,26 @@
 package pipeline_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"mime/multipart"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kycpipe/kycpipe/internal/localstack"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
+	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
 )
 
 var updateSecurityDoc = flag.Bool("update-security-doc", false, "rewrite the hostile-inputs table in docs/SECURITY.md")
@@ -36,6 +42,7 @@ type hostile struct {
 	body    []byte
 	headers map[string]string // "" deletes the header
 	repeat  int               // send this many times; the last answer is recorded
+	stall   bool              // send half the body, then nothing: the answer comes while the client waits
 }
 
 func validJob(ref string) map[string]any {
@@ -81,13 +88,44 @@ func cb(account, exec, status string) []byte {
 
 func hostileInputs() []hostile {
 	img := jumiotest.PNG(640, 400)
-	apiJob := jsonBody(map[string]any{"customerInternalReference": "order-img", "workflowDefinition": map[string]any{"key": 10011}, "channel": "API"})
+	// Image jobs are otherwise valid: consent and the ID's country and type
+	// (Jumio's rules for API uploads) are present.
+	apiJob := jsonBody(map[string]any{"customerInternalReference": "order-img", "workflowDefinition": pipelinetest.IDWorkflow(10011), "channel": "API",
+		"userConsent": pipelinetest.Consent()})
+	imageJob := func(parts any) []byte {
+		return jsonBody(map[string]any{"customerInternalReference": "order-h", "workflowDefinition": pipelinetest.IDWorkflow(10011), "channel": "API",
+			"userConsent": pipelinetest.Consent(), "parts": parts})
+	}
 	gifCT, gifBody := multipartOf(map[string][]byte{"request": apiJob, "FRONT": []byte("GIF89a\x01\x00\x01\x00")}, "request", "FRONT")
 	noReqCT, noReqBody := multipartOf(map[string][]byte{"FRONT": img}, "FRONT")
 	lateCT, lateBody := multipartOf(map[string][]byte{"request": apiJob, "FRONT": img}, "FRONT", "request")
 	bigCT, bigBody := multipartOf(map[string][]byte{"request": apiJob, "FRONT": append(append([]byte{}, img...), make([]byte, 15<<20)...)}, "request", "FRONT")
 	jumio := map[string]string{"X-Forwarded-For": jumioSourceIP, "Authorization": ""}
 	known := cb("7b1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "2f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e", "PROCESSED")
+	// Security II (issue 13).
+	longID := jsonBody(map[string]any{"jobId": strings.Repeat("a", 3000), "customerInternalReference": "order-cl", "channel": "API",
+		"workflowDefinition": map[string]any{"key": 10011}})
+	longCT, longBody := multipartOf(map[string][]byte{"request": longID, "FRONT": img}, "request", "FRONT")
+	stallCT, stallBody := multipartOf(map[string][]byte{"request": apiJob, "FRONT": append(append([]byte{}, img...), make([]byte, 1<<20)...)}, "request", "FRONT")
+	bigCaps := withField("workflowDefinition", map[string]any{"key": 10066, "capabilities": map[string]any{"x": strings.Repeat("<", 20<<10)}})
+	maxCallback := func() []byte {
+		href := "https://retrieval.amer-1.jumio.ai/" + strings.Repeat("<", 2048-34)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(map[string]any{"callbackSentAt": "2026-11-22T10:00:00.000Z", "userReference": strings.Repeat("u", 400),
+			"workflowExecution": map[string]any{"id": "4f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e", "href": href, "status": "PROCESSED"},
+			"account":           map[string]any{"id": "7b1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "href": href}})
+		b := bytes.TrimSuffix(buf.Bytes(), []byte("}\n"))
+		return append(b, []byte(`,"pad":"`+strings.Repeat("<", 8<<10-len(b)-len(`,"pad":""}`))+`"}`)...)
+	}()
+	longHref := jsonBody(map[string]any{"workflowExecution": map[string]any{"id": "2f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e", "status": "PROCESSED",
+		"href": "https://retrieval.amer-1.jumio.ai/" + strings.Repeat("x", 2<<10)}, "account": map[string]any{"id": "7b1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"}})
+	badSentAt := jsonBody(map[string]any{"callbackSentAt": "tomorrow, probably", "workflowExecution": map[string]any{"id": "2f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e", "status": "PROCESSED"},
+		"account": map[string]any{"id": "7b1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"}})
+	resent := bytes.Replace(known, []byte("2026-11-22T10:00:00.000Z"), []byte("2026-11-22T10:00:01.000Z"), 1)
+	upperJobID := []byte(`{"JOBID":"h-10","customerInternalReference":"order-h","workflowDefinition":{"key":10066},"channel":"API","preparedData":{"email":"jane@example.com"}}`)
+	idemJob := func(id string) []byte { j := validJob("order-idem-3"); j["jobId"] = id; return jsonBody(j) }
 	post := func(name string, body []byte, h map[string]string) hostile {
 		return hostile{name: name, method: "POST", path: "/v1/verifications", ctype: "application/json", body: body, headers: h}
 	}
@@ -118,14 +156,20 @@ func hostileInputs() []hostile {
 		post("callbackUrl with a port", withField("callbackUrl", "https://attacker.example:8443/x"), nil),
 		post("jobId with path traversal", withField("jobId", "../../etc/passwd"), nil),
 		post("accountId with path traversal", withField("accountId", "../../accounts"), nil),
-		post("image that is not an image", withField("parts", []map[string]any{{"classifier": "FRONT", "data": base64.StdEncoding.EncodeToString([]byte("MZ\x90\x00 not an image"))}}), nil),
-		post("object reference smuggled into parts", withField("parts", []map[string]any{{"classifier": "FRONT", "object": "other-job/n/FRONT"}}), nil),
+		post("image that is not an image", imageJob([]map[string]any{{"classifier": "FRONT", "data": base64.StdEncoding.EncodeToString([]byte("MZ\x90\x00 not an image"))}}), nil),
+		post("object reference smuggled into parts", imageJob([]map[string]any{{"classifier": "FRONT", "object": "other-job/n/FRONT"}}), nil),
 		{name: "multipart with a GIF", method: "POST", path: "/v1/verifications", ctype: gifCT, body: gifBody},
 		{name: "multipart without the request part", method: "POST", path: "/v1/verifications", ctype: noReqCT, body: noReqBody},
 		{name: "multipart with the image before the request", method: "POST", path: "/v1/verifications", ctype: lateCT, body: lateBody},
 		{name: "multipart image over 15 MiB", method: "POST", path: "/v1/verifications", ctype: bigCT, body: bigBody},
 		post("Idempotency-Key of 300 characters", validJobBody("order-idem"), map[string]string{"Idempotency-Key": strings.Repeat("k", 300)}),
 		post("Idempotency-Key reused with another body", validJobBody("order-idem-2"), map[string]string{"Idempotency-Key": "hostile-reused-key"}),
+		post("Idempotency-Key reused with a body naming another jobId", idemJob("h-idem-2"), map[string]string{"Idempotency-Key": "hostile-key-with-job-id"}),
+		post("JSON field name in another letter case (JOBID)", upperJobID, nil),
+		post("capabilities over 16 KiB (full of '<')", bigCaps, nil),
+		{name: "multipart with a 3,000-character jobId (longer than NATS's control line)", method: "POST", path: "/v1/verifications", ctype: longCT, body: longBody},
+		{name: "multipart upload that stalls mid-image", method: "POST", path: "/v1/verifications", ctype: stallCT, body: stallBody, stall: true},
+		{name: "request headers of 128 KiB (the limit is 64 KiB)", method: "GET", path: "/healthz", headers: map[string]string{"X-Pad": strings.Repeat("p", 128<<10), "Authorization": ""}},
 		{name: "status of an unknown job", method: "GET", path: "/v1/verifications/job_does_not_exist"},
 		{name: "status with an encoded traversal", method: "GET", path: "/v1/verifications/..%2F..%2Fetc%2Fpasswd"},
 		{name: "status without a key", method: "GET", path: "/v1/verifications/job_x", headers: map[string]string{"Authorization": ""}},
@@ -138,10 +182,15 @@ func hostileInputs() []hostile {
 		{name: "callback with a spoofed X-Forwarded-For hop", method: "POST", path: callbackPath, ctype: "application/json", body: known, headers: map[string]string{"X-Forwarded-For": jumioSourceIP + ", 198.51.100.7", "Authorization": ""}},
 		{name: "malformed callback", method: "POST", path: callbackPath, ctype: "application/json", body: []byte(`{"workflowExecution":`), headers: jumio},
 		{name: "callback with traversal in its IDs", method: "POST", path: callbackPath, ctype: "application/json", body: cb("../../a", "2f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e", "PROCESSED"), headers: jumio},
-		{name: "callback over 64 KiB", method: "POST", path: callbackPath, ctype: "application/json", body: append(known[:len(known)-1], []byte(`,"pad":"`+strings.Repeat("x", 70<<10)+`"}`)...), headers: jumio},
-		{name: "forged callback for an unknown execution (answered, then dead-lettered; never retrieved)", method: "POST", path: callbackPath, ctype: "application/json", body: known, headers: jumio},
-		{name: "replayed callback (same body again: deduplicated)", method: "POST", path: callbackPath, ctype: "application/json", body: known, headers: jumio},
-		{name: "callback flood (12 at once; the route allows 10)", method: "POST", path: callbackPath, ctype: "application/json", body: cb("7b1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "3f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e", "PROCESSED"), headers: jumio, repeat: 12},
+		{name: "callback over 8 KiB", method: "POST", path: callbackPath, ctype: "application/json", body: append(known[:len(known)-1], []byte(`,"pad":"`+strings.Repeat("x", 9<<10)+`"}`)...), headers: jumio},
+		{name: "callback with an href over 2 KiB", method: "POST", path: callbackPath, ctype: "application/json", body: longHref, headers: jumio},
+		{name: "callback whose callbackSentAt is not an RFC 3339 time", method: "POST", path: callbackPath, ctype: "application/json", body: badSentAt, headers: jumio},
+		{name: "forged callback for an unknown execution (answered; counted, not stored, never retrieved)", method: "POST", path: callbackPath, ctype: "application/json", body: known, headers: jumio},
+		{name: "forged callback of the maximum size (8 KiB, 2 KiB hrefs of '<') for an unknown execution (not stored)", method: "POST", path: callbackPath, ctype: "application/json", body: maxCallback, headers: jumio},
+		{name: "forged callback naming another job (?job=, ignored)", method: "POST", path: callbackPath + "?job=h-idem-1", ctype: "application/json", body: known, headers: jumio},
+		{name: "replayed callback with another callbackSentAt (stored once per execution and status)", method: "POST", path: callbackPath, ctype: "application/json", body: resent, headers: jumio},
+		{name: "callback flood (12 at once from one address; it may send 10)", method: "POST", path: callbackPath, ctype: "application/json", body: cb("7b1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "3f1e3c6a-58a1-4a6e-9d7b-9a6c1c2b3d4e", "PROCESSED"), headers: jumio, repeat: 12},
+		{name: "callback from another allowlisted address during that flood", method: "POST", path: callbackPath, ctype: "application/json", body: known, headers: map[string]string{"X-Forwarded-For": "203.0.113.6", "Authorization": ""}},
 		{name: "health probe without a key", method: "GET", path: "/healthz", headers: map[string]string{"Authorization": ""}},
 	}
 }
@@ -161,14 +210,22 @@ func TestHostileInputs(t *testing.T) {
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 			RatePerSecond:  0.01, Burst: 10,
 		}
+		o.Ingest.PublishTimeout = time.Second // a stalled upload is dropped after 3 s
 	})
-	// The first submission of the reused key.
+	// The first submissions of the reused keys.
 	b.submit(t, validJobBody("order-idem-1"), 202, map[string]string{"Idempotency-Key": "hostile-reused-key"})
+	first := validJob("order-idem-3")
+	first["jobId"] = "h-idem-1"
+	b.submit(t, first, 202, map[string]string{"Idempotency-Key": "hostile-key-with-job-id"})
 	// Callbacks already spent on the first rows count against the burst.
 	var rows []string
 	for i, h := range hostileInputs() {
 		var r response
 		for n := 0; n < max(1, h.repeat); n++ {
+			if h.stall {
+				r = stalled(t, b, h)
+				continue
+			}
 			r = b.do(t, h.method, h.path, h.ctype, bytes.NewReader(h.body), h.headers)
 		}
 		answer := fmt.Sprint(r.status)
@@ -208,4 +265,28 @@ func TestHostileInputs(t *testing.T) {
 	if current != table {
 		t.Errorf("the answers to hostile inputs changed; if deliberate, rerun with -update-security-doc.\n--- docs/SECURITY.md\n%s\n--- observed\n%s", current, table)
 	}
+}
+
+// stalled sends h's headers and half its body over a raw connection, then
+// nothing, and reads the answer ingest gives when it stops waiting.
+func stalled(t *testing.T, b *bundle, h hostile) response {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(b.stack.IngestURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	head := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: ingest\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n",
+		h.method, h.path, b.stack.APIKey, h.ctype, len(h.body))
+	if _, err := conn.Write(append([]byte(head), h.body[:len(h.body)/2]...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(waitLong))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s: %v", h.name, err)
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: rb}
 }

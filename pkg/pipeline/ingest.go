@@ -32,13 +32,21 @@ type Ingest struct {
 	now       func() time.Time
 	m         *Metrics
 	draining  atomic.Bool
-	cbLimit   *bucket
+	cbLimit   *sourceLimiter // callbacks per source address
 	submitter *Submitter
+	hooks     *WebhookEndpoints
+
+	// Callbacks for unknown executions are logged at most cbLog's rate; the
+	// others are counted in cbSuppressed.
+	cbLog        *bucket
+	cbSuppressed atomic.Int64
 
 	ready *readiness
 }
 
-// NewIngest opens the job-state bucket and image store.
+// NewIngest opens the job-state bucket and image store. Unless
+// cfg.Callbacks.Open, it warns when callbacks are accepted from anyone (no
+// secret path, no allowlist): it does so at every start.
 func NewIngest(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg IngestConfig) (*Ingest, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -56,9 +64,17 @@ func NewIngest(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg I
 	if err != nil {
 		return nil, err
 	}
+	hooks, err := NewWebhookEndpoints(ctx, js, cfg.Topology, cfg.Webhooks, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Callbacks.unprotected() && !cfg.Callbacks.Open {
+		cfg.Logger.Warn("callbacks are accepted from anyone: set KYCPIPE_CALLBACK_SECRET and/or KYCPIPE_CALLBACK_ALLOWLIST=jumio (docs/SECURITY.md)")
+	}
 	return &Ingest{cfg: cfg, nc: nc, js: js, subj: cfg.Topology.Subjects, store: NewJobStore(kv, cfg.Now).withIndex(js, cfg.Topology.Subjects, cfg.Logger),
-		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics, submitter: submitter,
-		cbLimit: newBucket(cfg.Callbacks.RatePerSecond, cfg.Callbacks.Burst),
+		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics, submitter: submitter, hooks: hooks,
+		cbLimit: newSourceLimiter(cfg.Callbacks.RatePerSecond, cfg.Callbacks.Burst, maxSources),
+		cbLog:   newBucket(1, 10),
 		ready:   &readiness{nc: nc, js: js, topo: cfg.Topology, now: cfg.Now}}, nil
 }
 
@@ -85,6 +101,7 @@ func (in *Ingest) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(docs.OpenAPI)
 	})))
+	in.webhookRoutes(mux)
 	if in.cfg.MetricsHandler != nil {
 		mux.Handle("GET /metrics", in.authed(ScopeMetrics, in.cfg.MetricsHandler.ServeHTTP))
 	}
@@ -109,8 +126,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
-// Unwrap gives http.ResponseController the writer beneath (the console's
-// event streams flush and extend their write deadline through it).
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines of uploads; the console's event streams flush and extend their
+// write deadline through it).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
@@ -216,13 +234,40 @@ func (d discardWriter) Header() http.Header         { return d.h }
 func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d discardWriter) WriteHeader(int)             {}
 
+// healthz is the liveness probe: it fails once the NATS connection is
+// closed for good (nats.go gave up, or the server refused it), so the
+// orchestrator restarts a process that could otherwise only answer 503.
 func (in *Ingest) healthz(w http.ResponseWriter, _ *http.Request) {
+	if in.nc != nil && in.nc.IsClosed() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failed", "reason": reasonNATSClosed})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// Reason codes of /healthz and /readyz. The probes take no key, so they say
+// why in a code, never in internal error text (which names streams,
+// servers and errors an outsider has no business reading).
+const (
+	reasonDraining        = "draining"
+	reasonNATSClosed      = "nats_closed"
+	reasonNATSUnavailable = "nats_unavailable"
+	reasonTopology        = "topology_unavailable"
+)
+
 func (in *Ingest) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := in.Ready(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		reason := reasonTopology
+		switch {
+		case in.draining.Load():
+			reason = reasonDraining
+		case in.nc != nil && in.nc.IsClosed():
+			reason = reasonNATSClosed
+		case in.nc != nil && !in.nc.IsConnected():
+			reason = reasonNATSUnavailable
+		}
+		in.log.Debug("not ready", zap.String("reason", reason), zap.Error(err))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": reason})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -29,8 +29,7 @@ type submitResponse struct {
 }
 
 func (in *Ingest) submit(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*in.cfg.PublishTimeout)
-	defer cancel()
+	in.withIdleDeadlines(w, r)
 	// The key is checked before the body is read: a multipart body stores
 	// its images as it is read, and a refused submission must store nothing.
 	key := r.Header.Get("Idempotency-Key")
@@ -51,7 +50,7 @@ func (in *Ingest) submit(w http.ResponseWriter, r *http.Request) {
 	case "application/json":
 		req, images, p = in.readJSON(w, r)
 	case "multipart/form-data":
-		req, images, p = in.readMultipart(ctx, w, r, params["boundary"])
+		req, images, p = in.readMultipart(storeContext(r), w, r, params["boundary"])
 	default:
 		p = &Problem{Type: ProblemUnsupportedType, Status: http.StatusUnsupportedMediaType,
 			Detail: "send application/json, or multipart/form-data with a request part and image parts"}
@@ -59,6 +58,19 @@ func (in *Ingest) submit(w http.ResponseWriter, r *http.Request) {
 	if p != nil {
 		in.m.submission("invalid")
 		writeProblem(w, *p)
+		return
+	}
+	// The deadline of storing the job starts once the body is read.
+	ctx, cancel := context.WithTimeout(r.Context(), 3*in.cfg.PublishTimeout)
+	defer cancel()
+	if err := in.claimIdempotencyKey(ctx, req, key); err != nil {
+		in.deleteObjects(ctx, images)
+		if errors.Is(err, errKeyConflict) {
+			in.m.submission("conflict")
+			writeProblem(w, Problem{Type: ProblemConflict, Status: http.StatusConflict, Detail: "Idempotency-Key was already used with a different request"})
+			return
+		}
+		in.unavailable(w, "cannot store the job now", err)
 		return
 	}
 	in.respondSubmit(ctx, w, req, images, key)
@@ -103,9 +115,11 @@ func (in *Ingest) readJSON(w http.ResponseWriter, r *http.Request) (*messages.Ve
 
 // CheckInlineImages checks the images of a JSON submission as ingest does:
 // each base64 part is a JPEG or PNG whose contentType (when given) matches
-// the data, and no part names an object in the image store (those are
-// internal). It fills in missing content types and returns every violation.
-// Run it after req.Validate.
+// the data and whose dimensions Jumio accepts (see checkImageSize), no part
+// names an object in the image store (those are internal), and the job
+// meets Jumio's rules for API image uploads ([CheckUploadRules]: consent,
+// the ID's country and type). It fills in missing content types and returns
+// every violation. Run it after req.Validate.
 func CheckInlineImages(req *messages.VerificationRequest) []jumio.FieldError {
 	var fields []jumio.FieldError
 	for i := range req.Parts {
@@ -127,9 +141,10 @@ func CheckInlineImages(req *messages.VerificationRequest) []jumio.FieldError {
 			fields = append(fields, jumio.FieldError{Field: path + ".contentType", Code: jumio.CodeInvalidValue, Message: "does not match the image data"})
 		default:
 			part.ContentType = ct
+			fields = append(fields, checkImage(path+".data", ct, bytes.NewReader(part.Data))...)
 		}
 	}
-	return fields
+	return append(fields, CheckUploadRules(req, nil)...)
 }
 
 // ValidIdempotencyKey reports whether k can be an Idempotency-Key: 1 to 255
@@ -171,7 +186,7 @@ func validate(req *messages.VerificationRequest) *Problem {
 		}
 		return &Problem{Type: ProblemValidation, Status: http.StatusUnprocessableEntity, Detail: err.Error()}
 	}
-	return nil
+	return checkBounds(req)
 }
 
 func validationProblem(fields ...jumio.FieldError) *Problem {
@@ -252,6 +267,14 @@ func (in *Ingest) readMultipart(ctx context.Context, w http.ResponseWriter, r *h
 					return nil, nil, validationProblem(jumio.FieldError{Field: name, Code: jumio.CodeInvalidValue, Message: "each image may be sent once"})
 				}
 			}
+			if p := checkBeforeStore(req, imgs, name); p != nil {
+				cleanup()
+				return nil, nil, p
+			}
+			if fields := CheckUploadRules(req, append(classifiersOf(imgs), name)); len(fields) > 0 {
+				cleanup()
+				return nil, nil, validationProblem(fields...)
+			}
 			img, p := in.storeImage(ctx, req.JobID, nonce, name, part)
 			if p != nil {
 				cleanup()
@@ -288,33 +311,23 @@ func (in *Ingest) storeImage(ctx context.Context, jobID, nonce, classifier strin
 	if !ok {
 		return pendingImage{}, &Problem{Type: ProblemUnsupportedType, Status: http.StatusUnsupportedMediaType, Detail: classifier + " must be a JPEG or PNG image"}
 	}
+	// Jumio's dimension rules, from the header alone, before storing.
+	body, fields := peekImage(classifier, ct, br)
+	if len(fields) > 0 {
+		return pendingImage{}, validationProblem(fields...)
+	}
 	h := sha256.New()
-	lr := &io.LimitedReader{R: io.TeeReader(br, h), N: in.cfg.MaxImageBytes + 1}
+	lr := &limitedImage{r: io.TeeReader(body, h), n: in.cfg.MaxImageBytes}
 	name := messages.ObjectName(jobID, nonce, classifier)
 	info, err := in.images.Put(ctx, jetstream.ObjectMeta{Name: name, Headers: nats.Header{"Content-Type": {ct}}}, lr)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return pendingImage{}, &Problem{Type: ProblemTooLarge, Status: http.StatusRequestEntityTooLarge, Detail: "the body is too large"}
+		if p := in.uploadProblem(classifier, err); p != nil {
+			return pendingImage{}, p
 		}
 		in.log.Warn("cannot store image", jobField(jobID), zap.String("part", classifier), zap.Error(err))
 		return pendingImage{}, &Problem{Type: ProblemUnavailable, Status: http.StatusServiceUnavailable, Detail: "cannot store the image now"}
 	}
-	img := pendingImage{classifier: classifier, contentType: ct, object: name, size: int64(info.Size), sha: hex.EncodeToString(h.Sum(nil))}
-	if lr.N <= 0 {
-		in.deleteObjects(context.WithoutCancel(ctx), []pendingImage{img})
-		return pendingImage{}, &Problem{Type: ProblemTooLarge, Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("%s is larger than %d bytes", classifier, in.cfg.MaxImageBytes)}
-	}
-	return img, nil
-}
-
-func (in *Ingest) deleteObjects(ctx context.Context, imgs []pendingImage) {
-	for _, im := range imgs {
-		if im.object != "" {
-			_ = in.images.Delete(ctx, im.object)
-		}
-	}
+	return pendingImage{classifier: classifier, contentType: ct, object: name, size: int64(info.Size), sha: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
 func newNonce() string {
@@ -348,6 +361,12 @@ func (in *Ingest) respondSubmit(ctx context.Context, w http.ResponseWriter, req 
 		}
 	}
 	req.Parts = parts
+	if p := checkEncodedSize(req); p != nil {
+		in.deleteObjects(ctx, imgs)
+		in.m.submission("invalid")
+		writeProblem(w, *p)
+		return
+	}
 	res, err := in.submitter.Submit(ctx, req, "submitted over HTTP")
 	bg := context.WithoutCancel(ctx)
 	switch {
@@ -380,8 +399,14 @@ func (in *Ingest) respondSubmit(ctx context.Context, w http.ResponseWriter, req 
 }
 
 // unavailable answers 503 with Retry-After: JetStream is unreachable or the
-// jobs stream is full.
+// jobs stream is full. A message refused for its size is the client's
+// fault, not a reason to retry: 413.
 func (in *Ingest) unavailable(w http.ResponseWriter, detail string, err error) {
+	if isMessageTooLarge(err) {
+		in.m.submission("invalid")
+		writeProblem(w, *tooLargeMessage())
+		return
+	}
 	in.m.submission("unavailable")
 	if isStreamFull(err) {
 		detail = "the job queue is full; retry later"

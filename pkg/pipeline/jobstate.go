@@ -70,6 +70,14 @@ type JobRecord struct {
 	// although an earlier delivery may have created one at Jumio (a crash
 	// between Jumio's answer and the checkpoint): a possible orphan account.
 	AmbiguousCreates int `json:"ambiguousCreates,omitempty"`
+	// Held counts deliveries handed back because Jumio refused kycpipe's
+	// configuration of the job's region (a configuration fault: no retry
+	// budget used, the job resumes by itself).
+	Held int `json:"held,omitempty"`
+	// ReplacedExecutions are executions of the job's account that the job
+	// replaced with a new one (a WEB job launched again once Jumio returned
+	// web.href): their callbacks are acknowledged, not retrieved.
+	ReplacedExecutions []string `json:"replacedExecutions,omitempty"`
 
 	// Retrieval.
 	Polls        int                       `json:"polls,omitempty"`
@@ -147,6 +155,19 @@ func (r *JobRecord) addMessages(refs ...MessageRef) {
 			r.Messages = append(r.Messages, m)
 		}
 	}
+}
+
+// offersChannel reports whether any of the job's credentials may be
+// acquired over ch (WEB, SDK, API).
+func (r *JobRecord) offersChannel(ch string) bool {
+	for _, c := range r.Credentials {
+		for _, a := range c.Channels {
+			if a == ch {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // HasUploaded reports whether classifier was uploaded.
@@ -384,13 +405,16 @@ func (s *JobStore) IndexExecution(ctx context.Context, executionID, jobID string
 // late callback for it is recognized and dropped.
 func erasedKey(id string) string { return "erased." + id }
 
-// eraseExecution removes an execution's index entry (every revision) and
+// eraseExecution removes an execution's index entry and
 // leaves the erased mark in its place.
 func (s *JobStore) eraseExecution(ctx context.Context, executionID, jobID string) error {
 	if _, err := s.kv.Put(ctx, erasedKey(executionID), []byte(jobID)); err != nil {
 		return fmt.Errorf("pipeline: mark execution erased: %w", err)
 	}
-	if err := s.kv.Purge(ctx, execKey(executionID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	// Delete, not Purge: the bucket keeps one revision per key, so the
+	// delete marker replaces the entry, and roll-ups (which Purge needs)
+	// are off on this bucket (docs/SECURITY.md).
+	if err := s.kv.Delete(ctx, execKey(executionID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("pipeline: erase execution index: %w", err)
 	}
 	return nil

@@ -38,6 +38,9 @@ type Metrics struct {
 	redeliveries     *prometheus.CounterVec
 	jobs             *prometheus.CounterVec
 	erasures         *prometheus.CounterVec
+	configFaults     *prometheus.GaugeVec
+	faultProbes      *prometheus.CounterVec
+	held             *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
@@ -87,8 +90,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Jobs erased, by source (REQUEST, RETENTION), and callbacks or other messages dropped because their job was erased (source dropped_callback)."}, []string{"source"}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_retrieval_polls_total",
 			Help: "Retrieval attempts by trigger (callback, poll) and result (decided, pending, not_retrievable)."}, []string{"trigger", "result"}),
+		configFaults: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kycpipe_jumio_config_fault",
+			Help: "1 while Jumio refuses kycpipe's configuration of a region and the stage pauses it, by stage, region and fault (credentials, permission, web_href)."}, []string{"stage", "region", "fault"}),
+		faultProbes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_jumio_config_probes_total",
+			Help: "Probes of a region's Jumio configuration, by stage, region and result (accepted, refused, inconclusive)."}, []string{"stage", "region", "result"}),
+		held: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_held_total",
+			Help: "Messages handed back because Jumio refuses the configuration of their region (no retry budget used), by stage."}, []string{"stage"}),
 	}
-	reg.MustRegister(m.httpRequests, m.httpDuration, m.submissions, m.callbacks, m.messages, m.handling, m.steps,
+	reg.MustRegister(m.configFaults, m.faultProbes, m.held, m.httpRequests, m.httpDuration, m.submissions, m.callbacks, m.messages, m.handling, m.steps,
 		m.jumioCalls, m.jumioDuration, m.rateLimitWaits, m.throttledJobs, m.deadLetters, m.decisions,
 		m.callbackDecision, m.submitDecision, m.ambiguous, m.finalizes, m.polls, m.redeliveries, m.jobs, m.erasures)
 	return m
@@ -233,6 +242,9 @@ func ConsumersOf(t Topology, stage string) [][2]string {
 		return [][2]string{{s.StreamJobs(), ConsumerWorker}, {s.StreamAdvisories(), ConsumerDLQSweeper}}
 	case messages.StageRetriever:
 		return [][2]string{{s.StreamCallbacks(), ConsumerRetrieverCallback}, {s.StreamRetrieve(), ConsumerRetrieverPoll}}
+	case messages.StageNotifier:
+		return [][2]string{{s.StreamEvents(), ConsumerNotifierEvents}, {s.StreamDecisions(), ConsumerNotifierDecisions},
+			{s.StreamWebhooks(), ConsumerNotifierDelivery}}
 	}
 	return nil
 }
@@ -269,5 +281,28 @@ func (c *ConsumerCollector) Collect(ch chan<- prometheus.Metric) {
 func (m *Metrics) erased(source string) {
 	if m != nil {
 		m.erasures.WithLabelValues(source).Inc()
+	}
+}
+
+func (m *Metrics) configFault(stage, region, fault string, on bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if on {
+		v = 1
+	}
+	m.configFaults.WithLabelValues(stage, region, fault).Set(v)
+}
+
+func (m *Metrics) faultProbe(stage, region, result string) {
+	if m != nil {
+		m.faultProbes.WithLabelValues(stage, region, result).Inc()
+	}
+}
+
+func (m *Metrics) heldMessage(stage string) {
+	if m != nil {
+		m.held.WithLabelValues(stage).Inc()
 	}
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -72,10 +73,20 @@ const (
 	classTerminal
 	// classCanceled: the process is stopping. The message is handed back.
 	classCanceled
+	// classConfig: Jumio refuses kycpipe's configuration, not the job: the
+	// token endpoint refused the client credentials (400/401/403), or the
+	// stage knows it (no web.href). The region pauses (pause.go) and the
+	// message is held without using its retry budget.
+	classConfig
+	// classSuspect: a 403 (or a 401 after the token refresh) on a call: the
+	// configuration's fault if a probe of the same permission with a fresh
+	// token is refused too (then as classConfig), else the job's (then as
+	// classTerminal).
+	classSuspect
 )
 
 func (c errClass) String() string {
-	return [...]string{"infra", "transient", "throttled", "terminal", "canceled"}[c]
+	return [...]string{"infra", "transient", "throttled", "terminal", "canceled", "config", "suspect"}[c]
 }
 
 // classify maps an error a stage met to its class and, when the error
@@ -93,6 +104,8 @@ func classify(err error) (errClass, time.Duration) {
 		return classInfra, 0
 	case errors.Is(err, context.Canceled):
 		return classCanceled, 0
+	case errors.As(err, new(*configFaultError)), errors.As(err, new(*ConfigFault)), tokenRefused(err):
+		return classConfig, 0
 	case errors.As(err, &term):
 		return classTerminal, 0
 	case errors.As(err, &infra):
@@ -103,6 +116,8 @@ func classify(err error) (errClass, time.Duration) {
 		return classThrottled, ra
 	case fromJumio(err) && jumio.IsRetryable(err):
 		return classTransient, ra
+	case suspectRefusal(err):
+		return classSuspect, 0
 	case errors.Is(err, messages.ErrMalformed), errors.Is(err, messages.ErrUnsupportedSchema),
 		errors.Is(err, jumio.ErrValidation), errors.Is(err, jumio.ErrInvalidArgument):
 		return classTerminal, 0
@@ -116,6 +131,36 @@ func classify(err error) (errClass, time.Duration) {
 		return classInfra, 0
 	}
 	return classInfra, 0
+}
+
+// suspectRefusal reports whether err is a refusal that may be the
+// configuration's fault: a 403 on any call (Jumio answers a missing
+// permission and a blocked User-Agent so), or a 401 on a call made with the
+// OAuth token after the client's one refresh (a fresh token refused: a
+// token of another region's tenant). A 401 on an upload or finalize is the
+// transaction token's, i.e. the job's.
+func suspectRefusal(err error) bool {
+	var apiErr *jumio.APIError
+	if !errors.As(err, &apiErr) || apiErr.TokenEndpoint() {
+		return false
+	}
+	switch apiErr.StatusCode {
+	case http.StatusForbidden:
+		return true
+	case http.StatusUnauthorized:
+		return apiErr.Permission() != ""
+	}
+	return false
+}
+
+// permissionOf is the permission a suspect refusal's call needed ("" for
+// credential calls: the probe is then a token request alone).
+func permissionOf(err error) jumio.Permission {
+	var apiErr *jumio.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Permission()
+	}
+	return ""
 }
 
 // fromJumio reports whether err is an answer from Jumio or a failure to get

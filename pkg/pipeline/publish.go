@@ -47,6 +47,7 @@ type outMsg struct {
 	data    []byte
 	msgID   string // Nats-Msg-Id for deduplication ("" for none)
 	jobID   string // Kyc-Job-Id
+	header  nats.Header
 }
 
 // newOutMsg encodes msg (stamping its schema) for subject.
@@ -61,6 +62,9 @@ func newOutMsg(subject string, msg messages.Message, msgID, jobID string) (outMs
 func (o outMsg) natsMsg(ctx context.Context) *nats.Msg {
 	m := nats.NewMsg(o.subject)
 	m.Data = o.data
+	for k, vs := range o.header {
+		m.Header[k] = append([]string(nil), vs...)
+	}
 	if o.msgID != "" {
 		m.Header.Set(messages.HeaderMsgID, o.msgID)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -36,6 +37,51 @@ type RateLimits struct {
 	MaxWait time.Duration
 	// PenaltyWindow is how long a 429 slows the class down (default 1m).
 	PenaltyWindow time.Duration
+	// CallbackShare is the share of the retrieval rate (and burst) reserved
+	// for retrievals that callbacks trigger (default 0.3; negative: none,
+	// callbacks and polls share one queue). Callbacks draw from their own
+	// lane, so thousands of executions polled while their users take their
+	// time never delay a callback's decision; polls get the rest.
+	CallbackShare float64
+}
+
+// DefaultCallbackShare is the share of the retrieval rate reserved for
+// callbacks.
+const DefaultCallbackShare = 0.3
+
+// laneCallbacks names the callbacks' lane of the retrieval class (its key
+// in the rate-limit bucket is <region>.retrieval-callbacks).
+const laneCallbacks = "-callbacks"
+
+// callbackKey marks a context whose Jumio calls serve a callback.
+type callbackKey struct{}
+
+// withCallbackPriority marks ctx: its retrieval calls use the callbacks'
+// lane of the rate limit.
+func withCallbackPriority(ctx context.Context) context.Context {
+	return context.WithValue(ctx, callbackKey{}, true)
+}
+
+func callbackPriority(ctx context.Context) bool {
+	v, _ := ctx.Value(callbackKey{}).(bool)
+	return v
+}
+
+// lane returns the rate, burst and key suffix of a call of class: the
+// retrieval class is split between callbacks (CallbackShare) and the rest.
+func (l RateLimits) lane(class jumio.EndpointClass, callback bool) (Rate, string) {
+	r := l.rate(class)
+	share := l.CallbackShare
+	if class != jumio.ClassRetrieval || share <= 0 || share >= 1 || r.PerSecond <= 0 {
+		return r, ""
+	}
+	split := func(f float64) Rate {
+		return Rate{PerSecond: r.PerSecond * f, Burst: max(1, int(math.Round(float64(r.Burst)*f)))}
+	}
+	if callback {
+		return split(share), laneCallbacks
+	}
+	return split(1 - share), ""
 }
 
 // DefaultRateLimits are Jumio's documented defaults, with bursts kept a
@@ -94,7 +140,7 @@ type SharedLimiter struct {
 	sleep func(ctx context.Context, d time.Duration) bool
 	// reserve serializes reservations per class within this process, so the
 	// KV key sees one contender per replica rather than one per goroutine.
-	reserve map[jumio.EndpointClass]*sync.Mutex
+	reserve map[string]*sync.Mutex // by lane: class name plus suffix
 }
 
 // NewSharedLimiter returns a limiter for one region's tenant using the
@@ -106,17 +152,21 @@ func NewSharedLimiter(kv jetstream.KeyValue, region jumio.Region, limits RateLim
 	if limits.PenaltyWindow == 0 {
 		limits.PenaltyWindow = time.Minute
 	}
+	if limits.CallbackShare == 0 {
+		limits.CallbackShare = DefaultCallbackShare
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	reserve := map[jumio.EndpointClass]*sync.Mutex{}
+	reserve := map[string]*sync.Mutex{}
 	for _, c := range []jumio.EndpointClass{jumio.ClassAccount, jumio.ClassRetrieval, jumio.ClassToken} {
-		reserve[c] = &sync.Mutex{}
+		reserve[string(c)] = &sync.Mutex{}
+		reserve[string(c)+laneCallbacks] = &sync.Mutex{}
 	}
 	return &SharedLimiter{kv: kv, region: region, limits: limits, log: log, now: time.Now, m: m, sleep: ctxutil.Sleep, reserve: reserve}
 }
 
-func (l *SharedLimiter) key(c jumio.EndpointClass) string { return string(l.region) + "." + string(c) }
+func (l *SharedLimiter) key(lane string) string { return string(l.region) + "." + lane }
 
 func (l *SharedLimiter) load(ctx context.Context, key string) (limitState, uint64, error) {
 	e, err := l.kv.Get(ctx, key)
@@ -151,31 +201,34 @@ func conflict(err error) bool {
 	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
 }
 
-// Wait implements jumio.Limiter.
+// Wait implements jumio.Limiter. Retrieval calls of a context marked by
+// withCallbackPriority (the retriever's callbacks) draw from the callbacks'
+// lane (RateLimits.CallbackShare).
 func (l *SharedLimiter) Wait(ctx context.Context, class jumio.EndpointClass) error {
-	rate := l.limits.rate(class)
+	rate, suffix := l.limits.lane(class, callbackPriority(ctx))
 	if rate.PerSecond <= 0 {
 		return nil
 	}
 	burst := max(rate.Burst, 1)
-	key := l.key(class)
+	lane := string(class) + suffix
+	key := l.key(lane)
 	start := l.now()
-	wait, err := l.reserveSlot(ctx, class, key, rate, burst)
+	wait, err := l.reserveSlot(ctx, class, lane, key, rate, burst)
 	if err != nil {
 		return err
 	}
 	if wait > 0 && !l.sleep(ctx, wait) {
 		return ctx.Err()
 	}
-	l.m.rateLimitWait(class, l.now().Sub(start))
+	l.m.rateLimitWait(jumio.EndpointClass(lane), l.now().Sub(start))
 	return nil
 }
 
 // reserveSlot takes the next slot of class (or reports how long until one
 // would be worth waiting for, as a ThrottledError) and returns how long to
 // wait for it. Failures of the shared state are throttling, never terminal.
-func (l *SharedLimiter) reserveSlot(ctx context.Context, class jumio.EndpointClass, key string, rate Rate, burst int) (time.Duration, error) {
-	mu := l.reserve[class]
+func (l *SharedLimiter) reserveSlot(ctx context.Context, class jumio.EndpointClass, lane, key string, rate Rate, burst int) (time.Duration, error) {
+	mu := l.reserve[lane]
 	mu.Lock()
 	defer mu.Unlock()
 	for attempt := 0; ; attempt++ {
@@ -219,23 +272,31 @@ func (l *SharedLimiter) reserveSlot(ctx context.Context, class jumio.EndpointCla
 	}
 }
 
-// Observe is a jumio.Observer: a 429 pauses the class for everyone for the
-// Retry-After (or one interval) and doubles its interval for PenaltyWindow.
+// Observe is a jumio.Observer: a 429 pauses the class (both lanes of the
+// retrieval class) for everyone for the Retry-After (or one interval) and
+// doubles its interval for PenaltyWindow.
 func (l *SharedLimiter) Observe(ci jumio.CallInfo) {
 	if ci.StatusCode != 429 {
 		return
 	}
-	rate := l.limits.rate(ci.Class)
-	if rate.PerSecond <= 0 {
-		return
+	for _, callback := range []bool{false, true} {
+		rate, suffix := l.limits.lane(ci.Class, callback)
+		if rate.PerSecond <= 0 || (callback && suffix == "") {
+			continue
+		}
+		l.penalize(ci, rate, string(ci.Class)+suffix)
 	}
+}
+
+// penalize applies a 429 to one lane.
+func (l *SharedLimiter) penalize(ci jumio.CallInfo, rate Rate, lane string) {
 	pause := time.Duration(float64(time.Second) / rate.PerSecond)
 	if ra, ok := jumio.RetryAfter(ci.Err); ok && ra > pause {
 		pause = ra
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	key := l.key(ci.Class)
+	key := l.key(lane)
 	for attempt := 0; attempt < 20; attempt++ {
 		st, rev, err := l.load(ctx, key)
 		if err != nil {
@@ -256,7 +317,7 @@ func (l *SharedLimiter) Observe(ci jumio.CallInfo) {
 		st.Penalties++
 		if err := l.store(ctx, key, st, rev); err == nil {
 			l.log.Warn("Jumio answered 429: slowing the class down for every replica",
-				zap.String("class", string(ci.Class)), zap.String("region", string(l.region)),
+				zap.String("class", lane), zap.String("region", string(l.region)),
 				zap.Float64("factor", st.Factor), zap.Duration("pause", pause))
 			return
 		} else if !conflict(err) {

@@ -29,6 +29,9 @@ type ReplayResult struct {
 // removes the dead letter. The republish is deduplicated on the dead letter's
 // sequence, so replaying the same dead letter twice (two operators at once)
 // yields one message. Retrieval tasks get a new deadline (now + deadline).
+// Only worker and retriever letters touch their job: a notifier letter is
+// one webhook delivery, replayed with a fresh attempt count and the same
+// webhook-id, and its job is left as it is.
 func ReplayDeadLetter(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, seq uint64, deadline time.Duration) (*ReplayResult, error) {
 	dl, err := GetDeadLetter(ctx, js, subj, seq)
 	if err != nil {
@@ -48,7 +51,7 @@ func ReplayDeadLetter(ctx context.Context, js jetstream.JetStream, subj messages
 	}
 	var store *JobStore
 	var restore func()
-	if dl.JobID != "" {
+	if dl.JobID != "" && resumesJobs(dl.Stage) {
 		kv, err := js.KeyValue(ctx, subj.BucketJobs())
 		if err != nil {
 			return nil, err
@@ -133,4 +136,11 @@ func resumeJob(ctx context.Context, store *JobStore, jobID string, seq uint64) (
 			return nil
 		})
 	}, nil
+}
+
+// resumesJobs reports whether a dead letter of stage stopped its job's
+// progress, so that replaying it must resume the job: the worker's and the
+// retriever's do; a webhook delivery's (the notifier's) never touched it.
+func resumesJobs(stage string) bool {
+	return stage == messages.StageWorker || stage == messages.StageRetriever
 }

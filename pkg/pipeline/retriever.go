@@ -22,8 +22,7 @@ import (
 // once; the poll task makes sure a lost callback still ends in a decision.
 type Retriever struct {
 	*stage
-	cfg   RetrieverConfig
-	polls jetstream.Stream
+	cfg RetrieverConfig
 }
 
 // NewRetriever opens the job-state bucket and the poll stream (they must
@@ -36,15 +35,14 @@ func NewRetriever(ctx context.Context, js jetstream.JetStream, cfg RetrieverConf
 	cfg = cfg.withDefaults()
 	st, err := newStage(ctx, js, stageOptions{name: messages.StageRetriever, topo: cfg.Topology, log: cfg.Logger, now: cfg.Now,
 		metrics: cfg.Metrics, tracing: cfg.TracerProvider, backoff: cfg.Backoff, delays: cfg.Delays, budget: cfg.RetryBudget,
-		grace: cfg.ShutdownGrace})
+		grace: cfg.ShutdownGrace, jumio: cfg.Jumio, probeEvery: cfg.FaultProbeEvery, maxDeliver: cfg.Topology.RetrieverMaxDeliver})
 	if err != nil {
 		return nil, err
 	}
-	polls, err := js.Stream(ctx, cfg.Topology.Subjects.StreamRetrieve())
-	if err != nil {
+	if _, err := js.Stream(ctx, cfg.Topology.Subjects.StreamRetrieve()); err != nil {
 		return nil, fmt.Errorf("pipeline: retriever: poll stream: %w", err)
 	}
-	return &Retriever{stage: st, cfg: cfg, polls: polls}, nil
+	return &Retriever{stage: st, cfg: cfg}, nil
 }
 
 // Run consumes callbacks and poll tasks until ctx is canceled, then shuts
@@ -52,11 +50,11 @@ func NewRetriever(ctx context.Context, js jetstream.JetStream, cfg RetrieverConf
 func (r *Retriever) Run(ctx context.Context) error {
 	callbacks := r.runner(consumerSpec{stream: r.subj.StreamCallbacks(), consumer: ConsumerRetrieverCallback,
 		concurrency: r.cfg.Concurrency, ackWait: r.topo.RetrieverAckWait, handle: r.handleCallback,
-		log: r.log.With(zap.String("consumer", "callbacks"))})
+		log: r.log.With(zap.String("consumer", "callbacks")), gated: true})
 	polls := r.runner(consumerSpec{stream: r.subj.StreamRetrieve(), consumer: ConsumerRetrieverPoll,
 		concurrency: r.cfg.Concurrency, ackWait: r.topo.RetrieverAckWait, handle: r.handlePoll,
-		log: r.log.With(zap.String("consumer", "polls"))})
-	return runAll(ctx, callbacks, polls, newSweeper(r.stage).runner())
+		log: r.log.With(zap.String("consumer", "polls")), gated: true})
+	return r.runStage(ctx, callbacks, polls, newSweeper(r.stage).runner())
 }
 
 func (r *Retriever) handleCallback(ctx context.Context, m jetstream.Msg) outcome {
@@ -82,6 +80,10 @@ func (r *Retriever) handleCallback(ctx context.Context, m jetstream.Msg) outcome
 		}
 	}
 	rec, rev, err := r.store.Get(ctx, jobID)
+	if err == nil && rec.AccountID == cb.Account.ID && slices.Contains(rec.ReplacedExecutions, cb.WorkflowExecution.ID) {
+		log.Debug("callback for an execution the job replaced; nothing to retrieve")
+		return ack()
+	}
 	if errors.Is(err, ErrJobNotFound) || (err == nil && (rec.WorkflowExecutionID != cb.WorkflowExecution.ID || rec.AccountID != cb.Account.ID)) {
 		return r.unknownExecution(ctx, m, log)
 	}
@@ -109,7 +111,9 @@ func (r *Retriever) handleCallback(ctx context.Context, m jetstream.Msg) outcome
 		defer span.End()
 	}
 	a := &attempt{r: r, m: m, rec: rec, rev: rev, trigger: "callback", receivedAt: cr.ReceivedAt, log: log}
-	return a.retrieve(ctx)
+	// Callbacks have their own lane of the retrieval rate limit: they never
+	// queue behind polls (§10.8).
+	return r.inChain(withCallbackPriority(ctx), m, cb.WorkflowExecution.ID, log, a.retrieve)
 }
 
 // unknownExecution handles a callback for an execution no job knows: it is
@@ -147,11 +151,11 @@ func (r *Retriever) handlePoll(ctx context.Context, m jetstream.Msg) outcome {
 	if deliveries(m) == 1 && rec.Polls == 0 {
 		return retry(ScheduleDelay(r.cfg.Schedule, 1))
 	}
-	if !task.Deadline.IsZero() && r.now().After(task.Deadline) {
-		err := fmt.Errorf("workflow execution still %s at its deadline %s", cmp.Or(rec.LastStatus, "unknown"), task.Deadline.Format(time.RFC3339))
-		return r.giveUp(ctx, m, giveUp{reason: messages.ReasonDeadline, jobID: rec.JobID, info: errorInfo(messages.ErrCodeDeadline, err), cause: err, log: log})
-	}
-	a := &attempt{r: r, m: m, rec: rec, rev: rev, trigger: "poll", log: log}
+	// Past the deadline, one last look: the execution may have ended while
+	// the retriever could not see it (a pause for a configuration fault);
+	// still unfinished, the job fails (notYet).
+	pastDeadline := !task.Deadline.IsZero() && r.now().After(task.Deadline)
+	a := &attempt{r: r, m: m, rec: rec, rev: rev, trigger: "poll", log: log, deadline: task.Deadline, pastDeadline: pastDeadline}
 	return a.retrieve(ctx)
 }
 
@@ -165,6 +169,10 @@ type attempt struct {
 	trigger    string    // "callback" or "poll"
 	receivedAt time.Time // when the callback arrived (zero for polls)
 	log        *zap.Logger
+	region     jumio.Region
+	// deadline of a poll task; pastDeadline: this is the last look.
+	deadline     time.Time
+	pastDeadline bool
 }
 
 // retrieve reads the execution's status and, once it is terminal, its
@@ -176,6 +184,10 @@ func (a *attempt) retrieve(ctx context.Context) outcome {
 	if err != nil {
 		return r.giveUp(ctx, a.m, giveUp{reason: messages.ReasonPoison, jobID: rec.JobID, info: errorInfo(messages.ErrCodeInternal, err), cause: err, log: a.log})
 	}
+	a.region = client.Region()
+	if o, held := r.holdIfPaused(ctx, a.failureOf(nil), false); held {
+		return o
+	}
 	st, err := client.WorkflowStatus(ctx, rec.AccountID, rec.WorkflowExecutionID)
 	if err != nil {
 		return a.failure(ctx, err)
@@ -185,26 +197,20 @@ func (a *attempt) retrieve(ctx context.Context) outcome {
 		return a.notYet(ctx, status)
 	}
 	var ev *messages.DecisionEvent
-	if jumio.IsExpiredStatus(status) {
-		// Jumio has no details for expired executions.
-		ev = &messages.DecisionEvent{
-			AccountID: rec.AccountID, WorkflowExecutionID: rec.WorkflowExecutionID,
-			CustomerInternalReference: rec.CustomerInternalReference,
-			WorkflowDefinitionKey:     st.WorkflowExecution.DefinitionKey, Status: status,
-			Decision: messages.DecisionSummary{Type: messages.DecisionExpired, Label: status},
-		}
-	} else {
-		details, err := client.WorkflowDetails(ctx, rec.AccountID, rec.WorkflowExecutionID)
-		if errors.Is(err, jumio.ErrNotFound) {
-			// Processed, but the details are not retrievable yet.
-			return a.notYet(ctx, "NOT_RETRIEVABLE")
-		}
-		if err != nil {
-			return a.failure(ctx, err)
-		}
-		if !jumio.IsTerminalStatus(details.Workflow.Status) {
-			return a.notYet(ctx, details.Workflow.Status)
-		}
+	details, err := client.WorkflowDetails(ctx, rec.AccountID, rec.WorkflowExecutionID)
+	switch {
+	case errors.Is(err, jumio.ErrNotFound) && jumio.IsExpiredStatus(status):
+		// Expired executions have details (jumio-api.md §10.9), read once;
+		// without them the event is built from the status.
+		ev = expiredEvent(rec, st)
+	case errors.Is(err, jumio.ErrNotFound):
+		// Processed, but the details are not retrievable yet.
+		return a.notYet(ctx, "NOT_RETRIEVABLE")
+	case err != nil:
+		return a.failure(ctx, err)
+	case !jumio.IsTerminalStatus(details.Workflow.Status):
+		return a.notYet(ctx, details.Workflow.Status)
+	default:
 		ev = newDecisionEvent(details, r.cfg.IncludeExtraction)
 	}
 	ev.JobID, ev.Region = rec.JobID, rec.Region
@@ -222,7 +228,7 @@ func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcom
 		log.Info("the job is being erased; its decision is not published")
 		return ack()
 	}
-	pubAck, err := r.publishMessage(ctx, r.subj.Decision(ev.Decision.Type), ev, messages.DecisionMsgID(ev.WorkflowExecutionID), a.rec.JobID)
+	pubAck, err := r.publishDecision(ctx, ev, a.rec.JobID)
 	if err != nil {
 		log.Warn("cannot publish decision; will retry", zap.Error(err))
 		return retry(r.backoff.Delay(deliveries(m)))
@@ -263,13 +269,13 @@ func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcom
 	r.m.decided(summary.Type, sinceCallback, r.now().Sub(rec.CreatedAt))
 	r.m.poll(a.trigger, "decided")
 	log.Info("decision published", zap.String("decision", summary.Type), zap.String("label", summary.Label), zap.String("trigger", a.trigger))
-	if a.trigger == "callback" && rec.PollSequence > 0 {
-		// The callback cut the wait short: the pending poll task has nothing
-		// left to do.
-		if err := r.polls.DeleteMsg(ctx, rec.PollSequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			log.Debug("cannot delete the poll task; it will find the job decided", zap.Error(err))
-		}
-	}
+	// When a callback cut the wait short, the execution's poll task is left
+	// alone: its next delivery finds the job decided and acks it. Deleting it
+	// here (as the retriever once did) makes the NATS server terminate the
+	// pending message and publish a MSG_TERMINATED advisory for it; on a
+	// cluster the dead-letter sweeper could still read the message and took
+	// the deletion for a give-up (docs/RELIABILITY.md, "The spurious dead
+	// letter").
 	return ack()
 }
 
@@ -277,6 +283,10 @@ func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcom
 func (a *attempt) notYet(ctx context.Context, status string) outcome {
 	r, m, log := a.r, a.m, a.log
 	r.m.poll(a.trigger, map[bool]string{true: "not_retrievable", false: "pending"}[status == "NOT_RETRIEVABLE"])
+	if a.pastDeadline {
+		err := fmt.Errorf("workflow execution still %s at its deadline %s", cmp.Or(status, "unknown"), a.deadline.Format(time.RFC3339))
+		return r.giveUp(ctx, m, giveUp{reason: messages.ReasonDeadline, jobID: a.rec.JobID, info: errorInfo(messages.ErrCodeDeadline, err), cause: err, log: log})
+	}
 	var n int
 	if a.trigger == "poll" {
 		updated, _, err := r.store.Update(ctx, a.rec, a.rev, func(j *JobRecord) error {
@@ -297,7 +307,8 @@ func (a *attempt) notYet(ctx context.Context, status string) outcome {
 		// as the schedule has steps (Jumio recommends at most 10 attempts
 		// after a callback). Then the poll task, which runs until the job's
 		// deadline, is the safety net; a forged callback ends here too.
-		n = deliveries(m)
+		// Deliveries held for a paused region (rec.Held) were no attempts.
+		n = max(1, deliveries(m)-a.rec.Held)
 		if n > len(r.cfg.Schedule) {
 			r.m.callback("unconfirmed")
 			log.Info("Jumio has not confirmed the callback's status; leaving the execution to its poll task",
@@ -306,6 +317,9 @@ func (a *attempt) notYet(ctx context.Context, status string) outcome {
 		}
 	}
 	d := ScheduleDelay(r.cfg.Schedule, n)
+	if a.trigger == "poll" {
+		d = PollDelay(r.cfg.Schedule, r.cfg.PollTailEvery, n)
+	}
 	log.Debug("execution not finished yet", zap.String("jumio_status", status), zap.String("trigger", a.trigger), zap.Duration("next_in", d))
 	return retry(d)
 }
@@ -317,6 +331,10 @@ func (a *attempt) failure(ctx context.Context, err error) outcome {
 	if errors.Is(err, jumio.ErrNotFound) {
 		err = &transientError{err}
 	}
-	return a.r.settle(ctx, failure{msg: a.m, jobID: a.rec.JobID, step: "retrieve", err: err, log: a.log,
-		charge: a.r.chargeRecord(a.rec, a.rev, nil)})
+	return a.r.settle(ctx, a.failureOf(err))
+}
+
+func (a *attempt) failureOf(err error) failure {
+	return failure{msg: a.m, jobID: a.rec.JobID, step: "retrieve", err: err, log: a.log, region: a.region,
+		charge: a.r.chargeRecord(a.rec, a.rev, nil), hold: a.r.holdRecord(a.rec, a.rev, nil)}
 }

@@ -54,6 +54,9 @@ type runner struct {
 	observe     func(stage string, o outcome, d time.Duration, redelivered bool)
 	tracer      trace.Tracer
 	panicRetry  time.Duration // how long a message whose handler panicked waits
+	// gate, when set, stops the pulling while every region the stage
+	// serves is paused for a configuration fault.
+	gate *faultGate
 
 	mu       sync.Mutex
 	inflight map[jetstream.Msg]struct{}
@@ -110,13 +113,24 @@ func (r *runner) dispatch(ctx context.Context, work chan<- jetstream.Msg, slots 
 		}
 	}()
 	failures := 0
+	draining := false // the gate closed: the buffered messages are handled (held), nothing more is pulled
 	for {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return nil
 		}
+		if iter != nil && !draining && r.blocked() {
+			r.log.Warn("every region this process serves is paused by a configuration fault: no more pulling until a probe succeeds",
+				zap.String("consumer", r.consumer))
+			iter.Drain()
+			draining = true
+		}
 		if iter == nil {
+			if r.gate != nil && !r.gate.waitUnblocked(ctx) {
+				<-slots
+				return nil
+			}
 			var err error
 			if iter, err = r.open(ctx); err != nil {
 				<-slots
@@ -138,6 +152,10 @@ func (r *runner) dispatch(ctx context.Context, work chan<- jetstream.Msg, slots 
 			if ctx.Err() != nil {
 				return nil
 			}
+			if draining && errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				iter, draining = nil, false
+				continue
+			}
 			failures++
 			r.log.Warn("consumer iterator failed, reopening", zap.String("consumer", r.consumer), zap.Error(err))
 			iter.Stop()
@@ -151,6 +169,11 @@ func (r *runner) dispatch(ctx context.Context, work chan<- jetstream.Msg, slots 
 		r.track(m, true)
 		work <- m
 	}
+}
+
+// blocked reports whether the gate stops the pulling.
+func (r *runner) blocked() bool {
+	return r.gate != nil && r.gate.clients != nil && r.gate.blocked(r.gate.clients.Regions())
 }
 
 func (r *runner) open(ctx context.Context) (jetstream.MessagesContext, error) {

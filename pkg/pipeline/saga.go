@@ -28,6 +28,7 @@ func (r *jobRun) saga(ctx context.Context) outcome {
 		fn   func(context.Context) error
 	}{
 		{"account", r.account},
+		{"web link", r.webLink},
 		{"prepared data", r.preparedData},
 		{"images", r.parts},
 		{"finish", r.finish},
@@ -85,7 +86,7 @@ func (r *jobRun) account(ctx context.Context) error {
 	w := r.w
 	// A redelivery that finds no account and no recorded failure of the
 	// previous delivery may follow a crash after Jumio created one.
-	if n := deliveries(r.m); n > 1 && r.rec.Attempts+r.rec.Throttled < n-1 {
+	if n := deliveries(r.m); n > 1 && r.rec.Attempts+r.rec.Throttled+r.rec.Held < n-1 {
 		w.m.ambiguousCreate()
 		r.log.Warn("redelivered job has no account recorded; an earlier delivery may have created one at Jumio",
 			zap.Int("deliveries", n))
@@ -160,9 +161,111 @@ func (r *jobRun) account(ctx context.Context) error {
 	}
 	if err == nil {
 		r.log.Info("jumio account ready", zap.Bool("existing_account", r.req.AccountID != ""))
+		r.accountNow = true
 		r.boundary("account")
 	}
 	return err
+}
+
+// webLink makes sure a WEB job has its web.href (jumio-api.md §10.4: Jumio
+// generates it only when the portal defines the web domain). Without one,
+// Jumio's configuration is at fault, not the job: the SDK token is never
+// handed out instead. The account created in this delivery reports the
+// fault (the region's WEB jobs are then held before they create accounts);
+// a later delivery of the job (a canary, or after the pause) asks Jumio
+// for a new execution on the job's own account, which carries web.href
+// once the setting is fixed, and deletes the first one.
+func (r *jobRun) webLink(ctx context.Context) error {
+	if r.rec.Channel != messages.ChannelWeb || r.rec.WebHref != "" {
+		if r.rec.WebHref != "" && r.accountNow {
+			r.w.faults.webHrefBack(r.client.Region())
+		}
+		return nil
+	}
+	if !r.rec.offersChannel(jumio.ChannelWeb) {
+		return &terminalError{code: messages.ErrCodeInvalidJob, err: errors.New("channel WEB: the workflow offers no web channel")}
+	}
+	if r.accountNow {
+		return r.webHrefFault()
+	}
+	return r.relaunch(ctx)
+}
+
+// webHrefFault is the configuration fault of a missing web.href.
+func (r *jobRun) webHrefFault() error {
+	return &configFaultError{&ConfigFault{Region: r.client.Region(), Kind: FaultWebHref,
+		Fix: "the Jumio portal's web domain (Settings: Domain Name: define a subdomain, which Jumio needs to generate web.href)"}}
+}
+
+// relaunch starts a new execution on the job's account (PUT) to get
+// web.href. With it, the new execution replaces the job's first one (which
+// is deleted at Jumio); without it, the new execution is deleted and the
+// fault stands.
+func (r *jobRun) relaunch(ctx context.Context) error {
+	w := r.w
+	select {
+	case w.accountSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	resp, err := r.client.UpdateAccount(ctx, r.rec.AccountID, accountRequest(r.req, w.cfg.CallbackURL))
+	<-w.accountSlots
+	if err != nil {
+		return err
+	}
+	if !jumio.ValidID(resp.WorkflowExecution.ID) {
+		return &infraError{errors.New("jumio account response without a valid execution ID")}
+	}
+	newExec := resp.WorkflowExecution.ID
+	if resp.Web == nil || resp.Web.Href == "" {
+		if derr := r.client.DeleteWorkflowExecution(ctx, r.rec.AccountID, newExec); derr != nil {
+			r.log.Warn("cannot delete the execution started to look for web.href; it expires at Jumio", zap.Error(derr))
+		}
+		return r.webHrefFault()
+	}
+	old := r.rec.WorkflowExecutionID
+	jobID := r.rec.JobID
+	err = r.record(ctx, "relaunch", func(ctx context.Context) error {
+		if err := w.store.IndexExecution(ctx, newExec, jobID); err != nil {
+			return err
+		}
+		return r.checkpoint(ctx, func(rec *JobRecord) error {
+			if rec.WorkflowExecutionID != old {
+				return fmt.Errorf("%w: job already has execution %s", errConcurrentAccount, rec.WorkflowExecutionID)
+			}
+			rec.ReplacedExecutions = append(rec.ReplacedExecutions, old)
+			rec.WorkflowExecutionID = newExec
+			rec.Credentials = credentialStates(resp.WorkflowExecution.Credentials)
+			rec.WebHref = resp.Web.Href
+			if resp.SDK != nil {
+				rec.SDKToken = resp.SDK.Token
+			}
+			rec.note(w.now(), rec.Status, "launched again: Jumio returned web.href")
+			return nil
+		})
+	})
+	if errors.Is(err, errConcurrentAccount) {
+		// Another delivery launched the job again first: ours is an orphan.
+		if derr := r.client.DeleteWorkflowExecution(ctx, r.rec.AccountID, newExec); derr != nil {
+			r.log.Warn("cannot delete a concurrent delivery's duplicate execution; it expires at Jumio", zap.Error(derr))
+		}
+		rec, rev, gerr := w.store.Get(ctx, jobID)
+		if gerr != nil {
+			return &infraError{gerr}
+		}
+		r.rec, r.rev = rec, rev
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r.log = w.log.With(recordFields(r.rec)...)
+	if derr := r.client.DeleteWorkflowExecution(ctx, r.rec.AccountID, old); derr != nil && !errors.Is(derr, jumio.ErrNotFound) {
+		r.log.Warn("cannot delete the execution without web.href; it expires at Jumio", zap.Error(derr))
+	}
+	w.faults.webHrefBack(r.client.Region())
+	r.log.Info("Jumio returned web.href: the job runs on a new execution of its account", zap.String("replaced_execution", old))
+	return nil
 }
 
 // record persists a side effect with checkpoint calls in fn, retrying until
@@ -418,8 +521,11 @@ func (r *jobRun) finish(ctx context.Context) error {
 	if api {
 		r.deleteImages(ctx)
 	}
-	if !api && r.rec.WebHref == "" && r.rec.SDKToken == "" {
-		return &terminalError{code: messages.ErrCodeInvalidJob, err: fmt.Errorf("channel %s: the workflow returned neither web.href nor sdk.token", r.rec.Channel)}
+	switch {
+	case r.rec.Channel == messages.ChannelWeb && r.rec.WebHref == "":
+		return r.webHrefFault() // webLink saw to it; never hand out the SDK token instead
+	case r.rec.Channel == messages.ChannelSDK && r.rec.SDKToken == "":
+		return &terminalError{code: messages.ErrCodeInvalidJob, err: errors.New("channel SDK: the workflow returned no sdk.token")}
 	}
 
 	now := w.now().UTC()
@@ -436,20 +542,11 @@ func (r *jobRun) finish(ctx context.Context) error {
 		deadline = now.Add(lifetime + 15*time.Minute + w.cfg.ProcessingGrace)
 	}
 	ev := newEvent(kind, r.rec, now)
-	if !api {
-		if r.rec.WebHref != "" && r.rec.Channel == messages.ChannelWeb {
-			ev.Web = &messages.WebLink{Href: r.rec.WebHref}
-		}
-		if r.rec.SDKToken != "" && r.rec.Channel == messages.ChannelSDK {
-			ev.SDK = &messages.SDKToken{Token: r.rec.SDKToken}
-		}
-		if ev.Web == nil && ev.SDK == nil { // the channel asked for is not offered; hand over what is
-			if r.rec.WebHref != "" {
-				ev.Web = &messages.WebLink{Href: r.rec.WebHref}
-			} else {
-				ev.SDK = &messages.SDKToken{Token: r.rec.SDKToken}
-			}
-		}
+	switch r.rec.Channel {
+	case messages.ChannelWeb:
+		ev.Web = &messages.WebLink{Href: r.rec.WebHref}
+	case messages.ChannelSDK:
+		ev.SDK = &messages.SDKToken{Token: r.rec.SDKToken}
 	}
 	evMsg, err := newOutMsg(w.subj.Event(kind), ev, messages.EventMsgID(kind, r.rec.JobID), r.rec.JobID)
 	if err != nil {
@@ -512,10 +609,16 @@ func (r *jobRun) deleteImages(ctx context.Context) {
 }
 
 // failure settles a failed step through the stage core: the job's record
-// counts retryable failures (its retry budget) and rate-limit waits.
+// counts retryable failures (its retry budget), rate-limit waits and holds
+// for a paused region.
 func (r *jobRun) failure(ctx context.Context, step string, err error) outcome {
-	return r.w.settle(ctx, failure{msg: r.m, jobID: r.rec.JobID, step: step, err: err, log: r.log,
-		charge: r.w.chargeRecord(r.rec, r.rev, func(rec *JobRecord, rev uint64) { r.rec, r.rev = rec, rev })})
+	return r.w.settle(ctx, r.failureOf(step, err))
+}
+
+func (r *jobRun) failureOf(step string, err error) failure {
+	after := func(rec *JobRecord, rev uint64) { r.rec, r.rev = rec, rev }
+	return failure{msg: r.m, jobID: r.rec.JobID, step: step, err: err, log: r.log, region: r.client.Region(),
+		charge: r.w.chargeRecord(r.rec, r.rev, after), hold: r.w.holdRecord(r.rec, r.rev, after)}
 }
 
 // accountRequest returns the Jumio account request for a job, with

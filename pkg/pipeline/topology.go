@@ -30,6 +30,25 @@ type Topology struct {
 	// CallbacksMaxMsgs bounds the callbacks stream (default 1,000,000).
 	CallbacksMaxMsgs int64
 
+	// Byte limits of every other stream and bucket. Each defaults to a share
+	// of JobsMaxBytes (KYCPIPE_JOBS_MAX_BYTES), so that one setting sizes
+	// the whole store: about 13 times JobsMaxBytes in all (13 GiB by
+	// default, plus WebhookLogMaxBytes), which the NATS server's max_file_store must hold.
+	// docs/OPERATIONS.md says what happens when each is full.
+	CallbacksMaxBytes  int64 // KYC_CALLBACKS, discard new: JobsMaxBytes/8
+	RetrieveMaxBytes   int64 // KYC_RETRIEVE, discard new: JobsMaxBytes/4
+	EventsMaxBytes     int64 // KYC_EVENTS, discard old: JobsMaxBytes
+	DecisionsMaxBytes  int64 // KYC_DECISIONS, discard new: 2 × JobsMaxBytes
+	DLQMaxBytes        int64 // KYC_DLQ, discard new: JobsMaxBytes/2
+	AdvisoriesMaxBytes int64 // KYC_ADVISORIES, discard old: JobsMaxBytes/16
+	JobStateMaxBytes   int64 // KYC_JOBS_STATE bucket: 4 × JobsMaxBytes
+	LimitsMaxBytes     int64 // KYC_RATE_LIMITS bucket: JobsMaxBytes/64
+	ImagesMaxBytes     int64 // KYC_IMAGES object store: 2 × JobsMaxBytes
+	ErasuresMaxBytes   int64 // KYC_ERASURES, discard new: JobsMaxBytes/64
+	AuditMaxBytes      int64 // KYC_AUDIT, discard new: JobsMaxBytes/4
+	IndexMaxBytes      int64 // KYC_INDEX, discard new: JobsMaxBytes
+	WebhooksMaxBytes   int64 // KYC_WEBHOOKS, discard new: JobsMaxBytes/2
+
 	// DuplicateWindow is how long JetStream remembers message IDs to drop
 	// duplicate jobs, callbacks and retrieval tasks (default 10m).
 	DuplicateWindow time.Duration
@@ -75,6 +94,21 @@ type Topology struct {
 	WorkerMaxDeliver    int           // default 200: a backstop; the worker's own retry budget ends jobs first
 	RetrieverMaxDeliver int           // default 20000: polls of long web flows are redeliveries
 	WorkerMaxAckPending int           // in flight across all worker replicas, default 4096
+
+	// Webhooks (cmd/notifier).
+	NotifierAckWait time.Duration // default: WorkerAckWait; deliveries send InProgress heartbeats
+	// WebhooksMaxMsgs bounds the pending delivery jobs. When it is full the
+	// notifier's fan-out waits (back-pressure) rather than dropping
+	// deliveries. Default 1,000,000.
+	WebhooksMaxMsgs int64
+	// WebhookLogMaxAge and WebhookLogMaxBytes bound the delivery log
+	// (defaults 7 days, 512 MiB; the oldest entries go first).
+	WebhookLogMaxAge   time.Duration
+	WebhookLogMaxBytes int64
+	// WebhookAttemptsTTL is how long a pending delivery's failed-attempt
+	// counter is kept after its last write (default 8 days: longer than any
+	// retry schedule step).
+	WebhookAttemptsTTL time.Duration
 }
 
 // JetStream advisory subject prefixes (followed by <stream>.<consumer>).
@@ -90,6 +124,9 @@ const (
 	ConsumerRetrieverPoll     = "retriever-polls"
 	ConsumerDLQSweeper        = "dlq-sweeper"
 	ConsumerEraser            = "eraser"
+	ConsumerNotifierEvents    = "notifier-events"
+	ConsumerNotifierDecisions = "notifier-decisions"
+	ConsumerNotifierDelivery  = "notifier-deliveries"
 )
 
 // WithDefaults returns a copy of t with every unset field defaulted.
@@ -101,6 +138,21 @@ func (t Topology) WithDefaults() Topology {
 	t.JobsMaxMsgs = cmp.Or(t.JobsMaxMsgs, 1_000_000)
 	t.JobsMaxBytes = cmp.Or(t.JobsMaxBytes, 1<<30)
 	t.CallbacksMaxMsgs = cmp.Or(t.CallbacksMaxMsgs, 1_000_000)
+	share := func(num, den int64, floor int64) int64 { return max(t.JobsMaxBytes/den*num, floor) }
+	t.CallbacksMaxBytes = cmp.Or(t.CallbacksMaxBytes, share(1, 8, 1<<20))
+	t.RetrieveMaxBytes = cmp.Or(t.RetrieveMaxBytes, share(1, 4, 1<<20))
+	t.EventsMaxBytes = cmp.Or(t.EventsMaxBytes, share(1, 1, 1<<20))
+	t.DecisionsMaxBytes = cmp.Or(t.DecisionsMaxBytes, share(2, 1, 1<<20))
+	t.DLQMaxBytes = cmp.Or(t.DLQMaxBytes, share(1, 2, 4<<20))
+	t.AdvisoriesMaxBytes = cmp.Or(t.AdvisoriesMaxBytes, share(1, 16, 1<<20))
+	t.JobStateMaxBytes = cmp.Or(t.JobStateMaxBytes, share(4, 1, 4<<20))
+	t.LimitsMaxBytes = cmp.Or(t.LimitsMaxBytes, share(1, 64, 1<<20))
+	// At least room for one submission's three largest images.
+	t.ImagesMaxBytes = cmp.Or(t.ImagesMaxBytes, share(2, 1, 3*messages.MaxImageSize+16<<20))
+	t.ErasuresMaxBytes = cmp.Or(t.ErasuresMaxBytes, share(1, 64, 1<<20))
+	t.AuditMaxBytes = cmp.Or(t.AuditMaxBytes, share(1, 4, 4<<20))
+	t.IndexMaxBytes = cmp.Or(t.IndexMaxBytes, share(1, 1, 4<<20))
+	t.WebhooksMaxBytes = cmp.Or(t.WebhooksMaxBytes, share(1, 2, 4<<20))
 	t.DuplicateWindow = cmp.Or(t.DuplicateWindow, 10*time.Minute)
 	t.DecisionDuplicateWindow = cmp.Or(t.DecisionDuplicateWindow, 30*time.Minute)
 	t.EventsMaxAge = cmp.Or(t.EventsMaxAge, 7*24*time.Hour)
@@ -122,6 +174,11 @@ func (t Topology) WithDefaults() Topology {
 	t.WorkerMaxDeliver = cmp.Or(t.WorkerMaxDeliver, 200)
 	t.RetrieverMaxDeliver = cmp.Or(t.RetrieverMaxDeliver, 20000)
 	t.WorkerMaxAckPending = cmp.Or(t.WorkerMaxAckPending, 4096)
+	t.NotifierAckWait = cmp.Or(t.NotifierAckWait, t.WorkerAckWait)
+	t.WebhooksMaxMsgs = cmp.Or(t.WebhooksMaxMsgs, 1_000_000)
+	t.WebhookLogMaxAge = cmp.Or(t.WebhookLogMaxAge, 7*24*time.Hour)
+	t.WebhookLogMaxBytes = cmp.Or(t.WebhookLogMaxBytes, 512<<20)
+	t.WebhookAttemptsTTL = cmp.Or(t.WebhookAttemptsTTL, 8*24*time.Hour)
 	return t
 }
 
@@ -134,8 +191,17 @@ func (t Topology) Validate() error {
 	if t.DuplicateWindow > t.EventsMaxAge {
 		errs = append(errs, errors.New("duplicate window must not exceed the events' max age"))
 	}
-	if t.WorkerAckWait < time.Second || t.RetrieverAckWait < time.Second {
+	if t.WorkerAckWait < time.Second || t.RetrieverAckWait < time.Second || t.NotifierAckWait < time.Second {
 		errs = append(errs, errors.New("ack waits must be at least 1s"))
+	}
+	for name, v := range map[string]int64{"jobs": t.JobsMaxBytes, "callbacks": t.CallbacksMaxBytes, "retrieve": t.RetrieveMaxBytes,
+		"events": t.EventsMaxBytes, "decisions": t.DecisionsMaxBytes, "dead letters": t.DLQMaxBytes, "advisories": t.AdvisoriesMaxBytes,
+		"job state": t.JobStateMaxBytes, "rate limits": t.LimitsMaxBytes, "images": t.ImagesMaxBytes,
+		"erasures": t.ErasuresMaxBytes, "audit": t.AuditMaxBytes, "index": t.IndexMaxBytes, "webhooks": t.WebhooksMaxBytes,
+		"webhook log": t.WebhookLogMaxBytes} {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("the %s byte limit must be positive, got %d", name, v))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -155,21 +221,25 @@ func (t Topology) streamConfigs() []jetstream.StreamConfig {
 
 	callbacks := base(s.StreamCallbacks(), "kycpipe: Jumio callbacks as received (work queue)", s.Callbacks())
 	callbacks.Retention = jetstream.WorkQueuePolicy
-	callbacks.MaxMsgs, callbacks.Discard = t.CallbacksMaxMsgs, jetstream.DiscardNew
-	callbacks.MaxMsgSize = 128 << 10
+	callbacks.MaxMsgs, callbacks.MaxBytes, callbacks.Discard = t.CallbacksMaxMsgs, t.CallbacksMaxBytes, jetstream.DiscardNew
+	// An 8 KiB callback re-encodes to at most three times its size (invalid
+	// UTF-8 becomes U+FFFD), plus its envelope.
+	callbacks.MaxMsgSize = 3*messages.MaxCallbackSize + 8<<10
 
 	retrieve := base(s.StreamRetrieve(), "kycpipe: retrieval poll tasks (work queue, internal)", s.Retrieves())
 	retrieve.Retention = jetstream.WorkQueuePolicy
+	retrieve.MaxBytes, retrieve.Discard = t.RetrieveMaxBytes, jetstream.DiscardNew
 	retrieve.MaxMsgSize = 16 << 10
 
 	events := base(s.StreamEvents(), "kycpipe: job lifecycle events", s.Events())
-	events.MaxAge = t.EventsMaxAge
+	events.MaxAge, events.MaxBytes = t.EventsMaxAge, t.EventsMaxBytes // discard old: the oldest events go first
 
 	decisions := base(s.StreamDecisions(), "kycpipe: one decision event per workflow execution", s.Decisions())
 	decisions.MaxAge, decisions.Duplicates = t.DecisionsMaxAge, t.DecisionDuplicateWindow
+	decisions.MaxBytes, decisions.Discard = t.DecisionsMaxBytes, jetstream.DiscardNew // never drop a decision
 
 	dlq := base(s.StreamDLQ(), "kycpipe: dead letters with the original payload", s.DLQs())
-	dlq.MaxAge = t.DLQMaxAge
+	dlq.MaxAge, dlq.MaxBytes, dlq.Discard = t.DLQMaxAge, t.DLQMaxBytes, jetstream.DiscardNew // never drop a dead letter
 
 	var advSubjects []string
 	for _, ws := range s.WorkStreams() {
@@ -177,20 +247,24 @@ func (t Topology) streamConfigs() []jetstream.StreamConfig {
 	}
 	adv := base(s.StreamAdvisories(), "kycpipe: JetStream advisories of messages the pipeline gave up on", advSubjects...)
 	adv.Retention = jetstream.WorkQueuePolicy
-	adv.MaxAge = t.DLQMaxAge
+	adv.MaxAge, adv.MaxBytes = t.DLQMaxAge, t.AdvisoriesMaxBytes
+
 	erasures := base(s.StreamErasures(), "kycpipe: erasure tasks (work queue, internal)", s.Erasures())
 	erasures.Retention = jetstream.WorkQueuePolicy
 	erasures.MaxMsgSize = 4 << 10
+	erasures.MaxBytes, erasures.Discard = t.ErasuresMaxBytes, jetstream.DiscardNew // a refused erasure is retried by its caller
 
 	audit := base(s.StreamAudit(), "kycpipe: audit trail (erasures, reveals); no personal data", s.Audits())
 	audit.MaxAge = t.AuditMaxAge
+	audit.MaxBytes, audit.Discard = t.AuditMaxBytes, jetstream.DiscardNew // never drop an audit record
 
 	index := base(s.StreamIndex(), "kycpipe: job index (status, region, decision; reference hashes)", s.IndexAll())
 	index.MaxMsgsPerSubject = 1
 	index.AllowDirect = true
 	index.MaxAge = t.JobStateTTL
 	index.MaxMsgSize = 4 << 10
-	return []jetstream.StreamConfig{jobs, callbacks, retrieve, events, decisions, dlq, adv, erasures, audit, index}
+	index.MaxBytes, index.Discard = t.IndexMaxBytes, jetstream.DiscardNew
+	return append([]jetstream.StreamConfig{jobs, callbacks, retrieve, events, decisions, dlq, adv, erasures, audit, index}, t.webhookStreamConfigs()...)
 }
 
 // ConsumerConfigs returns the durable consumers by stream.
@@ -228,24 +302,35 @@ func (t Topology) consumerConfigs() map[string]jetstream.ConsumerConfig {
 	}
 }
 
+// consumerList returns every durable consumer as (stream, config) pairs:
+// those of consumerConfigs plus the notifier's (two of which share no
+// stream with the others).
+func (t Topology) consumerList() []streamConsumer {
+	var out []streamConsumer
+	for stream, cc := range t.consumerConfigs() {
+		out = append(out, streamConsumer{stream, cc})
+	}
+	return append(out, t.webhookConsumerConfigs()...)
+}
+
 func (t Topology) kvConfig() jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
 		Bucket: t.Subjects.BucketJobs(), Description: "kycpipe: job state and workflow-execution index",
-		History: 1, TTL: t.JobStateTTL, Storage: t.Storage, Replicas: t.Replicas,
+		History: 1, TTL: t.JobStateTTL, Storage: t.Storage, Replicas: t.Replicas, MaxBytes: t.JobStateMaxBytes,
 	}
 }
 
 func (t Topology) limitsConfig() jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
 		Bucket: t.Subjects.BucketLimits(), Description: "kycpipe: Jumio rate-limit state shared by all replicas",
-		History: 1, TTL: 24 * time.Hour, Storage: t.Storage, Replicas: t.Replicas,
+		History: 1, TTL: 24 * time.Hour, Storage: t.Storage, Replicas: t.Replicas, MaxBytes: t.LimitsMaxBytes,
 	}
 }
 
 func (t Topology) objectConfig() jetstream.ObjectStoreConfig {
 	return jetstream.ObjectStoreConfig{
 		Bucket: t.Subjects.BucketImages(), Description: "kycpipe: API-channel images until finalize",
-		TTL: t.ImageTTL, Storage: t.Storage, Replicas: t.Replicas,
+		TTL: t.ImageTTL, Storage: t.Storage, Replicas: t.Replicas, MaxBytes: t.ImagesMaxBytes,
 	}
 }
 
@@ -262,19 +347,27 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			return fmt.Errorf("pipeline: provision stream %s: %w", sc.Name, err)
 		}
 	}
-	for stream, cc := range t.consumerConfigs() {
+	for _, sc := range t.consumerList() {
+		stream, cc := sc.stream, sc.cfg
 		if _, err := js.CreateOrUpdateConsumer(ctx, stream, cc); err != nil {
 			return fmt.Errorf("pipeline: provision consumer %s on %s: %w", cc.Durable, stream, err)
 		}
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, t.kvConfig()); err != nil {
-		return fmt.Errorf("pipeline: provision bucket %s: %w", t.Subjects.BucketJobs(), err)
-	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, t.limitsConfig()); err != nil {
-		return fmt.Errorf("pipeline: provision bucket %s: %w", t.Subjects.BucketLimits(), err)
+	for _, kc := range []jetstream.KeyValueConfig{t.kvConfig(), t.limitsConfig()} {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+			return fmt.Errorf("pipeline: provision bucket %s: %w", kc.Bucket, err)
+		}
+		if err := denyRollups(ctx, js, "KV_"+kc.Bucket); err != nil {
+			return fmt.Errorf("pipeline: provision bucket %s: %w", kc.Bucket, err)
+		}
 	}
 	if _, err := js.CreateOrUpdateObjectStore(ctx, t.objectConfig()); err != nil {
 		return fmt.Errorf("pipeline: provision object store %s: %w", t.Subjects.BucketImages(), err)
+	}
+	for _, kc := range t.webhookKVConfigs() {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+			return fmt.Errorf("pipeline: provision bucket %s: %w", kc.Bucket, err)
+		}
 	}
 	return nil
 }
@@ -288,7 +381,8 @@ func Check(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			return fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
 	}
-	for stream, cc := range t.consumerConfigs() {
+	for _, sc := range t.consumerList() {
+		stream, cc := sc.stream, sc.cfg
 		if _, err := js.Consumer(ctx, stream, cc.Durable); err != nil {
 			return fmt.Errorf("consumer %s/%s: %w", stream, cc.Durable, err)
 		}
@@ -302,5 +396,30 @@ func Check(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	if _, err := js.ObjectStore(ctx, t.Subjects.BucketImages()); err != nil {
 		return fmt.Errorf("object store %s: %w", t.Subjects.BucketImages(), err)
 	}
+	for _, kc := range t.webhookKVConfigs() {
+		if _, err := js.KeyValue(ctx, kc.Bucket); err != nil {
+			return fmt.Errorf("bucket %s: %w", kc.Bucket, err)
+		}
+	}
 	return nil
+}
+
+// denyRollups turns off roll-up headers on a bucket's stream. nats.go
+// creates buckets with roll-ups allowed (kv.Purge uses them), and a
+// roll-up cannot be restricted by subject permissions: any user who may
+// write one key could send Nats-Rollup: all and purge the whole bucket
+// (Security II, finding 5). kycpipe never purges a key. The object store
+// needs roll-ups for its metadata, so they stay on there.
+func denyRollups(ctx context.Context, js jetstream.JetStream, stream string) error {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	cfg := st.CachedInfo().Config
+	if !cfg.AllowRollup {
+		return nil
+	}
+	cfg.AllowRollup = false
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
 }

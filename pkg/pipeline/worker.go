@@ -39,7 +39,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, cfg WorkerConfig) (*
 	cfg = cfg.withDefaults()
 	st, err := newStage(ctx, js, stageOptions{name: messages.StageWorker, topo: cfg.Topology, log: cfg.Logger, now: cfg.Now,
 		metrics: cfg.Metrics, tracing: cfg.TracerProvider, backoff: cfg.Backoff, delays: cfg.Delays, budget: cfg.RetryBudget,
-		grace: cfg.ShutdownGrace})
+		grace: cfg.ShutdownGrace, jumio: cfg.Jumio, probeEvery: cfg.FaultProbeEvery, maxDeliver: cfg.Topology.WorkerMaxDeliver})
 	if err != nil {
 		return nil, err
 	}
@@ -54,11 +54,11 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, cfg WorkerConfig) (*
 // (see WorkerConfig.ShutdownGrace).
 func (w *Worker) Run(ctx context.Context) error {
 	jobs := w.runner(consumerSpec{stream: w.subj.StreamJobs(), consumer: ConsumerWorker,
-		concurrency: w.cfg.Concurrency, ackWait: w.topo.WorkerAckWait, handle: w.handle})
+		concurrency: w.cfg.Concurrency, ackWait: w.topo.WorkerAckWait, handle: w.handle, gated: true})
 	if w.cfg.Retention > 0 {
 		go w.retentionSweep(ctx)
 	}
-	return runAll(ctx, jobs, w.eraserRunner(), newSweeper(w.stage).runner())
+	return w.runStage(ctx, jobs, w.eraserRunner(), newSweeper(w.stage).runner())
 }
 
 // jobRun is one delivery of one job.
@@ -70,6 +70,8 @@ type jobRun struct {
 	rev    uint64
 	client *jumio.Client
 	log    *zap.Logger
+	// accountNow: this delivery created the job's account (or execution).
+	accountNow bool
 }
 
 func (w *Worker) handle(ctx context.Context, m jetstream.Msg) outcome {
@@ -80,6 +82,11 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) outcome {
 	if err == nil {
 		req.JobID = jobID
 		err = req.Validate()
+	}
+	if err == nil {
+		// Jumio's rules for API image uploads, as ingest checks them, for
+		// jobs published straight to NATS: refused before any Jumio call.
+		err = checkJobUploads(req)
 	}
 	var client *jumio.Client
 	if err == nil {
@@ -94,7 +101,25 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) outcome {
 	if o, done := run.load(ctx, client.Region()); done {
 		return o
 	}
+	if o, held := run.holdIfPaused(ctx); held {
+		return o
+	}
 	return run.saga(ctx)
+}
+
+// holdIfPaused holds the job, before any Jumio call, while Jumio refuses
+// the configuration of its region. A WEB job that still needs web.href is
+// held while the portal's web domain is missing too, except for the
+// occasional canary that finds out whether Jumio returns web.href again.
+func (r *jobRun) holdIfPaused(ctx context.Context) (outcome, bool) {
+	region := r.client.Region()
+	needsHref := r.rec.Channel == messages.ChannelWeb && r.rec.WebHref == ""
+	if f, ok := r.w.faults.pausedFor(region, needsHref); ok && f.Kind == FaultWebHref &&
+		r.w.faults.admitCanary(region, r.rec.AccountID != "") {
+		r.log.Info("letting one WEB job through to see whether Jumio returns web.href again")
+		return outcome{}, false
+	}
+	return r.w.stage.holdIfPaused(ctx, r.failureOf("paused", nil), needsHref)
 }
 
 // jobIDOf finds a job's ID: the body's jobId, else the message ID a plain
@@ -103,6 +128,12 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) outcome {
 func jobIDOf(req *messages.VerificationRequest, m jetstream.Msg) string {
 	if req != nil && messages.ValidJobID(req.JobID) {
 		return req.JobID
+	}
+	if m.Headers().Get(messages.HeaderRequeueOf) != "" {
+		// A held job published again (pause.go): its ID travels in Kyc-Job-Id.
+		if id := m.Headers().Get(messages.HeaderJobID); messages.ValidJobID(id) {
+			return id
+		}
 	}
 	if id := m.Headers().Get(messages.HeaderMsgID); messages.ValidJobID(id) {
 		return id

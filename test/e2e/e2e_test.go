@@ -1,6 +1,7 @@
 // Package e2e runs kycpipe as separate processes: it builds the ingest,
 // worker and retriever binaries and drives them against an embedded NATS
-// server listening on loopback and the Jumio simulator.
+// server listening on loopback and the Jumio simulator (and the notifier,
+// for the webhook tests).
 package e2e
 
 import (
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 	}
 	root, err := procs.ModuleRoot(".")
 	if err == nil {
-		err = procs.Build(root, dir, raceEnabled, "ingest", "worker", "retriever")
+		err = procs.Build(root, dir, raceEnabled, "ingest", "worker", "retriever", "notifier")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,11 +1,9 @@
-package main
+package receiver
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -302,7 +300,7 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.want)
 		}
 	}
-	big := bytes.Repeat([]byte("x"), maxBody+1)
+	big := bytes.Repeat([]byte("x"), MaxBody+1)
 	if got := b.post(t, http.Header{}, big); got != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized body: %d, want 413", got)
 	}
@@ -324,50 +322,5 @@ func TestIDSetEvictsOldest(t *testing.T) {
 	}
 	if s.Add("a") || !s.Add("b") {
 		t.Fatal("after re-adding a, b should be the evicted one")
-	}
-}
-
-// The receiver, served by run, accepts what pkg/webhooks' Deliverer sends,
-// and run stops cleanly when its context ends.
-func TestRunWithDeliverer(t *testing.T) {
-	t.Parallel()
-	secret := webhooks.NewSecret()
-	rc, err := NewReceiver(Config{Secrets: []webhooks.Secret{webhooks.NewSecret(), secret}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, ln, rc.Handler()) }()
-
-	d, err := webhooks.NewDeliverer(webhooks.Policy{AllowInsecure: true, AllowPrivate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.CloseIdleConnections()
-	body := payloadBody(t, webhooks.EventDecided, decidedData)
-	id := webhooks.MessageID("wfe-1", "ep_1")
-	url := "http://" + ln.Addr().String() + "/kyc"
-	for i := range 2 { // the second is a redelivery
-		res := d.Deliver(t.Context(), url, id, time.Now(), body, []webhooks.Secret{secret})
-		if res.Class != webhooks.ClassDelivered || res.StatusCode != http.StatusNoContent {
-			t.Fatalf("delivery %d: %+v", i+1, res)
-		}
-	}
-	if s := rc.Stats(); s.Delivered != 1 || s.Duplicates != 1 {
-		t.Fatalf("stats %+v, want 1 delivered and 1 duplicate", s)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop")
 	}
 }

@@ -1,4 +1,9 @@
-package main
+// Package receiver is an example receiver of kycpipe's signed webhooks
+// (Standard Webhooks): an http.Handler that verifies each delivery's
+// signature, acknowledges each webhook-id once and logs the event type,
+// webhook-id and job ID. examples/webhook-receiver serves it as a program;
+// `make run` (internal/localstack) serves it in process.
+package receiver
 
 import (
 	"cmp"
@@ -16,9 +21,9 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/webhooks"
 )
 
-// maxBody bounds a delivery body: JetStream's 1 MiB payload plus the
+// MaxBody bounds a delivery body: JetStream's 1 MiB payload plus the
 // envelope.
-const maxBody = 1<<20 + 64<<10
+const MaxBody = 1<<20 + 64<<10
 
 // DefaultDedupSize is how many webhook-ids the receiver remembers.
 const DefaultDedupSize = 100_000
@@ -142,7 +147,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusMethodNotAllowed, "deliveries are POSTed")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {

@@ -1,0 +1,287 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/webhooks"
+)
+
+// attemptState is a pending delivery's failed attempts, in the attempts
+// bucket under att.<jobId>.<webhookId>.<delivery job sequence>. The key
+// names the delivery job's own sequence, so a replayed or resent delivery
+// (a new message) starts a fresh count; it starts with the job ID so that
+// erasing a job removes its counters by subject.
+type attemptState struct {
+	Failed int       `json:"failed"`
+	Next   time.Time `json:"next"` // when the next attempt is due (Now's clock)
+}
+
+func attemptKey(jobID, webhookID string, seq uint64) string {
+	return "att." + jobID + "." + webhookID + "." + strconv.FormatUint(seq, 10)
+}
+
+// delivery is one delivery of one job message.
+type delivery struct {
+	n   *Notifier
+	m   jetstream.Msg
+	job *webhookJob
+	seq uint64
+	ep  *cachedEndpoint
+	key string
+	log *zap.Logger
+}
+
+// deliver handles one delivery job: one signed attempt, then ack (2xx, 410,
+// a dropped delivery), a retry at the schedule's next step, or the dead
+// letter after the last.
+func (n *Notifier) deliver(ctx context.Context, m jetstream.Msg) outcome {
+	job, err := decodeWebhookJob(m.Data())
+	if err == nil {
+		err = n.checkEventRef(job)
+	}
+	if err != nil {
+		return n.giveUp(ctx, m, giveUp{reason: messages.ReasonPoison, info: errorInfo(messages.ErrCodeInvalidJob, err), cause: err})
+	}
+	d := &delivery{n: n, m: m, job: job, log: n.log.With(zap.String("endpoint_id", job.EndpointID),
+		zap.String("webhook_id", job.WebhookID), jobField(job.JobID))}
+	if md, err := m.Metadata(); err == nil {
+		d.seq = md.Sequence.Stream
+	}
+	d.key = attemptKey(job.JobID, job.WebhookID, d.seq)
+	return d.run(ctx)
+}
+
+// checkEventRef refuses delivery jobs that point anywhere but an event of
+// their type: whoever can publish a job must not be able to make the
+// notifier send another stream's messages (jobs hold personal data).
+func (n *Notifier) checkEventRef(j *webhookJob) error {
+	want := n.subj.StreamEvents()
+	if j.Type == webhooks.EventDecided {
+		want = n.subj.StreamDecisions()
+	}
+	if j.Stream != want {
+		return fmt.Errorf("%w: a %s delivery must reference %s, not %s", messages.ErrMalformed, j.Type, want, j.Stream)
+	}
+	return nil
+}
+
+func (d *delivery) run(ctx context.Context) outcome {
+	n, job := d.n, d.job
+	ep, err := n.cache.get(ctx, job.EndpointID)
+	if errors.Is(err, ErrWebhookEndpointNotFound) {
+		n.wm.delivery(job.EndpointID, outcomeEndpointDeleted)
+		d.log.Debug("webhook endpoint deleted; dropping the delivery")
+		d.clearAttempts(ctx)
+		return ack()
+	}
+	if err != nil {
+		return d.infra("cannot read the webhook endpoint", err)
+	}
+	d.ep = ep
+	if !ep.Enabled() {
+		n.wm.delivery(ep.ID, outcomeDisabled)
+		d.logEntry(ctx, AttemptDropped, 0, webhooks.Result{}, "the endpoint is disabled", nil, false)
+		d.clearAttempts(ctx)
+		return ack()
+	}
+	if ep.secretsErr != nil {
+		return d.infra("cannot open the endpoint's secrets (see KYCPIPE_WEBHOOK_SECRET_KEY)", ep.secretsErr)
+	}
+
+	var st attemptState
+	if deliveries(d.m) > 1 {
+		if st, err = d.loadAttempts(ctx); err != nil {
+			return d.infra("cannot read the delivery's attempts", err)
+		}
+		if wait := st.Next.Sub(n.now()); wait > 0 {
+			return retry(min(wait, n.cfg.MaxWait)) // a long wait, served in steps
+		}
+	}
+
+	release, oldest, ok := n.slots.acquire(ctx, ep.ID)
+	if !ok {
+		n.wm.busyHandBack(ep.ID)
+		return retry(busyDelay(n.cfg.BusyDelay, n.cfg.Timeout, oldest))
+	}
+	defer release()
+
+	data, err := d.event(ctx)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		n.wm.delivery(ep.ID, outcomeEventGone)
+		d.log.Info("the event is no longer stored (erased or aged out); dropping the delivery")
+		d.logEntry(ctx, AttemptDropped, 0, webhooks.Result{}, "the event is no longer stored", nil, false)
+		d.clearAttempts(ctx)
+		return ack()
+	}
+	if err != nil {
+		return d.infra("cannot read the event", err)
+	}
+	body, err := webhooks.EncodePayload(job.Type, job.Timestamp, data)
+	if err != nil {
+		return n.giveUp(ctx, d.m, giveUp{reason: messages.ReasonPoison, info: errorInfo(messages.ErrCodeInvalidJob, err), cause: err, log: d.log})
+	}
+
+	attempt := st.Failed + 1
+	start := time.Now()
+	res := n.deliverer.Deliver(ctx, ep.URL, job.WebhookID, n.now(), body, activeSecrets(ep.secrets, n.now()))
+	if ctx.Err() != nil {
+		return handBack() // stopping: not an attempt
+	}
+	res.Latency = time.Since(start)
+	n.wm.attempt(ep.ID, res.Latency)
+
+	switch res.Class {
+	case webhooks.ClassDelivered:
+		n.wm.delivery(ep.ID, outcomeDelivered)
+		n.wm.delivered(n.now().Sub(job.Timestamp))
+		d.logEntry(ctx, AttemptDelivered, attempt, res, "", nil, false)
+		if st.Failed > 0 {
+			d.clearAttempts(ctx)
+		}
+		return ack()
+	case webhooks.ClassGone:
+		if err := n.endpoints.disable(ctx, ep.ID, DisabledGone); err != nil {
+			return d.infra("the endpoint answered 410 but cannot be disabled", err)
+		}
+		n.wm.delivery(ep.ID, outcomeGone)
+		d.log.Warn("the webhook endpoint answered 410 Gone: disabled it")
+		d.logEntry(ctx, AttemptGone, attempt, res, "410 Gone: the endpoint was disabled", nil, false)
+		d.clearAttempts(ctx)
+		return ack()
+	}
+	return d.failed(ctx, attempt, res)
+}
+
+// failed schedules the next attempt after a failed one, or dead-letters
+// the delivery after the schedule's last.
+func (d *delivery) failed(ctx context.Context, attempt int, res webhooks.Result) outcome {
+	n := d.n
+	outcomeLabel, entryOutcome := outcomeFailed, AttemptFailed
+	if res.Class == webhooks.ClassRefused {
+		outcomeLabel, entryOutcome = outcomeRefused, AttemptRefused
+	}
+	cause := res.Err
+	if cause == nil {
+		cause = fmt.Errorf("webhook delivery %s", res.Class)
+	}
+	wait, again := n.cfg.Schedule.Delay(attempt, res.RetryAfter)
+	if !again {
+		n.wm.delivery(d.ep.ID, outcomeDeadLettered)
+		d.logEntry(ctx, entryOutcome, attempt, res, cause.Error(), nil, true)
+		o := n.giveUp(ctx, d.m, giveUp{reason: messages.ReasonRetryBudget,
+			info: errorInfo(messages.ErrCodeRetryBudget, fmt.Errorf("after %d attempts: %w", attempt, cause)), cause: cause, log: d.log})
+		if o.action == actTerminate {
+			d.clearAttempts(ctx)
+		}
+		return o
+	}
+	n.wm.delivery(d.ep.ID, outcomeLabel)
+	next := n.now().Add(wait)
+	if err := d.saveAttempts(ctx, attemptState{Failed: attempt, Next: next}); err != nil {
+		// The attempt will be made again without being counted: at most
+		// one extra attempt per NATS failure.
+		d.log.Warn("cannot record the failed attempt", zap.Error(err))
+	}
+	d.logEntry(ctx, entryOutcome, attempt, res, cause.Error(), &next, false)
+	d.log.Info("webhook attempt failed; will retry", zap.Int("attempt", attempt), zap.Int("status", res.StatusCode),
+		zap.Error(cause), zap.Duration("wait", wait))
+	return retry(min(wait, n.cfg.MaxWait))
+}
+
+// infra retries after NATS trouble, using no attempt.
+func (d *delivery) infra(what string, err error) outcome {
+	delay := d.n.backoff.Delay(deliveries(d.m))
+	d.log.Warn(what+"; will retry", zap.Error(err), zap.Duration("delay", delay))
+	return retry(delay)
+}
+
+// event reads the event the delivery references, exactly as stored.
+func (d *delivery) event(ctx context.Context) ([]byte, error) {
+	st, err := d.n.stream(ctx, d.job.Stream)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := st.GetMsg(ctx, d.job.Sequence)
+	if err != nil {
+		return nil, err
+	}
+	if !d.n.eventSubjectMatches(d.job.Type, raw.Subject) {
+		// The sequence now holds another message (cannot happen in a
+		// stream that is not purged and recreated): treat it as gone.
+		return nil, jetstream.ErrMsgNotFound
+	}
+	return raw.Data, nil
+}
+
+// eventSubjectMatches reports whether subject is where events of type t
+// are published.
+func (n *Notifier) eventSubjectMatches(t webhooks.EventType, subject string) bool {
+	if t == webhooks.EventDecided {
+		return strings.HasPrefix(subject, n.subj.Prefix()+".decisions.")
+	}
+	kind := strings.TrimPrefix(string(t), "verification.")
+	return subject == n.subj.Event(kind)
+}
+
+func (d *delivery) loadAttempts(ctx context.Context) (attemptState, error) {
+	var st attemptState
+	e, err := d.n.attempts.Get(ctx, d.key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return attemptState{}, nil // unreadable: count afresh rather than block
+	}
+	return st, nil
+}
+
+func (d *delivery) saveAttempts(ctx context.Context, st attemptState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	_, err = d.n.attempts.Put(ctx, d.key, b)
+	return err
+}
+
+// clearAttempts removes the delivery's counter without leaving a delete
+// marker behind (the bucket's TTL would remove it anyway).
+func (d *delivery) clearAttempts(ctx context.Context) {
+	st, err := d.n.stream(ctx, "KV_"+d.n.subj.BucketWebhookAttempts())
+	if err == nil {
+		err = st.Purge(ctx, jetstream.WithPurgeSubject("$KV."+d.n.subj.BucketWebhookAttempts()+"."+d.key))
+	}
+	if err != nil {
+		d.log.Debug("cannot remove the delivery's attempt counter; it expires by itself", zap.Error(err))
+	}
+}
+
+// logEntry appends to the endpoint's delivery log; a failure is only
+// logged (the log is for people, the delivery does not depend on it).
+func (d *delivery) logEntry(ctx context.Context, outcome string, attempt int, res webhooks.Result, errText string, next *time.Time, dead bool) {
+	e := &webhookLogEntry{WebhookAttempt: WebhookAttempt{
+		WebhookID: d.job.WebhookID, EndpointID: d.job.EndpointID, JobID: d.job.JobID, EventType: string(d.job.Type),
+		EventID: d.job.EventID, Attempt: attempt, At: d.n.now().UTC(), Outcome: outcome, StatusCode: res.StatusCode,
+		DurationMs: res.Latency.Milliseconds(), Error: sanitizeError(errText), NextAttemptAt: next, DeadLettered: dead,
+	}, Stream: d.job.Stream, Sequence: d.job.Sequence, Timestamp: d.job.Timestamp}
+	if next != nil {
+		t := next.UTC()
+		e.NextAttemptAt = &t
+	}
+	if err := publishLog(ctx, d.n.js, d.n.subj, e); err != nil {
+		d.log.Warn("cannot append to the webhook delivery log", zap.Error(err))
+	}
+}
