@@ -135,7 +135,7 @@ func (s *screenshots) save(t *testing.T, ctx context.Context, name string) {
 // userReference rendered as text (no dialog, no element from it). No
 // JavaScript dialog may open during the whole run.
 func TestBrowserSupportCase(t *testing.T) {
-	f := startFixture(t, fixtureOpts{workers: 1})
+	f := startFixture(t, fixtureOpts{workers: 1, webhooks: true})
 	shots := newScreenshots(t)
 	ctx := newBrowser(t)
 	var dialogs atomic.Int32
@@ -263,8 +263,13 @@ func TestBrowserSupportCase(t *testing.T) {
 	}
 	shots.save(t, ctx, "reveal")
 
-	step(t, ctx, "webhooks", chromedp.Navigate(f.base+"/console/webhooks"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	step(t, ctx, "webhooks", chromedp.Navigate(f.base+"/console/webhooks"), chromedp.WaitVisible(chromedp.CSS("table.webhooks")))
 	shots.save(t, ctx, "webhooks")
+	ep := f.stack.ReceiverEndpoint.ID
+	step(t, ctx, "an endpoint's deliveries", chromedp.Click(chromedp.CSS(`a[href="/console/webhooks/`+ep+`"]`)), chromedp.WaitVisible(chromedp.CSS("table.deliveries")))
+	waitFor(t, ctx, "deliveries logged", `document.querySelectorAll("table.deliveries button.resend").length > 0`)
+	step(t, ctx, "resend", chromedp.Click(chromedp.CSS("table.deliveries button.resend")), chromedp.WaitVisible(chromedp.CSS(".flash-ok")))
+	shots.save(t, ctx, "webhook")
 	if dialogs.Load() != 0 {
 		t.Errorf("%d dialogs opened", dialogs.Load())
 	}

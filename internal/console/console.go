@@ -148,9 +148,10 @@ type Console struct {
 	assets    map[string]asset
 	mux       *http.ServeMux
 
-	stats *statsCache
-	rates *jumioRates
-	live  *decisionHub
+	stats   *statsCache
+	rates   *jumioRates
+	live    *decisionHub
+	streams sync.Map // stream name → jetstream.Stream
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed by Close or SetDraining(true): live streams end

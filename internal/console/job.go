@@ -114,16 +114,11 @@ type jobMessages struct {
 // readJobMessages reads every message the record lists, by sequence.
 func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord) jobMessages {
 	var out jobMessages
-	streams := map[string]jetstream.Stream{}
 	for _, ref := range rec.Messages {
-		st, ok := streams[ref.Stream]
-		if !ok {
-			var err error
-			if st, err = c.js.Stream(ctx, ref.Stream); err != nil {
-				out.warnings = append(out.warnings, fmt.Sprintf("cannot read %s: %s", ref.Stream, errText(err)))
-				continue
-			}
-			streams[ref.Stream] = st
+		st, err := c.streamHandle(ctx, ref.Stream)
+		if err != nil {
+			out.warnings = append(out.warnings, fmt.Sprintf("cannot read %s: %s", ref.Stream, errText(err)))
+			continue
 		}
 		m, err := st.GetMsg(ctx, ref.Seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -194,7 +189,7 @@ func (c *Console) jobRequest(ctx context.Context, rec *pipeline.JobRecord, fromL
 	if fromLetters != nil {
 		return fromLetters, "from the job's dead letter"
 	}
-	st, err := c.js.Stream(ctx, c.subj.StreamJobs())
+	st, err := c.streamHandle(ctx, c.subj.StreamJobs())
 	if err != nil {
 		return nil, "cannot read the jobs queue"
 	}
@@ -521,4 +516,19 @@ func capabilityData(d *messages.CapabilityData) string {
 		parts = append(parts, fmt.Sprintf("%s: %v", k, v))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// streamHandle returns a handle of a stream of the pipeline, looked up once:
+// reading a message by sequence then costs one request, not two (the
+// lookup is a full stream info).
+func (c *Console) streamHandle(ctx context.Context, name string) (jetstream.Stream, error) {
+	if st, ok := c.streams.Load(name); ok {
+		return st.(jetstream.Stream), nil
+	}
+	st, err := c.js.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	c.streams.Store(name, st)
+	return st, nil
 }
