@@ -38,7 +38,7 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
 )
 
-var users = []string{"admin", "ingest", "worker", "retriever", "reader"}
+var users = []string{"admin", "ingest", "worker", "retriever", "notifier", "reader"}
 
 // writeTLS creates a CA and a server certificate for 127.0.0.1/localhost.
 func writeTLS(t *testing.T, dir string) (ca, cert, key string) {
