@@ -20,11 +20,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -35,7 +37,7 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
 )
 
-var users = []string{"admin", "operator", "ingest", "worker", "retriever", "notifier", "reader"}
+var users = []string{"admin", "operator", "ingest", "console", "worker", "retriever", "notifier", "reader"}
 
 // writeTLS creates a CA and a server certificate for 127.0.0.1/localhost.
 func writeTLS(t *testing.T, dir string) (ca, cert, key string) {
@@ -399,4 +401,32 @@ func TestClusterConfiguration(t *testing.T) {
 	}
 	_, workerJS := connect(t, url, ca, "worker")
 	forbidden(t, "worker", "delete a stream on the cluster", func(ctx context.Context) error { return workerJS.DeleteStream(ctx, topo.Subjects.StreamJobs()) })
+}
+
+// TestConsoleUserHasIngestGrants: the console runs inside ingest, so its
+// user must keep every grant of ingest's (permissions.conf repeats them:
+// the configuration language cannot merge two permission blocks).
+func TestConsoleUserHasIngestGrants(t *testing.T) {
+	setEnv(t, t.TempDir(), freePort(t))
+	opts, err := server.ProcessConfigFile("nats-server.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	perms := map[string]*server.Permissions{}
+	for _, u := range opts.Users {
+		perms[u.Username] = u.Permissions
+	}
+	ingest, console := perms["kycpipe-ingest"], perms["kycpipe-console"]
+	if ingest == nil || console == nil {
+		t.Fatalf("users: %v", perms)
+	}
+	missing := func(what string, want, have *server.SubjectPermission) {
+		for _, s := range want.Allow {
+			if !slices.Contains(have.Allow, s) {
+				t.Errorf("kycpipe-console lacks ingest's %s grant %q", what, s)
+			}
+		}
+	}
+	missing("publish", ingest.Publish, console.Publish)
+	missing("subscribe", ingest.Subscribe, console.Subscribe)
 }

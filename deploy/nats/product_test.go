@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"image"
 	"image/color"
 	"image/png"
@@ -41,13 +43,18 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/webhooks"
 )
 
+// waitLong bounds every wait of the product run. A shorter one speeds up
+// checking that removing a grant fails the run (deploy/nats/README.md,
+// "Grants the tests do not exercise").
+var productWait = flag.Duration("product-wait", 30*time.Second, "how long the product run waits for each step")
+
+func waitLong() time.Duration { return *productWait }
+
 const (
 	apiKey = "deploy-test-key-0123456789"
 	// atRestMarker is in a job's prepared data: no file of the store may
 	// hold it in clear.
 	atRestMarker = "at-rest-marker-5d41402abc4b2a76"
-	// waitLong bounds every wait of the product run.
-	waitLong = 30 * time.Second
 )
 
 // devPolicy lets ingest and the notifier use the test's receiver on
@@ -168,7 +175,7 @@ func startProduct(t *testing.T, url, ca string, topo pipeline.Topology) *product
 		t.Fatal(err)
 	}
 	p.run("notifier", n.Run)
-	pipelinetest.Eventually(t, waitLong, func() bool { return n.Ready(ctx) == nil }, "the notifier never loaded the webhook endpoints")
+	pipelinetest.Eventually(t, waitLong(), func() bool { return n.Ready(ctx) == nil }, "the notifier never loaded the webhook endpoints")
 	p.decisions = pipelinetest.Decisions(t, p.js["reader"], p.subj)
 	return p
 }
@@ -279,13 +286,13 @@ func (p *product) job(id string) pipeline.JobView {
 func (p *product) waitStatus(id, status string) pipeline.JobView {
 	p.t.Helper()
 	var v pipeline.JobView
-	pipelinetest.Eventually(p.t, waitLong, func() bool { v = p.job(id); return v.Status == status }, "job %s never %s (last: %+v)", id, status, &v)
+	pipelinetest.Eventually(p.t, waitLong(), func() bool { v = p.job(id); return v.Status == status }, "job %s never %s (last: %+v)", id, status, &v)
 	return v
 }
 
 func (p *product) waitDecision(id string) {
 	p.t.Helper()
-	p.decisions.WaitN(p.t, 1, waitLong, pipelinetest.ForJob[*messages.DecisionEvent](id), "a decision for "+id)
+	p.decisions.WaitN(p.t, 1, waitLong(), pipelinetest.ForJob[*messages.DecisionEvent](id), "a decision for "+id)
 }
 
 // record reads a job record as the admin.
@@ -352,7 +359,7 @@ func (p *product) webhookLog(jobID string) []pipeline.WebhookAttempt {
 func (p *product) deadLetter(stage, jobID string) pipeline.DeadLetter {
 	p.t.Helper()
 	var found []pipeline.DeadLetter
-	pipelinetest.Eventually(p.t, waitLong, func() bool {
+	pipelinetest.Eventually(p.t, waitLong(), func() bool {
 		list, err := pipeline.ListDeadLetters(context.Background(), p.admin, p.subj, pipeline.DLQFilter{Stage: stage, JobID: jobID})
 		found = list
 		return err == nil && len(list) > 0
@@ -397,7 +404,7 @@ func (p *product) register(path string, types ...string) (string, webhooks.Secre
 		p.t.Fatal(err)
 	}
 	p.recv.setSecrets(path, secret)
-	pipelinetest.Eventually(p.t, waitLong, func() bool { return p.endpointEnabled(created.ID) == 1 }, "the notifier's watch never saw endpoint %s", created.ID)
+	pipelinetest.Eventually(p.t, waitLong(), func() bool { return p.endpointEnabled(created.ID) == 1 }, "the notifier's watch never saw endpoint %s", created.ID)
 	return created.ID, secret
 }
 
@@ -410,7 +417,7 @@ func (p *product) ctl(user string, args ...string) string {
 		"KYCPIPE_NATS_USER": "kycpipe-" + user, "KYCPIPE_NATS_PASSWORD": "pw-" + user + "-0f9e8d",
 		"KYCPIPE_WEBHOOK_ALLOW_INSECURE": "true", "KYCPIPE_WEBHOOK_ALLOW_PRIVATE": "true",
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong())
 	defer cancel()
 	var out, errOut bytes.Buffer
 	cli := &kycctl.CLI{Out: &out, Err: &errOut, In: strings.NewReader(""), Getenv: func(k string) string { return env[k] }}
@@ -500,12 +507,27 @@ func (rc *receiver) where(keep func(received) bool) []received {
 func (rc *receiver) wait(what string, keep func(received) bool) received {
 	rc.t.Helper()
 	var got []received
-	pipelinetest.Eventually(rc.t, waitLong, func() bool { got = rc.where(keep); return len(got) > 0 }, "no webhook: %s", what)
+	pipelinetest.Eventually(rc.t, waitLong(), func() bool { got = rc.where(keep); return len(got) > 0 }, "no webhook: %s", what)
 	return got[0]
 }
 
 func delivered(path, typ, jobID string) func(received) bool {
 	return func(d received) bool { return d.path == path && d.typ == typ && d.jobID == jobID }
+}
+
+// multipartJob is a multipart submission: the request and a FRONT and a
+// FACE image.
+func multipartJob(request string, front, face []byte) ([]byte, string) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormField("request")
+	_, _ = fw.Write([]byte(request))
+	for name, data := range map[string][]byte{"FRONT": front, "FACE": face} {
+		fw, _ := mw.CreateFormFile(name, name+".png")
+		_, _ = fw.Write(data)
+	}
+	_ = mw.Close()
+	return buf.Bytes(), mw.FormDataContentType()
 }
 
 // noisePNG is a PNG of w×h random pixels: it does not compress, so it is
@@ -543,24 +565,22 @@ func runProduct(t *testing.T, p *product) {
 	// with flow control), and a WEB job left waiting for its end user.
 	jsonJob := p.submit([]byte(`{"customerInternalReference":"deploy-1","workflowDefinition":{"key":10066},"channel":"API","preparedData":{"email":"deploy-1@example.com"}}`),
 		"application/json", "Idempotency-Key", "deploy-idempotency-key-1")
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	fw, _ := mw.CreateFormField("request")
-	_, _ = fw.Write([]byte(`{"customerInternalReference":"deploy-2","channel":"API",` + pipelinetest.APIImageFields(10011) + `}`))
-	for _, part := range []struct {
-		name string
-		data []byte
-	}{{"FRONT", noisePNG(t, 900, 850)}, {"FACE", jumiotest.PNG(640, 480)}} {
-		fw, _ := mw.CreateFormFile(part.name, part.name+".png")
-		_, _ = fw.Write(part.data)
+	front := noisePNG(t, 900, 850)
+	body, contentType := multipartJob(`{"customerInternalReference":"deploy-2","channel":"API",`+pipelinetest.APIImageFields(10011)+`}`,
+		front, jumiotest.PNG(640, 480))
+	imagesJob := p.submit(body, contentType)
+	// A multipart submission refused after its images were stored (its
+	// Idempotency-Key names another job): ingest deletes them.
+	body, contentType = multipartJob(`{"customerInternalReference":"deploy-3","channel":"API",`+pipelinetest.APIImageFields(10011)+`}`,
+		front, jumiotest.PNG(640, 480))
+	if status, b := p.call(http.MethodPost, "/v1/verifications", contentType, body, "Idempotency-Key", "deploy-idempotency-key-1"); status != http.StatusConflict {
+		t.Fatalf("a reused Idempotency-Key: %d %s", status, b)
 	}
-	_ = mw.Close()
-	imagesJob := p.submit(buf.Bytes(), mw.FormDataContentType())
 	webJob := p.submit([]byte(`{"customerInternalReference":"deploy-web","userReference":"user-deploy-web","workflowDefinition":{"key":10164},"channel":"WEB","web":{"locale":"en"}}`), "application/json")
 	for _, id := range []string{jsonJob, imagesJob} {
 		p.waitDecision(id)
 		// The job index: one entry per job, under its current status.
-		pipelinetest.Eventually(t, waitLong, func() bool {
+		pipelinetest.Eventually(t, waitLong(), func() bool {
 			return p.stored(s.StreamIndex(), indexOf(s, "*", id)) == 1 && p.stored(s.StreamIndex(), indexOf(s, pipeline.StatusDecided, id)) == 1
 		}, "the index entry of %s never moved to DECIDED alone", id)
 	}
@@ -588,7 +608,7 @@ func runProduct(t *testing.T, p *product) {
 		}
 	}
 	var log struct{ Deliveries []pipeline.WebhookAttempt }
-	pipelinetest.Eventually(t, waitLong, func() bool {
+	pipelinetest.Eventually(t, waitLong(), func() bool {
 		status, b := p.call(http.MethodGet, "/v1/webhook-endpoints/"+okID+"/deliveries", "", nil)
 		if status != http.StatusOK || json.Unmarshal(b, &log) != nil {
 			t.Fatalf("deliveries as the ingest user: %d %s", status, b)
@@ -603,9 +623,15 @@ func runProduct(t *testing.T, p *product) {
 	if status, b := p.call(http.MethodPost, "/v1/webhook-endpoints/"+okID+"/deliveries/"+first.id+"/resend", "", nil); status != http.StatusAccepted {
 		t.Fatalf("resend as the ingest user: %d %s", status, b)
 	}
-	pipelinetest.Eventually(t, waitLong, func() bool {
-		return len(p.recv.where(func(d received) bool { return d.id == first.id })) >= 2
-	}, "the resent delivery never arrived")
+	accepted := p.recv.wait("accepted "+jsonJob, delivered("/ok", "verification.accepted", jsonJob))
+	if status, b := p.call(http.MethodPost, "/v1/webhook-endpoints/"+okID+"/deliveries/"+accepted.id+"/resend", "", nil); status != http.StatusAccepted {
+		t.Fatalf("resend as the ingest user: %d %s", status, b)
+	}
+	for _, id := range []string{first.id, accepted.id} {
+		pipelinetest.Eventually(t, waitLong(), func() bool {
+			return len(p.recv.where(func(d received) bool { return d.id == id })) >= 2
+		}, "the resent delivery %s never arrived", id)
+	}
 	// A new secret reaches the notifier through its watch: later
 	// deliveries verify with it alone.
 	status, b := p.call(http.MethodPost, "/v1/webhook-endpoints/"+okID+"/rotate-secret", "", nil)
@@ -625,7 +651,7 @@ func runProduct(t *testing.T, p *product) {
 	failID, _ := p.register("/fail", "verification.decided")
 	webhookJob := p.submitJSON("deploy-webhooks", "")
 	p.waitDecision(webhookJob)
-	pipelinetest.Eventually(t, waitLong, func() bool { return p.endpointEnabled(goneID) == 0 }, "the endpoint answering 410 was never disabled")
+	pipelinetest.Eventually(t, waitLong(), func() bool { return p.endpointEnabled(goneID) == 0 }, "the endpoint answering 410 was never disabled")
 	var gone pipeline.WebhookEndpoint
 	if status, b := p.call(http.MethodGet, "/v1/webhook-endpoints/"+goneID, "", nil); status != http.StatusOK || json.Unmarshal(b, &gone) != nil ||
 		gone.Status != pipeline.WebhookDisabled {
@@ -652,7 +678,7 @@ func runProduct(t *testing.T, p *product) {
 	if status, b := p.call(http.MethodDelete, "/v1/webhook-endpoints/"+failID, "", nil); status != http.StatusNoContent {
 		t.Fatalf("delete an endpoint as the ingest user: %d %s", status, b)
 	}
-	pipelinetest.Eventually(t, waitLong, func() bool { return p.endpointEnabled(failID) == -1 && p.endpointEnabled(goneID) == -1 },
+	pipelinetest.Eventually(t, waitLong(), func() bool { return p.endpointEnabled(failID) == -1 && p.endpointEnabled(goneID) == -1 },
 		"the notifier's watch never saw the deletions")
 
 	// Jumio refuses the credentials: the region pauses, the held job is
@@ -667,7 +693,7 @@ func runProduct(t *testing.T, p *product) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.Eventually(t, waitLong, func() bool {
+	pipelinetest.Eventually(t, waitLong(), func() bool {
 		m, err := jobs.GetLastMsgForSubject(ctx, s.JobSubmit(held))
 		return err == nil && m.Header.Get(messages.HeaderRequeueOf) != ""
 	}, "the held job was never requeued")
@@ -693,9 +719,11 @@ func runProduct(t *testing.T, p *product) {
 	p.waitStatus(maxed, pipeline.StatusFailed)
 	p.ctl("operator", "dlq", "list")
 	p.ctl("operator", "dlq", "show", strconv.FormatUint(terminalLetter.Sequence, 10))
-	p.ctl("operator", "dlq", "replay", strconv.FormatUint(terminalLetter.Sequence, 10), strconv.FormatUint(maxedLetter.Sequence, 10))
-	p.waitDecision(terminal)
+	p.ctl("operator", "dlq", "replay", strconv.FormatUint(maxedLetter.Sequence, 10))
 	p.waitDecision(maxed)
+	// The console replays the other one.
+	consoleOps(t, p, terminal, terminalLetter.Sequence)
+	p.waitDecision(terminal)
 
 	// Erasure: a decided job (DELETE over ingest's API), a job still in
 	// flight (the WEB job, its poll task pending), and one through kycctl.
@@ -783,6 +811,107 @@ func runProduct(t *testing.T, p *product) {
 	p.ctl("operator", "status", kept)
 	p.ctl("operator", "webhooks", "show", okID)
 	p.ctl("operator", "doctor")
+}
+
+// consoleOps does, as kycpipe-console, what the operator console
+// (internal/console, served by an ingest with KYCPIPE_CONSOLE=true) does
+// on NATS, through the same pipeline functions and JetStream calls: list
+// jobs from the index and count them, read a job's messages and its
+// request, audit a reveal, list, read and replay a dead letter, and show
+// decisions live and recent. (The console is not on main yet: once it
+// is, its pages replace this.)
+func consoleOps(t *testing.T, p *product, failed string, letter uint64) {
+	t.Helper()
+	ctx := context.Background()
+	s := p.subj
+	nc, js := connect(t, p.url, p.ca, "console")
+	live := make(chan *nats.Msg, 64)
+	sub, err := nc.ChanSubscribe(s.Decisions(), live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	idx, err := pipeline.NewJobIndex(ctx, js, p.topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := idx.List(ctx, pipeline.JobQuery{Status: pipeline.StatusFailed})
+	if err != nil || len(page.Jobs) == 0 {
+		t.Fatalf("the console lists failed jobs: %v (%d)", err, len(page.Jobs))
+	}
+	for _, st := range []string{s.StreamIndex(), s.StreamDecisions()} {
+		// Counts: a consumer created, read and deleted at once.
+		c, err := js.CreateConsumer(ctx, st, jetstream.ConsumerConfig{AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: 30 * time.Second, MemoryStorage: true})
+		if err != nil {
+			t.Fatalf("the console counts %s: %v", st, err)
+		}
+		if err := js.DeleteConsumer(ctx, st, c.CachedInfo().Name); err != nil {
+			t.Fatalf("the console removes its count of %s: %v", st, err)
+		}
+	}
+	// A job's page: every message its record lists, and its request (the
+	// job message or the dead letter holding it).
+	rec := p.record(failed)
+	for _, ref := range rec.Messages {
+		st, err := js.Stream(ctx, ref.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.GetMsg(ctx, ref.Seq); err != nil {
+			t.Fatalf("the console reads %s/%d: %v", ref.Stream, ref.Seq, err)
+		}
+	}
+	jobs, err := js.Stream(ctx, s.StreamJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jobs.GetMsg(ctx, 1); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Fatalf("the console reads a job message: %v", err)
+	}
+	reveal := &messages.AuditRecord{Action: messages.AuditReveal, JobID: failed, Actor: "deploy-test", At: time.Now().UTC(), Fields: []string{"email"}}
+	b, err := messages.Marshal(reveal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, s.Audit(messages.AuditReveal), b); err != nil {
+		t.Fatalf("the console audits a reveal: %v", err)
+	}
+	// Dead letters: list, read, replay.
+	list, err := pipeline.ListDeadLetters(ctx, js, s, pipeline.DLQFilter{JobID: failed})
+	if err != nil || len(list) == 0 {
+		t.Fatalf("the console lists dead letters: %v (%d)", err, len(list))
+	}
+	if _, err := pipeline.GetDeadLetter(ctx, js, s, letter); err != nil {
+		t.Fatalf("the console reads a dead letter: %v", err)
+	}
+	if _, err := pipeline.ReplayDeadLetter(ctx, js, s, letter, time.Hour); err != nil {
+		t.Fatalf("the console replays a dead letter: %v", err)
+	}
+	// Live decisions: the replayed job's arrives on the core subscription;
+	// recent ones are read with an ordered consumer.
+	timeout := time.After(waitLong())
+	for got := false; !got; {
+		select {
+		case m := <-live:
+			got = m.Header.Get(messages.HeaderJobID) == failed
+		case <-timeout:
+			t.Fatalf("the console never saw %s's decision live", failed)
+		}
+	}
+	recent, err := js.OrderedConsumer(ctx, s.StreamDecisions(), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("the console reads recent decisions: %v", err)
+	}
+	if _, err := recent.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil {
+		t.Fatalf("the console reads recent decisions: %v", err)
+	}
+	if err := js.DeleteConsumer(ctx, s.StreamDecisions(), recent.CachedInfo().Name); err != nil {
+		t.Fatalf("the console removes its consumer: %v", err)
+	}
 }
 
 // indexOf is the filter of a job's entries in the index under status ("*":
