@@ -399,7 +399,30 @@ func TestClusterConfiguration(t *testing.T) {
 	if err != nil || info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
 		t.Fatalf("jobs stream = %+v, %v", info, err)
 	}
+	// The users work on the cluster too: ingest stores a job on its own
+	// subject, the worker pulls and acknowledges it, the notifier finds
+	// its resources; and the worker may not delete a stream.
+	ctx := context.Background()
+	_, ingestJS := connect(t, url, ca, "ingest")
+	if _, err := ingestJS.Publish(ctx, topo.Subjects.JobSubmit("job_cluster"), []byte(`{}`)); err != nil {
+		t.Fatalf("ingest cannot store a job on the cluster: %v", err)
+	}
 	_, workerJS := connect(t, url, ca, "worker")
+	c, err := workerJS.Consumer(ctx, topo.Subjects.StreamJobs(), pipeline.ConsumerWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatalf("the worker cannot pull on the cluster: %v", err)
+	}
+	if err := m.DoubleAck(ctx); err != nil {
+		t.Fatalf("the worker cannot acknowledge on the cluster: %v", err)
+	}
+	_, notifierJS := connect(t, url, ca, "notifier")
+	if err := pipeline.Check(ctx, notifierJS, topo); err != nil {
+		t.Fatalf("the notifier cannot check the topology on the cluster: %v", err)
+	}
 	forbidden(t, "worker", "delete a stream on the cluster", func(ctx context.Context) error { return workerJS.DeleteStream(ctx, topo.Subjects.StreamJobs()) })
 }
 
