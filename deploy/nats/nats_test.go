@@ -206,7 +206,7 @@ func TestSingleNodeConfiguration(t *testing.T) {
 	}
 
 	// Every feature, each process as its own user.
-	p := startProduct(t, url, ca, topo)
+	p := startProduct(t, url, ca, topo, productOptions{})
 	runProduct(t, p)
 	p.stop()
 	if t.Failed() {

@@ -9,6 +9,7 @@ package natsdeploy_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -108,19 +109,31 @@ func productTopology() pipeline.Topology {
 	return pipeline.Topology{WorkerMaxDeliver: 8}.WithDefaults()
 }
 
+// productOptions vary the product run.
+type productOptions struct {
+	// IngestUser is the user ingest runs as (default "ingest").
+	IngestUser string
+	// Console, when set, builds the operator console ingest serves, on
+	// ingest's connection (run it as the "console" user).
+	Console func(js jetstream.JetStream, keys *pipeline.APIKeys) http.Handler
+}
+
 // startProduct starts ingest, a worker, a retriever and a notifier against
 // the server at url, each connected as its own user, a reader recording
 // decisions, and the Jumio simulator.
-func startProduct(t *testing.T, url, ca string, topo pipeline.Topology) *product {
+func startProduct(t *testing.T, url, ca string, topo pipeline.Topology, o productOptions) *product {
 	t.Helper()
 	ctx := context.Background()
 	p := &product{t: t, url: url, ca: ca, topo: topo, subj: topo.Subjects, js: map[string]jetstream.JetStream{}, log: pipelinetest.Logger(t)}
 	t.Cleanup(p.stop)
 	_, p.admin = connect(t, url, ca, "admin")
 	conns := map[string]*nats.Conn{}
-	for _, u := range []string{"ingest", "worker", "retriever", "notifier", "reader"} {
+	ingestUser := cmp.Or(o.IngestUser, "ingest")
+	for _, u := range []string{"worker", "retriever", "notifier", "reader"} {
 		conns[u], p.js[u] = connect(t, url, ca, u)
 	}
+	// Ingest's connection, whatever its user, is the product's "ingest".
+	conns["ingest"], p.js["ingest"] = connect(t, url, ca, ingestUser)
 	for _, u := range []string{"ingest", "worker", "retriever", "notifier"} {
 		if err := pipeline.Check(ctx, p.js[u], topo); err != nil {
 			t.Fatalf("%s cannot check the topology: %v", u, err)
@@ -143,7 +156,15 @@ func startProduct(t *testing.T, url, ca string, topo pipeline.Topology) *product
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: in.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	handler := in.Handler()
+	if o.Console != nil {
+		// Served under /console/ on ingest's address, as ingest does.
+		mux := http.NewServeMux()
+		mux.Handle("/console/", o.Console(p.js["ingest"], keys))
+		mux.Handle("/", handler)
+		handler = mux
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	p.stops = append(p.stops, func() { _ = srv.Close() })
 	p.ingestURL = "http://" + ln.Addr().String()
