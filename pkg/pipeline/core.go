@@ -69,7 +69,7 @@ func newStage(ctx context.Context, js jetstream.JetStream, o stageOptions) (*sta
 		return nil, fmt.Errorf("pipeline: %s: job-state bucket: %w", o.name, err)
 	}
 	return &stage{
-		name: o.name, js: js, topo: o.topo, subj: o.topo.Subjects, store: NewJobStore(kv, o.now).withIndex(js, o.topo.Subjects, o.log),
+		name: o.name, js: js, topo: o.topo, subj: o.topo.Subjects, store: NewJobStore(kv, o.now).withIndex(js, o.topo.Subjects, o.log).withLeaderReads(js),
 		log: o.log, now: o.now, m: o.metrics, tracer: tracerOf(o.tracing), ready: newReadiness(js, o.topo, o.now),
 		backoff: o.backoff, delays: o.delays.withDefaults(), budget: o.budget, grace: o.grace,
 		faults: newFaultGate(o.name, o.jumio, o.probeEvery, o.log, o.now, o.metrics), maxDeliver: o.maxDeliver,

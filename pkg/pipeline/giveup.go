@@ -155,13 +155,15 @@ func eventKind(kind string) string { return "event:" + kind }
 // job being erased it only records the letter (the eraser removes it); for
 // an erased one it deletes the letter itself.
 func (s *stage) failJob(ctx context.Context, jobID string, info messages.ErrorInfo, letter MessageRef) error {
-	rec, rev, err := s.store.Get(ctx, jobID)
+	// From the stream leader: whether the job is decided decides whether a
+	// failed event goes out.
+	rec, rev, err := s.store.getLatest(ctx, jobID)
 	if errors.Is(err, ErrJobNotFound) {
 		rec = &JobRecord{JobID: jobID, CreatedAt: s.now().UTC()}
 		if _, rev, err = s.store.Create(ctx, rec); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 			return err
 		}
-		if rec, rev, err = s.store.Get(ctx, jobID); err != nil {
+		if rec, rev, err = s.store.getLatest(ctx, jobID); err != nil {
 			return err
 		}
 	} else if err != nil {

@@ -56,7 +56,7 @@ func ReplayDeadLetter(ctx context.Context, js jetstream.JetStream, subj messages
 		if err != nil {
 			return nil, err
 		}
-		store = NewJobStore(kv, time.Now)
+		store = NewJobStore(kv, time.Now).withLeaderReads(js)
 		if restore, err = resumeJob(ctx, store, dl.JobID, seq); err != nil {
 			return nil, err
 		}
@@ -93,7 +93,7 @@ func ReplayDeadLetter(ctx context.Context, js jetstream.JetStream, subj messages
 // gives it a fresh retry budget. It returns a function undoing that (for a
 // replay whose republish failed).
 func resumeJob(ctx context.Context, store *JobStore, jobID string, seq uint64) (func(), error) {
-	rec, rev, err := store.Get(ctx, jobID)
+	rec, rev, err := store.getLatest(ctx, jobID)
 	if errors.Is(err, ErrJobNotFound) {
 		return nil, nil
 	}
