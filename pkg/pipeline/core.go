@@ -144,6 +144,9 @@ type failure struct {
 	// hold records in the job's record that the message waits for a
 	// paused region (Held, LastError); nil: nothing is recorded.
 	hold func(ctx context.Context, info messages.ErrorInfo) error
+	// triggerOnly: giving up on the message does not fail its job (see
+	// giveUp.triggerOnly).
+	triggerOnly bool
 }
 
 // settle turns a failure into an outcome, the same way for every stage:
@@ -190,7 +193,7 @@ func (s *stage) settle(ctx context.Context, f failure) outcome {
 		if reason == "" {
 			reason = messages.ReasonTerminal
 		}
-		return s.giveUp(ctx, f.msg, giveUp{reason: reason, jobID: f.jobID, info: errorInfo(errorCode(f.err), f.err), cause: f.err, log: log})
+		return s.giveUp(ctx, f.msg, giveUp{reason: reason, jobID: f.jobID, info: errorInfo(errorCode(f.err), f.err), cause: f.err, log: log, triggerOnly: f.triggerOnly})
 	case classThrottled:
 		n := deliveries(f.msg)
 		if f.charge != nil {
@@ -223,7 +226,7 @@ func (s *stage) settle(ctx context.Context, f failure) outcome {
 			n = c
 			if n > s.budget {
 				return s.giveUp(ctx, f.msg, giveUp{reason: messages.ReasonRetryBudget, jobID: f.jobID,
-					info: errorInfo(messages.ErrCodeRetryBudget, f.err), cause: f.err, log: log})
+					info: errorInfo(messages.ErrCodeRetryBudget, f.err), cause: f.err, log: log, triggerOnly: f.triggerOnly})
 			}
 		}
 		d := max(s.backoff.Delay(n), retryAfter)

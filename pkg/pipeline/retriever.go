@@ -255,7 +255,8 @@ func (a *attempt) retrieve(ctx context.Context) outcome {
 	r, rec := a.r, a.rec
 	client, err := r.cfg.Jumio.For(rec.Region)
 	if err != nil {
-		return r.giveUp(ctx, a.m, giveUp{reason: messages.ReasonPoison, jobID: rec.JobID, info: errorInfo(messages.ErrCodeInternal, err), cause: err, log: a.log})
+		return r.giveUp(ctx, a.m, giveUp{reason: messages.ReasonPoison, jobID: rec.JobID, info: errorInfo(messages.ErrCodeInternal, err), cause: err, log: a.log,
+			triggerOnly: a.trigger == "callback"})
 	}
 	a.region = client.Region()
 	if o, held := r.holdIfPaused(ctx, a.failureOf(nil), false); held {
@@ -408,6 +409,9 @@ func (a *attempt) failure(ctx context.Context, err error) outcome {
 }
 
 func (a *attempt) failureOf(err error) failure {
+	// A callback is only a trigger: giving up on it does not fail the job,
+	// whose poll task goes on until a decision or its own give-up (which a
+	// replay resumes; a callback's letter, replayed, only retriggers).
 	return failure{msg: a.m, jobID: a.rec.JobID, step: "retrieve", err: err, log: a.log, region: a.region,
-		charge: a.r.chargeRecord(a.rec, a.rev, nil), hold: a.r.holdRecord(a.rec, a.rev, nil)}
+		charge: a.r.chargeRecord(a.rec, a.rev, nil), hold: a.r.holdRecord(a.rec, a.rev, nil), triggerOnly: a.trigger == "callback"}
 }
