@@ -71,7 +71,7 @@ func NewIngest(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg I
 	if cfg.Callbacks.unprotected() && !cfg.Callbacks.Open {
 		cfg.Logger.Warn("callbacks are accepted from anyone: set KYCPIPE_CALLBACK_SECRET and/or KYCPIPE_CALLBACK_ALLOWLIST=jumio (docs/SECURITY.md)")
 	}
-	return &Ingest{cfg: cfg, nc: nc, js: js, subj: cfg.Topology.Subjects, store: NewJobStore(kv, cfg.Now).withIndex(js, cfg.Topology.Subjects, cfg.Logger),
+	return &Ingest{cfg: cfg, nc: nc, js: js, subj: cfg.Topology.Subjects, store: NewJobStore(kv, cfg.Now).withIndex(js, cfg.Topology.Subjects, cfg.Logger).withLeaderReads(js),
 		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics, submitter: submitter, hooks: hooks,
 		cbLimit: newSourceLimiter(cfg.Callbacks.RatePerSecond, cfg.Callbacks.Burst, maxSources),
 		cbLog:   newBucket(1, 10),
