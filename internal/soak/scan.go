@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kycpipe/kycpipe/internal/ctxutil"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/webhooks"
 )
@@ -224,61 +226,115 @@ func (t *scanTarget) allowed(stream, subject, job string, data []byte) string {
 	return ""
 }
 
-// readAll calls fn for every message of a stream: through an ordered
-// consumer (the stream leader's copy), or, where a work-queue stream
-// refuses another consumer, by sequence.
+// scanAttempts bounds the reads of one stream that a transient error
+// interrupts.
+const scanAttempts = 8
+
+// errScanStalled is a fetch of the ordered consumer that ended without a
+// message or an error before the end of the stream.
+var errScanStalled = errors.New("soak: the ordered consumer stalled")
+
+// readAll calls fn for every message of a stream, once each: through an
+// ordered consumer (the stream leader's copy), or, where a work-queue stream
+// refuses another consumer, by sequence. A transient error (no responders or
+// a timeout, as while leaders are elected after the soak's node losses and
+// partitions) resumes the read after the last message read, up to
+// scanAttempts times.
 func readAll(ctx context.Context, js jetstream.JetStream, stream string, fn func(subject string, seq uint64, hdr map[string][]string, data []byte)) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	st, err := js.Stream(cctx, stream)
+	return retryTransient(cctx, scanAttempts, time.Second, func(next *uint64) error {
+		return readFrom(cctx, js, stream, next, fn)
+	})
+}
+
+// retryTransient calls read until it returns nil, a permanent error, or
+// attempts transient errors, pausing attempt×pause between them. read
+// advances next (the next stream sequence to read, 0 for the first) past
+// every message it hands on, so that each try resumes where the last one
+// stopped.
+func retryTransient(ctx context.Context, attempts int, pause time.Duration, read func(next *uint64) error) error {
+	var next uint64
+	for attempt := 1; ; attempt++ {
+		err := read(&next)
+		if err == nil || !transientScanError(err) || attempt >= attempts {
+			return err
+		}
+		if !ctxutil.Sleep(ctx, time.Duration(attempt)*pause) {
+			return fmt.Errorf("%w (then %w)", err, ctx.Err())
+		}
+	}
+}
+
+// transientScanError reports whether a read may succeed when retried.
+func transientScanError(err error) bool {
+	for _, t := range []error{nats.ErrNoResponders, nats.ErrTimeout, context.DeadlineExceeded, errScanStalled,
+		jetstream.ErrNoHeartbeat, jetstream.ErrConsumerDeleted, jetstream.ErrConsumerNotFound, jetstream.ErrJetStreamNotEnabled} {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// readFrom reads a stream from sequence *next on, advancing *next past
+// every message handed to fn.
+func readFrom(ctx context.Context, js jetstream.JetStream, stream string, next *uint64, fn func(subject string, seq uint64, hdr map[string][]string, data []byte)) error {
+	st, err := js.Stream(ctx, stream)
 	if err != nil {
 		return err
 	}
-	info, err := st.Info(cctx)
+	info, err := st.Info(ctx)
 	if err != nil {
 		return err
 	}
-	if info.State.Msgs == 0 {
+	last := info.State.LastSeq
+	*next = max(*next, info.State.FirstSeq)
+	if info.State.Msgs == 0 || *next > last {
 		return nil
 	}
 	if info.Config.Retention != jetstream.WorkQueuePolicy {
-		cons, err := js.OrderedConsumer(cctx, stream, jetstream.OrderedConsumerConfig{})
-		if err == nil {
-			seen := uint64(0)
-			for seen < info.State.Msgs {
-				batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(3*time.Second))
-				if err != nil {
-					return err
+		cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: *next})
+		if err != nil {
+			return err
+		}
+		for *next <= last {
+			batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(3*time.Second))
+			if err != nil {
+				return err
+			}
+			n := 0
+			for m := range batch.Messages() {
+				n++
+				md, err := m.Metadata()
+				if err != nil || md.Sequence.Stream < *next {
+					continue
 				}
-				n := 0
-				for m := range batch.Messages() {
-					n++
-					seen++
-					md, err := m.Metadata()
-					if err != nil {
-						continue
-					}
-					fn(m.Subject(), md.Sequence.Stream, m.Headers(), m.Data())
-					if md.NumPending == 0 {
-						return nil
-					}
-				}
-				if n == 0 {
-					return batch.Error()
+				fn(m.Subject(), md.Sequence.Stream, m.Headers(), m.Data())
+				*next = md.Sequence.Stream + 1
+				if md.NumPending == 0 {
+					return nil
 				}
 			}
-			return nil
+			if err := batch.Error(); err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("%w at sequence %d of %d", errScanStalled, *next, last)
+			}
 		}
+		return nil
 	}
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := st.GetMsg(cctx, seq)
+	for ; *next <= last; *next++ {
+		m, err := st.GetMsg(ctx, *next)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		fn(m.Subject, seq, m.Header, m.Data)
+		fn(m.Subject, *next, m.Header, m.Data)
 	}
 	return nil
 }
