@@ -44,9 +44,17 @@ type ErasureRequest struct {
 
 // RequestErasure queues the erasure of a job and marks it ERASING. It
 // returns the job's record: ERASING (queued now or before) or ERASED (done
-// before; nothing queued). It returns ErrJobNotFound for an unknown job.
+// before; nothing queued). It returns ErrJobNotFound for a job the bucket
+// stream's leader does not know either.
 func RequestErasure(ctx context.Context, js jetstream.JetStream, store *JobStore, subj messages.Subjects, req ErasureRequest) (*JobRecord, error) {
 	rec, rev, err := store.Get(ctx, req.JobID)
+	if errors.Is(err, ErrJobNotFound) {
+		// A direct get may be answered by a replica that has not seen the
+		// record yet (a job accepted a moment before, a replica that was
+		// cut off): "unknown job" refuses an erasure, so the bucket
+		// stream's leader confirms it (found by the chaosnet soak).
+		rec, rev, err = store.getLatest(ctx, req.JobID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +138,12 @@ func (e *eraser) handle(ctx context.Context, m jetstream.Msg) outcome {
 func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 	store := r.store
 	rec, rev, err := store.Get(ctx, r.task.JobID)
+	if errors.Is(err, ErrJobNotFound) {
+		// Dropping the task is final: the job would stay ERASING for good
+		// if a replica that has not seen its record answered the direct
+		// get. The bucket stream's leader confirms (found by the soak).
+		rec, rev, err = store.getLatest(ctx, r.task.JobID)
+	}
 	if errors.Is(err, ErrJobNotFound) {
 		r.log.Warn("erasure task for a job that has no record; nothing to erase")
 		return ack(), nil
