@@ -7,7 +7,7 @@ import (
 
 // TestErasureOfAJobALaggingReplicaDoesNotKnow: while the replica answering
 // direct gets has not seen a job's record (a job accepted a moment before,
-// or a replica that was cut off), a DELETE is accepted, not answered 404
+// or a replica that was cut off), GET answers the job, a DELETE is accepted, not answered 404
 // "unknown job", and the eraser carries the erasure out instead of
 // dropping its task ("no record; nothing to erase", which left the job
 // ERASING for good): both confirm "unknown" with the bucket stream's
@@ -23,6 +23,9 @@ func TestErasureOfAJobALaggingReplicaDoesNotKnow(t *testing.T) {
 	accounts.await(t, 1, "the worker's account call")
 	replica.serve()
 
+	if r := b.do(t, http.MethodGet, "/v1/verifications/"+jobID, "", nil, nil); r.status != http.StatusOK {
+		t.Errorf("GET with a lagging replica: %d %s, want 200", r.status, r.body)
+	}
 	r := b.do(t, http.MethodDelete, "/v1/verifications/"+jobID, "", nil, nil)
 	if r.status != http.StatusAccepted {
 		t.Fatalf("DELETE with a lagging replica: %d %s, want 202", r.status, r.body)
