@@ -145,7 +145,7 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 		rec, rev, err = store.getLatest(ctx, r.task.JobID)
 	}
 	if errors.Is(err, ErrJobNotFound) {
-		r.log.Warn("erasure task for a job that has no record; nothing to erase")
+		r.log.Warn("erasure task for a job that has no record; nothing to erase", jobField(r.task.JobID))
 		return ack(), nil
 	}
 	if err != nil {
