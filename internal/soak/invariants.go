@@ -2,6 +2,7 @@ package soak
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -108,25 +109,35 @@ func (h *harness) collect(ctx context.Context) (*drainResult, error) {
 }
 
 func (h *harness) readStream(ctx context.Context, stream string, fn func(jetstream.Msg)) error {
-	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	st, err := h.js.Stream(cctx, stream)
+	// A transient error (no responders: seen for minutes after the
+	// 60-minute soak's cluster events) resumes after the last message read.
+	return retryTransient(cctx, scanAttempts, time.Second, func(next *uint64) error {
+		return h.readStreamFrom(cctx, stream, next, fn)
+	})
+}
+
+func (h *harness) readStreamFrom(ctx context.Context, stream string, next *uint64, fn func(jetstream.Msg)) error {
+	st, err := h.js.Stream(ctx, stream)
 	if err != nil {
 		return err
 	}
-	info, err := st.Info(cctx)
+	info, err := st.Info(ctx)
 	if err != nil {
 		return err
 	}
-	if info.State.Msgs == 0 {
+	last := info.State.LastSeq
+	*next = max(*next, info.State.FirstSeq)
+	if info.State.Msgs == 0 || *next > last {
 		return nil
 	}
-	cons, err := h.js.OrderedConsumer(cctx, stream, jetstream.OrderedConsumerConfig{})
+	cons, err := h.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: *next})
 	if err != nil {
 		return err
 	}
-	seen := uint64(0)
-	for seen < info.State.Msgs {
+	for *next <= last {
 		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return err
@@ -134,14 +145,21 @@ func (h *harness) readStream(ctx context.Context, stream string, fn func(jetstre
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			seen++
+			md, err := m.Metadata()
+			if err != nil || md.Sequence.Stream < *next {
+				continue
+			}
 			fn(m)
-			if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
+			*next = md.Sequence.Stream + 1
+			if md.NumPending == 0 {
 				return nil
 			}
 		}
+		if err := batch.Error(); err != nil {
+			return err
+		}
 		if n == 0 {
-			return batch.Error()
+			return fmt.Errorf("%w at sequence %d of %d", errScanStalled, *next, last)
 		}
 	}
 	return nil
