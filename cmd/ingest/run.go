@@ -38,4 +38,3 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 				ShutdownTimeout: st.common.ShutdownTimeout, Log: env.Log}, nil
 		}}.Run(ctx)
 }
-
