@@ -34,9 +34,10 @@ func statusCommand() command {
 		name: "status", synopsis: "JOB_ID [--scan-limit N]",
 		summary: "one job: its state, timeline, lifecycle events and decision",
 		help: `Reads the job's record (state, region, channel, Jumio account and execution, attempts, rate-limit
-waits, polls, last Jumio status, decision, last error, timeline), then its lifecycle events and
-decision from the events and decisions streams, from the job's creation on (messages carrying its
-Kyc-Job-Id header). The scan reads at most --scan-limit messages per stream.
+waits, polls (scheduled polls that found the execution unfinished: a callback that brings the
+decision, or the poll that finds it done, is not counted), last Jumio status, decision, last error,
+timeline), then its lifecycle events and decision from the events and decisions streams, from the
+job's creation on (messages carrying its Kyc-Job-Id header). The scan reads at most --scan-limit messages per stream.
 
 Web links and SDK tokens are bearer credentials of the end user: they are shown as "present".`,
 		flags: func(o *opts, s *config.Set) {
@@ -66,7 +67,7 @@ type statusView struct {
 	Announced                 bool                      `json:"announced"`
 	Attempts                  int                       `json:"attempts"`
 	Throttled                 int                       `json:"throttled"`
-	Polls                     int                       `json:"polls"`
+	Polls                     int                       `json:"polls"` // scheduled polls that found the execution unfinished (not callbacks, not the deciding poll)
 	PollDeadline              time.Time                 `json:"pollDeadline,omitzero"`
 	LastJumioStatus           string                    `json:"lastJumioStatus,omitempty"`
 	AmbiguousCreates          int                       `json:"ambiguousCreates,omitempty"`
@@ -196,7 +197,7 @@ func (v statusView) table(w *tabwriter.Writer) {
 	}
 	kv("attempts", fmt.Sprintf("%d (retryable failures; the retry budget)", v.Attempts))
 	kv("throttled", fmt.Sprintf("%d (rate-limit waits)", v.Throttled))
-	kv("polls", fmt.Sprint(v.Polls))
+	kv("polls", fmt.Sprintf("%d (scheduled polls that found the execution unfinished)", v.Polls))
 	if !v.PollDeadline.IsZero() {
 		kv("poll deadline", ts(v.PollDeadline))
 	}
