@@ -38,6 +38,8 @@ var badCases = []configtest.Case{
 	{Env: "KYCPIPE_API_KEYS_FILE", Value: "/nonexistent/keys"}, {Env: "KYCPIPE_TLS_CERT", Value: "/nonexistent/cert.pem"},
 	{Env: "KYCPIPE_TLS_KEY", Value: "/nonexistent/key.pem"}, {Env: "KYCPIPE_MAX_BODY_BYTES", Value: "a lot"},
 	{Env: "KYCPIPE_CALLBACK_RATE", Value: "fast"},
+	{Env: "KYCPIPE_CONSOLE", Value: "maybe"}, {Env: "KYCPIPE_CONSOLE_READONLY", Value: "2"},
+	{Env: "KYCPIPE_CONSOLE_METRICS_URLS", Value: "http://worker:9090/metrics,ftp://retriever/metrics"},
 }
 
 // Files that exist but hold nothing usable are refused by name too: an
