@@ -9,11 +9,12 @@ package docs_test
 //     anything (within a line, or whole lines).
 //   - Whitespace runs count as one space (tables realign).
 //   - What differs on every run is a wildcard of its kind: job IDs, UUIDs
-//     and their "1234abcd-…" prefixes, timestamps, durations and ages, byte
-//     sizes, the NATS server version and stream sequences. Job IDs and UUIDs
-//     bind: once job_06h… of the document stood for a real job, it must stand
-//     for that job everywhere after, and commands that name it are run with
-//     the real ID.
+//     and their "1234abcd-…" prefixes, webhook secrets (whsec_…),
+//     timestamps, durations and ages, byte sizes, the NATS server version
+//     and stream sequences. Job IDs, UUIDs and secrets bind: once job_06h…
+//     of the document stood for a real job, it must stand for that job
+//     everywhere after, and commands that name it are run with the real
+//     value (webhook endpoint IDs, ep_…, too).
 //   - A line that is JSON is compared as JSON: every property shown must be
 //     there with the value shown (strings by the rules above), arrays have
 //     the length shown; properties added since are allowed.
@@ -29,7 +30,8 @@ import (
 
 // volatileRE finds, in a document's line, what differs between runs.
 var volatileRE = regexp.MustCompile(strings.Join([]string{
-	`(?P<job>\b(?:job|idem)_[0-9a-z]{26}\b)`,
+	`(?P<secret>\bwhsec_[A-Za-z0-9+/]+=*)`,
+	`(?P<job>\b(?:job|idem|ep)_[0-9a-z]{26}\b)`,
 	`(?P<uuid>\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b)`,
 	`(?P<uuidprefix>\b[0-9a-f]{8}-…)`,
 	`(?P<ts>\b\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)?)`,
@@ -44,7 +46,8 @@ var volatileRE = regexp.MustCompile(strings.Join([]string{
 
 // actualPattern is what each volatile kind matches in real output.
 var actualPattern = map[string]string{
-	"job":        `((?:job|idem)_[0-9a-z]{26})`,
+	"secret":     `(whsec_[A-Za-z0-9+/]+=*)`,
+	"job":        `((?:job|idem|ep)_[0-9a-z]{26})`,
 	"uuid":       `([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})`,
 	"uuidprefix": `([0-9a-f]{8})-…`,
 	"ts":         `\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)?`,
@@ -60,7 +63,7 @@ var actualPattern = map[string]string{
 type bindKind int
 
 const (
-	bindFull   bindKind = iota // a job ID or UUID
+	bindFull   bindKind = iota // a job ID, UUID or webhook secret
 	bindPrefix                 // the first 8 hex digits of a UUID
 )
 
@@ -104,7 +107,7 @@ func compileLine(doc string) *linePattern {
 		}
 		literal(lit)
 		switch kind {
-		case "job", "uuid":
+		case "job", "uuid", "secret":
 			p.binds = append(p.binds, bindSpec{doc: tok, kind: bindFull})
 			b.WriteString(actualPattern[kind])
 		case "uuidprefix":
@@ -295,7 +298,7 @@ func (b *binder) matchOutput(expected []string, actual string) (missing string, 
 func (b *binder) substitute(cmd string) (string, error) {
 	var unbound []string
 	out := volatileRE.ReplaceAllStringFunc(cmd, func(tok string) string {
-		if !strings.HasPrefix(tok, "job_") && !strings.HasPrefix(tok, "idem_") && !uuidRE.MatchString(tok) {
+		if !strings.HasPrefix(tok, "job_") && !strings.HasPrefix(tok, "idem_") && !strings.HasPrefix(tok, "ep_") && !strings.HasPrefix(tok, "whsec_") && !uuidRE.MatchString(tok) {
 			return tok
 		}
 		if v, ok := b.docToAct[tok]; ok {

@@ -16,14 +16,17 @@ package docs_test
 //     the document.
 //   - go run ./examples/X: the program, built once, run against the stack
 //     (INGEST, KYCPIPE_API_KEY and KYCPIPE_NATS_URL point it there); the
-//     consumer runs in the background until the end of the document.
+//     consumer and the webhook receiver run in the background until the
+//     end of the document (once the output shown for them appeared).
+//   - NAME=VALUE before a command: its environment.
 //   - examples/*.sh: interpreted line by line (curl, echo, variables).
 //   - nats pub: a NATS publish.
 //   - make run: the stack itself; its echoed recipe is compared with the
 //     Makefile. go build: the packages must exist (go list).
 // Each document gets a fresh stack (a new data directory), built like
 // cmd/devstack builds `make run`'s; the documents' addresses
-// (127.0.0.1:8080, :8090, :4222) and key are replaced by the stack's.
+// (127.0.0.1:8080, :8090, :4222, the receiver's :8070) and key are
+// replaced by the stack's (and a free port).
 // Read-only commands are repeated until their output matches (a person
 // runs them a moment later); commands that change something run once.
 
@@ -34,6 +37,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,29 +67,35 @@ const (
 	docIngestURL = "http://127.0.0.1:8080"
 	docSimURL    = "http://127.0.0.1:8090"
 	docNATSURL   = "nats://127.0.0.1:4222"
-	devAPIKey    = "kycpipe-local-dev-key"
+	// docReceiverAddr is where examples/README.md runs the example webhook
+	// receiver on its own.
+	docReceiverAddr = "127.0.0.1:8070"
+	devAPIKey       = "kycpipe-local-dev-key"
 )
 
 // devstack's settings that shape what the documents show (cmd/devstack:
 // --poll-schedule, --auto-complete-web; webhooks to the example receiver
 // over loopback http, as devWebhooks allows).
 var (
-	devPollSchedule   = []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second, 60 * time.Second}
-	devAutoCompleteIn = 20 * time.Second
+	devPollSchedule = []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second, 60 * time.Second}
+	// make run's simulated user finishes a web flow after 20 s; the test's
+	// after 5 s, as `make run ARGS='--auto-complete-web 5s'` (which
+	// examples/README.md offers) does: the document waits for DECIDED
+	// either way, and the test ends 15 s sooner.
+	devAutoCompleteIn = 5 * time.Second
 )
 
 // streamingPrograms run until interrupted: they are started in the
 // background and their output is checked at the end of the document.
-var streamingPrograms = []string{"./examples/consumer"}
+var streamingPrograms = []string{"./examples/consumer", "./examples/webhook-receiver"}
 
 // notExamples are files under examples/ that no document command runs,
 // and why that is fine.
 var notExamples = map[string]string{
 	"examples/README.md": "the document itself",
 	// The receiver's package runs in every `make run` stack (and in this
-	// test's: see checkReceiver); the command around it is a thin main
-	// with its own test.
-	"examples/webhook-receiver/main.go":                   "make run serves the receiver package; main_test.go tests the command",
+	// test's: see checkReceiver), and in the command examples/README.md
+	// runs.
 	"examples/webhook-receiver/main_test.go":              "its own test",
 	"examples/webhook-receiver/receiver/receiver.go":      "runs in the stack: checkReceiver",
 	"examples/webhook-receiver/receiver/receiver_test.go": "its own test",
@@ -221,7 +231,8 @@ func consoleSteps(root, rel string) ([]consoleStep, error) {
 	return steps, nil
 }
 
-var goRunRE = regexp.MustCompile(`^go run (\./examples/[A-Za-z0-9_./-]+)`)
+// goRunRE finds the example a command runs (after its NAME=VALUE words).
+var goRunRE = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*go run (\./examples/[A-Za-z0-9_./-]+)`)
 
 // builds are the example programs, built once in the background.
 type builds struct {
@@ -271,6 +282,8 @@ type docRun struct {
 	b     *binder
 	used  map[string]bool
 	bg    []*background
+	// receiverAddr is a free loopback address standing for docReceiverAddr.
+	receiverAddr string
 }
 
 func newDocRun(t *testing.T, root, doc string, bins *builds) *docRun {
@@ -290,7 +303,18 @@ func newDocRun(t *testing.T, root, doc string, bins *builds) *docRun {
 		t.Fatalf("%s: start the stack: %v", doc, err)
 	}
 	t.Cleanup(st.Close)
-	return &docRun{t: t, root: root, doc: doc, stack: st, bins: bins, b: newBinder(), used: map[string]bool{}}
+	return &docRun{t: t, root: root, doc: doc, stack: st, bins: bins, b: newBinder(), used: map[string]bool{},
+		receiverAddr: freeAddr(t)}
+}
+
+// freeAddr returns a loopback address no one listens on now.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // runAll runs the steps in order, then checks the background commands.
@@ -316,12 +340,14 @@ func (r *docRun) runAll(steps []consoleStep) {
 
 // toStack turns the document's addresses into the stack's.
 func (r *docRun) toStack(s string) string {
-	return strings.NewReplacer(docIngestURL, r.stack.IngestURL, docSimURL, r.stack.Sim.URL, docNATSURL, r.stack.NATSURL).Replace(s)
+	return strings.NewReplacer(docIngestURL, r.stack.IngestURL, docSimURL, r.stack.Sim.URL, docNATSURL, r.stack.NATSURL,
+		docReceiverAddr, r.receiverAddr).Replace(s)
 }
 
 // toDoc turns the stack's addresses in real output into the document's.
 func (r *docRun) toDoc(s string) string {
-	return strings.NewReplacer(r.stack.IngestURL, docIngestURL, r.stack.Sim.URL, docSimURL, r.stack.NATSURL, docNATSURL).Replace(s)
+	return strings.NewReplacer(r.stack.IngestURL, docIngestURL, r.stack.Sim.URL, docSimURL, r.stack.NATSURL, docNATSURL,
+		r.receiverAddr, docReceiverAddr).Replace(s)
 }
 
 // env is the environment commands see: the stack's addresses and key.
@@ -385,6 +411,21 @@ func (r *docRun) step(s consoleStep) bool {
 		t.Errorf("%s: %v", r.where(s), cmpErr(err, errors.New("empty command")))
 		return false
 	}
+	// NAME=VALUE words before the command are its environment.
+	extra := map[string]string{}
+	for len(words) > 1 {
+		m := assignRE.FindStringSubmatch(words[0])
+		if m == nil {
+			break
+		}
+		extra[m[1]], words = m[2], words[1:]
+	}
+	getenv := func(k string) string {
+		if v, ok := extra[k]; ok {
+			return v
+		}
+		return r.env(k)
+	}
 	name := words[0]
 	switch {
 	case name == "curl":
@@ -409,10 +450,10 @@ func (r *docRun) step(s consoleStep) bool {
 			args = append(args, a)
 		}
 		if len(args) > 0 && args[0] == "watch" {
-			r.startKycctl(s, args)
+			r.startKycctl(s, args, getenv)
 			return true
 		}
-		return r.await(s, kycctlReadOnly(args), func(ctx context.Context) (string, error) { return r.kycctl(ctx, args, s.expected) })
+		return r.await(s, kycctlReadOnly(args), func(ctx context.Context) (string, error) { return r.kycctl(ctx, args, s.expected, getenv) })
 	case name == "go" && len(words) > 2 && words[1] == "run":
 		bin, err := r.bins.binary(words[2])
 		if err != nil {
@@ -421,10 +462,15 @@ func (r *docRun) step(s consoleStep) bool {
 		}
 		r.resolveDir(words[2])
 		if slices.Contains(streamingPrograms, words[2]) {
-			r.startProgram(s, bin, words[3:])
-			return true
+			bg := r.startProgram(s, bin, words[3:], extra)
+			if bg == nil {
+				return false
+			}
+			// Go on once it shows what the document shows (a person waits
+			// for "listening" too).
+			return r.await(s, true, func(context.Context) (string, error) { return bg.output(), nil })
 		}
-		return r.await(s, false, func(ctx context.Context) (string, error) { return r.program(ctx, bin, words[3:]) })
+		return r.await(s, false, func(ctx context.Context) (string, error) { return r.program(ctx, bin, words[3:], extra) })
 	case name == "go" && len(words) > 2 && words[1] == "build":
 		return r.await(s, false, func(ctx context.Context) (string, error) { return r.goList(ctx, words[2:]) })
 	case name == "nats" && len(words) > 1 && words[1] == "pub":
@@ -526,9 +572,9 @@ func kycctlReadOnly(args []string) bool {
 // kycctl runs the operator CLI in process, the way cmd/kycctl does: an
 // error is printed as "kycctl: …" after the output. A failure the
 // document shows is the expected output, not an error.
-func (r *docRun) kycctl(ctx context.Context, args, expected []string) (string, error) {
+func (r *docRun) kycctl(ctx context.Context, args, expected []string, getenv func(string) string) (string, error) {
 	var out syncBuffer
-	cli := &kycctl.CLI{Out: &out, Err: &out, Getenv: r.env}
+	cli := &kycctl.CLI{Out: &out, Err: &out, Getenv: getenv}
 	err := cli.Run(ctx, args)
 	if err != nil {
 		fmt.Fprintln(&out, "kycctl:", err)
@@ -548,13 +594,13 @@ type background struct {
 	stop   func()
 }
 
-func (r *docRun) startKycctl(s consoleStep, args []string) {
+func (r *docRun) startKycctl(s consoleStep, args []string, getenv func(string) string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cli := &kycctl.CLI{Out: out, Err: out, Getenv: r.env}
+		cli := &kycctl.CLI{Out: out, Err: out, Getenv: getenv}
 		if err := cli.Run(ctx, args); err != nil && ctx.Err() == nil {
 			fmt.Fprintln(out, "kycctl:", err)
 		}
@@ -563,25 +609,26 @@ func (r *docRun) startKycctl(s consoleStep, args []string) {
 }
 
 // program runs a built example to its end.
-func (r *docRun) program(ctx context.Context, bin string, args []string) (string, error) {
+func (r *docRun) program(ctx context.Context, bin string, args []string, extra map[string]string) (string, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir, cmd.Env = r.root, r.programEnv()
+	cmd.Dir, cmd.Env = r.root, r.programEnv(extra)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
-// startProgram starts a built example that runs until interrupted.
-func (r *docRun) startProgram(s consoleStep, bin string, args []string) {
+// startProgram starts a built example that runs until interrupted; nil
+// if it could not start.
+func (r *docRun) startProgram(s consoleStep, bin string, args []string, extra map[string]string) *background {
 	out := &syncBuffer{}
 	cmd := exec.Command(bin, args...)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = r.root, r.programEnv(), out, out
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = r.root, r.programEnv(extra), out, out
 	if err := cmd.Start(); err != nil {
 		r.t.Errorf("%s: %v", r.where(s), err)
-		return
+		return nil
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	r.bg = append(r.bg, &background{step: s, output: out.String, stop: func() {
+	bg := &background{step: s, output: out.String, stop: func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-done:
@@ -589,11 +636,19 @@ func (r *docRun) startProgram(s consoleStep, bin string, args []string) {
 			_ = cmd.Process.Kill()
 			<-done
 		}
-	}})
+	}}
+	r.bg = append(r.bg, bg)
+	return bg
 }
 
-func (r *docRun) programEnv() []string {
-	return append(os.Environ(), "INGEST="+r.env("INGEST"), "KYCPIPE_API_KEY="+r.env("KYCPIPE_API_KEY"), "KYCPIPE_NATS_URL="+r.env("KYCPIPE_NATS_URL"))
+// programEnv is a program's environment: the test's, the stack's
+// addresses and key, and the command line's NAME=VALUE words.
+func (r *docRun) programEnv(extra map[string]string) []string {
+	env := append(os.Environ(), "INGEST="+r.env("INGEST"), "KYCPIPE_API_KEY="+r.env("KYCPIPE_API_KEY"), "KYCPIPE_NATS_URL="+r.env("KYCPIPE_NATS_URL"))
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	return env
 }
 
 // resolveDir records every file of a Go example's directory as used.
