@@ -129,10 +129,10 @@ type jumioGate struct {
 type gate struct {
 	answered bool          // the request reaches Jumio; its answer is held
 	arrived  chan struct{} // one value per held request
-	release chan struct{} // one value lets one request through
-	open    bool          // everything goes through
-	closeCh chan struct{} // closed when opened for good
-	held    int
+	release  chan struct{} // one value lets one request through
+	open     bool          // everything goes through
+	closeCh  chan struct{} // closed when opened for good
+	held     int
 }
 
 func newJumioGate(t *testing.T, sim *jumiotest.Server) *jumioGate {
