@@ -179,8 +179,8 @@ func readStream(ctx context.Context, js jetstream.JetStream, stream string, fn f
 
 // outcomes are what the streams say about each job.
 type outcomes struct {
-	decided map[string]bool
-	dead    map[string][]string // job → "stage/reason"
+	decided  map[string]bool
+	dead     map[string][]string // job → "stage/reason"
 	dlq      map[string]int      // "stage/reason" → count
 	examples map[string][]string // "stage/reason" → the first dead letters' job, subject and error
 }

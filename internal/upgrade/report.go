@@ -36,12 +36,12 @@ type Report struct {
 	EarlyStartWaitedForTopology            bool
 	ProvisionTook                          time.Duration
 
-	Soak        soak.Report
+	Soak               soak.Report
 	DeadLetters        map[string]int      // by stage/reason
 	DeadLetterExamples map[string][]string // by stage/reason: job, original subject, error
-	Decode      map[string]*DecodeResult
-	Records     *RecordStats
-	Erasure     *ErasureStats
+	Decode             map[string]*DecodeResult
+	Records            *RecordStats
+	Erasure            *ErasureStats
 
 	BalancerRelayed, BalancerFailed int64
 	Invariants                      []soak.Invariant
