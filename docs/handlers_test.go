@@ -464,6 +464,11 @@ func TestHandlersMatchOpenAPI(t *testing.T) {
 	if a.status != http.StatusServiceUnavailable {
 		t.Errorf("readyz, JetStream gone: %d", a.status)
 	}
+	a = call(t, http.MethodGet, broken+"/healthz", "", nil, nil)
+	c.check(t, "healthz, NATS closed", "get", "/healthz", a)
+	if a.status != http.StatusServiceUnavailable {
+		t.Errorf("healthz, NATS closed: %d", a.status)
+	}
 	brokenSecured := extraIngest(t, s, pipeline.CallbackConfig{Secret: secret}, true)
 	cb("secret callback, JetStream gone", brokenSecured+cbPath+"/"+secret, cbSecret, callbackJSON(acc, exe, "PROCESSED"), nil, http.StatusServiceUnavailable)
 

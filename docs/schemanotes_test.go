@@ -587,7 +587,7 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 		// ---- kycpipe.callback.v1 ----
 		"CallbackReceived": {
 			desc: "A Jumio callback as ingest received it, published on kyc.callbacks.<region> (stream KYC_CALLBACKS, work queue) " +
-				"with Nats-Msg-Id = cb:<execution>:<status>:<callbackSentAt>. It only triggers a retrieval: the decision always comes " +
+				"with Nats-Msg-Id = cb:<execution>:<status>. It only triggers a retrieval: the decision always comes " +
 				"from Jumio's authenticated retrieval API. Readers must tolerate properties they do not know (additional properties are allowed).",
 			props: []propNote{
 				p("schema", desc("Schema identifier (readers treat an absent one as kycpipe.callback.v1)."), constant(messages.SchemaCallback)),
@@ -607,7 +607,7 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 		},
 		"Callback": {
 			desc: "The notification Jumio POSTs when a workflow execution changes status. It carries no decision and no PII. " +
-				"Properties not listed here are accepted and ignored. Bodies are limited to 64 KiB.",
+				"Properties not listed here are accepted and ignored. Bodies are limited to 8 KiB.",
 			props: []propNote{
 				p("callbackSentAt", desc("When Jumio sent the callback (Jumio's timestamp, as sent)."), examples("2026-11-22T05:04:44.698Z")),
 				p("userReference", desc("The execution's userReference (at most 400 bytes)."), maxLen(4*jumio.MaxReferenceLength)),

@@ -65,7 +65,8 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of the stages of the ingest and end-to-end runs here")
 	fs.IntVar(&o.ErasureStored, "erasure-stored", 0, "jobs stored in the large erasure run (default 1000000)")
 	fs.IntVar(&o.ErasureCount, "erasure-count", 0, "jobs erased in each erasure run (default 1000)")
-	only := fs.String("only", "", "comma-separated steps to run: ingest, e2e, bound, burst, webhooks, erasure (default all; the report needs all)")
+	fs.IntVar(&o.ConsoleJobs, "console-jobs", 0, "jobs seeded for the console step (default 1,000,000)")
+	only := fs.String("only", "", "comma-separated steps to run: ingest, e2e, bound, burst, webhooks, erasure, console (default all; the report needs all)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

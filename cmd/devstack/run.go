@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kycpipe/kycpipe/internal/console"
 	"github.com/kycpipe/kycpipe/internal/localstack"
 	"github.com/kycpipe/kycpipe/internal/service"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
@@ -48,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		Workers: 1, Retrievers: 1, Retriever: pipeline.RetrieverConfig{Schedule: st.sched},
 		// The example receiver listens on loopback over http: the local
 		// stack's webhook policy allows both (production's refuses them).
-		Notifiers: 1, WebhookReceiver: true,
+		Notifiers: 1, WebhookReceiver: true, Console: &console.Config{},
 		Ingest:   pipeline.IngestConfig{Webhooks: devWebhooks},
 		Notifier: pipeline.NotifierConfig{Webhooks: devWebhooks},
 		Logger:   log, Registry: service.NewRegistry(),

@@ -57,7 +57,7 @@ func (r *Results) Targets() []TargetRow {
 	if w := r.Webhooks; w.Deliveries > 0 {
 		rows = append(rows, row("webhooks: decision event to delivery p50 at 10% load", ms(w.Low.Lat.P(0.5))+" ms", "≤ 20 ms", w.Low.Lat.P(0.5) <= 20*time.Millisecond))
 	}
-	return rows
+	return append(rows, r.Console.targets()...)
 }
 
 // Table is the plain-text summary printed at the end of a run.
@@ -178,6 +178,7 @@ func (r *Results) Markdown(command, chart string) string {
 		p("\nCPU per erasure with %d stored / with %d stored: %.2f×.\n", er.Large.Stored, er.Small.Stored, ratio)
 	}
 	sb.WriteString(r.webhookMarkdown())
+	r.Console.markdown(p)
 	return sb.String()
 }
 

@@ -42,12 +42,13 @@ type Options struct {
 	DrainWindow   time.Duration // how long the drain under rate limits is watched (default 60s)
 	Concurrency   int           // worker and retriever concurrency of the end-to-end run (default 256)
 	ProfileDir    string        // stages of the ingest and end-to-end runs write CPU profiles here
-	Only          []string      // run only these steps (ingest, e2e, bound, burst, webhooks, erasure); empty: all
+	Only          []string      // run only these steps (ingest, e2e, bound, burst, webhooks, erasure, console); empty: all
 	ErasureStored int           // jobs stored in the large erasure run (default 1,000,000; the small one stores 1%)
 	ErasureCount  int           // jobs erased in each erasure run (default 1000)
 	// WebhookDeliveries is the number of decisions of the webhook
 	// throughput run (default 5000).
 	WebhookDeliveries int
+	ConsoleJobs       int // jobs seeded for the console step (default 1,000,000)
 }
 
 func (o Options) withDefaults() Options {
@@ -72,6 +73,7 @@ func (o Options) withDefaults() Options {
 	defi(&o.BurstJobs, 50000)
 	defi(&o.Concurrency, 256)
 	defi(&o.WebhookDeliveries, 5000)
+	defi(&o.ConsoleJobs, 1_000_000)
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
@@ -85,6 +87,7 @@ func Quick(o Options) Options {
 	o.CallLatency = 20 * time.Millisecond
 	o.ErasureStored, o.ErasureCount = 2000, 20
 	o.WebhookDeliveries = 300
+	o.ConsoleJobs = 5000
 	return o
 }
 
@@ -111,6 +114,7 @@ type Results struct {
 	Erasure ErasureResult
 
 	Webhooks WebhookResult
+	Console  ConsoleResult
 }
 
 // SweepPoint is one offered load of the sweep, for ingest and the reference.
@@ -142,6 +146,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		{"burst", b.burst},
 		{"webhooks", b.webhooks},
 		{"erasure", b.erasure},
+		{"console", b.console},
 	}
 	for _, st := range steps {
 		if len(o.Only) > 0 && !slices.Contains(o.Only, st.name) {

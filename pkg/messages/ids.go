@@ -48,9 +48,11 @@ func DecisionMsgID(executionID string) string { return executionID }
 func PollMsgID(executionID string) string { return "poll:" + executionID }
 
 // CallbackMsgID is the message ID of a received callback: one per
-// execution, status and send time.
-func CallbackMsgID(executionID, status, sentAt string) string {
-	return "cb:" + executionID + ":" + status + ":" + sentAt
+// execution and status. callbackSentAt is not part of it: a sender
+// changing only that must not get a second retrieval (Security II,
+// finding 3).
+func CallbackMsgID(executionID, status string) string {
+	return "cb:" + executionID + ":" + status
 }
 
 // DeadLetterMsgID is the message ID of the dead letter of the message at

@@ -92,7 +92,7 @@ func (in *Ingest) callback(w http.ResponseWriter, r *http.Request) {
 		// No Kyc-Job-Id header: a callback's dead letter must never resume
 		// a job when it is replayed.
 		var o outMsg
-		if o, err = newOutMsg(in.subj.Callback(string(region)), msg, callbackMsgID(cb), ""); err == nil {
+		if o, err = newOutMsg(in.subj.Callback(string(region)), msg, messages.CallbackMsgID(cb.WorkflowExecution.ID, cb.WorkflowExecution.Status), ""); err == nil {
 			ack, err = publish(ctx, in.js, o)
 		}
 	}
@@ -113,24 +113,31 @@ func (in *Ingest) callback(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "received"})
 }
 
-// callbackMsgID is a stored callback's message ID: one per execution and
-// status. callbackSentAt is not part of it: a sender changing only that
-// must not get a second retrieval (Security II, finding 3).
-func callbackMsgID(cb *jumio.Callback) string {
-	return "cb:" + cb.WorkflowExecution.ID + ":" + cb.WorkflowExecution.Status
+// knownExecution returns the job whose record names the callback's
+// workflow execution and account, or ErrJobNotFound. It reads with direct
+// gets (any replica) and confirms every "unknown" with the bucket stream's
+// leader: after a partition a lagging replica may not have the execution's
+// index entry or the record naming it yet, and a genuine callback must not
+// be dropped for that.
+func (in *Ingest) knownExecution(ctx context.Context, cb *jumio.Callback) (string, error) {
+	jobID, err := in.matchExecution(ctx, cb, false)
+	if errors.Is(err, ErrJobNotFound) {
+		jobID, err = in.matchExecution(ctx, cb, true)
+	}
+	return jobID, err
 }
 
-// knownExecution returns the job whose record names the callback's
-// workflow execution and account, or ErrJobNotFound.
-func (in *Ingest) knownExecution(ctx context.Context, cb *jumio.Callback) (string, error) {
-	jobID, err := in.store.JobForExecution(ctx, cb.WorkflowExecution.ID)
+// matchExecution is knownExecution with one kind of read: from the stream
+// leader (latest) or with direct gets.
+func (in *Ingest) matchExecution(ctx context.Context, cb *jumio.Callback, latest bool) (string, error) {
+	jobID, err := in.store.jobForExecution(ctx, cb.WorkflowExecution.ID, latest)
 	if err != nil {
 		return "", err
 	}
 	if !messages.ValidJobID(jobID) {
 		return "", ErrJobNotFound
 	}
-	rec, _, err := in.store.Get(ctx, jobID)
+	rec, _, err := in.store.get(ctx, jobID, latest)
 	if err != nil {
 		return "", err
 	}

@@ -43,12 +43,20 @@
 //	worker.go          Worker: decode, validate, load the record
 //	saga.go            the worker's saga: account, prepared data, images, finalize or launch
 //	retriever.go       Retriever: callbacks and poll tasks → status, details, one decision
+//	callbackchain.go   one callback-triggered retrieval chain per execution (a claim in the job-state bucket)
 //	decision.go        normalizing Jumio's workflow details into a DecisionEvent
 //	sweeper.go         dead letters for the messages JetStream gave up on (advisories)
 //	deadletter.go      reading dead letters: DeadLetter, ListDeadLetters, GetDeadLetter
 //	replay.go          ReplayDeadLetter: put a dead letter back, resuming its job (worker, retriever)
+//	erase.go           the eraser: erasure tasks → Jumio deletion, every stored trace removed, tombstone, audit
+//	retention.go       the retention sweep: erasures of jobs past KYCPIPE_RETENTION (one sweeper at a time, a lease)
+//	index.go           the job index (KYC_INDEX): listings by status, region, time, reference
 //	ingest.go          Ingest: routes, middleware, health and readiness
 //	ingest_submit.go   POST /v1/verifications: JSON and multipart bodies, images, idempotency
+//	ingest_guard.go    checks before anything is stored: request bounds, capabilities, message size
+//	ingest_upload.go   streaming image uploads: size limits, idle deadlines, purging failed uploads
+//	ingest_idem.go     Idempotency-Key bindings: one key names one job
+//	ingest_erase.go    DELETE /v1/verifications/{jobId}: erasure requests
 //	doorrules.go       Jumio's rules for API image uploads: consent, the ID's country and type
 //	images.go          Jumio's image rules: dimensions read from the header
 //	jobview.go         GET /v1/verifications/{jobId}: JobView

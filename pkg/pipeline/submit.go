@@ -46,7 +46,7 @@ func NewSubmitter(ctx context.Context, js jetstream.JetStream, t Topology, now f
 	if now == nil {
 		now = time.Now
 	}
-	return &Submitter{js: js, subj: t.Subjects, store: NewJobStore(kv, now).withIndex(js, t.Subjects, zap.NewNop()), now: now, publishTimeout: 5 * time.Second}, nil
+	return &Submitter{js: js, subj: t.Subjects, store: NewJobStore(kv, now).withIndex(js, t.Subjects, zap.NewNop()).withLeaderReads(js), now: now, publishTimeout: 5 * time.Second}, nil
 }
 
 // PrepareRequest fills what a stored job must have: its ID (the request's,

@@ -150,6 +150,11 @@ func (r *jobRun) load(ctx context.Context, region jumio.Region) (outcome, bool) 
 	w := r.w
 	hash := RequestHash(r.req)
 	rec, rev, err := w.store.Get(ctx, r.req.JobID)
+	if err == nil && rec.Status == StatusFailed {
+		// A replay moves a failed job back before it republishes the job: a
+		// replica that lags may not know yet (saga.go, reload).
+		rec, rev, err = w.store.getLatest(ctx, r.req.JobID)
+	}
 	if errors.Is(err, ErrJobNotFound) {
 		rec = newJobRecord(r.req, hash, w.now())
 		rec.Region, rec.TraceParent = string(region), traceParentOf(ctx)
