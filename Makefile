@@ -102,6 +102,15 @@ chaos-net: ## Network partitions on a 3-node cluster in network namespaces (root
 	@$(NET_PREREQS)
 	$(GO) run ./cmd/chaosnet $(CHAOSNET_ARGS)
 
+UPGRADE_ARGS ?=
+.PHONY: test-upgrade
+test-upgrade: ## Rolling upgrade from the previous release (built from git, 9aa777e) to this tree on a 3-node cluster (~6 min; UPGRADE_ARGS e.g. -upgrade.seed=N)
+	$(GO) test -tags upgrade -count=1 -timeout 30m -run '^TestRollingUpgrade$$' -v ./test/upgrade/ $(UPGRADE_ARGS)
+
+.PHONY: golden
+golden: ## Recapture the golden message corpus of this tree (testdata/golden/current) from its binaries; GOLDEN_VERSION=9aa777e for the previous release's
+	$(GO) test -tags upgrade -count=1 -timeout 10m -run '^TestCaptureGolden$$' -v ./test/upgrade/ -golden.update -golden.version=$(or $(GOLDEN_VERSION),current)
+
 .PHONY: build
 build: ## Build every binary into ./bin (ingest, worker, retriever, notifier, kycctl, …)
 	@mkdir -p bin

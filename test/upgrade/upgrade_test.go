@@ -111,3 +111,62 @@ func TestRollingUpgrade(t *testing.T) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+var (
+	flagGoldenVersion = flag.String("golden.version", "current", "corpus to capture: current (the working tree) or the old release's commit")
+	flagGoldenUpdate  = flag.Bool("golden.update", false, "write the capture to testdata/golden/<version> instead of comparing it")
+)
+
+// TestCaptureGolden runs one release alone through jobs that make every
+// kind of message it writes, and compares the variants captured with its
+// corpus in testdata/golden/<version> (a variant the release still writes
+// must be in the corpus, and the other way round). With -golden.update it
+// rewrites the corpus instead (make golden).
+func TestCaptureGolden(t *testing.T) {
+	old, cur := releases(t)
+	rel := cur
+	if *flagGoldenVersion != "current" {
+		if *flagGoldenVersion != old.Name {
+			t.Fatalf("-golden.version %s: build it with -upgrade.old %s", *flagGoldenVersion, *flagGoldenVersion)
+		}
+		rel = old
+	}
+	root, err := procs.ModuleRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	corpus := filepath.Join(root, "testdata", "golden", *flagGoldenVersion)
+	out := t.TempDir()
+	if *flagGoldenUpdate {
+		out = corpus
+	}
+	m, err := upgrade.Capture(t.Context(), upgrade.CaptureOptions{Release: rel, Version: *flagGoldenVersion, OutDir: out,
+		WorkDir: t.TempDir(), Progress: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range m.Files {
+		got[f.Variant] = true
+	}
+	t.Logf("captured %d messages of %d variants", len(m.Files), len(got))
+	if *flagGoldenUpdate {
+		return
+	}
+	want, err := upgrade.ReadManifest(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, f := range want.Files {
+		have[f.Variant] = true
+		if !got[f.Variant] {
+			t.Errorf("the corpus has %s, which %s no longer writes", f.Variant, rel.Name)
+		}
+	}
+	for v := range got {
+		if !have[v] {
+			t.Errorf("%s writes %s, which its corpus lacks: make golden", rel.Name, v)
+		}
+	}
+}
