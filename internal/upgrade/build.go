@@ -16,8 +16,12 @@ import (
 )
 
 // PreviousRelease is the commit of the release deployed before this
-// development cycle: main before the cycle began (docs/RELIABILITY.md,
-// "Rolling upgrade", says why this one and not a later intermediate state).
+// development cycle: main when the previous cycle ended (2026-11-30, the
+// code of the soaks docs/RELIABILITY.md records). It is used rather than
+// e97c6fb, the literal parent of the reliability issue's first commit,
+// because e97c6fb is main in mid-cycle (32 commits later, the cycle's first
+// merges in), never deployed: upgrading from 9aa777e covers those changes
+// too (docs/RELIABILITY.md, "Rolling upgrade").
 const PreviousRelease = "9aa777e"
 
 // ReleaseCommands are the binaries a run needs of each version: the three

@@ -26,6 +26,8 @@
 //     release's decoders; the records compared with the streams.
 //   - erase.go: erasures, on the new release, of jobs from every phase.
 //   - report.go: [Report], its invariants and Markdown.
+//   - capture.go: [Capture], the golden corpus of one release's messages
+//     and records (testdata/golden, make golden).
 //
 // The test that drives it is test/upgrade (make test-upgrade).
 package upgrade

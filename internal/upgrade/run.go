@@ -423,6 +423,8 @@ func (h *harness) verify(ctx context.Context) error {
 	for id, j := range h.load.snapshot() {
 		accepted[id] = j.ref
 	}
+	// Verify adds to the report's counters: start from a clean one.
+	h.report.Soak = soak.Report{}
 	h.report.Soak.Mode = fmt.Sprintf("rolling upgrade %s → %s, %d NATS node(s)", h.o.Old.Name, h.o.New.Name, h.o.Nodes)
 	return soak.Verify(ctx, soak.Pipeline{JS: h.js, Subjects: h.subj, Accepted: accepted, SimStats: h.simStats,
 		DrainTimeout: h.o.DrainTimeout, Progress: h.o.Progress}, &h.report.Soak)
