@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/kycpipe/kycpipe/internal/console"
 	"github.com/kycpipe/kycpipe/internal/service"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 )
@@ -21,20 +19,9 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 			if st.insecureNoAuth && st.keys == nil {
 				env.Log.Warn("authentication is OFF (--insecure-no-auth): anyone who reaches this port can submit jobs")
 			}
-			var con *console.Console
-			switch {
-			case st.console && st.keys == nil:
-				env.Log.Warn("the console is off: operators sign in with an API key, and none is configured")
-			case st.console:
-				hooks, err := pipeline.NewWebhookEndpoints(ctx, env.JS, env.Topology, st.hooks.Settings(), nil)
-				if err != nil {
-					return nil, err
-				}
-				if con, err = console.New(ctx, env.JS, console.Config{Topology: env.Topology, APIKeys: st.keys, ReadOnly: st.consoleReadOnly,
-					SecureCookies: st.consoleSecure || st.tlsCert != "", TrustedProxies: st.proxies, Gatherer: env.Registry,
-					MetricsURLs: st.consoleMetricsURLs, Webhooks: hooks, Logger: env.Log.Named("console")}); err != nil {
-					return nil, err
-				}
+			con, err := newConsole(ctx, env, st)
+			if err != nil {
+				return nil, err
 			}
 			in, err := pipeline.NewIngest(ctx, env.NC, env.JS, pipeline.IngestConfig{
 				Topology: env.Topology, APIKeys: st.keys, InsecureNoAuth: st.insecureNoAuth, MaxBodyBytes: st.maxBody,
@@ -42,7 +29,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 					Allowlist: st.allow, TrustedProxies: st.proxies, RatePerSecond: float64(st.callbackRate), Burst: 2 * st.callbackRate},
 				Webhooks:       st.hooks.Settings(),
 				MetricsHandler: promhttp.HandlerFor(env.Registry, promhttp.HandlerOpts{}), Logger: env.Log, Metrics: env.Metrics, TracerProvider: env.Tracer,
-				Console: consoleHandler(con),
+				Console: con,
 			})
 			if err != nil {
 				return nil, err
@@ -50,13 +37,4 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 			return &service.HTTPService{API: in, Listener: st.ln, TLSCert: st.tlsCert, TLSKey: st.tlsKey,
 				ShutdownTimeout: st.common.ShutdownTimeout, Log: env.Log}, nil
 		}}.Run(ctx)
-}
-
-// consoleHandler is the console as an http.Handler: nil when it is off
-// (a nil *Console in the interface would not be).
-func consoleHandler(c *console.Console) http.Handler {
-	if c == nil {
-		return nil
-	}
-	return c
 }

@@ -277,7 +277,7 @@ func (p *product) call(method, path, contentType string, body []byte, header ...
 // its ID.
 func (p *product) submit(body []byte, contentType string, header ...string) string {
 	p.t.Helper()
-	status, b := p.call(http.MethodPost, "/v1/verifications", contentType, body, header...)
+	status, b := p.post(body, contentType, header...)
 	if status != http.StatusAccepted {
 		p.t.Fatalf("submit as the ingest user: %d %s", status, b)
 	}
@@ -286,6 +286,23 @@ func (p *product) submit(body []byte, contentType string, header ...string) stri
 		p.t.Fatalf("submit answered %s", b)
 	}
 	return out.JobID
+}
+
+// post submits a job as a client does: a 503 (the server could not store
+// it in time, e.g. an image put on a loaded machine) is retried until
+// another answer or the deadline.
+func (p *product) post(body []byte, contentType string, header ...string) (int, []byte) {
+	p.t.Helper()
+	var status int
+	var b []byte
+	pipelinetest.Eventually(p.t, waitLong(), func() bool {
+		status, b = p.call(http.MethodPost, "/v1/verifications", contentType, body, header...)
+		if status == http.StatusServiceUnavailable {
+			p.t.Logf("submission answered 503, retrying: %s", b)
+		}
+		return status != http.StatusServiceUnavailable
+	}, "submission answered 503 until the deadline")
+	return status, b
 }
 
 func (p *product) submitJSON(ref string, extra string) string {
@@ -594,7 +611,7 @@ func runProduct(t *testing.T, p *product) {
 	// Idempotency-Key names another job): ingest deletes them.
 	body, contentType = multipartJob(`{"customerInternalReference":"deploy-3","channel":"API",`+pipelinetest.APIImageFields(10011)+`}`,
 		front, jumiotest.PNG(640, 480))
-	if status, b := p.call(http.MethodPost, "/v1/verifications", contentType, body, "Idempotency-Key", "deploy-idempotency-key-1"); status != http.StatusConflict {
+	if status, b := p.post(body, contentType, "Idempotency-Key", "deploy-idempotency-key-1"); status != http.StatusConflict {
 		t.Fatalf("a reused Idempotency-Key: %d %s", status, b)
 	}
 	webJob := p.submit([]byte(`{"customerInternalReference":"deploy-web","userReference":"user-deploy-web","workflowDefinition":{"key":10164},"channel":"WEB","web":{"locale":"en"}}`), "application/json")

@@ -558,7 +558,12 @@ func (r *jobRun) finish(ctx context.Context) error {
 		} else if err := r.record(ctx, "finalize", func(ctx context.Context) error {
 			return r.checkpoint(ctx, func(rec *JobRecord) error {
 				rec.Finalized = true
-				rec.SetStatus(w.now(), StatusFinalized, "")
+				// The retriever may have decided already: Jumio can call
+				// back before its finalize answer arrives. A decided job
+				// stays DECIDED.
+				if !rec.Terminal() {
+					rec.SetStatus(w.now(), StatusFinalized, "")
+				}
 				return nil
 			})
 		}); err != nil {
@@ -619,7 +624,7 @@ func (r *jobRun) finish(ctx context.Context) error {
 		rec.PollSequence = acks[1].Sequence
 		rec.PollDeadline = deadline
 		rec.addMessages(event)
-		if rec.Status != StatusDecided && rec.Status != StatusFailed {
+		if !rec.Terminal() {
 			rec.SetStatus(w.now(), status, "")
 		}
 		return nil
