@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -114,13 +115,13 @@ type jobMessages struct {
 // readJobMessages reads every message the record lists, by sequence.
 func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord) jobMessages {
 	var out jobMessages
-	for _, ref := range rec.Messages {
-		st, err := c.streamHandle(ctx, ref.Stream)
-		if err != nil {
-			out.warnings = append(out.warnings, fmt.Sprintf("cannot read %s: %s", ref.Stream, errText(err)))
+	got := c.fetchJobMessages(ctx, rec.Messages)
+	for i, ref := range rec.Messages {
+		if got[i].streamErr != nil {
+			out.warnings = append(out.warnings, fmt.Sprintf("cannot read %s: %s", ref.Stream, errText(got[i].streamErr)))
 			continue
 		}
-		m, err := st.GetMsg(ctx, ref.Seq)
+		m, err := got[i].msg, got[i].err
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			if ref.Kind == "dead_letter" {
 				out.letters = append(out.letters, jobLetter{Seq: ref.Seq, Gone: true})
@@ -179,6 +180,34 @@ func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord) 
 		}
 		out.rows = append(out.rows, row)
 	}
+	return out
+}
+
+// fetchedMsg is one message a record lists, as read by sequence.
+type fetchedMsg struct {
+	msg       *jetstream.RawStreamMsg
+	err       error // reading the message
+	streamErr error // looking up its stream
+}
+
+// fetchJobMessages reads the messages refs name, concurrently: a job's page
+// waits for one round trip, not one per message.
+func (c *Console) fetchJobMessages(ctx context.Context, refs []pipeline.MessageRef) []fetchedMsg {
+	out := make([]fetchedMsg, len(refs))
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		st, err := c.streamHandle(ctx, ref.Stream)
+		if err != nil {
+			out[i].streamErr = err
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].msg, out[i].err = st.GetMsg(ctx, ref.Seq)
+		}()
+	}
+	wg.Wait()
 	return out
 }
 
