@@ -203,6 +203,11 @@ func (t *scanTarget) allowed(stream, subject, job string, data []byte) string {
 		}
 	case stream == "KV_"+s.BucketJobs() && strings.HasPrefix(subject, jobsKV+"erased."):
 		return "erased-execution marker"
+	case stream == "KV_"+s.BucketJobs() && strings.HasPrefix(subject, jobsKV+"idem."):
+		// IDs only (the key's derived ID → the job ID), kept on purpose: the
+		// erased job's Idempotency-Key stays refused while the tombstone
+		// exists (docs/PRIVACY.md).
+		return "Idempotency-Key binding"
 	case stream == s.StreamAudit():
 		return "audit record"
 	case stream == s.StreamEvents() && subject == s.Event(messages.KindErased):

@@ -102,6 +102,7 @@ func TestScanTarget(t *testing.T) {
 		{"tombstone", "KV_" + subj.BucketJobs(), "$KV." + subj.BucketJobs() + ".job." + job, nil, string(tomb), "tombstone"},
 		{"a live record", "KV_" + subj.BucketJobs(), "$KV." + subj.BucketJobs() + ".job." + job, nil, string(live), "finding"},
 		{"erased marker", "KV_" + subj.BucketJobs(), "$KV." + subj.BucketJobs() + ".erased.wfe-1", nil, job, "erased-execution marker"},
+		{"Idempotency-Key binding", "KV_" + subj.BucketJobs(), "$KV." + subj.BucketJobs() + ".idem.idem_0123456789abcdefghjkmnpqrs", nil, job, "Idempotency-Key binding"},
 		{"audit", subj.StreamAudit(), subj.Audit("erasure"), nil, `{"jobId":"` + job + `"}`, "audit record"},
 		{"erased event", subj.StreamEvents(), subj.Event(messages.KindErased), nil, `{"jobId":"` + job + `"}`, "erased event"},
 		{"erased event's delivery log", subj.StreamWebhookLog(), subj.WebhookLog("ep_1", job), nil, `{"webhookId":"` + erasedHook + `","jobId":"` + job + `"}`, "the erased event's webhook delivery or log"},
