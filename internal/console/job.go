@@ -244,6 +244,21 @@ func (c *Console) loadJob(ctx context.Context, id string) (*pipeline.JobRecord, 
 	return rec, err
 }
 
+// jobOrAnswer loads the job the path names; when it cannot, it answers
+// the request itself (404 with notFound, or 503) and reports false.
+func (c *Console) jobOrAnswer(w http.ResponseWriter, q request, notFound string) (*pipeline.JobRecord, bool) {
+	rec, err := c.loadJob(q.r.Context(), q.r.PathValue("jobId"))
+	if errors.Is(err, pipeline.ErrJobNotFound) {
+		c.errorPage(w, q.r, http.StatusNotFound, notFound)
+		return nil, false
+	}
+	if err != nil {
+		c.unavailable(w, q.r, "the job", err)
+		return nil, false
+	}
+	return rec, true
+}
+
 func (c *Console) job(w http.ResponseWriter, q request) {
 	c.showJob(w, q, nil, flashOf(q.r))
 }
@@ -251,13 +266,8 @@ func (c *Console) job(w http.ResponseWriter, q request) {
 // showJob renders a job's page, with the fields in reveal shown in clear.
 func (c *Console) showJob(w http.ResponseWriter, q request, reveal []string, fl *flash) {
 	ctx := q.r.Context()
-	rec, err := c.loadJob(ctx, q.r.PathValue("jobId"))
-	if errors.Is(err, pipeline.ErrJobNotFound) {
-		c.errorPage(w, q.r, http.StatusNotFound, "There is no such job (unknown, or its record expired).")
-		return
-	}
-	if err != nil {
-		c.unavailable(w, q.r, "the job", err)
+	rec, ok := c.jobOrAnswer(w, q, "There is no such job (unknown, or its record expired).")
+	if !ok {
 		return
 	}
 	d, err := c.jobData(ctx, rec, reveal)
@@ -420,13 +430,8 @@ func advice(rec *pipeline.JobRecord, hasLetter bool) string {
 // appending the audit record (the page shows nothing unless it is stored).
 func (c *Console) reveal(w http.ResponseWriter, q request) {
 	ctx := q.r.Context()
-	rec, err := c.loadJob(ctx, q.r.PathValue("jobId"))
-	if errors.Is(err, pipeline.ErrJobNotFound) {
-		c.errorPage(w, q.r, http.StatusNotFound, "There is no such job.")
-		return
-	}
-	if err != nil {
-		c.unavailable(w, q.r, "the job", err)
+	rec, ok := c.jobOrAnswer(w, q, "There is no such job.")
+	if !ok {
 		return
 	}
 	var fields []string
@@ -465,13 +470,8 @@ func (c *Console) reveal(w http.ResponseWriter, q request) {
 // replayJob replays every stored dead letter of the job.
 func (c *Console) replayJob(w http.ResponseWriter, q request) {
 	ctx := q.r.Context()
-	rec, err := c.loadJob(ctx, q.r.PathValue("jobId"))
-	if errors.Is(err, pipeline.ErrJobNotFound) {
-		c.errorPage(w, q.r, http.StatusNotFound, "There is no such job.")
-		return
-	}
-	if err != nil {
-		c.unavailable(w, q.r, "the job", err)
+	rec, ok := c.jobOrAnswer(w, q, "There is no such job.")
+	if !ok {
 		return
 	}
 	done, failed := 0, 0
