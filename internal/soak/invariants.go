@@ -2,14 +2,12 @@ package soak
 
 import (
 	"context"
-	"fmt"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kycpipe/kycpipe/internal/ctxutil"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
+	"github.com/nats-io/nats.go"
 )
 
 // drainResult is what the streams say at the end.
@@ -88,8 +86,8 @@ func (h *harness) drain(ctx context.Context) (*drainResult, error) {
 
 func (h *harness) collect(ctx context.Context) (*drainResult, error) {
 	res := &drainResult{decisionsByJob: map[string]int{}, decisionsByExec: map[string]int{}, decisionsByType: map[string]int{}, deadByJob: map[string]int{}}
-	err := h.readStream(ctx, h.subj.StreamDecisions(), func(m jetstream.Msg) {
-		d, err := messages.DecodeDecision(m.Data())
+	err := h.readStream(ctx, h.subj.StreamDecisions(), func(_ string, _ uint64, _ nats.Header, data []byte) {
+		d, err := messages.DecodeDecision(data)
 		if err != nil {
 			return
 		}
@@ -100,67 +98,18 @@ func (h *harness) collect(ctx context.Context) (*drainResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = h.readStream(ctx, h.subj.StreamDLQ(), func(m jetstream.Msg) {
-		if j := m.Headers().Get(messages.HeaderJobID); j != "" {
+	err = h.readStream(ctx, h.subj.StreamDLQ(), func(_ string, _ uint64, hdr nats.Header, _ []byte) {
+		if j := hdr.Get(messages.HeaderJobID); j != "" {
 			res.deadByJob[j]++
 		}
 	})
 	return res, err
 }
 
-func (h *harness) readStream(ctx context.Context, stream string, fn func(jetstream.Msg)) error {
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	// A transient error (no responders: seen for minutes after the
-	// 60-minute soak's cluster events) resumes after the last message read.
-	return retryTransient(cctx, scanAttempts, time.Second, func(next *uint64) error {
-		return h.readStreamFrom(cctx, stream, next, fn)
+// readStream hands every message of stream to fn, resuming after
+// transient errors (readAll).
+func (h *harness) readStream(ctx context.Context, stream string, fn func(subject string, seq uint64, hdr nats.Header, data []byte)) error {
+	return readAll(ctx, h.js, stream, func(subject string, seq uint64, hdr map[string][]string, data []byte) {
+		fn(subject, seq, nats.Header(hdr), data)
 	})
-}
-
-func (h *harness) readStreamFrom(ctx context.Context, stream string, next *uint64, fn func(jetstream.Msg)) error {
-	st, err := h.js.Stream(ctx, stream)
-	if err != nil {
-		return err
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return err
-	}
-	last := info.State.LastSeq
-	*next = max(*next, info.State.FirstSeq)
-	if info.State.Msgs == 0 || *next > last {
-		return nil
-	}
-	cons, err := h.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: *next})
-	if err != nil {
-		return err
-	}
-	for *next <= last {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
-			return err
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil || md.Sequence.Stream < *next {
-				continue
-			}
-			fn(m)
-			*next = md.Sequence.Stream + 1
-			if md.NumPending == 0 {
-				return nil
-			}
-		}
-		if err := batch.Error(); err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("%w at sequence %d of %d", errScanStalled, *next, last)
-		}
-	}
-	return nil
 }

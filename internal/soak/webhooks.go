@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kycpipe/kycpipe/examples/webhook-receiver/receiver"
@@ -210,20 +211,16 @@ type streamEvent struct {
 // eventOf mirrors the notifier's reading of an event message
 // (pipeline's webhookEvent): the type from the stream and kind, the event
 // ID from Nats-Msg-Id, else <stream>:<sequence>.
-func eventOf(subj messages.Subjects, m jetstream.Msg) (streamEvent, bool) {
-	md, err := m.Metadata()
-	if err != nil {
-		return streamEvent{}, false
-	}
+func eventOf(subj messages.Subjects, stream string, seq uint64, hdr nats.Header, data []byte) (streamEvent, bool) {
 	var h struct {
 		Kind  string `json:"kind"`
 		JobID string `json:"jobId"`
 	}
-	if json.Unmarshal(m.Data(), &h) != nil || !messages.ValidJobID(h.JobID) {
+	if json.Unmarshal(data, &h) != nil || !messages.ValidJobID(h.JobID) {
 		return streamEvent{}, false
 	}
-	ev := streamEvent{JobID: h.JobID, ID: m.Headers().Get(messages.HeaderMsgID)}
-	if md.Stream == subj.StreamDecisions() {
+	ev := streamEvent{JobID: h.JobID, ID: hdr.Get(messages.HeaderMsgID)}
+	if stream == subj.StreamDecisions() {
 		ev.Type = webhooks.EventDecided
 	} else {
 		t, ok := webhooks.LifecycleEventType(h.Kind)
@@ -233,7 +230,7 @@ func eventOf(subj messages.Subjects, m jetstream.Msg) (streamEvent, bool) {
 		ev.Type = t
 	}
 	if ev.ID == "" {
-		ev.ID = md.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
+		ev.ID = stream + ":" + strconv.FormatUint(seq, 10)
 	}
 	return ev, true
 }
@@ -247,8 +244,8 @@ func (h *harness) checkWebhooks(ctx context.Context, hooks *Webhooks, erased map
 	}
 	var events []streamEvent
 	for _, stream := range []string{h.subj.StreamEvents(), h.subj.StreamDecisions()} {
-		if err := h.readStream(ctx, stream, func(m jetstream.Msg) {
-			if ev, ok := eventOf(h.subj, m); ok {
+		if err := h.readStream(ctx, stream, func(_ string, seq uint64, hdr nats.Header, data []byte) {
+			if ev, ok := eventOf(h.subj, stream, seq, hdr, data); ok {
 				events = append(events, ev)
 			}
 		}); err != nil {
@@ -256,8 +253,8 @@ func (h *harness) checkWebhooks(ctx context.Context, hooks *Webhooks, erased map
 		}
 	}
 	dead := 0
-	if err := h.readStream(ctx, h.subj.StreamDLQ(), func(m jetstream.Msg) {
-		if m.Subject() == h.subj.DLQ(messages.StageNotifier) {
+	if err := h.readStream(ctx, h.subj.StreamDLQ(), func(subject string, _ uint64, _ nats.Header, _ []byte) {
+		if subject == h.subj.DLQ(messages.StageNotifier) {
 			dead++
 		}
 	}); err != nil {
