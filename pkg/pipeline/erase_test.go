@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
+	"github.com/kycpipe/kycpipe/pkg/webhooks"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // markedPrepared is prepared data with the marker in every personal field.
@@ -329,4 +332,64 @@ func TestRetentionErasesEachExpiredJobOnce(t *testing.T) {
 	if v := b.job(t, running); v.Status != pipeline.StatusLaunched {
 		t.Errorf("a running job was erased by retention: %+v", v)
 	}
+}
+
+// An erasure whose job record changes after a pass removed the data goes
+// round again (the second pass purges the job's webhook data once more);
+// the erased event, announced after the tombstone, is still delivered to
+// the endpoint subscribed to everything. Found by the soak: the second
+// pass purged the erased event's own delivery, announced by the first.
+func TestErasureGoingRoundTwiceDeliversTheErasedEvent(t *testing.T) {
+	t.Parallel()
+	var (
+		js     atomic.Pointer[jetstream.JetStream]
+		target atomic.Pointer[string]
+		passes atomic.Int32
+	)
+	b := setup(t, func(o *localstack.Options) {
+		o.WebhookReceiver, o.Notifiers = true, 1
+		dev := pipeline.WebhookSettings{Policy: webhooks.Policy{AllowInsecure: true, AllowPrivate: true}}
+		o.Ingest.Webhooks, o.Notifier.Webhooks = dev, dev
+		o.Worker.AfterCheckpoint = func(step string) {
+			if step != "erasure:data_removed" || passes.Add(1) != 1 {
+				return
+			}
+			// A stage records something about the job during the first
+			// pass: the tombstone's compare-and-swap fails, and the
+			// erasure goes round again.
+			ctx := context.Background()
+			kv, err := (*js.Load()).KeyValue(ctx, "KYC_JOBS_STATE")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			e, err := kv.Get(ctx, "job."+*target.Load())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := kv.Update(ctx, e.Key(), e.Value(), e.Revision()); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	js.Store(&b.stack.JS)
+	jobID := b.submit(t, emailJob("order-erase-twice"), 202, nil)
+	b.waitDecision(t, jobID)
+	target.Store(&jobID)
+	b.erase(t, jobID)
+	if n := passes.Load(); n < 2 {
+		t.Fatalf("the erasure made %d pass(es); the test needs it to go round again", n)
+	}
+	path := "/v1/webhook-endpoints/" + b.stack.ReceiverEndpoint.ID + "/deliveries?limit=1000"
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		var out struct{ Deliveries []pipeline.WebhookAttempt }
+		b.do(t, http.MethodGet, path, "", nil, nil).json(t, &out)
+		for _, d := range out.Deliveries {
+			if d.JobID == jobID && d.EventType == "verification.erased" && d.Outcome == pipeline.AttemptDelivered {
+				return true
+			}
+		}
+		return false
+	}, "the erased event was never delivered to the endpoint subscribed to everything")
 }
