@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kycpipe/kycpipe/internal/localstack"
+	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
@@ -392,4 +393,64 @@ func TestErasureGoingRoundTwiceDeliversTheErasedEvent(t *testing.T) {
 		}
 		return false
 	}, "the erased event was never delivered to the endpoint subscribed to everything")
+}
+
+// heldLimiter holds the first Jumio call of one class until released.
+type heldLimiter struct {
+	class   jumio.EndpointClass
+	once    sync.Once
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (l *heldLimiter) Wait(ctx context.Context, class jumio.EndpointClass) error {
+	if class == l.class {
+		l.once.Do(func() { close(l.held); <-l.release })
+	}
+	return nil
+}
+
+// A Jumio call that waited for the rate limiter while the job's erasure
+// was accepted is not made: the erasure guard reads the job record again
+// before the call goes out. Found by the soak: an account creation 6 s
+// after the 202 (a worker waiting for its account slot and the limiter
+// during a partition) and status calls 1-4 s after it (retriever polls).
+func TestErasureStopsACallThatWaitedForTheRateLimiter(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		class  jumio.EndpointClass
+		routes []jumiotest.Route
+	}{
+		{jumio.ClassAccount, []jumiotest.Route{jumiotest.RouteCreateAccount, jumiotest.RouteUploadPreparedData, jumiotest.RouteFinalize}},
+		{jumio.ClassRetrieval, []jumiotest.Route{jumiotest.RouteStatus, jumiotest.RouteDetails}},
+	} {
+		t.Run(string(c.class), func(t *testing.T) {
+			t.Parallel()
+			clock := newFakeClock()
+			lim := &heldLimiter{class: c.class, held: make(chan struct{}), release: make(chan struct{})}
+			b := setup(t, func(o *localstack.Options) {
+				o.JumioLimiter = lim
+				o.Worker.Now, o.Retriever.Now = clock.Now, clock.Now
+			})
+			jobID := b.submit(t, emailJob("order-held-"+string(c.class)), 202, nil)
+			select {
+			case <-lim.held:
+			case <-time.After(waitLong):
+				t.Fatalf("no %s call was ever made", c.class)
+			}
+			if r := b.do(t, http.MethodDelete, "/v1/verifications/"+jobID, "", nil, nil); r.status != http.StatusAccepted {
+				t.Fatalf("DELETE: %d %s", r.status, r.body)
+			}
+			at202 := b.sim.Stats()
+			clock.Advance(time.Second) // the call waited: its stage's last look at the job is old
+			close(lim.release)
+			b.waitErased(t, jobID)
+			after := b.sim.Stats()
+			for _, route := range c.routes {
+				if n := after.Requests[string(route)] - at202.Requests[string(route)]; n != 0 {
+					t.Errorf("%d %s calls after the 202", n, route)
+				}
+			}
+		})
+	}
 }

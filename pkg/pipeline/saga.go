@@ -68,6 +68,7 @@ func (r *jobRun) checkErasure(ctx context.Context) error {
 	if rec.Erasing() {
 		return ErrErasing
 	}
+	r.guard.looked()
 	return nil
 }
 
@@ -343,6 +344,7 @@ func (r *jobRun) record(ctx context.Context, step string, fn func(context.Contex
 func (r *jobRun) compensate(ctx context.Context, ours *jumio.AccountResponse, cause error) error {
 	r.w.m.ambiguousCreate()
 	var err error
+	ctx = withoutErasureGuard(ctx) // a DELETE is made even for a job being erased
 	if r.req.AccountID == "" {
 		err = r.client.DeleteAccount(ctx, ours.Account.ID)
 	} else {
