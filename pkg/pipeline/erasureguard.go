@@ -15,10 +15,11 @@ import (
 // load). An erasure accepted meanwhile must still stop it (DESIGN 3.7: no
 // call is started after the 202). The stages put an erasureGuard on the
 // job's context; every Jumio client the pipeline builds waits through
-// guardedLimiter, which, after the rate limiter let the call go, reads the
-// job record again when the last look is older than guardRecheck, and
-// stops the call with ErrErasing when the job is being erased. Calls that
-// did not wait cost nothing.
+// guardedLimiter, which, while the call waits for its rate-limiter slot
+// (checkLead before it, so that the read does not move the call off its
+// slot), reads the job record again when the last look is older than
+// guardRecheck, and stops the call with ErrErasing when the job is being
+// erased. Calls that did not wait cost nothing.
 
 // guardRecheck is how old the last look at a job may be when one of its
 // Jumio calls goes out. It is well under the "already on the wire" grace
@@ -90,12 +91,18 @@ type guardedLimiter struct {
 
 // Wait implements jumio.Limiter.
 func (l guardedLimiter) Wait(ctx context.Context, class jumio.EndpointClass) error {
+	g, _ := ctx.Value(erasureGuardKey{}).(*erasureGuard)
+	if shared, ok := l.inner.(*SharedLimiter); ok && g != nil {
+		// Checked while the call waits for its slot, not after: the
+		// record read must not move the call off its slot.
+		return shared.waitChecked(ctx, class, g.check)
+	}
 	if l.inner != nil {
 		if err := l.inner.Wait(ctx, class); err != nil {
 			return err
 		}
 	}
-	if g, ok := ctx.Value(erasureGuardKey{}).(*erasureGuard); ok && g != nil {
+	if g != nil {
 		return g.check(ctx)
 	}
 	return nil

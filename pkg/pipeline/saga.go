@@ -407,7 +407,14 @@ func (r *jobRun) announceAccepted(ctx context.Context) (wait func() (MessageRef,
 		case ack := <-f.Ok():
 			return MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: eventKind(messages.KindAccepted)}, nil
 		case err := <-f.Err():
-			return MessageRef{}, err
+			if !unconfirmed(ctx, o, err) {
+				return MessageRef{}, err
+			}
+			ack, err := confirm(ctx, r.w.js, o, err)
+			if err != nil {
+				return MessageRef{}, err
+			}
+			return MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: eventKind(messages.KindAccepted)}, nil
 		case <-ctx.Done():
 			return MessageRef{}, ctx.Err()
 		}
