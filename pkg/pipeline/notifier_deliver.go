@@ -119,7 +119,7 @@ func (d *delivery) run(ctx context.Context) outcome {
 	ep, err := n.cache.get(ctx, job.EndpointID)
 	if errors.Is(err, ErrWebhookEndpointNotFound) {
 		n.wm.delivery(job.EndpointID, outcomeEndpointDeleted)
-		d.log.Debug("webhook endpoint deleted; dropping the delivery")
+		d.log.Info("webhook endpoint deleted; dropping the delivery")
 		d.clearAttempts(ctx)
 		return ack()
 	}

@@ -297,3 +297,24 @@ func TestEraseWebhookData(t *testing.T) {
 		t.Errorf("a wildcard job ID was accepted")
 	}
 }
+
+// An endpoint that a lagging replica does not know yet is not "not found":
+// the bucket stream's leader confirms before an endpoint is taken for
+// deleted (a delivery for a deleted endpoint is dropped). Found by the
+// soak: webhook deliveries lost around node losses.
+func TestWebhookEndpointALaggingReplicaDoesNotKnow(t *testing.T) {
+	t.Parallel()
+	h := newHooks(t, pipeline.WebhookSettings{Policy: devPolicy}, nil)
+	replica := freezeReplica(t, h.js, h.subj.BucketWebhookEndpoints()) // before the endpoint exists
+	ep, _ := h.register(t, "http://127.0.0.1:9/hook", "*")
+	replica.serve()
+	defer replica.stop()
+	ctx := context.Background()
+	got, err := h.reg.Get(ctx, ep.ID)
+	if err != nil || got.ID != ep.ID {
+		t.Fatalf("Get with a lagging replica: %+v, %v; want the endpoint", got, err)
+	}
+	if _, err := h.reg.Get(ctx, "ep_00000000000000000000000000"); !errors.Is(err, pipeline.ErrWebhookEndpointNotFound) {
+		t.Errorf("Get of an unknown endpoint: %v, want ErrWebhookEndpointNotFound", err)
+	}
+}

@@ -1,0 +1,51 @@
+package pipeline
+
+import (
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
+	"github.com/kycpipe/kycpipe/pkg/webhooks"
+)
+
+// reconcile fills in what the watch's initial values lacked (a watch
+// served by a replica that lags): every endpoint the bucket stream's
+// leader holds, and no deleted one.
+func TestEndpointCacheReconcileAddsWhatTheWatchLacked(t *testing.T) {
+	t.Parallel()
+	_, _, js := pipelinetest.RunJetStream(t)
+	ctx := t.Context()
+	topo := Topology{Storage: jetstream.MemoryStorage}.WithDefaults()
+	if err := Provision(ctx, js, topo); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := NewWebhookEndpoints(ctx, js, topo, WebhookSettings{Policy: webhooks.Policy{AllowInsecure: true, AllowPrivate: true}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 3 {
+		ep, _, err := reg.Create(ctx, WebhookEndpointInput{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"*"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ep.ID)
+	}
+	if err := reg.Delete(ctx, ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	c := newEndpointCache(reg, zap.NewNop(), NewWebhookMetrics(prometheus.NewRegistry(), js, topo))
+	c.byID[ids[0]] = &cachedEndpoint{WebhookEndpoint: WebhookEndpoint{ID: ids[0]}} // the watch delivered only this one
+	if err := c.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.byID[ids[1]]; !ok || len(c.byID) != 2 {
+		t.Errorf("cache after reconcile holds %d endpoints (want %s and %s, not the deleted %s)", len(c.byID), ids[0], ids[1], ids[2])
+	}
+	if got := c.subscribed(webhooks.EventDecided); len(got) != 1 || got[0].ID != ids[1] {
+		t.Errorf("subscribed: %v", got)
+	}
+}
