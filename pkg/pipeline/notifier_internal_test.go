@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,5 +49,29 @@ func TestEndpointCacheReconcileAddsWhatTheWatchLacked(t *testing.T) {
 	}
 	if got := c.subscribed(webhooks.EventDecided); len(got) != 1 || got[0].ID != ids[1] {
 		t.Errorf("subscribed: %v", got)
+	}
+}
+
+// manyDeliveries is a delivery job message delivered n times.
+type manyDeliveries struct {
+	jetstream.Msg
+	n uint64
+}
+
+func (m manyDeliveries) Metadata() (*jetstream.MsgMetadata, error) {
+	return &jetstream.MsgMetadata{NumDelivered: m.n}, nil
+}
+
+// A retry after NATS trouble waits a few seconds however often the
+// delivery was delivered before: its delivery count also counts scheduled
+// attempts and busy hand-backs (an uncapped backoff kept deliveries waiting
+// for minutes after a leader election).
+func TestDeliveryRetriesNATSTroubleSoon(t *testing.T) {
+	t.Parallel()
+	n := &Notifier{stage: &stage{backoff: Backoff{Initial: time.Second, Max: 5 * time.Minute}}}
+	d := &delivery{n: n, m: manyDeliveries{n: 40}, log: zap.NewNop()}
+	o := d.infra("cannot read the event", errors.New("nats: timeout"))
+	if o.action != actRetry || o.delay > 10*time.Second {
+		t.Errorf("retry after NATS trouble on the 40th delivery: %v", o)
 	}
 }
