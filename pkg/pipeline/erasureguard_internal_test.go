@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kycpipe/kycpipe/pkg/jumio"
-	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
 )
 
 // A call waiting for its rate-limiter slot is checked for its job's
@@ -17,12 +14,8 @@ import (
 // move the call off its slot), and an erasure found stops it.
 func TestWaitCheckedChecksBeforeTheSlot(t *testing.T) {
 	t.Parallel()
-	_, _, js := pipelinetest.RunJetStream(t)
+	js, topo := provisioned(t)
 	ctx := t.Context()
-	topo := Topology{Storage: jetstream.MemoryStorage}.WithDefaults()
-	if err := Provision(ctx, js, topo); err != nil {
-		t.Fatal(err)
-	}
 	kv, err := js.KeyValue(ctx, topo.Subjects.BucketLimits())
 	if err != nil {
 		t.Fatal(err)

@@ -352,3 +352,15 @@ func (h *hooks) countSubject(t *testing.T, stream, subject string) int {
 	}
 	return n
 }
+
+// eraseEvents removes the lifecycle events of kind, as an erasure does.
+func (h *hooks) eraseEvents(t *testing.T, kind string) {
+	t.Helper()
+	events, err := h.js.Stream(context.Background(), h.subj.StreamEvents())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Purge(context.Background(), jetstream.WithPurgeSubject(h.subj.Event(kind))); err != nil {
+		t.Fatal(err)
+	}
+}

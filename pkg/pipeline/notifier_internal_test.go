@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
 	"github.com/kycpipe/kycpipe/pkg/webhooks"
 )
 
@@ -18,12 +17,8 @@ import (
 // leader holds, and no deleted one.
 func TestEndpointCacheReconcileAddsWhatTheWatchLacked(t *testing.T) {
 	t.Parallel()
-	_, _, js := pipelinetest.RunJetStream(t)
+	js, topo := provisioned(t)
 	ctx := t.Context()
-	topo := Topology{Storage: jetstream.MemoryStorage}.WithDefaults()
-	if err := Provision(ctx, js, topo); err != nil {
-		t.Fatal(err)
-	}
 	reg, err := NewWebhookEndpoints(ctx, js, topo, WebhookSettings{Policy: webhooks.Policy{AllowInsecure: true, AllowPrivate: true}}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -542,14 +542,7 @@ func TestNotifierDropsDeliveryOfErasedEvent(t *testing.T) {
 	pipelinetest.Eventually(t, waitLong, func() bool { return h.countSubject(t, "KV_"+h.subj.BucketWebhookAttempts(), "$KV.>") == 1 },
 		"the failed attempt was never counted")
 
-	ctx := context.Background()
-	events, err := h.js.Stream(ctx, h.subj.StreamEvents())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := events.Purge(ctx, jetstream.WithPurgeSubject(h.subj.Event(messages.KindAccepted))); err != nil {
-		t.Fatal(err)
-	}
+	h.eraseEvents(t, messages.KindAccepted)
 	clock.Advance(time.Minute)
 	pipelinetest.Eventually(t, waitLong, func() bool {
 		v, _ := h.metric(t, "kycpipe_webhook_deliveries_total", map[string]string{"endpoint": ep.ID, "outcome": "dropped_event_gone"})
@@ -589,15 +582,8 @@ func TestNotifierForgetsAnAttemptThatRacedTheErasure(t *testing.T) {
 
 	// The erasure runs while the receiver holds the attempt: the events
 	// go first, then the job's webhook data.
-	ctx := context.Background()
-	events, err := h.js.Stream(ctx, h.subj.StreamEvents())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := events.Purge(ctx, jetstream.WithPurgeSubject(h.subj.Event(messages.KindAccepted))); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pipeline.EraseWebhookData(ctx, h.js, h.topo, "job-erased-2"); err != nil {
+	h.eraseEvents(t, messages.KindAccepted)
+	if _, err := pipeline.EraseWebhookData(context.Background(), h.js, h.topo, "job-erased-2"); err != nil {
 		t.Fatal(err)
 	}
 	close(answer)

@@ -7,7 +7,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kycpipe/kycpipe/pkg/messages"
-	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
 )
 
 // A publish whose acknowledgement was lost is repeated with its
@@ -16,12 +15,8 @@ import (
 // (an erasure deletes it) and nothing is stored twice.
 func TestConfirmLearnsTheSequenceOfAStoredMessage(t *testing.T) {
 	t.Parallel()
-	_, _, js := pipelinetest.RunJetStream(t)
+	js, topo := provisioned(t)
 	ctx := t.Context()
-	topo := Topology{Storage: jetstream.MemoryStorage}.WithDefaults()
-	if err := Provision(ctx, js, topo); err != nil {
-		t.Fatal(err)
-	}
 	ev := &messages.Event{Kind: messages.KindAccepted, JobID: "job-confirm-1"}
 	o, err := newOutMsg(topo.Subjects.Event(messages.KindAccepted), ev, messages.EventMsgID(messages.KindAccepted, "job-confirm-1"), "job-confirm-1")
 	if err != nil {

@@ -248,21 +248,7 @@ func TestEraseWebhookData(t *testing.T) {
 	}
 	h.waitAttempts(t, ep.ID, 4) // each failed once; retries wait an hour
 	ctx := context.Background()
-	count := func(stream, filter string) int {
-		st, err := h.js.Stream(ctx, stream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, c := range info.State.Subjects {
-			n += int(c)
-		}
-		return n
-	}
+	count := func(stream, filter string) int { return h.countSubject(t, stream, filter) }
 	attemptsStream, attemptsPrefix := "KV_"+h.subj.BucketWebhookAttempts(), "$KV."+h.subj.BucketWebhookAttempts()+".att."
 	pipelinetest.Eventually(t, waitLong, func() bool { return count(attemptsStream, attemptsPrefix+"job-erase-a.>") == 2 }, "attempt counters")
 	for _, job := range []string{"job-erase-a", "job-erase-b"} {
