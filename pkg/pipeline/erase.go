@@ -216,9 +216,11 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 		erasure := *rec.Erasure
 		erasure.CompletedAt = completedAt
 		// The tombstone keeps the execution ID for the erased event (which
-		// carries it too), never a reference.
+		// carries it too), never a reference, and the count of ambiguous
+		// account creations: an account a crash may have left at Jumio,
+		// which the erasure cannot know of (the soak reads it).
 		tomb := &JobRecord{JobID: rec.JobID, Status: StatusErased, CreatedAt: rec.CreatedAt, UpdatedAt: completedAt,
-			WorkflowExecutionID: rec.WorkflowExecutionID, Erasure: &erasure}
+			WorkflowExecutionID: rec.WorkflowExecutionID, AmbiguousCreates: rec.AmbiguousCreates, Erasure: &erasure}
 		b, err := json.Marshal(tomb)
 		if err != nil {
 			return outcome{}, err
@@ -227,6 +229,10 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 			r.m.erased(rec.Erasure.Source)
 			r.log.Info("job erased", zap.String("source", rec.Erasure.Source), zap.String("jumio", rec.Erasure.Jumio),
 				zap.Int("messages", r.removed.Messages), zap.Int("images", r.removed.Images))
+			if rec.AmbiguousCreates > 0 {
+				r.log.Warn("erased a job whose account creation was ambiguous: a second account it may have left at Jumio was not deleted",
+					zap.Int("ambiguous_creates", rec.AmbiguousCreates))
+			}
 			// The erased event after the commit: a pass that goes round
 			// again (below) purges the job's webhook deliveries, and the
 			// erased event's own must not be among them (found by the
