@@ -238,11 +238,14 @@ func NewJobIndex(ctx context.Context, js jetstream.JetStream, t Topology) (*JobI
 		return nil, fmt.Errorf("pipeline: job-state bucket: %w", err)
 	}
 	log := zap.NewNop()
-	return &JobIndex{js: js, subj: t.Subjects, store: NewJobStore(kv, nil).withIndex(js, t.Subjects, log), log: log}, nil
+	store := NewJobStore(kv, nil).withIndex(js, t.Subjects, log).withLeaderReads(js)
+	return &JobIndex{js: js, subj: t.Subjects, store: store, log: log}, nil
 }
 
 // Store returns the job store the index checks entries against. Its
-// writes keep the index up to date (use it for RequestErasure).
+// writes keep the index up to date (use it for RequestErasure), and its
+// GetConfirmed and RequestErasure's reads confirm "unknown" with the
+// bucket stream's leader.
 func (x *JobIndex) Store() *JobStore { return x.store }
 
 // JobQuery selects jobs. Empty fields match everything.
@@ -276,8 +279,30 @@ func orStar(s string) string {
 }
 
 // Bounds of List's backward reads: the first window is a few times the page
-// size; each next one four times larger, up to maxListWindow sequences.
+// size; the next ones are sized by nextListWindow, up to maxListWindow
+// sequences.
 const maxListWindow = 1 << 16
+
+// nextListWindow sizes the next window of a listing that still needs need
+// jobs, after found jobs in the scanned sequences before: as many
+// sequences as need jobs take at the density seen so far, and a quarter
+// more, so that one more window fills the page most of the time without
+// reading far past it (the server walks every sequence of a window, and
+// every entry in it that matches is read and checked). While nothing was
+// found, four times the last window.
+func nextListWindow(last, scanned, found uint64, need int) uint64 {
+	if found == 0 {
+		return min(last*4, maxListWindow)
+	}
+	w := uint64(need)*scanned*5/4/found + 1
+	return min(max(w, uint64(need)), maxListWindow)
+}
+
+// listReaders is how many parts of a window List reads at once.
+const listReaders = 4
+
+// minListPart is the smallest part of a window read on its own.
+const minListPart = 64
 
 // indexClockSlack covers the difference between the clock that stamps a
 // record's UpdatedAt (the writer's) and the one that stamps its index entry
@@ -330,6 +355,7 @@ func (x *JobIndex) List(ctx context.Context, q JobQuery) (*JobPage, error) {
 		}
 	}
 	window := uint64(4 * limit)
+	var scanned, found uint64
 	exhausted := false
 	for end > first && len(page.Jobs) < limit && !exhausted {
 		start := first
@@ -355,8 +381,10 @@ func (x *JobIndex) List(ctx context.Context, q JobQuery) (*JobPage, error) {
 		if len(seqs) > 0 {
 			page.Cursor = seqs[len(seqs)-1]
 		}
+		scanned += end - start
+		found += uint64(len(recs))
 		end = start
-		window = min(window*4, maxListWindow)
+		window = nextListWindow(window, scanned, found, limit-len(page.Jobs))
 	}
 	if len(page.Jobs) < limit || page.Cursor <= first {
 		page.Cursor = 0
@@ -449,7 +477,7 @@ func (x *JobIndex) Search(ctx context.Context, text string) ([]*JobRecord, error
 	var getErr error
 	for i, id := range ids {
 		wg.Go(func() {
-			rec, _, err := x.store.Get(ctx, id)
+			rec, _, err := x.store.GetConfirmed(ctx, id)
 			if err != nil && !errors.Is(err, ErrJobNotFound) {
 				mu.Lock()
 				getErr = err
@@ -528,13 +556,37 @@ func (x *JobIndex) seqFrom(ctx context.Context, filter string, t time.Time) (uin
 }
 
 // read returns the entries matching filter in [start, end), in stream
-// order, one direct get each (plus one that finds the window's end). A
-// batched direct get would need fewer requests, but the server answers
-// each batch by first counting every entry that matches the filter (for a
-// stream of one message per subject, across its whole subject index: a
-// million entries for an unfiltered listing of a million jobs), while a
-// single get only walks the blocks from start to the next match.
+// order, one direct get each (plus one that finds the end of each part).
+// A batched direct get would need fewer requests, but the server answers
+// each batch by first counting every entry that matches the filter from
+// where it starts (for a stream of one message per subject, across its
+// subject index: a million entries for an unfiltered listing of a million
+// jobs), while a single get only walks the blocks from start to the next
+// match. The range is read in up to listReaders parts at once, so that the
+// requests of one part wait for the server while another's answers travel
+// (the server walks the stream for them one after the other all the same:
+// it answers the direct gets of one connection in order).
 func (x *JobIndex) read(ctx context.Context, filter string, start, end uint64) ([]rawMsg, error) {
+	n := min(uint64(listReaders), max((end-start)/minListPart, 1))
+	if n == 1 {
+		return x.readPart(ctx, filter, start, end)
+	}
+	parts := make([][]rawMsg, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		from, to := start+(end-start)*i/n, start+(end-start)*(i+1)/n
+		wg.Go(func() { parts[i], errs[i] = x.readPart(ctx, filter, from, to) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return slices.Concat(parts...), nil
+}
+
+// readPart is read for one part, one direct get after the other.
+func (x *JobIndex) readPart(ctx context.Context, filter string, start, end uint64) ([]rawMsg, error) {
 	var out []rawMsg
 	for seq := start; seq < end; {
 		m, ok, err := x.next(ctx, filter, seq)
