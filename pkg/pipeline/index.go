@@ -226,6 +226,9 @@ type JobIndex struct {
 	subj  messages.Subjects
 	store *JobStore
 	log   *zap.Logger
+
+	mu     sync.Mutex
+	handle jetstream.Stream // the index stream, once looked up
 }
 
 // NewJobIndex opens the index and the job-state bucket (see Provision). The
@@ -432,31 +435,44 @@ func (x *JobIndex) Oldest(ctx context.Context, q JobQuery) ([]*JobRecord, error)
 // Search finds the jobs whose job ID, workflow execution ID,
 // customerInternalReference or userReference is text (exactly), newest
 // first. Jobs being erased (or erased) are found by their IDs only (their
-// references are gone).
+// references are gone). The text's own record (as a job ID) is read at
+// once, beside the lookups of the other three; the records those find
+// after.
 func (x *JobIndex) Search(ctx context.Context, text string) ([]*JobRecord, error) {
 	if text == "" {
 		return nil, nil
 	}
 	var (
-		mu   sync.Mutex
-		ids  []string
-		errs []error
-		wg   sync.WaitGroup
+		mu    sync.Mutex
+		found []string
+		recs  = map[string]*JobRecord{}
+		errs  []error
+		wg    sync.WaitGroup
 	)
-	add := func(found []string, err error) {
+	add := func(ids []string, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil && !errors.Is(err, ErrJobNotFound) {
 			errs = append(errs, err)
 		}
-		for _, id := range found {
-			if !slices.Contains(ids, id) {
-				ids = append(ids, id)
+		for _, id := range ids {
+			if !slices.Contains(found, id) {
+				found = append(found, id)
 			}
 		}
 	}
+	read := func(id string) {
+		rec, _, err := x.store.GetConfirmed(ctx, id)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil && !errors.Is(err, ErrJobNotFound) {
+			errs = append(errs, err)
+		}
+		recs[id] = rec
+	}
 	if messages.ValidJobID(text) {
-		ids = append(ids, text)
+		found = append(found, text)
+		wg.Go(func() { read(text) })
 		wg.Go(func() {
 			id, err := x.store.JobForExecution(ctx, text)
 			if err != nil {
@@ -470,29 +486,27 @@ func (x *JobIndex) Search(ctx context.Context, text string) ([]*JobRecord, error
 		wg.Go(func() { add(x.FindByReference(ctx, kind, text)) })
 	}
 	wg.Wait()
+	var unread []string
+	for _, id := range found {
+		if _, done := recs[id]; !done {
+			unread = append(unread, id)
+		}
+	}
+	for _, id := range unread {
+		wg.Go(func() { read(id) })
+	}
+	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	recs := make([]*JobRecord, len(ids))
-	var getErr error
-	for i, id := range ids {
-		wg.Go(func() {
-			rec, _, err := x.store.GetConfirmed(ctx, id)
-			if err != nil && !errors.Is(err, ErrJobNotFound) {
-				mu.Lock()
-				getErr = err
-				mu.Unlock()
-			}
-			recs[i] = rec
-		})
+	var out []*JobRecord
+	for _, id := range found {
+		if r := recs[id]; r != nil {
+			out = append(out, r)
+		}
 	}
-	wg.Wait()
-	if getErr != nil {
-		return nil, getErr
-	}
-	recs = slices.DeleteFunc(recs, func(r *JobRecord) bool { return r == nil })
-	slices.SortStableFunc(recs, func(a, b *JobRecord) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	return recs, nil
+	slices.SortStableFunc(out, func(a, b *JobRecord) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return out, nil
 }
 
 // Count returns how many index entries match status, region and decision
@@ -712,7 +726,7 @@ func (x *JobIndex) repair(subject string) {
 // the entries: reading those would walk the stream's blocks from the first
 // match to the last.
 func (x *JobIndex) FindByReference(ctx context.Context, kind, ref string) ([]string, error) {
-	st, err := x.js.Stream(ctx, x.subj.StreamIndex())
+	st, err := x.stream(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -728,6 +742,23 @@ func (x *JobIndex) FindByReference(ctx context.Context, kind, ref string) ([]str
 	}
 	slices.Sort(ids)
 	return ids[:min(len(ids), 100)], nil
+}
+
+// stream returns a handle of the index stream, looked up once: a search
+// then asks for its reference subjects with one stream-info request, not
+// two.
+func (x *JobIndex) stream(ctx context.Context) (jetstream.Stream, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.handle != nil {
+		return x.handle, nil
+	}
+	st, err := x.js.Stream(ctx, x.subj.StreamIndex())
+	if err != nil {
+		return nil, err
+	}
+	x.handle = st
+	return st, nil
 }
 
 func lastDot(s string) int {

@@ -425,3 +425,37 @@ func TestJobIndexSparseListing(t *testing.T) {
 		t.Errorf("pages of 7:\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestJobIndexSearchRequests: a search asks once for the record of the
+// text as a job ID, once for the execution index and once per kind of
+// reference (the index stream's handle is looked up by the first search
+// only), all at once.
+func TestJobIndexSearchRequests(t *testing.T) {
+	t.Parallel()
+	f := newIndexFixture(t)
+	ctx := t.Context()
+	f.seed(t, "job-s", StatusFailed, "amer-1", "", "order-s", "user-s")
+	f.waitIndexed(t, 1)
+	nc, js := pipelinetest.Connect(t, f.js.Conn().ConnectedUrl())
+	idx, err := NewJobIndex(ctx, js, Topology{Storage: jetstream.MemoryStorage}.WithDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, text := range []string{"job-s", "job-s", "order-s"} {
+		before := nc.Stats().OutMsgs
+		recs, err := idx.Search(ctx, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids := recordIDs(recs); !slices.Equal(ids, []string{"job-s"}) {
+			t.Errorf("search %q: %v", text, ids)
+		}
+		// The record, the execution index, two reference lookups; "order-s"
+		// is a valid job ID too: its record is confirmed missing by the
+		// leader, then job-s's is read.
+		want := map[int]uint64{1: 4, 2: 6}[i]
+		if n := nc.Stats().OutMsgs - before; i > 0 && n != want {
+			t.Errorf("search %d (%q) took %d requests, want %d", i, text, n, want)
+		}
+	}
+}
