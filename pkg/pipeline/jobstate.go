@@ -315,6 +315,20 @@ func (s *JobStore) Get(ctx context.Context, jobID string) (*JobRecord, uint64, e
 	return s.get(ctx, jobID, false)
 }
 
+// GetConfirmed is Get for a caller that answers "unknown job": a job the
+// replica that answered does not know (one accepted a moment before, or a
+// replica cut off from its peers) is looked up on the bucket stream's
+// leader before ErrJobNotFound is returned, when the store reads from it
+// (stores of the stages, ingest and [NewJobIndex] do). A record found is
+// Get's: it may be an older revision.
+func (s *JobStore) GetConfirmed(ctx context.Context, jobID string) (*JobRecord, uint64, error) {
+	rec, rev, err := s.get(ctx, jobID, false)
+	if errors.Is(err, ErrJobNotFound) {
+		return s.get(ctx, jobID, true)
+	}
+	return rec, rev, err
+}
+
 // getLatest is Get answered by the bucket stream's leader, which has every
 // write the cluster committed (kvleader.go). It costs about three direct
 // gets, so the hot paths read with Get and confirm with getLatest only what

@@ -78,12 +78,9 @@ func (in *Ingest) status(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), in.cfg.PublishTimeout)
 	defer cancel()
-	rec, _, err := in.store.Get(ctx, id)
-	if errors.Is(err, ErrJobNotFound) {
-		// A replica that has not seen the record yet answers "none" for a
-		// job accepted a moment before: the leader confirms a 404.
-		rec, _, err = in.store.getLatest(ctx, id)
-	}
+	// A replica that has not seen the record yet answers "none" for a job
+	// accepted a moment before: the leader confirms a 404.
+	rec, _, err := in.store.GetConfirmed(ctx, id)
 	if errors.Is(err, ErrJobNotFound) {
 		writeProblem(w, Problem{Type: ProblemNotFound, Status: http.StatusNotFound, Detail: "unknown job"})
 		return
