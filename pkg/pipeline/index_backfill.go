@@ -99,18 +99,17 @@ func (x *JobIndex) backfillOne(ctx context.Context, jobID string, res *BackfillR
 	return nil
 }
 
-// errCodeWrongLastSequence is JetStream's answer to a publish whose
-// expected last subject sequence does not match (10071).
-const errCodeWrongLastSequence = 10071
-
 // publishIfNone stores data on subject unless the subject holds a message
 // already, and reports whether it stored it.
 func (x *JobIndex) publishIfNone(ctx context.Context, subject string, data []byte) (bool, error) {
 	m := nats.NewMsg(subject)
 	m.Data = data
 	_, err := x.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(0))
+	// A subject that holds a message: 10071, or 10164 on a replicated
+	// stream (nats.go's jetstream/errors.go).
 	var api *jetstream.APIError
-	if errors.As(err, &api) && api.ErrorCode == errCodeWrongLastSequence {
+	if errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 		return false, nil
 	}
 	return err == nil, err
