@@ -27,7 +27,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 			}
 			env.Registry.MustRegister(pipeline.NewConsumerCollector(env.JS, pipeline.ConsumersOf(env.Topology, messages.StageNotifier)...))
 			return pipeline.NewNotifier(ctx, env.JS, pipeline.NotifierConfig{
-				Topology: env.Topology, Webhooks: hooks, Timeout: st.timeout, Schedule: &st.sched,
+				Topology: env.Topology, Webhooks: hooks, Timeout: st.timeout, Schedule: &st.sched, SweepEvery: st.sweepEvery,
 				Concurrency: st.concurrency, EndpointConcurrency: st.perEndpoint,
 				ShutdownGrace: st.common.ShutdownTimeout * 4 / 5, Logger: env.Log, Metrics: env.Metrics,
 				WebhookMetrics: pipeline.NewWebhookMetrics(env.Registry, env.JS, env.Topology), TracerProvider: env.Tracer,

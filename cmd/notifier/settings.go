@@ -15,7 +15,7 @@ type settings struct {
 	hooks                    service.Webhooks
 	metricsAddr, schedule    string
 	sched                    webhooks.Schedule
-	timeout                  time.Duration
+	timeout, sweepEvery      time.Duration
 	concurrency, perEndpoint int
 }
 
@@ -40,5 +40,7 @@ func newSettings(getenv func(string) string) (*settings, *config.Set) {
 	set.Int(&s.concurrency, "concurrency", "KYCPIPE_NOTIFIER_CONCURRENCY", 64, "webhook deliveries this process makes at once").Positive()
 	set.Int(&s.perEndpoint, "endpoint-concurrency", "KYCPIPE_WEBHOOK_ENDPOINT_CONCURRENCY", 8,
 		"deliveries this process makes to one endpoint at once; more wait, using no attempt, so an endpoint that hangs holds no more").Positive()
+	set.Duration(&s.sweepEvery, "webhook-sweep-every", "KYCPIPE_WEBHOOK_SWEEP_EVERY", time.Minute,
+		"how often to look for waiting deliveries JetStream stopped delivering and queue them again; one whose job is gone counts as lost twice this long after its attempt was due").Positive()
 	return s, set
 }

@@ -123,7 +123,8 @@ func RegisterWebhooks(ctx context.Context, ingestURL, adminKey, receiverURL stri
 }
 
 // webhooksQuiet reports whether the notifiers have nothing left to do: no
-// pending delivery and no event waiting for its fan-out.
+// pending delivery, no delivery waiting for a retry and no event waiting
+// for its fan-out.
 func webhooksQuiet(ctx context.Context, js jetstream.JetStream, subj messages.Subjects) (bool, string, error) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -146,6 +147,14 @@ func webhooksQuiet(ctx context.Context, js jetstream.JetStream, subj messages.Su
 			}
 		}
 		parts = append(parts, part)
+	}
+	// A delivery waiting for its next attempt has an attempts entry; one
+	// whose job JetStream lost has only that, until a notifier's sweep
+	// queues it again.
+	if kv, err := js.Stream(cctx, "KV_"+subj.BucketWebhookAttempts()); err == nil {
+		if ki, err := kv.Info(cctx); err == nil && ki.State.Msgs > 0 {
+			parts = append(parts, fmt.Sprintf("%d deliveries waiting for a retry", ki.State.Msgs))
+		}
 	}
 	for _, c := range []struct{ stream, name string }{
 		{subj.StreamEvents(), pipeline.ConsumerNotifierEvents}, {subj.StreamDecisions(), pipeline.ConsumerNotifierDecisions},

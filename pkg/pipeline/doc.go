@@ -74,6 +74,7 @@
 //	notifier_fanout.go an event → one delivery job per subscribed endpoint (webhook-id as message ID)
 //	notifier_deliver.go one signed attempt per delivery: attempts, retry schedule, 410, dead letter
 //	notifier_cache.go  the endpoint registry mirrored by a KV watch; per-endpoint concurrency
+//	notifier_sweep.go  deliveries JetStream stopped delivering, queued again
 //	notifier_metrics.go WebhookMetrics
 //	webhook_endpoints.go WebhookEndpoints: the registry (create, list, get, update, delete, rotate)
 //	webhook_secrets.go endpoint secrets at rest (AES-256-GCM with KYCPIPE_WEBHOOK_SECRET_KEY)

@@ -47,6 +47,12 @@ type NotifierConfig struct {
 	// DelivererOptions adjust the HTTP client (TLS roots, dialer, user
 	// agent); the timeout and clock are set from this configuration.
 	DelivererOptions []webhooks.Option
+	// SweepEvery is how often the notifier looks for deliveries JetStream
+	// stopped delivering (notifier_sweep.go; default 1m).
+	SweepEvery time.Duration
+	// StrandedAfter is how long after its attempt was due a delivery whose
+	// job is no longer stored counts as lost (default twice SweepEvery).
+	StrandedAfter time.Duration
 	// Backoff spaces retries after NATS trouble (default 1s doubling to 5m).
 	Backoff Backoff
 	// Delays are the stage's fixed retry waits.
@@ -72,6 +78,8 @@ func (c NotifierConfig) withDefaults() NotifierConfig {
 	c.EndpointConcurrency = cmp.Or(c.EndpointConcurrency, 8)
 	c.BusyDelay = cmp.Or(c.BusyDelay, 250*time.Millisecond)
 	c.MaxWait = cmp.Or(c.MaxWait, time.Hour)
+	c.SweepEvery = cmp.Or(c.SweepEvery, time.Minute)
+	c.StrandedAfter = cmp.Or(c.StrandedAfter, 2*c.SweepEvery)
 	c.Backoff = c.Backoff.WithDefaults()
 	c.Delays = c.Delays.withDefaults()
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
@@ -91,6 +99,8 @@ func (c NotifierConfig) validate() error {
 	nonNegative(&errs, "EndpointConcurrency", c.EndpointConcurrency)
 	nonNegative(&errs, "BusyDelay", c.BusyDelay)
 	nonNegative(&errs, "MaxWait", c.MaxWait)
+	nonNegative(&errs, "SweepEvery", c.SweepEvery)
+	nonNegative(&errs, "StrandedAfter", c.StrandedAfter)
 	nonNegative(&errs, "ShutdownGrace", c.ShutdownGrace)
 	if k := c.Webhooks.SecretKey; k != nil && len(k) != WebhookSecretKeySize {
 		errs.add("Webhooks.SecretKey", fmt.Sprintf("must be %d bytes", WebhookSecretKeySize))
@@ -128,6 +138,10 @@ type Notifier struct {
 
 	mu      sync.Mutex
 	streams map[string]jetstream.Stream
+
+	// stranded are the sequences of delivery jobs the last sweep found
+	// below the consumer's acknowledgement floor (owned by the sweep).
+	stranded map[uint64]bool
 }
 
 // NewNotifier opens the buckets it needs (they must exist: see Provision).
@@ -184,7 +198,11 @@ func (n *Notifier) Run(ctx context.Context) error {
 		ackWait: n.topo.NotifierAckWait, handle: n.fanout, log: n.log.With(zap.String("consumer", ConsumerNotifierDecisions))})
 	deliveries := n.runner(consumerSpec{stream: s.StreamWebhooks(), consumer: ConsumerNotifierDelivery,
 		concurrency: n.cfg.Concurrency, ackWait: n.topo.NotifierAckWait, handle: n.deliver})
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); n.runSweeps(watchCtx) }()
 	err := runAll(ctx, fanoutEvents, fanoutDecisions, deliveries)
+	stopWatch()
+	<-sweepDone
 	n.deliverer.CloseIdleConnections()
 	stopWatch()
 	if werr := <-watchDone; werr != nil && !errors.Is(werr, context.Canceled) {

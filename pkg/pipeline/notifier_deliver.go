@@ -21,9 +21,17 @@ import (
 // names the delivery job's own sequence, so a replayed or resent delivery
 // (a new message) starts a fresh count; it starts with the job ID so that
 // erasing a job removes its counters by subject.
+//
+// Every delivery that waits in the consumer for a later attempt has one
+// (a failed attempt, a hand-back for a busy endpoint, a retry after NATS
+// trouble on the first delivery), and it holds the delivery job itself: if
+// JetStream loses the waiting message, the sweep (notifier_sweep.go) queues
+// the job again from it.
 type attemptState struct {
 	Failed int       `json:"failed"`
 	Next   time.Time `json:"next"` // when the next attempt is due (Now's clock)
+	// Job is the delivery job (absent in entries written before the sweep).
+	Job *webhookJob `json:"job,omitempty"`
 }
 
 func attemptKey(jobID, webhookID string, seq uint64) string {
@@ -44,6 +52,10 @@ type delivery struct {
 	// event is (forgetIfErased).
 	logged []uint64
 	saved  bool
+	// Whether an attempts entry exists under key: entry is what the
+	// delivery knows, known says whether it knows (it read the bucket, or
+	// this is the first delivery of a job that was never queued again).
+	entry, known bool
 }
 
 // deliver handles one delivery job: one signed attempt, then ack (2xx, 410,
@@ -63,6 +75,7 @@ func (n *Notifier) deliver(ctx context.Context, m jetstream.Msg) outcome {
 		d.seq = md.Sequence.Stream
 	}
 	d.key = attemptKey(job.JobID, job.WebhookID, d.seq)
+	d.known = deliveries(m) == 1 && job.RedriveOf == 0
 	o := d.run(ctx)
 	d.forgetIfErased(ctx)
 	return o
@@ -138,7 +151,7 @@ func (d *delivery) run(ctx context.Context) outcome {
 	}
 
 	var st attemptState
-	if deliveries(d.m) > 1 {
+	if !d.known {
 		if st, err = d.loadAttempts(ctx); err != nil {
 			return d.infra("cannot read the delivery's attempts", err)
 		}
@@ -150,6 +163,7 @@ func (d *delivery) run(ctx context.Context) outcome {
 	release, oldest, ok := n.slots.acquire(ctx, ep.ID)
 	if !ok {
 		n.wm.busyHandBack(ep.ID)
+		d.remember(ctx, st)
 		return retry(busyDelay(n.cfg.BusyDelay, n.cfg.Timeout, oldest))
 	}
 	defer release()
@@ -185,7 +199,7 @@ func (d *delivery) run(ctx context.Context) outcome {
 		n.wm.delivery(ep.ID, outcomeDelivered)
 		n.wm.delivered(n.now().Sub(job.Timestamp))
 		d.logEntry(ctx, attemptLog{outcome: AttemptDelivered, attempt: attempt, res: res})
-		if st.Failed > 0 {
+		if d.entry {
 			d.clearAttempts(ctx)
 		}
 		return ack()
@@ -227,7 +241,7 @@ func (d *delivery) failed(ctx context.Context, attempt int, res webhooks.Result)
 	}
 	n.wm.delivery(d.ep.ID, outcomeLabel)
 	next := n.now().Add(wait)
-	if err := d.saveAttempts(ctx, attemptState{Failed: attempt, Next: next}); err != nil {
+	if err := d.saveAttempts(ctx, attemptState{Failed: attempt, Next: next, Job: d.job}); err != nil {
 		// The attempt will be made again without being counted: at most
 		// one extra attempt per NATS failure.
 		d.log.Warn("cannot record the failed attempt", zap.Error(err))
@@ -250,20 +264,50 @@ const infraSteps = 4
 func (d *delivery) infra(what string, err error) outcome {
 	delay := d.n.backoff.Delay(min(deliveries(d.m), infraSteps))
 	d.log.Warn(what+"; will retry", zap.Error(err), zap.Duration("delay", delay))
+	if d.known && !d.entry {
+		ctx, cancel := context.WithTimeout(context.Background(), infraRememberTimeout)
+		d.remember(ctx, attemptState{})
+		cancel()
+	}
 	return retry(delay)
 }
 
+// infraRememberTimeout bounds the attempts entry a retry after NATS
+// trouble writes (NATS may be what failed).
+const infraRememberTimeout = 2 * time.Second
+
+// remember writes the delivery's attempts entry, with st's counts, before
+// the delivery waits in the consumer, when the delivery knows it has none:
+// the entry is what the sweep queues the job again from if JetStream loses
+// the waiting message. A failure is only logged (the delivery itself does
+// not depend on it).
+func (d *delivery) remember(ctx context.Context, st attemptState) {
+	if !d.known || d.entry {
+		return
+	}
+	if st.Next.IsZero() {
+		st.Next = d.n.now()
+	}
+	st.Job = d.job
+	if err := d.saveAttempts(ctx, st); err != nil {
+		d.log.Debug("cannot record the waiting delivery", zap.Error(err))
+	}
+}
+
 // event reads the event the delivery references, exactly as stored.
-func (d *delivery) event(ctx context.Context) ([]byte, error) {
-	st, err := d.n.stream(ctx, d.job.Stream)
+func (d *delivery) event(ctx context.Context) ([]byte, error) { return d.n.event(ctx, d.job) }
+
+// event reads the event job references, exactly as stored.
+func (n *Notifier) event(ctx context.Context, job *webhookJob) ([]byte, error) {
+	st, err := n.stream(ctx, job.Stream)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := st.GetMsg(ctx, d.job.Sequence)
+	raw, err := st.GetMsg(ctx, job.Sequence)
 	if err != nil {
 		return nil, err
 	}
-	if !d.n.eventSubjectMatches(d.job.Type, raw.Subject) {
+	if !n.eventSubjectMatches(job.Type, raw.Subject) {
 		// The sequence now holds another message (cannot happen in a
 		// stream that is not purged and recreated): treat it as gone.
 		return nil, jetstream.ErrMsgNotFound
@@ -284,12 +328,25 @@ func (n *Notifier) eventSubjectMatches(t webhooks.EventType, subject string) boo
 func (d *delivery) loadAttempts(ctx context.Context) (attemptState, error) {
 	var st attemptState
 	e, err := d.n.attempts.Get(ctx, d.key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) && d.job.RedriveOf != 0 {
+		// Queued again by the sweep, which moves the entry after the new
+		// job is stored: the delivery may come first.
+		if e, err = d.n.attempts.Get(ctx, attemptKey(d.job.JobID, d.job.WebhookID, d.job.RedriveOf)); err == nil {
+			d.known = true // the entry is the old job's: this one has none yet
+			if json.Unmarshal(e.Value(), &st) != nil {
+				return attemptState{}, nil
+			}
+			return st, nil
+		}
+	}
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		d.known = true
 		return st, nil
 	}
 	if err != nil {
 		return st, err
 	}
+	d.known, d.entry = true, true
 	if err := json.Unmarshal(e.Value(), &st); err != nil {
 		return attemptState{}, nil // unreadable: count afresh rather than block
 	}
@@ -302,7 +359,7 @@ func (d *delivery) saveAttempts(ctx context.Context, st attemptState) error {
 		return err
 	}
 	if _, err = d.n.attempts.Put(ctx, d.key, b); err == nil {
-		d.saved = true
+		d.saved, d.entry, d.known = true, true, true
 	}
 	return err
 }

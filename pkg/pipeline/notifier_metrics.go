@@ -18,6 +18,7 @@ type WebhookMetrics struct {
 	enabled    *prometheus.GaugeVec
 	fanout     *prometheus.CounterVec
 	busy       *prometheus.CounterVec
+	redrive    *prometheus.CounterVec
 }
 
 // Delivery outcomes counted by kycpipe_webhook_deliveries_total.
@@ -51,8 +52,11 @@ func NewWebhookMetrics(reg prometheus.Registerer, js jetstream.JetStream, t Topo
 			Help: "Delivery jobs created from events, by event type."}, []string{"type"}),
 		busy: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_webhook_busy_handbacks_total",
 			Help: "Deliveries handed back without an attempt because their endpoint had its maximum in flight, by endpoint."}, []string{"endpoint"}),
+		redrive: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_webhook_redriven_total",
+			Help: "Waiting deliveries JetStream stopped delivering that the notifier's sweep queued again, by endpoint and reason (untracked: stored below the consumer's acknowledgement floor; vanished: removed without an outcome)."},
+			[]string{"endpoint", "reason"}),
 	}
-	reg.MustRegister(m.deliveries, m.attempts, m.delay, m.enabled, m.fanout, m.busy)
+	reg.MustRegister(m.deliveries, m.attempts, m.delay, m.enabled, m.fanout, m.busy, m.redrive)
 	if js != nil {
 		reg.MustRegister(&oldestPendingCollector{js: js, stream: t.WithDefaults().Subjects.StreamWebhooks(),
 			desc: prometheus.NewDesc("kycpipe_webhook_oldest_pending_seconds",
@@ -105,6 +109,12 @@ func (m *WebhookMetrics) fannedOut(t string, n int) {
 func (m *WebhookMetrics) busyHandBack(endpoint string) {
 	if m != nil {
 		m.busy.WithLabelValues(endpoint).Inc()
+	}
+}
+
+func (m *WebhookMetrics) redriven(endpoint, reason string) {
+	if m != nil {
+		m.redrive.WithLabelValues(endpoint, reason).Inc()
 	}
 }
 

@@ -13,8 +13,9 @@ import (
 //   - KYC_WEBHOOK_LOG (limits, kyc.webhooks.log.<endpointId>.<jobId>): one
 //     entry per attempt, for GET /v1/webhook-endpoints/{id}/deliveries.
 //   - KYC_WEBHOOK_ENDPOINTS (KV, ep.<id>): the registered endpoints.
-//   - KYC_WEBHOOK_ATTEMPTS (KV, att.<jobId>.<webhookId>.<seq>): failed
-//     attempts of pending deliveries.
+//   - KYC_WEBHOOK_ATTEMPTS (KV, att.<jobId>.<webhookId>.<seq>): deliveries
+//     waiting for their next attempt (failed attempts, when it is due, and
+//     the delivery job, for the stranded-delivery sweep).
 //   - Durable consumers: notifier-events on KYC_EVENTS and
 //     notifier-decisions on KYC_DECISIONS (fan-out, from their creation
 //     onward), notifier-deliveries on KYC_WEBHOOKS.

@@ -33,6 +33,10 @@ type webhookJob struct {
 	Timestamp  time.Time          `json:"timestamp"` // when the event happened
 	Stream     string             `json:"stream"`
 	Sequence   uint64             `json:"sequence"`
+	// RedriveOf is the sequence of the delivery job this one replaces: the
+	// sweep queued it again after JetStream lost the other (its attempts
+	// entry moved with it).
+	RedriveOf uint64 `json:"redriveOf,omitempty"`
 }
 
 func decodeWebhookJob(b []byte) (*webhookJob, error) {

@@ -1,0 +1,211 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/pipeline"
+	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
+	"github.com/kycpipe/kycpipe/pkg/webhooks"
+)
+
+// sweepHooks is a notifier whose first attempt to rc fails and whose next
+// attempt is due an hour later (on the fake clock, and as the NAK delay),
+// sweeping for stranded deliveries every 100 ms.
+func sweepHooks(t *testing.T) (*hooks, *fakeClock, *receiver, *pipeline.WebhookEndpoint) {
+	t.Helper()
+	clock := newFakeClock()
+	h := newHooks(t, pipeline.WebhookSettings{Policy: devPolicy}, clock.Now)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	ep, _ := h.register(t, rc.srv.URL, "*")
+	sched, err := webhooks.NewSchedule(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.startNotifier(t, func(c *pipeline.NotifierConfig) {
+		c.Schedule = &sched
+		c.SweepEvery = 100 * time.Millisecond
+		c.StrandedAfter = time.Minute
+	})
+	return h, clock, rc, ep
+}
+
+// waitingDelivery publishes an event, waits for its failed first attempt
+// and returns the sequence of its delivery job, which waits in the
+// consumer for its next attempt.
+func (h *hooks) waitingDelivery(t *testing.T, rc *receiver, epID, jobID string) (uint64, string) {
+	t.Helper()
+	h.publishEvent(t, messages.KindAccepted, jobID)
+	first := rc.next(t)
+	h.waitAttempts(t, epID, 1)
+	st, err := h.js.Stream(context.Background(), h.subj.StreamWebhooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq uint64
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		raw, err := st.GetMsg(context.Background(), 1, jetstream.WithGetMsgSubject(h.subj.WebhookDeliveries()))
+		if err != nil {
+			return false
+		}
+		seq = raw.Sequence
+		return true
+	}, "the waiting delivery job")
+	// The attempts entry of the wait holds the job.
+	kv, err := h.js.KeyValue(context.Background(), h.subj.BucketWebhookAttempts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry struct {
+		Failed int             `json:"failed"`
+		Job    json.RawMessage `json:"job"`
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		e, err := kv.Get(context.Background(), "att."+jobID+"."+first.header.Get(webhooks.HeaderID)+"."+strconv.FormatUint(seq, 10))
+		return err == nil && json.Unmarshal(e.Value(), &entry) == nil
+	}, "the attempts entry of the waiting delivery")
+	if entry.Failed != 1 || len(entry.Job) == 0 {
+		t.Fatalf("attempts entry: failed %d, job %s", entry.Failed, entry.Job)
+	}
+	return seq, first.header.Get(webhooks.HeaderID)
+}
+
+// A waiting delivery whose job JetStream removed without an outcome (as
+// the 60-minute soak saw on an R3 cluster) is queued again from its
+// attempts entry once it is overdue, and delivered with the same
+// webhook-id as its second attempt.
+func TestSweepRedrivesAVanishedDelivery(t *testing.T) {
+	t.Parallel()
+	h, clock, rc, ep := sweepHooks(t)
+	seq, id := h.waitingDelivery(t, rc, ep.ID, "job-vanished-1")
+
+	st, err := h.js.Stream(context.Background(), h.subj.StreamWebhooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteMsg(context.Background(), seq); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour + 2*time.Minute)
+
+	second := rc.next(t)
+	if got := second.header.Get(webhooks.HeaderID); got != id {
+		t.Errorf("the redriven delivery has webhook-id %s, want %s", got, id)
+	}
+	log := h.waitAttempts(t, ep.ID, 2)
+	if log[0].Outcome != pipeline.AttemptDelivered || log[0].Attempt != 2 {
+		t.Errorf("delivery log after the redrive: %+v", log)
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		v, _ := h.metric(t, "kycpipe_webhook_redriven_total", map[string]string{"endpoint": ep.ID, "reason": "vanished"})
+		return v == 1
+	}, "kycpipe_webhook_redriven_total{reason=vanished} is not 1")
+	h.waitNoAttempts(t)
+}
+
+// A delivery job still stored but below the delivery consumer's
+// acknowledgement floor (JetStream no longer tracks it) is queued again
+// after two sweeps have seen it there, and delivered.
+func TestSweepRedrivesAnUntrackedDelivery(t *testing.T) {
+	t.Parallel()
+	h, clock, rc, ep := sweepHooks(t)
+	seq, id := h.waitingDelivery(t, rc, ep.ID, "job-untracked-1")
+
+	// Reset the consumer past the waiting job (the JetStream API an
+	// operator can call): its acknowledgement floor passes the job, which
+	// stays stored and is no longer delivered.
+	ctx := context.Background()
+	req, _ := json.Marshal(map[string]uint64{"seq": seq + 1})
+	resp, err := h.nc.RequestWithContext(ctx, "$JS.API.CONSUMER.RESET."+h.subj.StreamWebhooks()+"."+pipeline.ConsumerNotifierDelivery, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reset struct {
+		Error *struct{ Description string } `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &reset); err != nil || reset.Error != nil {
+		t.Fatalf("consumer reset: %s", resp.Data)
+	}
+	cons, err := h.js.Consumer(ctx, h.subj.StreamWebhooks(), pipeline.ConsumerNotifierDelivery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := cons.CachedInfo(); info.AckFloor.Stream < seq || info.NumAckPending != 0 {
+		t.Fatalf("after the reset: floor %d, %d pending (the waiting job is %d)", info.AckFloor.Stream, info.NumAckPending, seq)
+	}
+	clock.Advance(time.Hour + 2*time.Minute)
+
+	second := rc.next(t)
+	if got := second.header.Get(webhooks.HeaderID); got != id {
+		t.Errorf("the redriven delivery has webhook-id %s, want %s", got, id)
+	}
+	log := h.waitAttempts(t, ep.ID, 2)
+	if log[0].Outcome != pipeline.AttemptDelivered || log[0].Attempt != 2 {
+		t.Errorf("delivery log after the redrive: %+v", log)
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		v, _ := h.metric(t, "kycpipe_webhook_redriven_total", map[string]string{"endpoint": ep.ID, "reason": "untracked"})
+		return v == 1
+	}, "kycpipe_webhook_redriven_total{reason=untracked} is not 1")
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		return h.countSubject(t, h.subj.StreamWebhooks(), h.subj.WebhookDeliveries()) == 0
+	}, "the stranded job was not removed")
+	h.waitNoAttempts(t)
+}
+
+// A waiting delivery of an event that was erased meanwhile is not queued
+// again: the sweep removes its attempts entry.
+func TestSweepDoesNotRedriveAnErasedEvent(t *testing.T) {
+	t.Parallel()
+	h, clock, rc, ep := sweepHooks(t)
+	seq, _ := h.waitingDelivery(t, rc, ep.ID, "job-vanished-erased")
+	h.eraseEvents(t, messages.KindAccepted)
+	st, err := h.js.Stream(context.Background(), h.subj.StreamWebhooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteMsg(context.Background(), seq); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour + 2*time.Minute)
+	h.waitNoAttempts(t)
+	if n := len(rc.requests()); n != 1 {
+		t.Errorf("%d requests, want only the first attempt", n)
+	}
+	if n := h.countSubject(t, h.subj.StreamWebhooks(), h.subj.WebhookDeliveries()); n != 0 {
+		t.Errorf("%d delivery jobs queued for an erased event", n)
+	}
+}
+
+// waitNoAttempts waits until the attempts bucket is empty.
+func (h *hooks) waitNoAttempts(t *testing.T) {
+	t.Helper()
+	kv, err := h.js.KeyValue(context.Background(), h.subj.BucketWebhookAttempts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		keys, err := kv.ListKeys(context.Background())
+		if err != nil {
+			return false
+		}
+		n := 0
+		for range keys.Keys() {
+			n++
+		}
+		return n == 0
+	}, "attempt entries remain")
+}
