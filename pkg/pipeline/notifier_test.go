@@ -129,21 +129,7 @@ func TestNotifierRetriesWithSameID(t *testing.T) {
 		log[1].Attempt != 1 || log[1].StatusCode != 500 || log[1].NextAttemptAt == nil {
 		t.Errorf("delivery log: %+v", log)
 	}
-	kv, err := h.js.KeyValue(context.Background(), h.subj.BucketWebhookAttempts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pipelinetest.Eventually(t, waitLong, func() bool {
-		keys, err := kv.ListKeys(context.Background())
-		if err != nil {
-			return false
-		}
-		n := 0
-		for range keys.Keys() {
-			n++
-		}
-		return n == 0
-	}, "the attempt counter was not removed after the delivery")
+	h.waitNoAttempts(t) // the attempt counter is removed after the delivery
 }
 
 // 410 Gone disables the endpoint and is not retried; nothing more is sent
