@@ -96,14 +96,6 @@ type JobRecord struct {
 	Images          []string     `json:"images,omitempty"`
 	JobSeq          uint64       `json:"jobSeq,omitempty"`
 	Messages        []MessageRef `json:"messages,omitempty"`
-	// AcceptedUnconfirmed is the time of the job's accepted event when
-	// JetStream never acknowledged it (no answer, for longer than confirm
-	// repeats it): the event may be stored with its sequence nowhere in
-	// Messages. Publishing the same event again within the events stream's
-	// duplicate window answers with the stored copy's sequence; the job's
-	// later checkpoints and the eraser do that (accepted.go) and clear it.
-	// Zero: nothing unconfirmed.
-	AcceptedUnconfirmed time.Time `json:"acceptedUnconfirmed,omitzero"`
 	ExistingAccount bool         `json:"existingAccount,omitempty"` // the job ran on an account it did not create
 	// OwnAccount says the job created its Jumio account (it named no
 	// accountId): only then does its erasure delete the account rather
@@ -113,6 +105,15 @@ type JobRecord struct {
 	// its erasure deletes only the execution: never an account other
 	// jobs may run on.
 	OwnAccount bool `json:"ownAccount,omitempty"`
+
+	// AcceptedUnconfirmed is the time of the job's accepted event when
+	// JetStream never acknowledged it (no answer, for longer than confirm
+	// repeats it): the event may be stored with its sequence nowhere in
+	// Messages. Publishing the same event again within the events stream's
+	// duplicate window answers with the stored copy's sequence; the job's
+	// later checkpoints and the eraser do that (accepted.go) and clear it.
+	// Zero: nothing unconfirmed.
+	AcceptedUnconfirmed time.Time `json:"acceptedUnconfirmed,omitzero"`
 
 	// Erasure, once requested. A tombstone (StatusErased) keeps only JobID,
 	// Status, Erasure and the IDs Erasure names.
