@@ -279,10 +279,19 @@ func (r *erasureRun) confirmAccepted(ctx context.Context, rec *JobRecord, rev ui
 		return rec, rev, fmt.Errorf("confirm where the accepted event is: %w", err)
 	}
 	at := rec.AcceptedUnconfirmed
-	return r.store.updateErasure(ctx, rec, rev, func(j *JobRecord) error {
+	next, nextRev, err := r.store.updateErasure(ctx, rec, rev, func(j *JobRecord) error {
 		r.noteAccepted(j, at, ref, nil)
 		return nil
 	})
+	if err != nil {
+		// Not recorded: the copy goes now, in case this publish stored it
+		// (the pass's retry publishes again and finds it deleted).
+		if derr := r.eraseMsg(ctx, ref.Stream, ref.Seq); derr != nil {
+			r.log.Warn("cannot delete the accepted event just confirmed; the erasure's retry does", zap.Error(derr))
+		}
+		return rec, rev, err
+	}
+	return next, nextRev, nil
 }
 
 // jobMessagePending reports whether the job's message is still in the jobs
