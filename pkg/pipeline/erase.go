@@ -199,6 +199,11 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 		}
 	}
 	for {
+		if !rec.AcceptedUnconfirmed.IsZero() {
+			if rec, rev, err = r.confirmAccepted(ctx, rec, rev); err != nil {
+				return outcome{}, err
+			}
+		}
 		if err := r.removeData(ctx, rec); err != nil {
 			return outcome{}, err
 		}
@@ -251,6 +256,42 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 		}
 		r.log.Debug("the record changed during the erasure; removing what was added", zap.Int("messages_before", seen), zap.Int("messages_now", len(rec.Messages)))
 	}
+}
+
+// confirmAccepted learns where the job's unconfirmed accepted event is
+// (accepted.go) before the job's messages are removed: it publishes the
+// event again, with its Nats-Msg-Id, and records the sequence JetStream
+// answers with, which removeData then deletes. Within the duplicate window
+// the answer names the stored copy and stores nothing; if the first copy
+// never reached the stream, the copy stored now is the one recorded and
+// deleted. A failed publish fails the pass (the erasure is retried, and
+// goes on without it once the window has passed). Past the window nothing
+// is published: a new copy would not find the old one, which, if it was
+// stored, stays until the events stream's MaxAge; the warning says so.
+func (r *erasureRun) confirmAccepted(ctx context.Context, rec *JobRecord, rev uint64) (*JobRecord, uint64, error) {
+	ref, err := r.reconfirmAccepted(ctx, rec)
+	if errors.Is(err, errAcceptedTooOld) {
+		r.log.Warn("the job's accepted event was never confirmed and its duplicate window has passed: if it was stored, it stays in the events stream until it expires",
+			zap.Time("accepted_at", rec.AcceptedUnconfirmed))
+		return rec, rev, nil
+	}
+	if err != nil {
+		return rec, rev, fmt.Errorf("confirm where the accepted event is: %w", err)
+	}
+	at := rec.AcceptedUnconfirmed
+	next, nextRev, err := r.store.updateErasure(ctx, rec, rev, func(j *JobRecord) error {
+		r.noteAccepted(j, at, ref, nil)
+		return nil
+	})
+	if err != nil {
+		// Not recorded: the copy goes now, in case this publish stored it
+		// (the pass's retry publishes again and finds it deleted).
+		if derr := r.eraseMsg(ctx, ref.Stream, ref.Seq); derr != nil {
+			r.log.Warn("cannot delete the accepted event just confirmed; the erasure's retry does", zap.Error(derr))
+		}
+		return rec, rev, err
+	}
+	return next, nextRev, nil
 }
 
 // jobMessagePending reports whether the job's message is still in the jobs

@@ -192,9 +192,14 @@ func (s *stage) failJob(ctx context.Context, jobID string, info messages.ErrorIn
 		}
 		event = MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: eventKind(messages.KindFailed)}
 	}
+	// A give-up is a checkpoint of the job: an accepted event whose
+	// acknowledgement was lost is confirmed here (accepted.go).
+	unconfirmedAt := rec.AcceptedUnconfirmed
+	accepted := s.reconfirmAcceptedAtCheckpoint(ctx, rec, s.log.With(jobField(jobID)))
 	wasFailed := rec.Status == StatusFailed
 	_, _, err = s.store.Update(ctx, rec, rev, func(r *JobRecord) error {
 		r.addMessages(letter, event)
+		s.noteAccepted(r, unconfirmedAt, accepted, nil)
 		if r.Status == StatusDecided || (r.Status == StatusFailed && r.LastError != nil && *r.LastError == info) {
 			return nil
 		}
@@ -206,7 +211,7 @@ func (s *stage) failJob(ctx context.Context, jobID string, info messages.ErrorIn
 	case errors.Is(err, ErrErasing):
 		return nil
 	case errors.Is(err, ErrErased):
-		s.deleteMessages(ctx, letter, event)
+		s.deleteMessages(ctx, letter, event, accepted)
 		return nil
 	case err != nil:
 		return err

@@ -106,6 +106,15 @@ type JobRecord struct {
 	// jobs may run on.
 	OwnAccount bool `json:"ownAccount,omitempty"`
 
+	// AcceptedUnconfirmed is the time of the job's accepted event when
+	// JetStream never acknowledged it (no answer, for longer than confirm
+	// repeats it): the event may be stored with its sequence nowhere in
+	// Messages. Publishing the same event again within the events stream's
+	// duplicate window answers with the stored copy's sequence; the job's
+	// later checkpoints and the eraser do that (accepted.go) and clear it.
+	// Zero: nothing unconfirmed.
+	AcceptedUnconfirmed time.Time `json:"acceptedUnconfirmed,omitzero"`
+
 	// Erasure, once requested. A tombstone (StatusErased) keeps only JobID,
 	// Status, Erasure and the IDs Erasure names.
 	Erasure *Erasure `json:"erasure,omitempty"`

@@ -312,11 +312,16 @@ func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcom
 	}
 	decision := MessageRef{Stream: pubAck.Stream, Seq: pubAck.Sequence, Kind: kindDecision}
 	summary := ev.Decision
+	// The decision is a checkpoint of the job: an accepted event whose
+	// acknowledgement was lost is confirmed here (accepted.go).
+	unconfirmedAt := a.rec.AcceptedUnconfirmed
+	accepted := r.reconfirmAcceptedAtCheckpoint(ctx, a.rec, log)
 	rec, _, err := r.store.Update(ctx, a.rec, a.rev, func(j *JobRecord) error {
-		if j.Status == StatusDecided && slices.Contains(j.Messages, decision) {
+		if j.Status == StatusDecided && slices.Contains(j.Messages, decision) && (accepted.Seq == 0 || slices.Contains(j.Messages, accepted)) {
 			return errStop
 		}
 		j.addMessages(decision)
+		r.noteAccepted(j, unconfirmedAt, accepted, nil)
 		if j.Status == StatusDecided {
 			return nil
 		}
@@ -325,7 +330,7 @@ func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcom
 		return nil
 	})
 	if errors.Is(err, ErrErased) {
-		r.deleteMessages(ctx, decision)
+		r.deleteMessages(ctx, decision, accepted)
 	}
 	if erasing(err) {
 		log.Info("the job is being erased; its decision is left to the eraser")

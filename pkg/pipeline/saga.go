@@ -147,7 +147,7 @@ func (r *jobRun) account(ctx context.Context) error {
 	if err := r.checkErasure(ctx); err != nil {
 		return err
 	}
-	accepted, err := r.announceAccepted(ctx)
+	acceptedAt, accepted, err := r.announceAccepted(ctx)
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func (r *jobRun) account(ctx context.Context) error {
 	select {
 	case w.accountSlots <- struct{}{}:
 	case <-ctx.Done():
-		r.recordEvent(ctx, accepted)
+		r.recordEvent(ctx, acceptedAt, accepted)
 		return ctx.Err()
 	}
 	var resp *jumio.AccountResponse
@@ -166,11 +166,11 @@ func (r *jobRun) account(ctx context.Context) error {
 	}
 	<-w.accountSlots
 	if err != nil {
-		r.recordEvent(ctx, accepted)
+		r.recordEvent(ctx, acceptedAt, accepted)
 		return err // Jumio errors name their operation
 	}
 	if !jumio.ValidID(resp.Account.ID) || !jumio.ValidID(resp.WorkflowExecution.ID) {
-		r.recordEvent(ctx, accepted)
+		r.recordEvent(ctx, acceptedAt, accepted)
 		return &infraError{fmt.Errorf("jumio account response without valid account or execution ID")}
 	}
 	r.log = w.log.With(jobField(r.rec.JobID), accountField(resp.Account.ID), executionField(resp.WorkflowExecution.ID))
@@ -180,7 +180,9 @@ func (r *jobRun) account(ctx context.Context) error {
 	jobID, execID := r.rec.JobID, resp.WorkflowExecution.ID
 	acceptedEvent, aerr := accepted()
 	if aerr != nil {
-		r.log.Warn("accepted event not stored", zap.Error(aerr))
+		// Unconfirmed (lostAck) is recorded with the account: the job's
+		// next checkpoints learn where the event is (accepted.go).
+		r.log.Warn("accepted event not stored", zap.Error(aerr), zap.Bool("unconfirmed", lostAck(aerr)))
 	}
 	err = r.record(ctx, "account", func(ctx context.Context) error {
 		indexErr := make(chan error, 1)
@@ -190,7 +192,7 @@ func (r *jobRun) account(ctx context.Context) error {
 				return fmt.Errorf("%w: job already has execution %s", errConcurrentAccount, rec.WorkflowExecutionID)
 			}
 			rec.AccountID, rec.WorkflowExecutionID = resp.Account.ID, execID
-			rec.addMessages(acceptedEvent)
+			w.noteAccepted(rec, acceptedAt, acceptedEvent, aerr)
 			rec.Credentials = credentialStates(resp.WorkflowExecution.Credentials)
 			if resp.Web != nil {
 				rec.WebHref = resp.Web.Href
@@ -379,16 +381,19 @@ func (r *jobRun) boundary(step string) {
 
 var errConcurrentAccount = errors.New("concurrent account creation")
 
-// recordEvent waits for an event's acknowledgement and records where it is,
-// on a path where no checkpoint follows (a failed account call), so that an
-// erasure finds it. It is best effort: the failure is what matters here.
-func (r *jobRun) recordEvent(ctx context.Context, wait func() (MessageRef, error)) {
-	ref, err := wait()
-	if err != nil || ref.Seq == 0 {
+// recordEvent waits for the accepted event's acknowledgement (the event
+// published at at) and records where it is, or that the acknowledgement
+// was lost (accepted.go), on a path where no checkpoint follows (a failed
+// account call), so that an erasure finds it. It is best effort: the
+// failure is what matters here.
+func (r *jobRun) recordEvent(ctx context.Context, at time.Time, wait func() (MessageRef, error)) {
+	ref, werr := wait()
+	if ref.Seq == 0 && !lostAck(werr) {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
-	if err := r.checkpoint(ctx, func(rec *JobRecord) error { rec.addMessages(ref); return nil }); err != nil && !erasing(err) {
+	err := r.checkpoint(ctx, func(rec *JobRecord) error { r.w.noteAccepted(rec, at, ref, werr); return nil })
+	if err != nil && !erasing(err) {
 		r.log.Warn("cannot record where the accepted event is", zap.Error(err))
 	}
 	if errors.Is(err, ErrErased) {
@@ -396,31 +401,33 @@ func (r *jobRun) recordEvent(ctx context.Context, wait func() (MessageRef, error
 	}
 }
 
-// announceAccepted publishes the accepted event asynchronously and returns a
-// function that waits for its acknowledgement and says where it is stored.
-func (r *jobRun) announceAccepted(ctx context.Context) (wait func() (MessageRef, error), err error) {
-	ev := newEvent(messages.KindAccepted, r.rec, r.w.now())
-	o, err := newOutMsg(r.w.subj.Event(messages.KindAccepted), ev, messages.EventMsgID(messages.KindAccepted, r.rec.JobID), r.rec.JobID)
+// announceAccepted publishes the accepted event asynchronously and returns
+// its time and a function that waits for its acknowledgement and says
+// where it is stored.
+func (r *jobRun) announceAccepted(ctx context.Context) (at time.Time, wait func() (MessageRef, error), err error) {
+	at = r.w.now().UTC()
+	o, err := acceptedMsg(r.w.subj, r.rec, at)
 	if err != nil {
-		return nil, err
+		return at, nil, err
 	}
-	f, err := r.w.js.PublishMsgAsync(o.natsMsg(ctx))
+	js := r.w.acceptedJS
+	f, err := js.PublishMsgAsync(o.natsMsg(ctx))
 	if err != nil {
-		return nil, &infraError{err}
+		return at, nil, &infraError{err}
 	}
-	return func() (MessageRef, error) {
+	return at, func() (MessageRef, error) {
 		select {
 		case ack := <-f.Ok():
-			return MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: eventKind(messages.KindAccepted)}, nil
+			return acceptedRef(ack.Stream, ack.Sequence), nil
 		case err := <-f.Err():
 			if !unconfirmed(ctx, o, err) {
 				return MessageRef{}, err
 			}
-			ack, err := confirm(ctx, r.w.js, o, err)
+			ack, err := confirm(ctx, js, o, err)
 			if err != nil {
 				return MessageRef{}, err
 			}
-			return MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: eventKind(messages.KindAccepted)}, nil
+			return acceptedRef(ack.Stream, ack.Sequence), nil
 		case <-ctx.Done():
 			return MessageRef{}, ctx.Err()
 		}
@@ -634,18 +641,23 @@ func (r *jobRun) finish(ctx context.Context) error {
 		return &infraError{err}
 	}
 	event := MessageRef{Stream: acks[0].Stream, Seq: acks[0].Sequence, Kind: eventKind(kind)}
+	// The announce is the job's next checkpoint after its account: an
+	// accepted event whose acknowledgement was lost is confirmed here.
+	unconfirmedAt := r.rec.AcceptedUnconfirmed
+	accepted := w.reconfirmAcceptedAtCheckpoint(ctx, r.rec, r.log)
 	err = r.checkpoint(ctx, func(rec *JobRecord) error {
 		rec.Announced = true
 		rec.PollSequence = acks[1].Sequence
 		rec.PollDeadline = deadline
 		rec.addMessages(event)
+		w.noteAccepted(rec, unconfirmedAt, accepted, nil)
 		if !rec.Terminal() {
 			rec.SetStatus(w.now(), status, "")
 		}
 		return nil
 	})
 	if errors.Is(err, ErrErased) {
-		w.deleteMessages(ctx, event, MessageRef{Stream: acks[1].Stream, Seq: acks[1].Sequence})
+		w.deleteMessages(ctx, event, MessageRef{Stream: acks[1].Stream, Seq: acks[1].Sequence}, accepted)
 	}
 	if err == nil && !api {
 		r.log.Info("launched; waiting for the end user", zap.String("channel", r.rec.Channel))

@@ -27,6 +27,9 @@ type Worker struct {
 	images jetstream.ObjectStore
 	// accountSlots bounds account calls in flight (AccountConcurrency).
 	accountSlots chan struct{}
+	// acceptedJS publishes the accepted event beside the account call: the
+	// stage's JetStream (a test loses its acknowledgements through it).
+	acceptedJS jetstream.JetStream
 }
 
 // NewWorker opens the job-state bucket and image store (they must exist:
@@ -47,7 +50,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, cfg WorkerConfig) (*
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: worker: image store: %w", err)
 	}
-	return &Worker{stage: st, cfg: cfg, images: images, accountSlots: make(chan struct{}, cfg.AccountConcurrency)}, nil
+	return &Worker{stage: st, cfg: cfg, images: images, accountSlots: make(chan struct{}, cfg.AccountConcurrency), acceptedJS: js}, nil
 }
 
 // Run consumes jobs until ctx is canceled, then shuts down gracefully

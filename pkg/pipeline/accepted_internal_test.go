@@ -1,0 +1,374 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
+	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
+)
+
+// lossyJS stores what is published through it but loses every
+// acknowledgement, as a node loss or a partition does: the accepted event
+// is stored, and neither its publish nor confirm's republishes (for all of
+// confirmFor) learn its sequence.
+type lossyJS struct {
+	jetstream.JetStream
+	stored atomic.Int32 // publishes stored (their acknowledgement lost)
+	lost   atomic.Int32 // acknowledgements lost
+}
+
+func (l *lossyJS) PublishMsgAsync(m *nats.Msg, _ ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	f := &lostAckFuture{msg: m, ok: make(chan *jetstream.PubAck), err: make(chan error, 1)}
+	if _, err := l.JetStream.PublishMsg(context.Background(), m); err != nil {
+		return nil, err
+	}
+	l.stored.Add(1)
+	l.lost.Add(1)
+	f.err <- nats.ErrTimeout
+	return f, nil
+}
+
+func (l *lossyJS) PublishMsg(ctx context.Context, m *nats.Msg, _ ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	l.lost.Add(1)
+	return nil, nats.ErrTimeout // the republish gets no answer either
+}
+
+type lostAckFuture struct {
+	msg *nats.Msg
+	ok  chan *jetstream.PubAck
+	err chan error
+}
+
+func (f *lostAckFuture) Ok() <-chan *jetstream.PubAck { return f.ok }
+func (f *lostAckFuture) Err() <-chan error            { return f.err }
+func (f *lostAckFuture) Msg() *nats.Msg               { return f.msg }
+
+// acceptedBench is a worker on an embedded JetStream and the Jumio
+// simulator whose accepted events lose their acknowledgements.
+type acceptedBench struct {
+	js     jetstream.JetStream
+	topo   Topology
+	w      *Worker
+	lossy  *lossyJS
+	submit *Submitter
+}
+
+// newAcceptedBench starts the worker; afterCheckpoint (may be nil) hears
+// its checkpoints with the worker itself.
+func newAcceptedBench(t *testing.T, afterCheckpoint func(w *Worker, step string)) *acceptedBench {
+	t.Helper()
+	js, topo := provisioned(t)
+	sim, err := jumiotest.StartServer(jumiotest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	log := pipelinetest.Logger(t)
+	clients, err := NewClients(JumioConfig{BaseURL: sim.URL, Credentials: sim.Credentials(), UserAgent: "kycpipe-test/1.0"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &acceptedBench{js: js, topo: topo, lossy: &lossyJS{JetStream: js}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var hook func(string)
+	if afterCheckpoint != nil {
+		hook = func(step string) { afterCheckpoint(b.w, step) }
+	}
+	b.w, err = NewWorker(ctx, js, WorkerConfig{Topology: topo, Jumio: clients, CallbackURL: "https://kycpipe.example/v1/callbacks/jumio",
+		Backoff: Backoff{Initial: 50 * time.Millisecond, Max: time.Second}, Logger: log.Named("worker"), AfterCheckpoint: hook})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	b.w.acceptedJS = b.lossy
+	if b.submit, err = NewSubmitter(ctx, js, topo, nil); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = b.w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return b
+}
+
+// submitJob submits a job given as its JSON body and returns its ID.
+func (b *acceptedBench) submitJob(t *testing.T, body map[string]any) string {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req messages.VerificationRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		t.Fatal(err)
+	}
+	PrepareRequest(&req, "", b.w.cfg.Jumio.DefaultRegion(), time.Now())
+	if err := req.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.submit.Submit(t.Context(), &req, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.JobID
+}
+
+// record reads the job's record from the bucket stream's leader.
+func (b *acceptedBench) record(t *testing.T, jobID string) *JobRecord {
+	t.Helper()
+	rec, _, err := b.w.store.getLatest(t.Context(), jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// waitRecord waits until the job's record satisfies cond.
+func (b *acceptedBench) waitRecord(t *testing.T, jobID string, timeout time.Duration, cond func(*JobRecord) bool, what string) *JobRecord {
+	t.Helper()
+	var rec *JobRecord
+	pipelinetest.Eventually(t, timeout, func() bool {
+		r, _, err := b.w.store.getLatest(t.Context(), jobID)
+		if err != nil {
+			return false
+		}
+		rec = r
+		return cond(r)
+	}, "%s", what)
+	return rec
+}
+
+// erase requests the job's erasure and waits until it is done.
+func (b *acceptedBench) erase(t *testing.T, jobID string) {
+	t.Helper()
+	if _, err := RequestErasure(t.Context(), b.js, b.w.store, b.topo.Subjects, ErasureRequest{JobID: jobID, Source: messages.ErasureRequest, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitRecord(t, jobID, pipelinetest.DefaultTimeout, func(r *JobRecord) bool { return r.Status == StatusErased }, "the job erased")
+}
+
+// eventsAbout returns the messages of the events stream that name the
+// job, except its erased event (which DESIGN 3.7 keeps).
+func (b *acceptedBench) eventsAbout(t *testing.T, jobID string) []pipelinetest.StoredMessage {
+	t.Helper()
+	var out []pipelinetest.StoredMessage
+	for _, m := range pipelinetest.AllMessages(t, b.js) {
+		if m.Stream == b.topo.Subjects.StreamEvents() && m.Contains(jobID) && m.Subject != b.topo.Subjects.Event(messages.KindErased) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// acceptedRefs returns the record's references to accepted events.
+func acceptedRefs(rec *JobRecord) []MessageRef {
+	var out []MessageRef
+	for _, m := range rec.Messages {
+		if m.Kind == eventKind(messages.KindAccepted) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func webJobBody(ref string) map[string]any {
+	return map[string]any{
+		"customerInternalReference": ref,
+		"userReference":             "user-" + ref,
+		"workflowDefinition":        map[string]any{"key": 10164},
+		"channel":                   "WEB",
+		"web":                       map[string]any{"locale": "en"},
+		"userConsent":               pipelinetest.Consent(),
+	}
+}
+
+// The chaos soak's lost event (issue 15): the accepted event is stored but
+// its acknowledgement stays lost for longer than confirm repeats it. The
+// job goes on; its record says the event is unconfirmed, and the job's
+// next checkpoint (the launch's announce) publishes it again within the
+// duplicate window: JetStream answers with the stored copy's sequence,
+// which the record then lists, and nothing is stored twice. The erasure
+// then leaves no message about the job in KYC_EVENTS but its erased event.
+func TestAcceptedEventWhoseAckWasLostIsRecordedAndErased(t *testing.T) {
+	t.Parallel()
+	b := newAcceptedBench(t, nil)
+	const marker = "acc-lost-ack-web"
+	jobID := b.submitJob(t, webJobBody(marker))
+	rec := b.waitRecord(t, jobID, confirmFor+pipelinetest.DefaultTimeout, func(r *JobRecord) bool { return r.Announced },
+		"the job launched after its accepted event's acknowledgement was lost")
+	if b.lossy.stored.Load() != 1 || b.lossy.lost.Load() < 2 {
+		t.Fatalf("the accepted event was stored %d times with %d acknowledgements lost; want once, and confirm's republishes lost too",
+			b.lossy.stored.Load(), b.lossy.lost.Load())
+	}
+	stored := b.eventsAbout(t, jobID)
+	var accepted []pipelinetest.StoredMessage
+	for _, m := range stored {
+		if m.Subject == b.topo.Subjects.Event(messages.KindAccepted) {
+			accepted = append(accepted, m)
+		}
+	}
+	if len(accepted) != 1 {
+		t.Fatalf("%d accepted events of the job in the stream, want 1 (no second copy)", len(accepted))
+	}
+	refs := acceptedRefs(rec)
+	if len(refs) != 1 || refs[0].Seq != accepted[0].Seq || refs[0].Stream != b.topo.Subjects.StreamEvents() {
+		t.Fatalf("the record lists accepted events %+v; want the stored one, %s/%d", refs, b.topo.Subjects.StreamEvents(), accepted[0].Seq)
+	}
+	if !rec.AcceptedUnconfirmed.IsZero() {
+		t.Errorf("the record still says the accepted event is unconfirmed (%v)", rec.AcceptedUnconfirmed)
+	}
+
+	b.erase(t, jobID)
+	for _, m := range b.eventsAbout(t, jobID) {
+		t.Errorf("a message about the erased job remains: %s/%d %s", m.Stream, m.Seq, m.Subject)
+	}
+	for _, m := range pipelinetest.AllMessages(t, b.js) {
+		if m.Contains(marker) {
+			t.Errorf("the job's reference survives in %s/%d (%s)", m.Stream, m.Seq, m.Subject)
+		}
+	}
+}
+
+// A job erased before any checkpoint after its account (its saga stops at
+// the next erasure check) still has its unconfirmed accepted event: the
+// eraser publishes it again within the duplicate window, records the
+// sequence JetStream answers with, and deletes it with the job's messages.
+func TestErasureFindsTheUnconfirmedAcceptedEvent(t *testing.T) {
+	t.Parallel()
+	var once sync.Once
+	erasing := make(chan error, 1)
+	var jobID atomic.Value
+	b := newAcceptedBench(t, func(w *Worker, step string) {
+		if step != "account" {
+			return
+		}
+		once.Do(func() {
+			id, _ := jobID.Load().(string)
+			_, err := RequestErasure(context.Background(), w.js, w.store, w.subj, ErasureRequest{JobID: id, Source: messages.ErasureRequest, Actor: "test"})
+			erasing <- err
+		})
+	})
+	const marker = "acc-lost-ack-api"
+	body := map[string]any{
+		"customerInternalReference": marker,
+		"workflowDefinition":        map[string]any{"key": 10066},
+		"channel":                   "API",
+		"preparedData":              map[string]any{"email": "jane.doe@example.com"},
+		"userConsent":               pipelinetest.Consent(),
+	}
+	// The job ID is known before the worker can reach its account.
+	raw, _ := json.Marshal(body)
+	var req messages.VerificationRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		t.Fatal(err)
+	}
+	PrepareRequest(&req, "", b.w.cfg.Jumio.DefaultRegion(), time.Now())
+	jobID.Store(req.JobID)
+	if err := req.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.submit.Submit(t.Context(), &req, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pipelinetest.WaitFor(t, erasing, confirmFor+pipelinetest.DefaultTimeout, "the erasure requested after the account"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitRecord(t, req.JobID, pipelinetest.DefaultTimeout, func(r *JobRecord) bool { return r.Status == StatusErased }, "the job erased")
+	if b.lossy.stored.Load() != 1 {
+		t.Fatalf("the accepted event was stored %d times, want 1", b.lossy.stored.Load())
+	}
+	if got := b.record(t, req.JobID); got.Uploaded != nil || got.Finalized {
+		t.Errorf("the saga went on after the erasure: %+v", got)
+	}
+	for _, m := range b.eventsAbout(t, req.JobID) {
+		t.Errorf("a message about the erased job remains: %s/%d %s", m.Stream, m.Seq, m.Subject)
+	}
+	for _, m := range pipelinetest.AllMessages(t, b.js) {
+		if m.Contains(marker) {
+			t.Errorf("the job's reference survives in %s/%d (%s)", m.Stream, m.Seq, m.Subject)
+		}
+	}
+}
+
+// reconfirmAccepted, at the edges: an accepted event that never reached
+// the stream is stored once by the first republish (later ones are
+// duplicates of it); past the duplicate window (less its margin) nothing
+// is published, since a new copy would be a second event for subscribers
+// and would not find the first.
+func TestReconfirmAcceptedWithinTheDuplicateWindowOnly(t *testing.T) {
+	t.Parallel()
+	js, topo := provisioned(t)
+	ctx := t.Context()
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	s := &stage{js: js, topo: topo, subj: topo.Subjects, log: pipelinetest.Logger(t), now: func() time.Time { return time.Unix(0, clock.Load()) }}
+	rec := &JobRecord{JobID: "job-reconfirm-1", Region: "amer-1", CustomerInternalReference: "ref-reconfirm-1"}
+
+	if ref, err := s.reconfirmAccepted(ctx, rec); err != nil || ref.Seq != 0 {
+		t.Fatalf("nothing unconfirmed: %+v, %v; want no publish", ref, err)
+	}
+	rec.AcceptedUnconfirmed = now.Add(-time.Minute)
+	first, err := s.reconfirmAccepted(ctx, rec)
+	if err != nil || first.Seq == 0 || first.Kind != eventKind(messages.KindAccepted) {
+		t.Fatalf("first republish: %+v, %v", first, err)
+	}
+	again, err := s.reconfirmAccepted(ctx, rec)
+	if err != nil || again != first {
+		t.Fatalf("second republish: %+v, %v; want the first copy %+v", again, err, first)
+	}
+	s.noteAccepted(rec, rec.AcceptedUnconfirmed, again, nil)
+	if !rec.AcceptedUnconfirmed.IsZero() || len(acceptedRefs(rec)) != 1 {
+		t.Fatalf("after the answer the record has %+v, unconfirmed %v", rec.Messages, rec.AcceptedUnconfirmed)
+	}
+	st, err := js.Stream(ctx, topo.Subjects.StreamEvents())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.GetMsg(ctx, first.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := messages.DecodeEvent(m.Data)
+	if err != nil || ev.Kind != messages.KindAccepted || ev.JobID != rec.JobID || !ev.At.Equal(now.Add(-time.Minute)) {
+		t.Errorf("stored event %+v (%v); want the accepted event of its original time", ev, err)
+	}
+
+	late := &JobRecord{JobID: "job-reconfirm-2", AcceptedUnconfirmed: now.Add(-topo.DuplicateWindow * 4 / 5)}
+	if ref, err := s.reconfirmAccepted(ctx, late); !errors.Is(err, errAcceptedTooOld) || ref.Seq != 0 {
+		t.Errorf("past the window less its margin: %+v, %v; want errAcceptedTooOld", ref, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Errorf("the events stream holds %d messages, want 1", info.State.Msgs)
+	}
+
+	// A lost acknowledgement marks the event unconfirmed; an answer
+	// learned within the window clears the mark, one learned past it
+	// (another copy) is recorded but keeps it.
+	r := &JobRecord{JobID: "job-reconfirm-3"}
+	s.noteAccepted(r, now, MessageRef{}, nats.ErrTimeout)
+	if !r.AcceptedUnconfirmed.Equal(now) {
+		t.Fatalf("lost acknowledgement: unconfirmed %v, want %v", r.AcceptedUnconfirmed, now)
+	}
+	s.noteAccepted(r, now, MessageRef{}, &jetstream.APIError{Code: 503, ErrorCode: 10077})
+	clock.Store(now.Add(topo.DuplicateWindow).UnixNano())
+	s.noteAccepted(r, now, acceptedRef(topo.Subjects.StreamEvents(), 7), nil)
+	if !r.AcceptedUnconfirmed.Equal(now) || len(acceptedRefs(r)) != 1 {
+		t.Errorf("a copy learned past the window: unconfirmed %v, refs %+v; want both kept", r.AcceptedUnconfirmed, r.Messages)
+	}
+}
