@@ -1,6 +1,5 @@
 package messages
 
-
 // Message is a payload the pipeline publishes: a [VerificationRequest],
 // [Event], [CallbackReceived], [DecisionEvent] or [RetrievalTask]. The set
 // is closed: only this package's types implement it.

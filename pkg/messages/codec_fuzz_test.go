@@ -119,7 +119,7 @@ func TestRequestEncodingMatchesEncodingJSON(t *testing.T) {
 			Parts: []Part{{Classifier: "FRONT", Data: []byte{0, 1, 2, 255}}}},
 		{WorkflowDefinition: WorkflowDefinition{Key: "x y", Credentials: []CredentialDefinition{{Country: &PredefinedValue{}}}},
 			PreparedData: &PreparedData{Address: &PreparedAddress{}, ID: &PreparedDocument{}, KYC: &PreparedRegistration{}},
-			UserConsent: &UserConsent{UserLocation: &UserLocation{}, Consent: &Consent{}}, Web: &WebSettings{}},
+			UserConsent:  &UserConsent{UserLocation: &UserLocation{}, Consent: &Consent{}}, Web: &WebSettings{}},
 	}
 	for _, r := range reqs {
 		checkRequestEncoding(t, r)
