@@ -111,6 +111,51 @@ func (r *Reader) Object(member func(key []byte) bool) bool {
 	}
 }
 
+// Map reads an object whose keys are data (a map), decoding each key as a
+// string; like Object, it gives up on a repeated key.
+func (r *Reader) Map(member func(key string) bool) bool {
+	r.ws()
+	if r.i >= len(r.b) || r.b[r.i] != '{' {
+		return false
+	}
+	r.i++
+	seen := map[string]bool{}
+	r.ws()
+	if r.i < len(r.b) && r.b[r.i] == '}' {
+		r.i++
+		return true
+	}
+	for {
+		key, ok := r.String()
+		if !ok || seen[key] {
+			return false
+		}
+		seen[key] = true
+		r.ws()
+		if r.i >= len(r.b) || r.b[r.i] != ':' {
+			return false
+		}
+		r.i++
+		if !member(key) {
+			return false
+		}
+		r.ws()
+		if r.i >= len(r.b) {
+			return false
+		}
+		switch r.b[r.i] {
+		case ',':
+			r.i++
+			r.ws()
+		case '}':
+			r.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
 // rawKey reads a key without escapes (a key with one is not a field name).
 func (r *Reader) rawKey() ([]byte, bool) {
 	if r.i >= len(r.b) || r.b[r.i] != '"' {

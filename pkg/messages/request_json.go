@@ -121,9 +121,9 @@ func decodeWorkflowDefinition(r *jsonx.Reader, w *WorkflowDefinition) bool {
 				return true
 			}
 			w.Capabilities = map[string]json.RawMessage{}
-			return r.Object(func(name []byte) bool {
+			return r.Map(func(name string) bool {
 				raw, ok := r.Raw()
-				w.Capabilities[string(name)] = raw
+				w.Capabilities[name] = raw
 				return ok
 			})
 		}
