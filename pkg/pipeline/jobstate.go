@@ -280,7 +280,7 @@ func (s *JobStore) Get(ctx context.Context, jobID string) (*JobRecord, uint64, e
 		return nil, 0, fmt.Errorf("pipeline: read job record: %w", err)
 	}
 	var r JobRecord
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
+	if err := decodeRecord(e.Value(), &r); err != nil {
 		return nil, 0, fmt.Errorf("pipeline: decode job record: %w", err)
 	}
 	return &r, e.Revision(), nil
