@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -64,6 +65,9 @@ type jobIndexer struct {
 	js   jetstream.JetStream
 	subj messages.Subjects
 	log  *zap.Logger
+
+	mu     sync.Mutex
+	stream jetstream.Stream // the index stream, once looked up
 }
 
 // withIndex makes the store maintain the job index.
@@ -107,13 +111,32 @@ func (x *jobIndexer) update(prev, next *JobRecord) {
 	}
 }
 
-// purge removes the entries under one exact subject.
+// purge removes the entries under one exact subject: one purge request
+// (the stream is looked up once per process).
 func (x *jobIndexer) purge(subject string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := purgeSubject(ctx, x.js, x.subj.StreamIndex(), subject); err != nil {
+	st, err := x.indexStream(ctx)
+	if err == nil {
+		err = st.Purge(ctx, jetstream.WithPurgeSubject(subject))
+	}
+	if err != nil {
 		x.log.Debug("stale index entry not purged; readers skip it", zap.Error(err))
 	}
+}
+
+func (x *jobIndexer) indexStream(ctx context.Context) (jetstream.Stream, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.stream != nil {
+		return x.stream, nil
+	}
+	st, err := x.js.Stream(ctx, x.subj.StreamIndex())
+	if err != nil {
+		return nil, err
+	}
+	x.stream = st
+	return st, nil
 }
 
 // eraseIndex removes a job's entries (its current one and its references')
