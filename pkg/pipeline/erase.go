@@ -43,9 +43,15 @@ type ErasureRequest struct {
 
 // RequestErasure queues the erasure of a job and marks it ERASING. It
 // returns the job's record: ERASING (queued now or before) or ERASED (done
-// before; nothing queued). It returns ErrJobNotFound for an unknown job.
+// before; nothing queued). It returns ErrJobNotFound for an unknown job. A
+// job accepted but not yet picked up by a worker has no record yet: its
+// record is created from its pending message (see [PendingJob]), so that
+// the worker that takes the message finds the job erasing and drops it.
 func RequestErasure(ctx context.Context, js jetstream.JetStream, store *JobStore, subj messages.Subjects, req ErasureRequest) (*JobRecord, error) {
 	rec, rev, err := store.Get(ctx, req.JobID)
+	if errors.Is(err, ErrJobNotFound) {
+		rec, rev, err = recordPending(ctx, js, store, subj, req.JobID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +79,24 @@ func RequestErasure(ctx context.Context, js jetstream.JetStream, store *JobStore
 		return nil
 	})
 	return rec, err
+}
+
+// recordPending creates the record of a job whose message is pending (no
+// worker has created it yet), or returns the record the worker created
+// meanwhile; ErrJobNotFound when there is neither.
+func recordPending(ctx context.Context, js jetstream.JetStream, store *JobStore, subj messages.Subjects, jobID string) (*JobRecord, uint64, error) {
+	pending, err := PendingJob(ctx, js, subj, jobID)
+	if errors.Is(err, ErrJobNotFound) {
+		return store.Get(ctx, jobID) // taken by a worker meanwhile, or unknown
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	rec, rev, err := store.Create(ctx, pending)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		err = nil // the worker created it first: that one
+	}
+	return rec, rev, err
 }
 
 // eraser carries out erasure tasks (a consumer of the worker stage).

@@ -78,7 +78,7 @@ func (in *Ingest) status(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), in.cfg.PublishTimeout)
 	defer cancel()
-	rec, _, err := in.store.Get(ctx, id)
+	rec, err := in.lookupJob(ctx, id)
 	if errors.Is(err, ErrJobNotFound) {
 		writeProblem(w, Problem{Type: ProblemNotFound, Status: http.StatusNotFound, Detail: "unknown job"})
 		return
@@ -89,4 +89,21 @@ func (in *Ingest) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, NewJobView(rec))
+}
+
+// lookupJob returns a job's record, or, for a job accepted but not yet
+// picked up by a worker (no record yet), the record its pending message
+// stands for. Between the two reads the worker may take the message and
+// create the record: then the record is read again.
+func (in *Ingest) lookupJob(ctx context.Context, id string) (*JobRecord, error) {
+	rec, _, err := in.store.Get(ctx, id)
+	if !errors.Is(err, ErrJobNotFound) {
+		return rec, err
+	}
+	rec, err = in.submitter.jobs.pendingRecord(ctx, in.subj, id)
+	if !errors.Is(err, ErrJobNotFound) {
+		return rec, err
+	}
+	rec, _, err = in.store.Get(ctx, id)
+	return rec, err
 }

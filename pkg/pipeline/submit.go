@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -25,15 +27,19 @@ var ErrJobConflict = errors.New("pipeline: job ID already names a different requ
 // ErrJobConflict.
 var ErrJobErased = fmt.Errorf("%w: the job was erased", ErrJobConflict)
 
-// Submitter stores validated jobs the way every entry point must: the job
-// record first (so the job can be looked up at once and repeats detected),
-// then the job message, deduplicated on the job ID. Ingest and kycctl use it.
+// Submitter stores validated jobs the way every entry point must: one
+// JetStream write per submission, the job message on the job's own subject
+// (kyc.jobs.submit.<jobId>), which is the record of acceptance. The worker
+// creates the job record when it picks the message up; until then GET and
+// erasure find the job by its subject (see [PendingJob]). Ingest and kycctl
+// use it; submit below gives the design.
 type Submitter struct {
 	js             jetstream.JetStream
 	subj           messages.Subjects
 	store          *JobStore
 	now            func() time.Time
 	publishTimeout time.Duration
+	jobs           jobsStream
 }
 
 // NewSubmitter opens the job-state bucket.
@@ -46,19 +52,22 @@ func NewSubmitter(ctx context.Context, js jetstream.JetStream, t Topology, now f
 	if now == nil {
 		now = time.Now
 	}
-	return &Submitter{js: js, subj: t.Subjects, store: NewJobStore(kv, now).withIndex(js, t.Subjects, zap.NewNop()), now: now, publishTimeout: 5 * time.Second}, nil
+	return &Submitter{js: js, subj: t.Subjects, store: NewJobStore(kv, now).withIndex(js, t.Subjects, zap.NewNop()), now: now,
+		publishTimeout: 5 * time.Second, jobs: jobsStream{js: js, name: t.Subjects.StreamJobs()}}, nil
 }
 
 // PrepareRequest fills what a stored job must have: its ID (the request's,
 // else one derived from idemKey, else a new one), its region in Jumio's
-// spelling (defaultRegion when absent), its channel and schema.
-func PrepareRequest(req *messages.VerificationRequest, idemKey string, defaultRegion jumio.Region, now time.Time) {
+// spelling (defaultRegion when absent), its channel and schema. It reports
+// whether it gave the job a new ID (which no earlier job can have).
+func PrepareRequest(req *messages.VerificationRequest, idemKey string, defaultRegion jumio.Region, now time.Time) (newID bool) {
 	switch {
 	case req.JobID != "":
 	case idemKey != "":
 		req.JobID = messages.IdempotentJobID(idemKey)
 	default:
 		req.JobID = messages.NewJobID(now)
+		newID = true
 	}
 	if req.Region == "" {
 		req.Region = string(defaultRegion)
@@ -67,6 +76,7 @@ func PrepareRequest(req *messages.VerificationRequest, idemKey string, defaultRe
 	}
 	req.Channel = req.EffectiveChannel()
 	req.Schema = messages.SchemaVerification
+	return newID
 }
 
 // SubmitResult says what Submit did.
@@ -74,56 +84,236 @@ type SubmitResult struct {
 	JobID string
 	// Repeated: the same request was submitted before (a retry).
 	Repeated bool
-	// Stored: this submission's message is the one in the queue (false for a
-	// repeat whose first submission's message is stored).
+	// Stored: this submission's message is the job's (false for a repeat:
+	// the first submission's message, and its images, are the job's).
 	Stored bool
 }
 
+// Headers of a job message published by a Submitter.
+const (
+	// HeaderRequestHash carries [RequestHash] of the job message's request,
+	// so that a repeat is compared with a pending job without decoding it.
+	HeaderRequestHash = "Kyc-Request-Hash"
+	// HeaderSubmitNote says how the job was submitted ("submitted over
+	// HTTP"); the worker writes it into the record's timeline.
+	HeaderSubmitNote = "Kyc-Submit-Note"
+)
+
+// errCodeWrongLastSequence is JetStream's answer to a publish whose
+// expected last sequence (here: per subject) does not hold (10071).
+const errCodeWrongLastSequence jetstream.ErrorCode = 10071
+
 // Submit stores a prepared, validated request. It returns ErrJobConflict if
-// its job ID names a different request, and a JetStream error (the caller
-// answers "unavailable") if the job could not be stored; then nothing is.
+// its job ID names a different request (ErrJobErased: an erased job), and
+// a JetStream error (the caller answers "unavailable") if the job could not
+// be stored; then nothing is.
 func (s *Submitter) Submit(ctx context.Context, req *messages.VerificationRequest, note string) (SubmitResult, error) {
+	return s.submit(ctx, req, note, false)
+}
+
+// submit is Submit; fresh says the job ID was just generated
+// (messages.NewJobID: 80 random bits), so that no earlier job can have it.
+//
+// The job message is published on kyc.jobs.submit.<jobId> expecting no
+// message on that subject (Nats-Expected-Last-Subject-Sequence: 0), with
+// Nats-Msg-Id = the job ID. Every instant from a job's acceptance on, its
+// message is on that subject (pending, or in a worker's hands) or its
+// record exists (the worker creates it before it acks the message), so:
+//   - a refused publish (the subject holds a message, or the message ID is
+//     a duplicate) is a repeat of a pending job: its hash, in the message's
+//     Kyc-Request-Hash header, tells a retry (200) from a conflict (409);
+//   - a stored publish is the job's acceptance, unless the job ID names an
+//     earlier job whose message is gone: then its record exists, and was
+//     not created from this message (JobSeq), which the read after the
+//     publish tells; the new message is discarded by the worker (it names
+//     a job that has a record created from another message).
+//
+// Only client-named job IDs need that read; a fresh one needs none.
+func (s *Submitter) submit(ctx context.Context, req *messages.VerificationRequest, note string, fresh bool) (SubmitResult, error) {
 	now := s.now().UTC()
 	req.SubmittedAt = &now
 	hash := RequestHash(req)
-	rec := newJobRecord(req, hash, now)
-	rec.TraceParent = traceParentOf(ctx)
-	rec.note(now, StatusAccepted, note)
-	existing, _, err := s.store.Create(ctx, rec)
-	repeat := false
-	switch {
-	case errors.Is(err, jetstream.ErrKeyExists):
-		if existing.Erasing() {
-			return SubmitResult{JobID: req.JobID}, ErrJobErased
-		}
-		if existing.RequestHash != hash {
-			return SubmitResult{JobID: req.JobID}, ErrJobConflict
-		}
-		if existing.Status != StatusAccepted {
-			return SubmitResult{JobID: req.JobID, Repeated: true}, nil // running or done: its message exists
-		}
-		// Not picked up yet; the first submission may also have died between
-		// its record and its message. Publish this identical request:
-		// JetStream drops it as a duplicate if the first one is stored.
-		repeat = true
-	case err != nil:
-		return SubmitResult{JobID: req.JobID}, err
-	}
+	res := SubmitResult{JobID: req.JobID}
 	o, err := newOutMsg(s.subj.JobSubmit(req.JobID), req, messages.SubmitMsgID(req.JobID), req.JobID)
-	var ack *jetstream.PubAck
-	if err == nil {
+	if err != nil {
+		return res, err
+	}
+	o.header = nats.Header{HeaderRequestHash: {hash}, jetstream.ExpectedLastSubjSeqHeader: {"0"}}
+	if note != "" {
+		o.header[HeaderSubmitNote] = []string{note}
+	}
+	for attempt := 0; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, s.publishTimeout)
-		ack, err = publish(pctx, s.js, o)
+		ack, err := publish(pctx, s.js, o)
 		cancel()
+		var apiErr *jetstream.APIError
+		switch {
+		case err == nil && !ack.Duplicate:
+			if fresh {
+				res.Stored = true
+				return res, nil
+			}
+			return s.afterStore(ctx, req.JobID, hash, ack.Sequence)
+		case err == nil || errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeWrongLastSequence:
+			// A message for the job is pending (or the message ID is a
+			// duplicate): compare with it, or with the record if the
+			// worker took the message meanwhile.
+			r, retryPublish, err := s.repeatOf(ctx, req.JobID, hash)
+			if retryPublish && attempt < 3 {
+				continue // the pending message and the record were both gone: publish again
+			}
+			return r, err
+		default:
+			return res, err
+		}
+	}
+}
+
+// afterStore checks, after the job message was stored at seq, whether the
+// job ID names an earlier job (see submit).
+func (s *Submitter) afterStore(ctx context.Context, jobID, hash string, seq uint64) (SubmitResult, error) {
+	res := SubmitResult{JobID: jobID}
+	rec, _, err := s.store.Get(ctx, jobID)
+	switch {
+	case errors.Is(err, ErrJobNotFound):
+		res.Stored = true
+		return res, nil
+	case err != nil:
+		// Stored, but unconfirmed: the client's retry is answered once
+		// JetStream answers (never a 2xx for what is not known).
+		return res, err
+	case rec.JobSeq == seq:
+		res.Stored = true // the worker already created the record from it
+		return res, nil
+	}
+	return compareWith(res, rec.Erasing(), rec.RequestHash, hash)
+}
+
+// repeatOf answers a submission whose job message was refused because the
+// job's subject holds a message: the pending job's hash decides. When the
+// message left meanwhile, the record decides; when neither is there any
+// more (the job was never accepted after all: a message removed without a
+// record), retry is true.
+func (s *Submitter) repeatOf(ctx context.Context, jobID, hash string) (res SubmitResult, retry bool, err error) {
+	res = SubmitResult{JobID: jobID}
+	pending, perr := s.jobs.pendingRequest(ctx, s.subj.JobSubmit(jobID))
+	if perr == nil {
+		res, err = compareWith(res, false, pending.hash, hash)
+		return res, false, err
+	}
+	if !errors.Is(perr, ErrJobNotFound) {
+		return res, false, perr
+	}
+	rec, _, err := s.store.Get(ctx, jobID)
+	if errors.Is(err, ErrJobNotFound) {
+		return res, true, nil
 	}
 	if err != nil {
-		if !repeat {
-			// Nothing was stored: undo the record so a retry starts clean.
-			_ = s.store.kv.Delete(context.WithoutCancel(ctx), jobKey(req.JobID))
-		}
-		return SubmitResult{JobID: req.JobID}, err
+		return res, false, err
 	}
-	return SubmitResult{JobID: req.JobID, Repeated: repeat, Stored: !ack.Duplicate}, nil
+	res, err = compareWith(res, rec.Erasing(), rec.RequestHash, hash)
+	return res, false, err
+}
+
+func compareWith(res SubmitResult, erased bool, first, hash string) (SubmitResult, error) {
+	switch {
+	case erased:
+		return res, ErrJobErased
+	case first != "" && first != hash:
+		return res, ErrJobConflict
+	}
+	res.Repeated = true
+	return res, nil
+}
+
+// jobsStream reads the jobs stream by subject (pending jobs).
+type jobsStream struct {
+	js   jetstream.JetStream
+	name string
+
+	mu sync.Mutex
+	st jetstream.Stream
+}
+
+// pendingJob is a job message still in the jobs stream.
+type pendingJob struct {
+	req  *messages.VerificationRequest
+	hash string
+	seq  uint64
+	note string
+}
+
+// pendingRequest returns the job message on subject (a job's per-job
+// subject), or ErrJobNotFound.
+func (j *jobsStream) pendingRequest(ctx context.Context, subject string) (*pendingJob, error) {
+	st, err := j.stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, ErrJobNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: read pending job: %w", err)
+	}
+	req, err := messages.DecodeRequest(m.Data)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: pending job message: %w", err)
+	}
+	p := &pendingJob{req: req, hash: m.Header.Get(HeaderRequestHash), seq: m.Sequence, note: m.Header.Get(HeaderSubmitNote)}
+	if p.hash == "" {
+		p.hash = RequestHash(req)
+	}
+	return p, nil
+}
+
+func (j *jobsStream) stream(ctx context.Context) (jetstream.Stream, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.st != nil {
+		return j.st, nil
+	}
+	st, err := j.js.Stream(ctx, j.name)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: jobs stream: %w", err)
+	}
+	j.st = st
+	return st, nil
+}
+
+// PendingJob returns the record a job accepted but not yet picked up by a
+// worker will have (status ACCEPTED, from its message on its per-job
+// subject), or ErrJobNotFound when no such message is pending. GET answers
+// from it until the worker has created the record.
+func PendingJob(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, jobID string) (*JobRecord, error) {
+	j := &jobsStream{js: js, name: subj.StreamJobs()}
+	return j.pendingRecord(ctx, subj, jobID)
+}
+
+func (j *jobsStream) pendingRecord(ctx context.Context, subj messages.Subjects, jobID string) (*JobRecord, error) {
+	p, err := j.pendingRequest(ctx, subj.JobSubmit(jobID))
+	if err != nil {
+		return nil, err
+	}
+	if p.req.JobID != "" && p.req.JobID != jobID {
+		return nil, ErrJobNotFound
+	}
+	p.req.JobID = jobID
+	return acceptedRecord(p.req, p.hash, p.seq, p.note, time.Time{}), nil
+}
+
+// acceptedRecord is the record of a job accepted with the message at seq:
+// created at its submission time (now, when the message has none).
+func acceptedRecord(req *messages.VerificationRequest, hash string, seq uint64, note string, now time.Time) *JobRecord {
+	at := now
+	if req.SubmittedAt != nil {
+		at = *req.SubmittedAt
+	}
+	rec := newJobRecord(req, hash, at)
+	rec.JobSeq = seq
+	rec.note(at, StatusAccepted, note)
+	return rec
 }
 
 // newJobRecord is the record of a newly accepted job.
