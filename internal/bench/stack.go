@@ -112,7 +112,11 @@ func (s *Stack) StartSim(ctx context.Context, args ...string) error {
 	if err != nil {
 		return err
 	}
-	p, err := procs.StartArgs("jumiosim", filepath.Join(s.stageBin(), "jumiosim"), append([]string{"-addr", addr, "-log-format", "json"}, args...), nil, filepath.Join(s.dir, "jumiosim.log"))
+	args = append([]string{"-addr", addr, "-log-format", "json"}, args...)
+	if s.ProfileDir != "" && s.StageBinDir == "" {
+		args = append(args, "-cpu-profile", filepath.Join(s.ProfileDir, "jumiosim.pprof"))
+	}
+	p, err := procs.StartArgs("jumiosim", filepath.Join(s.stageBin(), "jumiosim"), args, nil, filepath.Join(s.dir, "jumiosim.log"))
 	if err != nil {
 		return err
 	}
