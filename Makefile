@@ -25,7 +25,7 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## Run the whole pipeline locally: embedded NATS + Jumio simulator + ingest + worker + retriever + notifier + webhook receiver
+run: ## Run the whole pipeline locally: embedded NATS + Jumio simulator + ingest (console at /console/) + worker + retriever + notifier + webhook receiver
 	@mkdir -p bin
 	$(GO) build -o bin/devstack ./cmd/devstack
 	@# exec: Ctrl-C reaches devstack, which stops cleanly (go run would exit 1)
@@ -34,6 +34,16 @@ run: ## Run the whole pipeline locally: embedded NATS + Jumio simulator + ingest
 .PHONY: test
 test: ## Run all tests with the race detector (includes short fuzz seed-corpus runs)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: test-browser
+test-browser: ## Console tests in headless Chromium (apt-get installs Debian's chromium when missing); screenshots to docs/console/
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "$(CHROMIUM) is missing: installing Debian's chromium with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || { echo "cannot install chromium (run as root, or install it yourself)"; exit 1; }; \
+	fi
+	$(GO) test -race -count=1 -timeout 10m -tags browser -run Browser ./internal/console/
 
 GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.8.0
 GOVULNDB    ?= https://vuln.go.dev

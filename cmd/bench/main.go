@@ -68,7 +68,8 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.Baseline, "baseline", bench.DefaultBaseline, `commit to compare the ingest and end-to-end steps with, built from git ("none": no comparison)`)
 	fs.StringVar(&o.CacheDir, "cache-dir", "", "where baseline builds are kept (default: the user's cache directory)")
 	fs.IntVar(&o.Pairs, "pairs", 0, "end-to-end pairs of the comparison, current and baseline in ABBA order (default 2)")
-	only := fs.String("only", "", "comma-separated steps to run: ingest, e2e, bound, burst, webhooks, erasure (default all; the report needs all)")
+	fs.IntVar(&o.ConsoleJobs, "console-jobs", 0, "jobs seeded for the console step (default 1,000,000)")
+	only := fs.String("only", "", "comma-separated steps to run: ingest, e2e, bound, burst, webhooks, erasure, console (default all; the report needs all)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

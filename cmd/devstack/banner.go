@@ -42,6 +42,7 @@ func printBanner(w io.Writer, s *localstack.Stack, dataDir string) {
 kycpipe is running (embedded NATS + Jumio simulator + ingest + worker + retriever + notifier
 + the example webhook receiver)
 
+  console        %[1]s/console/   (sign in with the API key below)
   ingest API     %[1]s
   API key        %[2]s
   NATS           %[3]s   (kycctl, the nats CLI)

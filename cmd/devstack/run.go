@@ -6,20 +6,15 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kycpipe/kycpipe/internal/console"
 	"github.com/kycpipe/kycpipe/internal/localstack"
 	"github.com/kycpipe/kycpipe/internal/service"
-	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
-	"github.com/kycpipe/kycpipe/pkg/webhooks"
 )
 
 // DevAPIKey is the API key devstack accepts unless told otherwise. It only
 // ever guards a loopback listener.
 const DevAPIKey = "kycpipe-local-dev-key"
-
-// devWebhooks lets webhooks reach loopback over http, for the example
-// receiver.
-var devWebhooks = pipeline.WebhookSettings{Policy: webhooks.Policy{AllowInsecure: true, AllowPrivate: true}}
 
 func run(ctx context.Context, args []string, getenv func(string) string) error {
 	st, set := newSettings(getenv)
@@ -36,19 +31,12 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return err
 	}
 	abs, _ := filepath.Abs(st.dataDir)
-	sim := jumiotest.Options{Addr: st.simAddr, AutoCompleteWeb: st.autoComplete}
-	if st.simLatency > 0 {
-		sim.Latency = map[jumiotest.Route]time.Duration{}
-		for _, r := range jumiotest.Routes() {
-			sim.Latency[r] = st.simLatency
-		}
-	}
 	stack, err := localstack.Start(ctx, localstack.Options{
-		DataDir: abs, NATSPort: st.natsPort, HTTPAddr: st.httpAddr, APIKeys: []string{st.apiKey}, Sim: sim,
+		DataDir: abs, NATSPort: st.natsPort, HTTPAddr: st.httpAddr, APIKeys: []string{st.apiKey}, Sim: st.simOptions(),
 		Workers: 1, Retrievers: 1, Retriever: pipeline.RetrieverConfig{Schedule: st.sched},
 		// The example receiver listens on loopback over http: the local
 		// stack's webhook policy allows both (production's refuses them).
-		Notifiers: 1, WebhookReceiver: true,
+		Notifiers: 1, WebhookReceiver: true, Console: &console.Config{},
 		Ingest:   pipeline.IngestConfig{Webhooks: devWebhooks},
 		Notifier: pipeline.NotifierConfig{Webhooks: devWebhooks},
 		Logger:   log, Registry: service.NewRegistry(),

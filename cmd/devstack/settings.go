@@ -6,6 +6,9 @@ import (
 
 	"github.com/kycpipe/kycpipe/internal/config"
 	"github.com/kycpipe/kycpipe/internal/service"
+	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
+	"github.com/kycpipe/kycpipe/pkg/pipeline"
+	"github.com/kycpipe/kycpipe/pkg/webhooks"
 )
 
 // settings are devstack's flags and environment variables.
@@ -38,3 +41,20 @@ func newSettings(getenv func(string) string) (*settings, *config.Set) {
 	set.String(&s.logLevel, "log-level", "KYCPIPE_LOG_LEVEL", "info", "log level")
 	return s, set
 }
+
+// simOptions configures the Jumio simulator: its address, the simulated
+// end user's delay, and one latency for every route.
+func (st *settings) simOptions() jumiotest.Options {
+	sim := jumiotest.Options{Addr: st.simAddr, AutoCompleteWeb: st.autoComplete}
+	if st.simLatency > 0 {
+		sim.Latency = map[jumiotest.Route]time.Duration{}
+		for _, r := range jumiotest.Routes() {
+			sim.Latency[r] = st.simLatency
+		}
+	}
+	return sim
+}
+
+// devWebhooks lets webhooks reach loopback over http, for the example
+// receiver.
+var devWebhooks = pipeline.WebhookSettings{Policy: webhooks.Policy{AllowInsecure: true, AllowPrivate: true}}

@@ -29,4 +29,6 @@ func TestBadSettingsRefusedByName(t *testing.T) {
 var badCases = []configtest.Case{
 	{Env: "KYCPIPE_HTTP_ADDR", Value: "not-an-address"}, {Env: "KYCPIPE_CALLBACK_ALLOWLIST", Value: "300.1.2.3"},
 	{Env: "KYCPIPE_TRUSTED_PROXIES", Value: "10.0.0.0/99"}, {Env: "KYCPIPE_API_KEYS", Value: "short"},
+	{Env: "KYCPIPE_CONSOLE", Value: "maybe"}, {Env: "KYCPIPE_CONSOLE_READONLY", Value: "2"},
+	{Env: "KYCPIPE_CONSOLE_METRICS_URLS", Value: "http://worker:9090/metrics,ftp://retriever/metrics"},
 }

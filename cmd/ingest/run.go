@@ -19,12 +19,17 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 			if st.insecureNoAuth && st.keys == nil {
 				env.Log.Warn("authentication is OFF (--insecure-no-auth): anyone who reaches this port can submit jobs")
 			}
+			con, err := newConsole(ctx, env, st)
+			if err != nil {
+				return nil, err
+			}
 			in, err := pipeline.NewIngest(ctx, env.NC, env.JS, pipeline.IngestConfig{
 				Topology: env.Topology, APIKeys: st.keys, InsecureNoAuth: st.insecureNoAuth, MaxBodyBytes: st.maxBody,
 				DefaultRegion: st.common.DefaultRegion(), Callbacks: pipeline.CallbackConfig{Secret: st.callbackSecret,
 					Allowlist: st.allow, TrustedProxies: st.proxies, RatePerSecond: float64(st.callbackRate), Burst: 2 * st.callbackRate},
 				Webhooks:       st.hooks.Settings(),
 				MetricsHandler: promhttp.HandlerFor(env.Registry, promhttp.HandlerOpts{}), Logger: env.Log, Metrics: env.Metrics, TracerProvider: env.Tracer,
+				Console: con,
 			})
 			if err != nil {
 				return nil, err

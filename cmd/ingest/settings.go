@@ -2,8 +2,11 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
+	"strings"
 
 	"github.com/kycpipe/kycpipe/internal/config"
 	"github.com/kycpipe/kycpipe/internal/service"
@@ -22,6 +25,10 @@ type settings struct {
 	allowlist, trustedProxies               string
 	callbackRate                            int
 	keysSetting, allowSetting, proxySetting *config.Setting
+	console, consoleReadOnly, consoleSecure bool
+	consoleMetrics                          string
+	consoleMetricsURLs                      []string
+	consoleMetricsSetting                   *config.Setting
 
 	// Set by check, before anything connects.
 	keys           *pipeline.APIKeys
@@ -46,6 +53,10 @@ func newSettings(getenv func(string) string) (*settings, *config.Set) {
 	set.Int(&s.callbackRate, "callback-rate", "KYCPIPE_CALLBACK_RATE", 100, "callbacks accepted per second from one source address (an IPv6 /64) by this instance (burst: twice as many)").Positive()
 	set.String(&s.tlsCert, "tls-cert", "KYCPIPE_TLS_CERT", "", "TLS certificate file (with --tls-key: serve HTTPS)")
 	set.String(&s.tlsKey, "tls-key", "KYCPIPE_TLS_KEY", "", "TLS private key file")
+	set.Bool(&s.console, "console", "KYCPIPE_CONSOLE", true, "serve the operator console at /console/ (operators sign in with an API key; needs API keys)")
+	set.Bool(&s.consoleReadOnly, "console-readonly", "KYCPIPE_CONSOLE_READONLY", false, "console without actions: no replay, erase, reveal or resend")
+	set.Bool(&s.consoleSecure, "console-secure-cookies", "KYCPIPE_CONSOLE_SECURE_COOKIES", false, "mark console cookies Secure on plain HTTP too (behind a proxy that terminates TLS; with --tls-cert they are)")
+	s.consoleMetricsSetting = set.String(&s.consoleMetrics, "console-metrics-urls", "KYCPIPE_CONSOLE_METRICS_URLS", "", "the /metrics URLs of the workers and retrievers, comma-separated: the console's Jumio error and 429 rates")
 	return s, set
 }
 
@@ -66,6 +77,15 @@ func (st *settings) check() error {
 	}
 	if st.proxies, err = pipeline.ParsePrefixes(st.trustedProxies); err != nil {
 		return config.Invalid(st.proxySetting, err)
+	}
+	for _, u := range strings.Split(st.consoleMetrics, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return config.Invalid(st.consoleMetricsSetting, fmt.Errorf("%q is not an http(s) URL", u))
+		}
+		st.consoleMetricsURLs = append(st.consoleMetricsURLs, u)
 	}
 	if (st.tlsCert == "") != (st.tlsKey == "") {
 		return errors.New("set both KYCPIPE_TLS_CERT and KYCPIPE_TLS_KEY, or neither")

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/natsembed"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
@@ -114,6 +115,9 @@ func startDeployServer(t *testing.T, extra string) (url, ca string) {
 	return fmt.Sprintf("tls://127.0.0.1:%d", port), ca
 }
 
+// hostileUsers are the users whose forged acks are tried.
+var hostileUsers = []string{"operator", "ingest", "worker", "retriever", "notifier", "reader"}
+
 // victim is a message delivered to a consumer and not yet acknowledged.
 type victim struct {
 	stream, consumer string
@@ -155,6 +159,8 @@ func TestHostileNATSClients(t *testing.T) {
 		})
 	}
 	t.Run("compromised ingest", func(t *testing.T) { rows = append(rows, compromisedIngest(t)...) })
+	t.Run("hostile reader", func(t *testing.T) { rows = append(rows, hostileReader(t)...) })
+	t.Run("compromised services", func(t *testing.T) { rows = append(rows, compromisedServices(t)...) })
 	if t.Failed() {
 		return
 	}
@@ -170,7 +176,7 @@ func testForgedAcks(t *testing.T, url, ca string, v2 bool) []hostileNATS {
 	}
 	s := topo.Subjects
 	users := map[string]*watched{}
-	for _, u := range []string{"ingest", "worker", "retriever", "reader"} {
+	for _, u := range hostileUsers {
 		users[u] = connectWatched(t, url, ca, u)
 	}
 	// The reader's own durable consumer on the decisions.
@@ -184,18 +190,30 @@ func testForgedAcks(t *testing.T, url, ca string, v2 bool) []hostileNATS {
 		{stream: s.StreamRetrieve(), consumer: pipeline.ConsumerRetrieverPoll, owners: []string{"retriever"}},
 		{stream: s.StreamAdvisories(), consumer: pipeline.ConsumerDLQSweeper, owners: []string{"worker", "retriever"}},
 		{stream: s.StreamDecisions(), consumer: "downstream", owners: []string{"reader"}},
+		{stream: s.StreamErasures(), consumer: pipeline.ConsumerEraser, owners: []string{"worker"}},
+		{stream: s.StreamEvents(), consumer: pipeline.ConsumerNotifierEvents, owners: []string{"notifier"}},
+		{stream: s.StreamDecisions(), consumer: pipeline.ConsumerNotifierDecisions, owners: []string{"notifier"}},
+		{stream: s.StreamWebhooks(), consumer: pipeline.ConsumerNotifierDelivery, owners: []string{"notifier"}},
 	}
 	subjectOf := map[string]string{
 		s.StreamJobs(): s.JobsSubmit(), s.StreamCallbacks(): s.Callback("amer-1"), s.StreamRetrieve(): s.Retrieve("amer-1"),
 		s.StreamAdvisories(): pipeline.AdvisoryMaxDeliveries + s.StreamJobs() + ".worker", s.StreamDecisions(): s.Decision("PASSED"),
+		s.StreamErasures(): s.Erasure("job_victim"), s.StreamEvents(): s.Event(messages.KindAccepted),
+		s.StreamWebhooks(): s.WebhookDelivery("ep_victim", "job_victim"),
 	}
 	// Each victim: one message, delivered to its owner and left pending.
+	// Consumers of one stream (the reader's and the notifier's on
+	// KYC_DECISIONS) share its message.
+	published := map[string]uint64{}
 	for _, v := range victims {
-		ack, err := admin.js.Publish(ctx, subjectOf[v.stream], []byte(`{}`))
-		if err != nil {
-			t.Fatalf("publish to %s: %v", v.stream, err)
+		if published[v.stream] == 0 {
+			ack, err := admin.js.Publish(ctx, subjectOf[v.stream], []byte(`{}`))
+			if err != nil {
+				t.Fatalf("publish to %s: %v", v.stream, err)
+			}
+			published[v.stream] = ack.Sequence
 		}
-		v.seq = ack.Sequence
+		v.seq = published[v.stream]
 		c, err := users[v.owners[0]].js.Consumer(ctx, v.stream, v.consumer)
 		if err != nil {
 			t.Fatal(err)
@@ -241,7 +259,7 @@ func testForgedAcks(t *testing.T, url, ca string, v2 bool) []hostileNATS {
 	for _, v := range victims {
 		var others []string
 		refusedAll := true
-		for _, name := range []string{"ingest", "worker", "retriever", "reader"} {
+		for _, name := range hostileUsers {
 			u := users[name]
 			if contains(v.owners, name) {
 				continue

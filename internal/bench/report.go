@@ -70,7 +70,7 @@ func (r *Results) Targets() []TargetRow {
 	if w := r.Webhooks; w.Deliveries > 0 {
 		rows = append(rows, row("webhooks: decision event to delivery p50 at 10% load", ms(w.Low.Lat.P(0.5))+" ms", "≤ 20 ms", w.Low.Lat.P(0.5) <= 20*time.Millisecond))
 	}
-	return rows
+	return append(rows, r.Console.targets()...)
 }
 
 // Table is the plain-text summary printed at the end of a run.
@@ -204,6 +204,7 @@ func (r *Results) Markdown(command, chart string) string {
 			p("| %s | %s | %s | %s |\n", l.Step, l.At.Format("15:04:05"), l.Before, l.After)
 		}
 	}
+	r.Console.markdown(p)
 	return sb.String()
 }
 

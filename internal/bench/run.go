@@ -42,7 +42,7 @@ type Options struct {
 	DrainWindow   time.Duration // how long the drain under rate limits is watched (default 60s)
 	Concurrency   int           // worker and retriever concurrency of the end-to-end run (default 256)
 	ProfileDir    string        // stages of the ingest and end-to-end runs write CPU profiles here
-	Only          []string      // run only these steps (ingest, e2e, bound, burst, webhooks, erasure); empty: all
+	Only          []string      // run only these steps (ingest, e2e, bound, burst, webhooks, erasure, console); empty: all
 	ErasureStored int           // jobs stored in the large erasure run (default 1,000,000; the small one stores 1%)
 	ErasureCount  int           // jobs erased in each erasure run (default 1000)
 	// WebhookDeliveries is the number of decisions of the webhook
@@ -55,7 +55,8 @@ type Options struct {
 	CacheDir string
 	// Pairs is the number of end-to-end pairs (current and baseline, in
 	// ABBA order) of the comparison (default 2).
-	Pairs int
+	Pairs       int
+	ConsoleJobs int // jobs seeded for the console step (default 1,000,000)
 }
 
 func (o Options) withDefaults() Options {
@@ -87,6 +88,7 @@ func (o Options) withDefaults() Options {
 	if o.CacheDir == "" {
 		o.CacheDir = DefaultCacheDir()
 	}
+	defi(&o.ConsoleJobs, 1_000_000)
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
@@ -101,6 +103,7 @@ func Quick(o Options) Options {
 	o.ErasureStored, o.ErasureCount = 2000, 20
 	o.WebhookDeliveries = 300
 	o.Pairs = 1
+	o.ConsoleJobs = 5000
 	return o
 }
 
@@ -134,7 +137,8 @@ type Results struct {
 	BaselineIngest map[int]LoadResult
 	Compare        *Comparison
 	// Loads are the machine's load averages around each step.
-	Loads []LoadNote
+	Loads   []LoadNote
+	Console ConsoleResult
 }
 
 // SweepPoint is one offered load of the sweep, for ingest and the reference.
@@ -174,6 +178,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		{"burst", b.burst},
 		{"webhooks", b.webhooks},
 		{"erasure", b.erasure},
+		{"console", b.console},
 	}
 	for _, st := range steps {
 		if len(o.Only) > 0 && !slices.Contains(o.Only, st.name) {

@@ -29,10 +29,14 @@ type statusJSON struct {
 	Decision  *struct {
 		Type string `json:"type"`
 	} `json:"decision"`
-	LastError *messages.ErrorInfo       `json:"lastError"`
-	Timeline  []pipeline.TimelineEntry  `json:"timeline"`
-	Events    []eventJSON               `json:"events"`
-	Scan      map[string]map[string]any `json:"eventsScan"`
+	LastError *messages.ErrorInfo      `json:"lastError"`
+	Timeline  []pipeline.TimelineEntry `json:"timeline"`
+	Events    []eventJSON              `json:"events"`
+	Messages  []struct {
+		Stream string `json:"stream"`
+		Kind   string `json:"kind"`
+		Gone   bool   `json:"gone"`
+	} `json:"messages"`
 }
 
 type eventJSON struct {
@@ -158,8 +162,14 @@ func TestSubmitStatusWatch(t *testing.T) {
 			t.Errorf("decision event: %+v", e)
 		}
 	}
-	if len(st.Scan) != 2 {
-		t.Errorf("scan: %v", st.Scan)
+	// Read by sequence: exactly the messages the record lists, all stored.
+	if len(st.Messages) != len(st.Events) || len(st.Messages) < 3 {
+		t.Errorf("messages %+v for events %+v", st.Messages, st.Events)
+	}
+	for _, m := range st.Messages {
+		if m.Gone {
+			t.Errorf("message gone: %+v", m)
+		}
 	}
 	lacks(t, r, piiMarker)
 
@@ -360,8 +370,11 @@ func TestJobsAndStatus(t *testing.T) {
 	if st.Status != pipeline.StatusFailed || st.LastError == nil || st.LastError.Code != messages.ErrCodeJumioRejected {
 		t.Errorf("failed status: %+v", st)
 	}
+	if k := kinds(st.Events); !slices.Contains(k, "dead_letter") || !slices.Contains(k, messages.KindFailed) {
+		t.Errorf("failed job's events: %v", k)
+	}
 	lacks(t, r, piiMarker)
-	contains(t, ctl(t, url, "status", failedID), "FAILED", "jumio_rejected", "HTTP 400", "failed")
+	contains(t, ctl(t, url, "status", failedID), "FAILED", "jumio_rejected", "HTTP 400", "failed", "dead_letter", "stage=worker terminal")
 
 	if r := ctl(t, url, "status", "job_doesnotexist"); r.err == nil || !strings.Contains(r.err.Error(), "not found") {
 		t.Errorf("unknown job: %s", r)
@@ -383,5 +396,40 @@ func TestJobsAndStatus(t *testing.T) {
 	}
 	if c := d.find(t, "jumio"); c.Status != "WARN" || !strings.Contains(c.Detail, "not checked") {
 		t.Errorf("jumio not configured: %+v", c)
+	}
+
+	// A message the record lists but its stream no longer holds is
+	// reported gone, not hidden.
+	kv, err := s.JS.KeyValue(context.Background(), s.Topology.Subjects.BucketJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := pipeline.NewJobStore(kv, nil).Get(context.Background(), failedID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var letter pipeline.MessageRef
+	for _, m := range rec.Messages {
+		if m.Kind == "dead_letter" {
+			letter = m
+		}
+	}
+	dlq, err := s.JS.Stream(context.Background(), letter.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dlq.DeleteMsg(context.Background(), letter.Seq); err != nil {
+		t.Fatal(err)
+	}
+	r = ctl(t, url, "status", failedID, "--json")
+	st = decodeJSON[statusJSON](t, r)
+	gone := 0
+	for _, m := range st.Messages {
+		if m.Gone {
+			gone++
+		}
+	}
+	if gone != 1 || !strings.Contains(r.errOut, "no longer stored") {
+		t.Errorf("deleted dead letter: %+v\n%s", st.Messages, r.errOut)
 	}
 }

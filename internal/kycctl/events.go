@@ -38,12 +38,22 @@ type eventLine struct {
 	Status                    string                                  `json:"status,omitempty"` // Jumio's workflow status (decisions)
 	Decision                  *messages.DecisionSummary               `json:"decision,omitempty"`
 	Capabilities              map[string][]messages.CapabilitySummary `json:"capabilities,omitempty"`
+	Stage                     string                                  `json:"stage,omitempty"` // dead letters: the stage that gave up
 	Malformed                 string                                  `json:"malformed,omitempty"`
 }
+
+// KindDeadLetter is the kind kycctl gives a job's dead letters.
+const KindDeadLetter = "dead_letter"
 
 // newEventLine decodes a message of the events or decisions stream.
 func newEventLine(subj messages.Subjects, stream, subject string, seq uint64, t time.Time, h nats.Header, data []byte) eventLine {
 	l := eventLine{Stream: stream, Sequence: seq, Subject: subject, Time: t, JobID: h.Get(messages.HeaderJobID)}
+	if stream == subj.StreamDLQ() {
+		// The payload is the original message (it may hold PII): only why.
+		l.Kind, l.Stage = KindDeadLetter, h.Get(messages.HeaderStage)
+		l.Error = &messages.ErrorInfo{Code: h.Get(messages.HeaderReason), Message: h.Get(messages.HeaderError)}
+		return l
+	}
 	if stream == subj.StreamDecisions() {
 		l.Kind = KindDecision
 		d, err := messages.DecodeDecision(data)
@@ -97,6 +107,7 @@ func (l eventLine) detail() string {
 		}
 		add("status", l.Status)
 	}
+	add("stage", l.Stage)
 	if l.Error != nil {
 		msg := l.Error.Code + ": " + truncate(l.Error.Message, 100)
 		if l.Error.Status != 0 {

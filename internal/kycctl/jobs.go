@@ -23,25 +23,20 @@ import (
 const StateAwaitingCallback = "AWAITING_CALLBACK"
 
 var jobStates = []string{pipeline.StatusAccepted, pipeline.StatusAccountCreated, pipeline.StatusLaunched,
-	pipeline.StatusFinalized, pipeline.StatusDecided, pipeline.StatusFailed, StateAwaitingCallback}
-
-// eventScanSlack widens the scan for a job's events around its record's
-// times: the record's clock and the NATS server's may differ a little.
-const eventScanSlack = time.Minute
+	pipeline.StatusFinalized, pipeline.StatusDecided, pipeline.StatusFailed, pipeline.StatusErasing, StateAwaitingCallback}
 
 func statusCommand() command {
 	return command{
-		name: "status", synopsis: "JOB_ID [--scan-limit N]",
+		name: "status", synopsis: "JOB_ID",
 		summary: "one job: its state, timeline, lifecycle events and decision",
 		help: `Reads the job's record (state, region, channel, Jumio account and execution, attempts, rate-limit
-waits, polls, last Jumio status, decision, last error, timeline), then its lifecycle events and
-decision from the events and decisions streams, from the job's creation on (messages carrying its
-Kyc-Job-Id header). The scan reads at most --scan-limit messages per stream.
+waits, polls, last Jumio status, decision, last error, timeline), then every message the record lists
+(its lifecycle events, its decision and its dead letters), each by its stream sequence: no stream is
+scanned, however large. A message the record lists but the stream no longer holds (past the stream's
+retention, a replayed dead letter) is reported as gone.
 
-Web links and SDK tokens are bearer credentials of the end user: they are shown as "present".`,
-		flags: func(o *opts, s *config.Set) {
-			s.Int(&o.scanLimit, "scan-limit", "", 10000, "read at most this many messages of each stream when looking for the job's events")
-		},
+Web links and SDK tokens are bearer credentials of the end user: they are shown as "present".
+Dead letters show their stage, reason and error, not their payload (see kycctl dlq show).`,
 		run: status,
 	}
 }
@@ -76,9 +71,18 @@ type statusView struct {
 	LastError                 *messages.ErrorInfo       `json:"lastError,omitempty"` // the last error seen (a running job may be retrying)
 	Timeline                  []pipeline.TimelineEntry  `json:"timeline"`
 	Events                    []eventLine               `json:"events"`
-	EventsFrom                time.Time                 `json:"eventsFrom"`
-	EventsScan                map[string]scanResult     `json:"eventsScan"`
-	Warnings                  []string                  `json:"warnings,omitempty"`
+	// Messages are the messages the record lists, and whether each is
+	// still stored.
+	Messages []messageRead `json:"messages"`
+	Warnings []string      `json:"warnings,omitempty"`
+}
+
+// messageRead is one message a job record lists, as status read it.
+type messageRead struct {
+	Stream string `json:"stream"`
+	Seq    uint64 `json:"seq"`
+	Kind   string `json:"kind"`
+	Gone   bool   `json:"gone,omitempty"` // the stream no longer holds it
 }
 
 func status(ctx context.Context, e *env) error {
@@ -104,36 +108,35 @@ func status(ctx context.Context, e *env) error {
 		return err
 	}
 	v := newStatusView(rec)
-
-	// Events and decisions of the job, from its creation on; a finished
-	// job's end bounds the scan too.
-	v.EventsFrom = rec.CreatedAt.Add(-eventScanSlack)
-	var until time.Time
-	if rec.Terminal() && !rec.UpdatedAt.IsZero() {
-		until = rec.UpdatedAt.Add(5 * eventScanSlack)
-	}
-	v.EventsScan = map[string]scanResult{}
-	v.Events = []eventLine{}
-	for _, src := range []struct{ stream, filter string }{
-		{e.subj.StreamEvents(), e.subj.Events()},
-		{e.subj.StreamDecisions(), e.subj.Decisions()},
-	} {
-		res, err := scanStream(ctx, e.js, src.stream, []string{src.filter}, v.EventsFrom, until, e.o.scanLimit,
-			func(m jetstream.Msg, md *jetstream.MsgMetadata) {
-				if m.Headers().Get(messages.HeaderJobID) != id {
-					return
+	v.Events, v.Messages = []eventLine{}, []messageRead{}
+	streams := map[string]jetstream.Stream{}
+	for _, ref := range rec.Messages {
+		read := messageRead{Stream: ref.Stream, Seq: ref.Seq, Kind: ref.Kind}
+		st, ok := streams[ref.Stream]
+		if !ok {
+			if st, err = e.js.Stream(ctx, ref.Stream); err != nil {
+				if ctx.Err() != nil {
+					return err
 				}
-				v.Events = append(v.Events, newEventLine(e.subj, src.stream, m.Subject(), md.Sequence.Stream, md.Timestamp, m.Headers(), m.Data()))
-			})
-		v.EventsScan[src.stream] = res
-		if err != nil {
+				v.Warnings = append(v.Warnings, fmt.Sprintf("cannot read %s: %v", ref.Stream, err))
+				continue
+			}
+			streams[ref.Stream] = st
+		}
+		m, err := st.GetMsg(ctx, ref.Seq)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			read.Gone = true
+			v.Warnings = append(v.Warnings, fmt.Sprintf("%s#%d (%s) is no longer stored (past the stream's retention, replayed or deleted)", ref.Stream, ref.Seq, ref.Kind))
+		case err != nil:
 			if ctx.Err() != nil {
 				return err
 			}
-			v.Warnings = append(v.Warnings, fmt.Sprintf("cannot read %s: %v", src.stream, err))
-		} else if res.Truncated {
-			v.Warnings = append(v.Warnings, fmt.Sprintf("%s: stopped after %d messages (--scan-limit); events may be missing", src.stream, res.Scanned))
+			v.Warnings = append(v.Warnings, fmt.Sprintf("cannot read %s#%d: %v", ref.Stream, ref.Seq, err))
+		default:
+			v.Events = append(v.Events, newEventLine(e.subj, ref.Stream, m.Subject, m.Sequence, m.Time, m.Header, m.Data))
 		}
+		v.Messages = append(v.Messages, read)
 	}
 	sort.SliceStable(v.Events, func(i, j int) bool { return v.Events[i].Time.Before(v.Events[j].Time) })
 	for _, w := range v.Warnings {
@@ -237,7 +240,7 @@ func (v statusView) table(w *tabwriter.Writer) {
 	}
 
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "EVENTS (%s)\n", strings.Join(slices.Sorted(maps.Keys(v.EventsScan)), ", "))
+	fmt.Fprintf(w, "EVENTS (the %d message(s) the record lists)\n", len(v.Messages))
 	fmt.Fprintln(w, "TIME\tSTREAM#SEQ\tKIND\tDETAIL")
 	for _, l := range v.Events {
 		fmt.Fprintf(w, "%s\t%s#%d\t%s\t%s\n", tsMilli(l.Time), l.Stream, l.Sequence, l.Kind, l.detail())
@@ -251,13 +254,15 @@ func jobsCommand() command {
 	return command{
 		name: "jobs", synopsis: "[--state FAILED|ACCEPTED|…|AWAITING_CALLBACK] [--older-than 15m] [--limit N]",
 		summary: "list jobs by state; with --older-than, the ones that have not moved (stuck)",
-		help: `States: ACCEPTED, ACCOUNT_CREATED, LAUNCHED, FINALIZED, DECIDED, FAILED, and AWAITING_CALLBACK
-(LAUNCHED or FINALIZED: waiting for Jumio); several separated by commas. --older-than keeps the
-jobs whose record has not changed for that long. Oldest change first.
+		help: `States: ACCEPTED, ACCOUNT_CREATED, LAUNCHED, FINALIZED, DECIDED, FAILED, ERASING, and
+AWAITING_CALLBACK (LAUNCHED or FINALIZED: waiting for Jumio); several separated by commas.
+--older-than keeps the jobs whose record has not changed for that long. Oldest change first.
 
 Columns: JOB, STATUS, UPDATED (last change of the record, what --older-than filters on), AGE
 (since the job was created), REGION, CHANNEL, ACCOUNT, EXECUTION, ERROR (last error code).
-Reads every job record of the bucket.`,
+Reads the job index (KYC_INDEX) in the order jobs last changed state, and the records of the jobs
+it lists: with --older-than it stops at the first job that moved since, and with --limit at the
+limit, so a listing costs the jobs it shows, not the number of jobs stored.`,
 		flags: func(o *opts, s *config.Set) {
 			s.String(&o.state, "state", "", "", "only jobs in this state (comma-separated; AWAITING_CALLBACK = LAUNCHED or FINALIZED)")
 			s.Duration(&o.olderThan, "older-than", "", 0, "only jobs whose record has not changed for this long (e.g. 15m)")
@@ -323,20 +328,32 @@ func jobs(ctx context.Context, e *env) error {
 	if err := e.connect(); err != nil {
 		return err
 	}
-	store, err := e.jobStore(ctx)
+	idx, err := pipeline.NewJobIndex(ctx, e.js, e.topo)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
+	q := pipeline.JobQuery{Limit: e.o.limit}
+	if e.o.olderThan > 0 {
+		q.ChangedBefore = now.Add(-e.o.olderThan)
+	}
+	var recs []*pipeline.JobRecord
+	if states == nil {
+		if recs, err = idx.Oldest(ctx, q); err != nil {
+			return err
+		}
+	}
+	for _, st := range slices.Sorted(maps.Keys(states)) {
+		q.Status = st
+		found, err := idx.Oldest(ctx, q)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, found...)
+	}
 	rows := []jobRow{}
-	err = store.List(ctx, func(r *pipeline.JobRecord) bool {
-		if states != nil && !states[r.Status] {
-			return true
-		}
+	for _, r := range recs {
 		changed := lastChange(r)
-		if e.o.olderThan > 0 && now.Sub(changed) < e.o.olderThan {
-			return true
-		}
 		row := jobRow{JobID: r.JobID, Status: r.Status, CreatedAt: r.CreatedAt, UpdatedAt: changed,
 			AgeSeconds: int64(now.Sub(r.CreatedAt) / time.Second), IdleSeconds: int64(now.Sub(changed) / time.Second),
 			Region: r.Region, Channel: r.Channel, AccountID: r.AccountID, WorkflowExecutionID: r.WorkflowExecutionID,
@@ -345,10 +362,6 @@ func jobs(ctx context.Context, e *env) error {
 			row.LastErrorCode = r.LastError.Code
 		}
 		rows = append(rows, row)
-		return true
-	})
-	if err != nil {
-		return err
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		if !rows[i].UpdatedAt.Equal(rows[j].UpdatedAt) {

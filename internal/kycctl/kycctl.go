@@ -106,7 +106,6 @@ type opts struct {
 	idemKey string
 
 	// status
-	scanLimit int
 
 	// watch
 	types, kinds string

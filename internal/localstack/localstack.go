@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kycpipe/kycpipe/examples/webhook-receiver/receiver"
+	"github.com/kycpipe/kycpipe/internal/console"
 	"github.com/kycpipe/kycpipe/internal/service"
 	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
@@ -71,6 +72,9 @@ type Options struct {
 	// the notifiers' webhook policy must allow http and loopback
 	// (Ingest.Webhooks, Notifier.Webhooks).
 	WebhookReceiver bool
+	// Console, when set, mounts the operator console at /console/ (its
+	// Topology, APIKeys, Gatherer, Webhooks and Logger are filled in).
+	Console *console.Config
 
 	Logger         *zap.Logger
 	Registry       *prometheus.Registry
@@ -85,6 +89,7 @@ type Stack struct {
 	JS        jetstream.JetStream
 	Sim       *jumiotest.Server // nil with an external Jumio
 	Ingest    *pipeline.Ingest
+	Console   *console.Console // nil without Options.Console
 	IngestURL string
 	APIKey    string
 	Topology  pipeline.Topology
@@ -282,6 +287,19 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// The local stack's simulator calls back over loopback: callbacks open to
 	// any source are intended here (cmd/ingest warns about them).
 	icfg.Callbacks.Open = true
+	if o.Console != nil {
+		ccfg := *o.Console
+		ccfg.Topology, ccfg.APIKeys, ccfg.Gatherer, ccfg.Logger = s.Topology, apiKeys, reg, log.Named("console")
+		if ccfg.Webhooks, err = pipeline.NewWebhookEndpoints(ctx, s.JS, s.Topology, icfg.Webhooks, nil); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		if s.Console, err = console.New(ctx, s.JS, ccfg); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		icfg.Console = s.Console
+	}
 	if s.Ingest, err = pipeline.NewIngest(ctx, s.NC, s.JS, icfg); err != nil {
 		ln.Close()
 		return nil, err

@@ -114,16 +114,30 @@ func (in *Ingest) callback(w http.ResponseWriter, r *http.Request) {
 }
 
 // knownExecution returns the job whose record names the callback's
-// workflow execution and account, or ErrJobNotFound.
+// workflow execution and account, or ErrJobNotFound. It reads with direct
+// gets (any replica) and confirms every "unknown" with the bucket stream's
+// leader: after a partition a lagging replica may not have the execution's
+// index entry or the record naming it yet, and a genuine callback must not
+// be dropped for that.
 func (in *Ingest) knownExecution(ctx context.Context, cb *jumio.Callback) (string, error) {
-	jobID, err := in.store.JobForExecution(ctx, cb.WorkflowExecution.ID)
+	jobID, err := in.matchExecution(ctx, cb, false)
+	if errors.Is(err, ErrJobNotFound) {
+		jobID, err = in.matchExecution(ctx, cb, true)
+	}
+	return jobID, err
+}
+
+// matchExecution is knownExecution with one kind of read: from the stream
+// leader (latest) or with direct gets.
+func (in *Ingest) matchExecution(ctx context.Context, cb *jumio.Callback, latest bool) (string, error) {
+	jobID, err := in.store.jobForExecution(ctx, cb.WorkflowExecution.ID, latest)
 	if err != nil {
 		return "", err
 	}
 	if !messages.ValidJobID(jobID) {
 		return "", ErrJobNotFound
 	}
-	rec, _, err := in.store.Get(ctx, jobID)
+	rec, _, err := in.store.get(ctx, jobID, latest)
 	if err != nil {
 		return "", err
 	}

@@ -260,9 +260,14 @@ type IngestConfig struct {
 	TracerProvider trace.TracerProvider
 	// MetricsHandler serves GET /metrics (optional).
 	MetricsHandler http.Handler
-	Logger         *zap.Logger
-	Now            func() time.Time
-	Metrics        *Metrics
+	// Console, when set, serves everything under /console/ (the operator
+	// console, DESIGN 3.9) with its own headers and sign-in; the API's
+	// bearer authentication does not apply there. If it has a
+	// SetDraining(bool) method, Ingest.SetDraining calls it.
+	Console http.Handler
+	Logger  *zap.Logger
+	Now     func() time.Time
+	Metrics *Metrics
 }
 
 func (c IngestConfig) withDefaults() IngestConfig {

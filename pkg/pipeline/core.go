@@ -69,7 +69,7 @@ func newStage(ctx context.Context, js jetstream.JetStream, o stageOptions) (*sta
 		return nil, fmt.Errorf("pipeline: %s: job-state bucket: %w", o.name, err)
 	}
 	return &stage{
-		name: o.name, js: js, topo: o.topo, subj: o.topo.Subjects, store: NewJobStore(kv, o.now).withIndex(js, o.topo.Subjects, o.log),
+		name: o.name, js: js, topo: o.topo, subj: o.topo.Subjects, store: NewJobStore(kv, o.now).withIndex(js, o.topo.Subjects, o.log).withLeaderReads(js),
 		log: o.log, now: o.now, m: o.metrics, tracer: tracerOf(o.tracing), ready: newReadiness(js, o.topo, o.now),
 		backoff: o.backoff, delays: o.delays.withDefaults(), budget: o.budget, grace: o.grace,
 		faults: newFaultGate(o.name, o.jumio, o.probeEvery, o.log, o.now, o.metrics), maxDeliver: o.maxDeliver,
@@ -144,6 +144,9 @@ type failure struct {
 	// hold records in the job's record that the message waits for a
 	// paused region (Held, LastError); nil: nothing is recorded.
 	hold func(ctx context.Context, info messages.ErrorInfo) error
+	// triggerOnly: giving up on the message does not fail its job (see
+	// giveUp.triggerOnly).
+	triggerOnly bool
 }
 
 // settle turns a failure into an outcome, the same way for every stage:
@@ -190,7 +193,7 @@ func (s *stage) settle(ctx context.Context, f failure) outcome {
 		if reason == "" {
 			reason = messages.ReasonTerminal
 		}
-		return s.giveUp(ctx, f.msg, giveUp{reason: reason, jobID: f.jobID, info: errorInfo(errorCode(f.err), f.err), cause: f.err, log: log})
+		return s.giveUp(ctx, f.msg, giveUp{reason: reason, jobID: f.jobID, info: errorInfo(errorCode(f.err), f.err), cause: f.err, log: log, triggerOnly: f.triggerOnly})
 	case classThrottled:
 		n := deliveries(f.msg)
 		if f.charge != nil {
@@ -223,7 +226,7 @@ func (s *stage) settle(ctx context.Context, f failure) outcome {
 			n = c
 			if n > s.budget {
 				return s.giveUp(ctx, f.msg, giveUp{reason: messages.ReasonRetryBudget, jobID: f.jobID,
-					info: errorInfo(messages.ErrCodeRetryBudget, f.err), cause: f.err, log: log})
+					info: errorInfo(messages.ErrCodeRetryBudget, f.err), cause: f.err, log: log, triggerOnly: f.triggerOnly})
 			}
 		}
 		d := max(s.backoff.Delay(n), retryAfter)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -55,6 +56,10 @@ type giveUp struct {
 	info   messages.ErrorInfo
 	cause  error
 	log    *zap.Logger
+	// triggerOnly: the message only triggers work on its job (a callback):
+	// the letter is recorded in the job's record (for erasure), but the job
+	// is not failed; its own message (the poll task) decides it.
+	triggerOnly bool
 }
 
 // giveUp dead-letters m, marks its job failed and returns the terminate
@@ -71,7 +76,12 @@ func (s *stage) giveUp(ctx context.Context, m jetstream.Msg, g giveUp) outcome {
 		return retry(s.delays.GiveUpRetry)
 	}
 	s.m.deadLettered(s.name, g.reason)
-	if g.jobID != "" {
+	if g.jobID != "" && g.triggerOnly {
+		if err := s.recordLetter(ctx, g.jobID, letter); err != nil {
+			log.Error("cannot record the dead letter in its job's record; will retry", zap.Error(err))
+			return retry(s.delays.GiveUpRetry)
+		}
+	} else if g.jobID != "" {
 		if err := s.failJob(ctx, g.jobID, g.info, letter); err != nil {
 			log.Error("cannot mark job failed; will retry", zap.Error(err))
 			return retry(s.delays.GiveUpRetry)
@@ -155,13 +165,15 @@ func eventKind(kind string) string { return "event:" + kind }
 // job being erased it only records the letter (the eraser removes it); for
 // an erased one it deletes the letter itself.
 func (s *stage) failJob(ctx context.Context, jobID string, info messages.ErrorInfo, letter MessageRef) error {
-	rec, rev, err := s.store.Get(ctx, jobID)
+	// From the stream leader: whether the job is decided decides whether a
+	// failed event goes out.
+	rec, rev, err := s.store.getLatest(ctx, jobID)
 	if errors.Is(err, ErrJobNotFound) {
 		rec = &JobRecord{JobID: jobID, CreatedAt: s.now().UTC()}
 		if _, rev, err = s.store.Create(ctx, rec); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 			return err
 		}
-		if rec, rev, err = s.store.Get(ctx, jobID); err != nil {
+		if rec, rev, err = s.store.getLatest(ctx, jobID); err != nil {
 			return err
 		}
 	} else if err != nil {
@@ -203,6 +215,33 @@ func (s *stage) failJob(ctx context.Context, jobID string, info messages.ErrorIn
 		s.m.jobFailed()
 	}
 	return nil
+}
+
+// recordLetter records where a dead letter about a job is (for erasure)
+// without changing the job's status.
+func (s *stage) recordLetter(ctx context.Context, jobID string, letter MessageRef) error {
+	rec, rev, err := s.store.getLatest(ctx, jobID)
+	if errors.Is(err, ErrJobNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, _, err = s.store.Update(ctx, rec, rev, func(r *JobRecord) error {
+		if slices.Contains(r.Messages, letter) {
+			return errStop
+		}
+		r.addMessages(letter)
+		return nil
+	})
+	switch {
+	case errors.Is(err, ErrErasing):
+		return nil
+	case errors.Is(err, ErrErased):
+		s.deleteMessages(ctx, letter)
+		return nil
+	}
+	return err
 }
 
 // deleteMessages removes messages about an erased job that were published

@@ -1,10 +1,13 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -28,8 +31,16 @@ import (
 // job records. The entries hold IDs, attributes and times, no personal data
 // (references appear only as hashes). Writes are asynchronous and
 // best-effort: the record is the truth, and readers check each entry against
-// it (a stale entry is skipped and repaired), so a lost index write delays a
-// listing's accuracy, never a job.
+// it (a stale entry is skipped, and purged when the record changed after
+// it was written), so a lost index write delays a listing's accuracy, never
+// a job.
+//
+// An entry's stream time is when the job's attributes last changed (it is
+// published right after the record write that changed them), and that is
+// never before the job was created: so a listing of jobs created after T
+// stops at the first entry older than T, and a listing of jobs unchanged
+// since T starts at the first entry written at T (found by time, not by
+// reading).
 
 // IndexEntry is a job's entry in the index.
 type IndexEntry struct {
@@ -65,13 +76,13 @@ type jobIndexer struct {
 	js   jetstream.JetStream
 	subj messages.Subjects
 	log  *zap.Logger
-
-	mu     sync.Mutex
-	stream jetstream.Stream // the index stream, once looked up
 }
 
 // withIndex makes the store maintain the job index.
 func (s *JobStore) withIndex(js jetstream.JetStream, subj messages.Subjects, log *zap.Logger) *JobStore {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	s.index = &jobIndexer{js: js, subj: subj, log: log}
 	return s
 }
@@ -107,78 +118,142 @@ func (x *jobIndexer) update(prev, next *JobRecord) {
 		}
 	}
 	if oldSubj != "" && oldSubj != newSubj {
-		go x.purge(oldSubj)
+		// Later, not now: the old entry may still be on its way (an
+		// asynchronous publish of this process), and a purge that overtook
+		// it would leave it behind.
+		time.AfterFunc(indexPurgeDelay, func() { x.purge(oldSubj) })
 	}
 }
 
-// purge removes the entries under one exact subject: one purge request
-// (the stream is looked up once per process).
+// indexPurgeDelay is how long after a job's entry moved its old one is
+// purged. Until then listings skip it (it no longer matches the record).
+const indexPurgeDelay = 500 * time.Millisecond
+
+// purge removes the entries under one exact subject.
 func (x *jobIndexer) purge(subject string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := x.indexStream(ctx)
-	if err == nil {
-		err = st.Purge(ctx, jetstream.WithPurgeSubject(subject))
-	}
-	if err != nil {
+	if err := purgeIndexSubject(ctx, x.js, x.subj.StreamIndex(), subject); err != nil {
 		x.log.Debug("stale index entry not purged; readers skip it", zap.Error(err))
 	}
 }
 
-func (x *jobIndexer) indexStream(ctx context.Context) (jetstream.Stream, error) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.stream != nil {
-		return x.stream, nil
+// purgeIndexSubject removes every message of one subject from a stream.
+// It talks to the JetStream API directly: one request, without the stream
+// lookup (a full stream info) the client library would make first; the
+// index pays it for every move of every job.
+func purgeIndexSubject(ctx context.Context, js jetstream.JetStream, stream, subject string) error {
+	req, _ := json.Marshal(struct {
+		Filter string `json:"filter"`
+	}{subject})
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
 	}
-	st, err := x.js.Stream(ctx, x.subj.StreamIndex())
+	m, err := js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.PURGE."+stream, req)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("pipeline: purge %s: %w", subject, err)
 	}
-	x.stream = st
-	return st, nil
+	var resp struct {
+		Success bool `json:"success"`
+		Error   *struct {
+			Code        int    `json:"code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return fmt.Errorf("pipeline: purge %s: %w", subject, err)
+	}
+	if !resp.Success {
+		desc := "not purged"
+		if resp.Error != nil {
+			desc = fmt.Sprintf("JetStream error %d: %s", resp.Error.Code, resp.Error.Description)
+		}
+		return fmt.Errorf("pipeline: purge %s: %s", subject, desc)
+	}
+	return nil
 }
 
-// eraseIndex removes a job's entries (its current one and its references')
-// and waits until they are gone.
-func eraseIndex(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, r *JobRecord) (int, error) {
-	subjects := []string{indexSubject(subj, r)}
-	for _, ref := range []struct{ kind, value string }{{"c", r.CustomerInternalReference}, {"u", r.UserReference}} {
-		if ref.value != "" {
-			subjects = append(subjects, subj.IndexRef(ref.kind, messages.RefHash(ref.value), r.JobID))
+// jobIndexSubjects lists every subject a job may have an entry under: its
+// current one, and one per status of its timeline (with and without its
+// decision), so that an entry left behind by a writer that did not
+// maintain the index (a replay resets FAILED with a bare store) is found
+// too; and its references'.
+func jobIndexSubjects(subj messages.Subjects, r *JobRecord) []string {
+	decisions := []string{""}
+	if r.Decision != nil && r.Decision.Type != "" {
+		decisions = append(decisions, r.Decision.Type)
+	}
+	statuses := []string{r.Status}
+	for _, t := range r.Timeline {
+		if !slices.Contains(statuses, t.Status) && t.Status != "" {
+			statuses = append(statuses, t.Status)
 		}
 	}
+	var out []string
+	for _, st := range statuses {
+		for _, d := range decisions {
+			if s := subj.IndexJob(st, r.Region, d, r.JobID); !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	for _, ref := range []struct{ kind, value string }{{"c", r.CustomerInternalReference}, {"u", r.UserReference}} {
+		if ref.value != "" {
+			out = append(out, subj.IndexRef(ref.kind, messages.RefHash(ref.value), r.JobID))
+		}
+	}
+	return out
+}
+
+// eraseIndex removes a job's entries (the one under its current attributes,
+// any it may have left under earlier ones, and its references') and waits
+// until they are gone.
+func eraseIndex(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, r *JobRecord) (int, error) {
+	subjects := jobIndexSubjects(subj, r)
 	var errs []error
 	for _, s := range subjects {
-		_, err := purgeSubject(ctx, js, subj.StreamIndex(), s)
-		errs = append(errs, err)
+		errs = append(errs, purgeIndexSubject(ctx, js, subj.StreamIndex(), s))
 	}
 	return len(subjects), errors.Join(errs...)
 }
 
 // JobIndex answers listings and searches of jobs from the index, checking
-// each entry against the job's record.
+// each entry against the job's record. It is safe for concurrent use.
 type JobIndex struct {
 	js    jetstream.JetStream
 	subj  messages.Subjects
 	store *JobStore
+	log   *zap.Logger
 }
 
-// NewJobIndex opens the index and the job-state bucket (see Provision).
+// NewJobIndex opens the index and the job-state bucket (see Provision). The
+// store it reads records with ([JobIndex.Store]) maintains the index on
+// every write, like the stages' own.
 func NewJobIndex(ctx context.Context, js jetstream.JetStream, t Topology) (*JobIndex, error) {
 	t = t.WithDefaults()
 	kv, err := js.KeyValue(ctx, t.Subjects.BucketJobs())
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: job-state bucket: %w", err)
 	}
-	return &JobIndex{js: js, subj: t.Subjects, store: NewJobStore(kv, nil)}, nil
+	log := zap.NewNop()
+	return &JobIndex{js: js, subj: t.Subjects, store: NewJobStore(kv, nil).withIndex(js, t.Subjects, log), log: log}, nil
 }
+
+// Store returns the job store the index checks entries against. Its
+// writes keep the index up to date (use it for RequestErasure).
+func (x *JobIndex) Store() *JobStore { return x.store }
 
 // JobQuery selects jobs. Empty fields match everything.
 type JobQuery struct {
 	Status, Region, Decision string
 	// CreatedAfter keeps jobs created at or after it.
 	CreatedAfter time.Time
+	// ChangedBefore keeps jobs whose record last changed before it (their
+	// UpdatedAt, or CreatedAt for a record no stage wrote yet): jobs that
+	// have not moved since.
+	ChangedBefore time.Time
 	// Before is a page cursor: the Cursor of the previous page (0: the
 	// newest jobs).
 	Before uint64
@@ -200,48 +275,88 @@ func orStar(s string) string {
 	return s
 }
 
-// List returns the jobs matching q, most recently changed first.
+// Bounds of List's backward reads: the first window is a few times the page
+// size; each next one four times larger, up to maxListWindow sequences.
+const maxListWindow = 1 << 16
+
+// indexClockSlack covers the difference between the clock that stamps a
+// record's UpdatedAt (the writer's) and the one that stamps its index entry
+// (the NATS server's).
+const indexClockSlack = 2 * time.Second
+
+func (q JobQuery) filter(subj messages.Subjects) string {
+	return subj.IndexJobs(orStar(q.Status), orStar(q.Region), orStar(q.Decision))
+}
+
+// lastChange is when a record last changed.
+func lastChange(r *JobRecord) time.Time {
+	if r.UpdatedAt.IsZero() {
+		return r.CreatedAt
+	}
+	return r.UpdatedAt
+}
+
+// List returns the jobs matching q, most recently changed first (by the
+// last change of their status, region or decision). A page costs the
+// entries it shows plus the index windows it reads past, never the whole
+// stream: windows grow from a few times the page size, and a CreatedAfter
+// or ChangedBefore bound ends or starts the read by time.
 func (x *JobIndex) List(ctx context.Context, q JobQuery) (*JobPage, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	limit = min(limit, 500)
-	filter := x.subj.IndexJobs(orStar(q.Status), orStar(q.Region), orStar(q.Decision))
-	st, err := x.js.Stream(ctx, x.subj.StreamIndex())
+	limit := min(cmp.Or(max(q.Limit, 0), 50), 500)
+	filter := q.filter(x.subj)
+	first, last, err := x.bounds(ctx)
 	if err != nil {
 		return nil, err
 	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return nil, err
+	page := &JobPage{}
+	if last == 0 {
+		return page, nil
 	}
-	end := info.State.LastSeq + 1
+	end := last + 1
 	if q.Before > 0 && q.Before < end {
 		end = q.Before
 	}
-	first := max(info.State.FirstSeq, 1)
-	page := &JobPage{}
+	if !q.ChangedBefore.IsZero() {
+		// Entries written after ChangedBefore belong to jobs that changed
+		// since: start below the first of them. (A job whose record changed
+		// an instant before ChangedBefore and whose entry was stored an
+		// instant after, the time of an asynchronous publish, is missed
+		// until the next listing: reading the entries written in a margin
+		// after the cut would cost a request each.)
+		if seq, ok, err := x.seqFrom(ctx, filter, q.ChangedBefore); err != nil {
+			return nil, err
+		} else if ok && seq < end {
+			end = seq
+		}
+	}
 	window := uint64(4 * limit)
-	for end > first && len(page.Jobs) < limit {
+	exhausted := false
+	for end > first && len(page.Jobs) < limit && !exhausted {
 		start := first
-		if end > window && end-window > first {
+		if end-first > window {
 			start = end - window
 		}
-		msgs, err := x.newest(ctx, filter, start, end, limit-len(page.Jobs))
+		msgs, err := x.read(ctx, filter, start, end)
 		if err != nil {
 			return nil, err
 		}
-		// Newest first within the window.
-		for i := len(msgs) - 1; i >= 0 && len(page.Jobs) < limit; i-- {
-			rec := x.check(ctx, msgs[i], q)
-			if rec != nil {
-				page.Jobs = append(page.Jobs, rec)
-				page.Cursor = msgs[i].seq
+		// Newest first; an entry older than CreatedAfter ends the listing
+		// (its job, and every older entry's, was created before).
+		cands := make([]rawMsg, 0, len(msgs))
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if !q.CreatedAfter.IsZero() && msgs[i].time.Before(q.CreatedAfter) {
+				exhausted = true
+				break
 			}
+			cands = append(cands, msgs[i])
+		}
+		recs, seqs := x.checkAll(ctx, cands, q, limit-len(page.Jobs))
+		page.Jobs = append(page.Jobs, recs...)
+		if len(seqs) > 0 {
+			page.Cursor = seqs[len(seqs)-1]
 		}
 		end = start
-		window *= 4
+		window = min(window*4, maxListWindow)
 	}
 	if len(page.Jobs) < limit || page.Cursor <= first {
 		page.Cursor = 0
@@ -249,60 +364,318 @@ func (x *JobIndex) List(ctx context.Context, q JobQuery) (*JobPage, error) {
 	return page, nil
 }
 
-// newest returns the newest n entries matching filter in [start, end), in
-// stream order. It reads the range forward in bounded batches, keeping the
-// last n.
-func (x *JobIndex) newest(ctx context.Context, filter string, start, end uint64, n int) ([]rawMsg, error) {
-	const chunk = 1000
-	var kept []rawMsg
+// Oldest returns the jobs matching q that changed least recently first (by
+// the last change of their status, region or decision), at most q.Limit of
+// them (0: all). q.Before is ignored. It reads the index forward and stops
+// at the limit, or with ChangedBefore at the first entry written after it.
+func (x *JobIndex) Oldest(ctx context.Context, q JobQuery) ([]*JobRecord, error) {
+	filter := q.filter(x.subj)
+	var out []*JobRecord
+	seq := uint64(1)
+	for q.Limit <= 0 || len(out) < q.Limit {
+		// A run of entries, checked together.
+		var cands []rawMsg
+		done := false
+		for len(cands) < 64 {
+			m, ok, err := x.next(ctx, filter, seq)
+			if err != nil {
+				return nil, err
+			}
+			if !ok || !q.ChangedBefore.IsZero() && !m.time.Before(q.ChangedBefore) {
+				done = true
+				break
+			}
+			cands = append(cands, m)
+			seq = m.seq + 1
+		}
+		need := len(cands)
+		if q.Limit > 0 {
+			need = min(need, q.Limit-len(out))
+		}
+		recs, _ := x.checkAll(ctx, cands, q, need)
+		out = append(out, recs...)
+		if done {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Search finds the jobs whose job ID, workflow execution ID,
+// customerInternalReference or userReference is text (exactly), newest
+// first. Jobs being erased (or erased) are found by their IDs only (their
+// references are gone).
+func (x *JobIndex) Search(ctx context.Context, text string) ([]*JobRecord, error) {
+	if text == "" {
+		return nil, nil
+	}
+	var (
+		mu   sync.Mutex
+		ids  []string
+		errs []error
+		wg   sync.WaitGroup
+	)
+	add := func(found []string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil && !errors.Is(err, ErrJobNotFound) {
+			errs = append(errs, err)
+		}
+		for _, id := range found {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	if messages.ValidJobID(text) {
+		ids = append(ids, text)
+		wg.Go(func() {
+			id, err := x.store.JobForExecution(ctx, text)
+			if err != nil {
+				add(nil, err)
+				return
+			}
+			add([]string{id}, nil)
+		})
+	}
+	for _, kind := range []string{"c", "u"} {
+		wg.Go(func() { add(x.FindByReference(ctx, kind, text)) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	recs := make([]*JobRecord, len(ids))
+	var getErr error
+	for i, id := range ids {
+		wg.Go(func() {
+			rec, _, err := x.store.Get(ctx, id)
+			if err != nil && !errors.Is(err, ErrJobNotFound) {
+				mu.Lock()
+				getErr = err
+				mu.Unlock()
+			}
+			recs[i] = rec
+		})
+	}
+	wg.Wait()
+	if getErr != nil {
+		return nil, getErr
+	}
+	recs = slices.DeleteFunc(recs, func(r *JobRecord) bool { return r == nil })
+	slices.SortStableFunc(recs, func(a, b *JobRecord) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return recs, nil
+}
+
+// Count returns how many index entries match status, region and decision
+// ("" for any). It counts entries, not records: an entry left behind by a
+// lost write counts until a listing repairs it. The server counts from its
+// subject index (no message is read); it is still proportional to the
+// number of jobs matched, so callers cache it.
+func (x *JobIndex) Count(ctx context.Context, status, region, decision string) (uint64, error) {
+	cons, err := x.js.CreateConsumer(ctx, x.subj.StreamIndex(), jetstream.ConsumerConfig{
+		FilterSubject: x.subj.IndexJobs(orStar(status), orStar(region), orStar(decision)),
+		AckPolicy:     jetstream.AckNonePolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
+		InactiveThreshold: 30 * time.Second, MemoryStorage: true, Replicas: 1,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pipeline: count index entries: %w", err)
+	}
+	info := cons.CachedInfo()
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	_ = x.js.DeleteConsumer(dctx, x.subj.StreamIndex(), info.Name)
+	cancel()
+	return info.NumPending, nil
+}
+
+// bounds returns the index's first and last sequences.
+func (x *JobIndex) bounds(ctx context.Context) (first, last uint64, err error) {
+	st, err := x.js.Stream(ctx, x.subj.StreamIndex())
+	if err != nil {
+		return 0, 0, err
+	}
+	info := st.CachedInfo()
+	if info.State.LastSeq == 0 {
+		// CachedInfo is the answer of the lookup above: fresh.
+		return 0, 0, nil
+	}
+	return max(info.State.FirstSeq, 1), info.State.LastSeq, nil
+}
+
+// seqFrom returns the sequence of the first entry matching filter written
+// at or after t (false when there is none).
+func (x *JobIndex) seqFrom(ctx context.Context, filter string, t time.Time) (uint64, bool, error) {
+	req, _ := json.Marshal(struct {
+		StartTime time.Time `json:"start_time"`
+		NextFor   string    `json:"next_by_subj"`
+	}{t.UTC(), filter})
+	m, err := x.js.Conn().RequestWithContext(ctx, "$JS.API.DIRECT.GET."+x.subj.StreamIndex(), req)
+	if err != nil {
+		return 0, false, fmt.Errorf("pipeline: direct get on %s: %w", x.subj.StreamIndex(), err)
+	}
+	switch m.Header.Get("Status") {
+	case "":
+	case "404":
+		return 0, false, nil
+	default:
+		return 0, false, fmt.Errorf("pipeline: direct get on %s: status %s %s", x.subj.StreamIndex(), m.Header.Get("Status"), m.Header.Get("Description"))
+	}
+	seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("pipeline: direct get on %s: no sequence", x.subj.StreamIndex())
+	}
+	return seq, true, nil
+}
+
+// read returns the entries matching filter in [start, end), in stream
+// order, one direct get each (plus one that finds the window's end). A
+// batched direct get would need fewer requests, but the server answers
+// each batch by first counting every entry that matches the filter (for a
+// stream of one message per subject, across its whole subject index: a
+// million entries for an unfiltered listing of a million jobs), while a
+// single get only walks the blocks from start to the next match.
+func (x *JobIndex) read(ctx context.Context, filter string, start, end uint64) ([]rawMsg, error) {
+	var out []rawMsg
 	for seq := start; seq < end; {
-		msgs, err := directGet(ctx, x.js.Conn(), x.subj.StreamIndex(), directGetRequest{Seq: seq, NextFor: filter, Batch: chunk, UpToSeq: end - 1})
+		m, ok, err := x.next(ctx, filter, seq)
 		if err != nil {
 			return nil, err
 		}
-		kept = append(kept, msgs...)
-		if len(kept) > 4*n {
-			kept = append([]rawMsg(nil), kept[len(kept)-4*n:]...)
-		}
-		if len(msgs) < chunk {
+		if !ok || m.seq >= end {
 			break
 		}
-		seq = msgs[len(msgs)-1].seq + 1
+		out = append(out, m)
+		seq = m.seq + 1
 	}
-	return kept, nil
+	return out, nil
+}
+
+// next returns the first entry matching filter at or after seq.
+func (x *JobIndex) next(ctx context.Context, filter string, seq uint64) (rawMsg, bool, error) {
+	req, _ := json.Marshal(directGetRequest{Seq: seq, NextFor: filter})
+	m, err := x.js.Conn().RequestWithContext(ctx, "$JS.API.DIRECT.GET."+x.subj.StreamIndex(), req)
+	if err != nil {
+		return rawMsg{}, false, fmt.Errorf("pipeline: direct get on %s: %w", x.subj.StreamIndex(), err)
+	}
+	switch m.Header.Get("Status") {
+	case "":
+	case "404":
+		return rawMsg{}, false, nil
+	default:
+		return rawMsg{}, false, fmt.Errorf("pipeline: direct get on %s: status %s %s", x.subj.StreamIndex(), m.Header.Get("Status"), m.Header.Get("Description"))
+	}
+	s, _ := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+	t, _ := time.Parse(time.RFC3339Nano, m.Header.Get("Nats-Time-Stamp"))
+	return rawMsg{subject: m.Header.Get("Nats-Subject"), seq: s, time: t, data: m.Data}, true, nil
+}
+
+// checkConcurrency bounds the records one listing reads at once.
+const checkConcurrency = 16
+
+// checkAll checks candidate entries in order against their records and
+// returns up to need of those that pass, in order, with the index
+// sequences of every entry examined up to the last one returned (the
+// listing's cursor is the last of them). Records are read concurrently.
+func (x *JobIndex) checkAll(ctx context.Context, cands []rawMsg, q JobQuery, need int) ([]*JobRecord, []uint64) {
+	var recs []*JobRecord
+	var seqs []uint64
+	for len(cands) > 0 && len(recs) < need {
+		n := min(len(cands), max(need-len(recs), 8), 64)
+		batch := make([]*JobRecord, n)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, checkConcurrency)
+		for i := range n {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				batch[i] = x.check(ctx, cands[i], q)
+			})
+		}
+		wg.Wait()
+		for i, rec := range batch {
+			if len(recs) == need {
+				break
+			}
+			seqs = append(seqs, cands[i].seq)
+			if rec != nil {
+				recs = append(recs, rec)
+			}
+		}
+		cands = cands[n:]
+	}
+	return recs, seqs
 }
 
 // check returns the record an entry stands for, if the entry is current
-// and matches q; a stale entry (the job moved on, or was erased) is skipped.
+// and matches q; a stale entry (the job moved on, or was erased) is
+// skipped, and purged when the record changed after it was written (an
+// entry newer than the record read is not: the record read may lag).
 func (x *JobIndex) check(ctx context.Context, m rawMsg, q JobQuery) *JobRecord {
 	var e IndexEntry
 	if err := json.Unmarshal(m.data, &e); err != nil || !messages.ValidJobID(e.JobID) {
 		return nil
 	}
+	if !q.CreatedAfter.IsZero() && e.CreatedAt.Before(q.CreatedAfter) {
+		return nil
+	}
+	// The record changed at least when the entry was written.
+	if changed := cmp.Or(e.UpdatedAt, e.CreatedAt); !q.ChangedBefore.IsZero() && !changed.IsZero() && !changed.Before(q.ChangedBefore) {
+		return nil
+	}
 	rec, _, err := x.store.Get(ctx, e.JobID)
-	if err != nil || rec.Erasing() || indexSubject(x.subj, rec) != m.subject {
+	if err != nil {
+		return nil
+	}
+	if indexSubject(x.subj, rec) != m.subject {
+		if rec.Status == StatusErased || (!m.time.IsZero() && m.time.Before(lastChange(rec).Add(-indexClockSlack))) {
+			go x.repair(m.subject)
+		}
+		return nil
+	}
+	if rec.Erasing() && q.Status != StatusErasing {
 		return nil
 	}
 	if !q.CreatedAfter.IsZero() && rec.CreatedAt.Before(q.CreatedAfter) {
 		return nil
 	}
+	if !q.ChangedBefore.IsZero() && !lastChange(rec).Before(q.ChangedBefore) {
+		return nil
+	}
 	return rec
 }
 
+// repair purges a stale entry.
+func (x *JobIndex) repair(subject string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := purgeIndexSubject(ctx, x.js, x.subj.StreamIndex(), subject); err != nil {
+		x.log.Debug("stale index entry not purged", zap.Error(err))
+	}
+}
+
 // FindByReference returns the IDs of the jobs whose customerInternalReference
-// (kind "c") or userReference (kind "u") is ref, oldest first, at most 100.
+// (kind "c") or userReference (kind "u") is ref, at most 100, in no
+// particular order. It asks JetStream for the subjects under the
+// reference's hash (one request, answered from the subject index), not for
+// the entries: reading those would walk the stream's blocks from the first
+// match to the last.
 func (x *JobIndex) FindByReference(ctx context.Context, kind, ref string) ([]string, error) {
-	msgs, err := directGet(ctx, x.js.Conn(), x.subj.StreamIndex(), directGetRequest{Seq: 1, NextFor: x.subj.IndexRefs(kind, messages.RefHash(ref)), Batch: 100})
+	st, err := x.js.Stream(ctx, x.subj.StreamIndex())
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(x.subj.IndexRefs(kind, messages.RefHash(ref))))
 	if err != nil {
 		return nil, err
 	}
 	var ids []string
-	for _, m := range msgs {
-		if i := lastDot(m.subject); i >= 0 && messages.ValidJobID(m.subject[i+1:]) {
-			ids = append(ids, m.subject[i+1:])
+	for subject := range info.State.Subjects {
+		if i := lastDot(subject); i >= 0 && messages.ValidJobID(subject[i+1:]) {
+			ids = append(ids, subject[i+1:])
 		}
 	}
-	return ids, nil
+	slices.Sort(ids)
+	return ids[:min(len(ids), 100)], nil
 }
 
 func lastDot(s string) int {
@@ -321,31 +694,18 @@ func lastDot(s string) int {
 func (x *JobIndex) Ended(ctx context.Context, cutoff time.Time, limit int) ([]*JobRecord, error) {
 	var out []*JobRecord
 	for _, status := range []string{StatusDecided, StatusFailed} {
-		seq := uint64(1)
-		for len(out) < limit {
-			msgs, err := directGet(ctx, x.js.Conn(), x.subj.StreamIndex(), directGetRequest{Seq: seq, NextFor: x.subj.IndexJobs(status, "*", "*"), Batch: 256})
+		filter := x.subj.IndexJobs(status, "*", "*")
+		for seq := uint64(1); len(out) < limit; {
+			m, ok, err := x.next(ctx, filter, seq)
 			if err != nil {
 				return nil, err
 			}
-			if len(msgs) == 0 {
+			if !ok || m.time.After(cutoff) {
 				break
 			}
-			newer := false
-			for _, m := range msgs {
-				seq = m.seq + 1
-				if m.time.After(cutoff) {
-					newer = true
-					break
-				}
-				if rec := x.check(ctx, m, JobQuery{}); rec != nil && rec.UpdatedAt.Before(cutoff) {
-					out = append(out, rec)
-					if len(out) >= limit {
-						break
-					}
-				}
-			}
-			if newer {
-				break
+			seq = m.seq + 1
+			if rec := x.check(ctx, m, JobQuery{}); rec != nil && rec.UpdatedAt.Before(cutoff) {
+				out = append(out, rec)
 			}
 		}
 	}
@@ -356,8 +716,7 @@ func (x *JobIndex) Ended(ctx context.Context, cutoff time.Time, limit int) ([]*J
 type directGetRequest struct {
 	Seq     uint64 `json:"seq,omitempty"`
 	NextFor string `json:"next_by_subj,omitempty"`
-	Batch   int    `json:"batch,omitempty"`
-	UpToSeq uint64 `json:"up_to_seq,omitempty"`
+	Batch   int    `json:"batch,omitempty"` // 0: one message, no end-of-batch
 }
 
 type rawMsg struct {
@@ -368,35 +727,38 @@ type rawMsg struct {
 }
 
 // directGet runs a batched direct get on a stream (AllowDirect) and returns
-// the messages in stream order.
-func directGet(ctx context.Context, nc *nats.Conn, stream string, req directGetRequest) ([]rawMsg, error) {
+// the messages in stream order, and how many more match after them.
+func directGet(ctx context.Context, nc *nats.Conn, stream string, req directGetRequest) ([]rawMsg, uint64, error) {
 	if req.Batch <= 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	inbox := nc.NewRespInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	body, _ := json.Marshal(req)
 	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, body); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var out []rawMsg
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("pipeline: direct get on %s: %w", stream, err)
+			return nil, 0, fmt.Errorf("pipeline: direct get on %s: %w", stream, err)
 		}
 		if status := m.Header.Get("Status"); status != "" {
 			switch status {
-			case "204", "404": // end of batch, or nothing matched
-				return out, nil
+			case "204": // end of batch
+				pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+				return out, pending, nil
+			case "404": // nothing matched
+				return out, 0, nil
 			case "408":
-				return out, nil
+				return nil, 0, fmt.Errorf("pipeline: direct get on %s: bad request %s", stream, m.Header.Get("Description"))
 			}
-			return nil, fmt.Errorf("pipeline: direct get on %s: status %s %s", stream, status, m.Header.Get("Description"))
+			return nil, 0, fmt.Errorf("pipeline: direct get on %s: status %s %s", stream, status, m.Header.Get("Description"))
 		}
 		var seq uint64
 		_, _ = fmt.Sscan(m.Header.Get("Nats-Sequence"), &seq)

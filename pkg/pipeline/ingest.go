@@ -71,7 +71,7 @@ func NewIngest(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg I
 	if cfg.Callbacks.unprotected() && !cfg.Callbacks.Open {
 		cfg.Logger.Warn("callbacks are accepted from anyone: set KYCPIPE_CALLBACK_SECRET and/or KYCPIPE_CALLBACK_ALLOWLIST=jumio (docs/SECURITY.md)")
 	}
-	return &Ingest{cfg: cfg, nc: nc, js: js, subj: cfg.Topology.Subjects, store: NewJobStore(kv, cfg.Now).withIndex(js, cfg.Topology.Subjects, cfg.Logger),
+	return &Ingest{cfg: cfg, nc: nc, js: js, subj: cfg.Topology.Subjects, store: NewJobStore(kv, cfg.Now).withIndex(js, cfg.Topology.Subjects, cfg.Logger).withLeaderReads(js),
 		images: images, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics, submitter: submitter, hooks: hooks,
 		cbLimit: newSourceLimiter(cfg.Callbacks.RatePerSecond, cfg.Callbacks.Burst, maxSources),
 		cbLog:   newBucket(1, 10),
@@ -80,7 +80,12 @@ func NewIngest(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg I
 
 // SetDraining makes readiness fail, so load balancers stop sending traffic
 // before the server shuts down.
-func (in *Ingest) SetDraining(d bool) { in.draining.Store(d) }
+func (in *Ingest) SetDraining(d bool) {
+	in.draining.Store(d)
+	if c, ok := in.cfg.Console.(interface{ SetDraining(bool) }); ok {
+		c.SetDraining(d)
+	}
+}
 
 // Handler returns the HTTP API.
 func (in *Ingest) Handler() http.Handler {
@@ -100,6 +105,11 @@ func (in *Ingest) Handler() http.Handler {
 	if in.cfg.MetricsHandler != nil {
 		mux.Handle("GET /metrics", in.authed(ScopeMetrics, in.cfg.MetricsHandler.ServeHTTP))
 	}
+	if in.cfg.Console != nil {
+		// The console sets its own Content-Security-Policy (its pages load
+		// their stylesheet and script) over the API's stricter one.
+		mux.Handle("/console/", in.route("console", in.cfg.Console))
+	}
 	return securityHeaders(problemFallback(mux))
 }
 
@@ -117,7 +127,8 @@ func (s *statusRecorder) WriteHeader(code int) {
 }
 
 // Unwrap lets http.ResponseController reach the connection (read
-// deadlines of uploads).
+// deadlines of uploads; the console's event streams flush and extend their
+// write deadline through it).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {

@@ -247,10 +247,16 @@ func equalFoldASCII(a, b string) bool {
 
 // JobStore reads and writes job records and the execution index in the
 // job-state bucket. Keys: job.<jobId> and exec.<workflowExecutionId>.
+//
+// A store made by the pipeline's stages and ingest reads from the bucket's
+// stream leader (see kvleader.go): a replica that lags after a partition
+// never answers the reads that decide what to do with a job. A store made
+// with [NewJobStore] alone (tools) reads with direct gets, from any replica.
 type JobStore struct {
-	kv    jetstream.KeyValue
-	now   func() time.Time
-	index *jobIndexer // nil: no index is maintained
+	kv     jetstream.KeyValue
+	now    func() time.Time
+	index  *jobIndexer   // nil: no index is maintained
+	leader *leaderReader // nil: direct gets
 }
 
 // ErrJobNotFound is returned for an unknown job ID.
@@ -270,9 +276,47 @@ func NewJobStore(kv jetstream.KeyValue, now func() time.Time) *JobStore {
 	return &JobStore{kv: kv, now: now}
 }
 
-// Get returns a job's record and its revision, or ErrJobNotFound.
+// withLeaderReads lets the store read from the bucket stream's leader,
+// through js's connection (see [JobStore.getLatest]).
+func (s *JobStore) withLeaderReads(js jetstream.JetStream) *JobStore {
+	s.leader = newLeaderReader(js, s.kv.Bucket())
+	return s
+}
+
+// read returns the value and revision of key's latest entry, or
+// jetstream.ErrKeyNotFound (also for a deleted key). latest: from the
+// stream leader (when the store reads from it), else with a direct get.
+func (s *JobStore) read(ctx context.Context, key string, latest bool) ([]byte, uint64, error) {
+	if latest && s.leader != nil {
+		return s.leader.get(ctx, key)
+	}
+	e, err := s.kv.Get(ctx, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	return e.Value(), e.Revision(), nil
+}
+
+// Get returns a job's record and its revision, or ErrJobNotFound. It reads
+// with a direct get, which any replica of the bucket may answer: after a
+// partition, an older revision of the record, or none. Writing on top of it
+// is safe ([JobStore.Update] compares revisions and re-reads from the
+// leader); a caller that decides something from the record alone (give up,
+// call Jumio with its IDs, drop a message) confirms it with getLatest.
 func (s *JobStore) Get(ctx context.Context, jobID string) (*JobRecord, uint64, error) {
-	e, err := s.kv.Get(ctx, jobKey(jobID))
+	return s.get(ctx, jobID, false)
+}
+
+// getLatest is Get answered by the bucket stream's leader, which has every
+// write the cluster committed (kvleader.go). It costs about three direct
+// gets, so the hot paths read with Get and confirm with getLatest only what
+// a stale record could get wrong.
+func (s *JobStore) getLatest(ctx context.Context, jobID string) (*JobRecord, uint64, error) {
+	return s.get(ctx, jobID, true)
+}
+
+func (s *JobStore) get(ctx context.Context, jobID string, latest bool) (*JobRecord, uint64, error) {
+	value, rev, err := s.read(ctx, jobKey(jobID), latest)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, ErrJobNotFound
 	}
@@ -280,10 +324,10 @@ func (s *JobStore) Get(ctx context.Context, jobID string) (*JobRecord, uint64, e
 		return nil, 0, fmt.Errorf("pipeline: read job record: %w", err)
 	}
 	var r JobRecord
-	if err := decodeRecord(e.Value(), &r); err != nil {
+	if err := decodeRecord(value, &r); err != nil {
 		return nil, 0, fmt.Errorf("pipeline: decode job record: %w", err)
 	}
-	return &r, e.Revision(), nil
+	return &r, rev, nil
 }
 
 // Create stores a new record. It returns jetstream.ErrKeyExists (and the
@@ -295,7 +339,7 @@ func (s *JobStore) Create(ctx context.Context, r *JobRecord) (*JobRecord, uint64
 	}
 	rev, err := s.kv.Create(ctx, jobKey(r.JobID), b)
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		existing, rev, gerr := s.Get(ctx, r.JobID)
+		existing, rev, gerr := s.getLatest(ctx, r.JobID)
 		if gerr != nil {
 			return nil, 0, gerr
 		}
@@ -373,7 +417,10 @@ func (s *JobStore) update(ctx context.Context, r *JobRecord, rev uint64, mutate 
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt >= 10 {
 			return r, rev, fmt.Errorf("pipeline: update job record: %w", err)
 		}
-		if r, rev, err = s.Get(ctx, r.JobID); err != nil {
+		// The revision we had is not the latest: a concurrent write, or a
+		// stale read. Re-read from the leader, or a lagging replica could
+		// hand the same old revision back again.
+		if r, rev, err = s.getLatest(ctx, r.JobID); err != nil {
 			return r, rev, err
 		}
 	}
@@ -421,9 +468,10 @@ func (s *JobStore) eraseExecution(ctx context.Context, executionID, jobID string
 }
 
 // ExecutionErased reports whether a workflow execution belonged to a job
-// that was erased.
+// that was erased. It reads from the stream leader: it decides whether a
+// callback is dropped.
 func (s *JobStore) ExecutionErased(ctx context.Context, executionID string) (bool, error) {
-	_, err := s.kv.Get(ctx, erasedKey(executionID))
+	_, _, err := s.read(ctx, erasedKey(executionID), true)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return false, nil
 	}
@@ -431,16 +479,27 @@ func (s *JobStore) ExecutionErased(ctx context.Context, executionID string) (boo
 }
 
 // JobForExecution returns the job ID of a workflow execution, or
-// ErrJobNotFound.
+// ErrJobNotFound. Like Get, it reads with a direct get; a caller that drops
+// a callback when the execution is unknown confirms that with
+// jobForExecutionLatest.
 func (s *JobStore) JobForExecution(ctx context.Context, executionID string) (string, error) {
-	e, err := s.kv.Get(ctx, execKey(executionID))
+	return s.jobForExecution(ctx, executionID, false)
+}
+
+// jobForExecutionLatest is JobForExecution answered by the stream leader.
+func (s *JobStore) jobForExecutionLatest(ctx context.Context, executionID string) (string, error) {
+	return s.jobForExecution(ctx, executionID, true)
+}
+
+func (s *JobStore) jobForExecution(ctx context.Context, executionID string, latest bool) (string, error) {
+	value, _, err := s.read(ctx, execKey(executionID), latest)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return "", ErrJobNotFound
 	}
 	if err != nil {
 		return "", fmt.Errorf("pipeline: read execution index: %w", err)
 	}
-	return string(e.Value()), nil
+	return string(value), nil
 }
 
 // List calls fn for every job record (for operators; it reads the whole

@@ -89,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		erasures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_erasures_total",
 			Help: "Jobs erased, by source (REQUEST, RETENTION), and callbacks or other messages dropped because their job was erased (source dropped_callback)."}, []string{"source"}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_retrieval_polls_total",
-			Help: "Retrieval attempts by trigger (callback, poll) and result (decided, pending, not_retrievable)."}, []string{"trigger", "result"}),
+			Help: "Retrieval attempts by trigger (callback, poll) and result (decided, pending, not_retrievable, stale_record)."}, []string{"trigger", "result"}),
 		configFaults: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kycpipe_jumio_config_fault",
 			Help: "1 while Jumio refuses kycpipe's configuration of a region and the stage pauses it, by stage, region and fault (credentials, permission, web_href)."}, []string{"stage", "region", "fault"}),
 		faultProbes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_jumio_config_probes_total",

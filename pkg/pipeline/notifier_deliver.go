@@ -90,7 +90,7 @@ func (d *delivery) run(ctx context.Context) outcome {
 	d.ep = ep
 	if !ep.Enabled() {
 		n.wm.delivery(ep.ID, outcomeDisabled)
-		d.logEntry(ctx, AttemptDropped, 0, webhooks.Result{}, "the endpoint is disabled", nil, false)
+		d.logEntry(ctx, attemptLog{outcome: AttemptDropped, errText: "the endpoint is disabled"})
 		d.clearAttempts(ctx)
 		return ack()
 	}
@@ -119,7 +119,7 @@ func (d *delivery) run(ctx context.Context) outcome {
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		n.wm.delivery(ep.ID, outcomeEventGone)
 		d.log.Info("the event is no longer stored (erased or aged out); dropping the delivery")
-		d.logEntry(ctx, AttemptDropped, 0, webhooks.Result{}, "the event is no longer stored", nil, false)
+		d.logEntry(ctx, attemptLog{outcome: AttemptDropped, errText: "the event is no longer stored"})
 		d.clearAttempts(ctx)
 		return ack()
 	}
@@ -144,7 +144,7 @@ func (d *delivery) run(ctx context.Context) outcome {
 	case webhooks.ClassDelivered:
 		n.wm.delivery(ep.ID, outcomeDelivered)
 		n.wm.delivered(n.now().Sub(job.Timestamp))
-		d.logEntry(ctx, AttemptDelivered, attempt, res, "", nil, false)
+		d.logEntry(ctx, attemptLog{outcome: AttemptDelivered, attempt: attempt, res: res})
 		if st.Failed > 0 {
 			d.clearAttempts(ctx)
 		}
@@ -155,7 +155,7 @@ func (d *delivery) run(ctx context.Context) outcome {
 		}
 		n.wm.delivery(ep.ID, outcomeGone)
 		d.log.Warn("the webhook endpoint answered 410 Gone: disabled it")
-		d.logEntry(ctx, AttemptGone, attempt, res, "410 Gone: the endpoint was disabled", nil, false)
+		d.logEntry(ctx, attemptLog{outcome: AttemptGone, attempt: attempt, res: res, errText: "410 Gone: the endpoint was disabled"})
 		d.clearAttempts(ctx)
 		return ack()
 	}
@@ -177,7 +177,7 @@ func (d *delivery) failed(ctx context.Context, attempt int, res webhooks.Result)
 	wait, again := n.cfg.Schedule.Delay(attempt, res.RetryAfter)
 	if !again {
 		n.wm.delivery(d.ep.ID, outcomeDeadLettered)
-		d.logEntry(ctx, entryOutcome, attempt, res, cause.Error(), nil, true)
+		d.logEntry(ctx, attemptLog{outcome: entryOutcome, attempt: attempt, res: res, errText: cause.Error(), dead: true})
 		o := n.giveUp(ctx, d.m, giveUp{reason: messages.ReasonRetryBudget,
 			info: errorInfo(messages.ErrCodeRetryBudget, fmt.Errorf("after %d attempts: %w", attempt, cause)), cause: cause, log: d.log})
 		if o.action == actTerminate {
@@ -192,7 +192,7 @@ func (d *delivery) failed(ctx context.Context, attempt int, res webhooks.Result)
 		// one extra attempt per NATS failure.
 		d.log.Warn("cannot record the failed attempt", zap.Error(err))
 	}
-	d.logEntry(ctx, entryOutcome, attempt, res, cause.Error(), &next, false)
+	d.logEntry(ctx, attemptLog{outcome: entryOutcome, attempt: attempt, res: res, errText: cause.Error(), next: &next})
 	d.log.Info("webhook attempt failed; will retry", zap.Int("attempt", attempt), zap.Int("status", res.StatusCode),
 		zap.Error(cause), zap.Duration("wait", wait))
 	return retry(min(wait, n.cfg.MaxWait))
@@ -269,9 +269,20 @@ func (d *delivery) clearAttempts(ctx context.Context) {
 	}
 }
 
+// attemptLog is what one delivery-log entry says about an attempt.
+type attemptLog struct {
+	outcome string          // AttemptDelivered, AttemptDropped, …
+	attempt int             // 1-based; 0 when nothing was sent
+	res     webhooks.Result // the receiver's answer
+	errText string          // why it failed, sanitized before it is stored
+	next    *time.Time      // when the next attempt is due (nil: none)
+	dead    bool            // the delivery was dead-lettered
+}
+
 // logEntry appends to the endpoint's delivery log; a failure is only
 // logged (the log is for people, the delivery does not depend on it).
-func (d *delivery) logEntry(ctx context.Context, outcome string, attempt int, res webhooks.Result, errText string, next *time.Time, dead bool) {
+func (d *delivery) logEntry(ctx context.Context, a attemptLog) {
+	outcome, attempt, res, errText, next, dead := a.outcome, a.attempt, a.res, a.errText, a.next, a.dead
 	e := &webhookLogEntry{WebhookAttempt: WebhookAttempt{
 		WebhookID: d.job.WebhookID, EndpointID: d.job.EndpointID, JobID: d.job.JobID, EventType: string(d.job.Type),
 		EventID: d.job.EventID, Attempt: attempt, At: d.n.now().UTC(), Outcome: outcome, StatusCode: res.StatusCode,

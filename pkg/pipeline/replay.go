@@ -29,9 +29,13 @@ type ReplayResult struct {
 // removes the dead letter. The republish is deduplicated on the dead letter's
 // sequence, so replaying the same dead letter twice (two operators at once)
 // yields one message. Retrieval tasks get a new deadline (now + deadline).
-// Only worker and retriever letters touch their job: a notifier letter is
-// one webhook delivery, replayed with a fresh attempt count and the same
-// webhook-id, and its job is left as it is.
+// Only worker and retriever letters of the job's own messages (the job, its
+// poll task) touch their job. A notifier letter is one webhook delivery,
+// replayed with a fresh attempt count and the same webhook-id; a callback
+// letter (kyc.callbacks.*) is only a trigger, republished as ingest stored it
+// (without a Kyc-Job-Id header): in both cases the job record is left as it
+// is. A callback's retrieval never failed its job (the poll task decides it),
+// so nothing needs resuming.
 func ReplayDeadLetter(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, seq uint64, deadline time.Duration) (*ReplayResult, error) {
 	dl, err := GetDeadLetter(ctx, js, subj, seq)
 	if err != nil {
@@ -49,14 +53,15 @@ func ReplayDeadLetter(ctx context.Context, js jetstream.JetStream, subj messages
 			}
 		}
 	}
+	callback := isCallbackSubject(subj, dl.OriginalSubject)
 	var store *JobStore
 	var restore func()
-	if dl.JobID != "" && resumesJobs(dl.Stage) {
+	if dl.JobID != "" && resumesJobs(dl.Stage) && !callback {
 		kv, err := js.KeyValue(ctx, subj.BucketJobs())
 		if err != nil {
 			return nil, err
 		}
-		store = NewJobStore(kv, time.Now)
+		store = NewJobStore(kv, time.Now).withLeaderReads(js)
 		if restore, err = resumeJob(ctx, store, dl.JobID, seq); err != nil {
 			return nil, err
 		}
@@ -64,12 +69,12 @@ func ReplayDeadLetter(ctx context.Context, js jetstream.JetStream, subj messages
 	m := nats.NewMsg(dl.OriginalSubject)
 	m.Data = data
 	for k, vs := range dl.Header {
-		if strings.HasPrefix(k, "Kyc-") && k != messages.HeaderJobID || strings.HasPrefix(k, "Nats-") {
+		if strings.HasPrefix(k, "Kyc-") && (k != messages.HeaderJobID || callback) || strings.HasPrefix(k, "Nats-") {
 			continue
 		}
 		m.Header[k] = append([]string(nil), vs...)
 	}
-	if dl.JobID != "" {
+	if dl.JobID != "" && !callback {
 		m.Header.Set(messages.HeaderJobID, dl.JobID)
 	}
 	m.Header.Set(messages.HeaderReplayOf, strconv.FormatUint(seq, 10))
@@ -93,7 +98,7 @@ func ReplayDeadLetter(ctx context.Context, js jetstream.JetStream, subj messages
 // gives it a fresh retry budget. It returns a function undoing that (for a
 // replay whose republish failed).
 func resumeJob(ctx context.Context, store *JobStore, jobID string, seq uint64) (func(), error) {
-	rec, rev, err := store.Get(ctx, jobID)
+	rec, rev, err := store.getLatest(ctx, jobID)
 	if errors.Is(err, ErrJobNotFound) {
 		return nil, nil
 	}
@@ -136,6 +141,12 @@ func resumeJob(ctx context.Context, store *JobStore, jobID string, seq uint64) (
 			return nil
 		})
 	}, nil
+}
+
+// isCallbackSubject reports whether subject is a stored Jumio callback's
+// (kyc.callbacks.<region>).
+func isCallbackSubject(subj messages.Subjects, subject string) bool {
+	return strings.HasPrefix(subject, subj.Callback(""))
 }
 
 // resumesJobs reports whether a dead letter of stage stopped its job's

@@ -68,6 +68,11 @@ func (r *Retriever) handleCallback(ctx context.Context, m jetstream.Msg) outcome
 	if jobID == "" {
 		jobID, err = r.store.JobForExecution(ctx, cb.WorkflowExecution.ID)
 		if errors.Is(err, ErrJobNotFound) {
+			// A replica that lags after a partition may not have the
+			// index entry yet: only the stream leader says it is unknown.
+			jobID, err = r.store.jobForExecutionLatest(ctx, cb.WorkflowExecution.ID)
+		}
+		if errors.Is(err, ErrJobNotFound) {
 			if erased, eerr := r.store.ExecutionErased(ctx, cb.WorkflowExecution.ID); eerr == nil && erased {
 				r.m.erased("dropped_callback")
 				log.Info("callback for an erased job's execution dropped")
@@ -80,15 +85,32 @@ func (r *Retriever) handleCallback(ctx context.Context, m jetstream.Msg) outcome
 		}
 	}
 	rec, rev, err := r.store.Get(ctx, jobID)
+	if err != nil || !callbackSettledBy(rec, cb) {
+		// Missing, naming another execution, or FAILED (which a replay may
+		// have undone): confirm with the stream leader before deciding.
+		rec, rev, err = r.store.getLatest(ctx, jobID)
+	}
+	if err != nil && !errors.Is(err, ErrJobNotFound) {
+		return retry(r.backoff.Delay(deliveries(m)))
+	}
+	if err == nil && rec.Erasing() {
+		r.m.erased("dropped_callback")
+		log.Info("callback for an erased job's execution dropped")
+		return ack()
+	}
 	if err == nil && rec.AccountID == cb.Account.ID && slices.Contains(rec.ReplacedExecutions, cb.WorkflowExecution.ID) {
 		log.Debug("callback for an execution the job replaced; nothing to retrieve")
 		return ack()
 	}
-	if errors.Is(err, ErrJobNotFound) || (err == nil && (rec.WorkflowExecutionID != cb.WorkflowExecution.ID || rec.AccountID != cb.Account.ID)) {
+	if err != nil || !callbackMatches(rec, cb) {
+		if cr.JobID != "" && deliveries(m) <= staleReadRetries {
+			// Ingest found this execution in the job's record before it
+			// stored the callback: a record that says otherwise now is most
+			// likely a read of a deposed leader, during a partition.
+			log.Info("the callback's job record does not name its execution; reading it again shortly")
+			return retry(r.backoff.Delay(deliveries(m)))
+		}
 		return r.unknownExecution(ctx, m, log)
-	}
-	if err != nil {
-		return retry(r.backoff.Delay(deliveries(m)))
 	}
 	log = r.log.With(recordFields(rec)...)
 	if rec.Terminal() {
@@ -138,6 +160,13 @@ func (r *Retriever) handlePoll(ctx context.Context, m jetstream.Msg) outcome {
 	}
 	log := r.log.With(jobField(task.JobID), accountField(task.AccountID), executionField(task.WorkflowExecutionID))
 	rec, rev, err := r.store.Get(ctx, task.JobID)
+	if err != nil || !pollSettledBy(rec, task) {
+		// A record that is missing, does not name the task's execution, or
+		// says FAILED (which a replay may have undone) may come from a
+		// replica that lags after a partition: only the stream leader's
+		// copy decides.
+		rec, rev, err = r.store.getLatest(ctx, task.JobID)
+	}
 	if errors.Is(err, ErrJobNotFound) {
 		err = errors.New("retrieval task for a job that has no record")
 		return r.giveUp(ctx, m, giveUp{reason: messages.ReasonPoison, info: errorInfo(messages.ErrCodeInternal, err), cause: err, log: log})
@@ -148,6 +177,20 @@ func (r *Retriever) handlePoll(ctx context.Context, m jetstream.Msg) outcome {
 	if rec.Terminal() {
 		return ack()
 	}
+	if !taskMatches(rec, task) {
+		if rec.AccountID == task.AccountID && slices.Contains(rec.ReplacedExecutions, task.WorkflowExecutionID) {
+			log.Info("poll task of an execution the job replaced; dropped")
+			return ack()
+		}
+		// The task names the execution its job was announced with, so a
+		// record without it is a stale one (a deposed leader during a
+		// partition): retried, never given up on, and never used to call
+		// Jumio with the record's IDs.
+		r.m.poll("poll", "stale_record")
+		log.Warn("the job record does not name the poll task's execution yet; reading it again later",
+			zap.String("record_execution", rec.WorkflowExecutionID), zap.String("status", rec.Status))
+		return retry(r.backoff.Delay(deliveries(m)))
+	}
 	if deliveries(m) == 1 && rec.Polls == 0 {
 		return retry(ScheduleDelay(r.cfg.Schedule, 1))
 	}
@@ -157,6 +200,36 @@ func (r *Retriever) handlePoll(ctx context.Context, m jetstream.Msg) outcome {
 	pastDeadline := !task.Deadline.IsZero() && r.now().After(task.Deadline)
 	a := &attempt{r: r, m: m, rec: rec, rev: rev, trigger: "poll", log: log, deadline: task.Deadline, pastDeadline: pastDeadline}
 	return a.retrieve(ctx)
+}
+
+// staleReadRetries bounds how many deliveries of a callback that ingest
+// verified are retried when the job record does not name its execution
+// (a stale read) before it is treated as unknown.
+const staleReadRetries = 3
+
+// taskMatches reports whether rec names the account and execution the poll
+// task was published for.
+func taskMatches(rec *JobRecord, task *messages.RetrievalTask) bool {
+	return rec.AccountID == task.AccountID && rec.WorkflowExecutionID == task.WorkflowExecutionID
+}
+
+// pollSettledBy reports whether a record read with a direct get is enough
+// to act on a poll task: the job is being erased (final), or the record
+// names the task's execution and is not FAILED (a replay moves a failed job
+// back, and a replica that lags may not have seen it).
+func pollSettledBy(rec *JobRecord, task *messages.RetrievalTask) bool {
+	return rec.Erasing() || (rec.Status != StatusFailed && taskMatches(rec, task))
+}
+
+// callbackMatches reports whether rec names the callback's account and
+// execution.
+func callbackMatches(rec *JobRecord, cb jumio.Callback) bool {
+	return rec.AccountID == cb.Account.ID && rec.WorkflowExecutionID == cb.WorkflowExecution.ID
+}
+
+// callbackSettledBy is pollSettledBy for a callback.
+func callbackSettledBy(rec *JobRecord, cb jumio.Callback) bool {
+	return rec.Erasing() || (rec.Status != StatusFailed && callbackMatches(rec, cb))
 }
 
 // attempt is one retrieval of one execution, triggered by a callback or by
@@ -184,7 +257,8 @@ func (a *attempt) retrieve(ctx context.Context) outcome {
 	r, rec := a.r, a.rec
 	client, err := r.cfg.Jumio.For(rec.Region)
 	if err != nil {
-		return r.giveUp(ctx, a.m, giveUp{reason: messages.ReasonPoison, jobID: rec.JobID, info: errorInfo(messages.ErrCodeInternal, err), cause: err, log: a.log})
+		return r.giveUp(ctx, a.m, giveUp{reason: messages.ReasonPoison, jobID: rec.JobID, info: errorInfo(messages.ErrCodeInternal, err), cause: err, log: a.log,
+			triggerOnly: a.trigger == "callback"})
 	}
 	a.region = client.Region()
 	if o, held := r.holdIfPaused(ctx, a.failureOf(nil), false); held {
@@ -338,6 +412,9 @@ func (a *attempt) failure(ctx context.Context, err error) outcome {
 }
 
 func (a *attempt) failureOf(err error) failure {
+	// A callback is only a trigger: giving up on it does not fail the job,
+	// whose poll task goes on until a decision or its own give-up (which a
+	// replay resumes; a callback's letter, replayed, only retriggers).
 	return failure{msg: a.m, jobID: a.rec.JobID, step: "retrieve", err: err, log: a.log, region: a.region,
-		charge: a.r.chargeRecord(a.rec, a.rev, nil), hold: a.r.holdRecord(a.rec, a.rev, nil)}
+		charge: a.r.chargeRecord(a.rec, a.rev, nil), hold: a.r.holdRecord(a.rec, a.rev, nil), triggerOnly: a.trigger == "callback"}
 }

@@ -36,6 +36,13 @@ func (r *jobRun) saga(ctx context.Context) outcome {
 	for _, s := range steps {
 		start := r.w.now()
 		err := s.fn(ctx)
+		if errors.Is(err, errJobDone) {
+			// Another delivery of the job got further (announced it, or
+			// finished it): this one has nothing left to do.
+			r.w.m.observeStep(s.name, r.w.now().Sub(start), nil)
+			r.log.Info("another delivery of the job got further; this one stops", zap.String("step", s.name), zap.String("status", r.rec.Status))
+			return ack()
+		}
 		r.w.m.observeStep(s.name, r.w.now().Sub(start), err)
 		if errors.Is(err, ErrErasing) || errors.Is(err, ErrErased) {
 			// The job is being erased: stop here. Its message leaves the
@@ -64,6 +71,41 @@ func (r *jobRun) checkErasure(ctx context.Context) error {
 	return nil
 }
 
+// errJobDone says that the job record, read again, shows that another
+// delivery of the job announced or finished it: this delivery acks.
+var errJobDone = errors.New("the job was announced or finished by another delivery")
+
+// reload reads the job record again from the bucket stream's leader and
+// continues from it: a delivery that may have read a stale record (a
+// redelivery, after a partition) or lost a race must not go on with it.
+// It returns errJobDone when the job was announced or finished meanwhile,
+// ErrErasing when its erasure was requested.
+func (r *jobRun) reload(ctx context.Context) error {
+	rec, rev, err := r.w.store.getLatest(ctx, r.rec.JobID)
+	if err != nil {
+		return &infraError{fmt.Errorf("read the job record again: %w", err)}
+	}
+	r.rec, r.rev = rec, rev
+	r.log = r.w.log.With(recordFields(rec)...)
+	switch {
+	case rec.Erasing():
+		return ErrErasing
+	case rec.Terminal() || rec.Announced:
+		return errJobDone
+	}
+	return nil
+}
+
+// mayBeStale reports whether this delivery's record may be older than
+// what an earlier delivery of the job recorded: a redelivery, a held job
+// published again, or a replay. (On a first delivery the record is the one
+// the worker just created from the message, or, when one existed, read by
+// Create from the stream leader.)
+func (r *jobRun) mayBeStale() bool {
+	h := r.m.Headers()
+	return deliveries(r.m) > 1 || h.Get(messages.HeaderRequeueOf) != "" || h.Get(messages.HeaderReplayOf) != ""
+}
+
 // checkpoint records a side effect in the job record.
 func (r *jobRun) checkpoint(ctx context.Context, mutate func(*JobRecord) error) error {
 	rec, rev, err := r.w.store.Update(ctx, r.rec, r.rev, mutate)
@@ -82,6 +124,14 @@ func (r *jobRun) checkpoint(ctx context.Context, mutate func(*JobRecord) error) 
 func (r *jobRun) account(ctx context.Context) error {
 	if r.rec.WorkflowExecutionID != "" {
 		return nil
+	}
+	// Before creating an account, make sure no earlier delivery recorded
+	// one: the record a redelivery read may come from a replica that lags
+	// after a partition.
+	if r.mayBeStale() {
+		if err := r.reload(ctx); err != nil || r.rec.WorkflowExecutionID != "" {
+			return err
+		}
 	}
 	w := r.w
 	// A redelivery that finds no account and no recorded failure of the
@@ -249,12 +299,7 @@ func (r *jobRun) relaunch(ctx context.Context) error {
 		if derr := r.client.DeleteWorkflowExecution(ctx, r.rec.AccountID, newExec); derr != nil {
 			r.log.Warn("cannot delete a concurrent delivery's duplicate execution; it expires at Jumio", zap.Error(derr))
 		}
-		rec, rev, gerr := w.store.Get(ctx, jobID)
-		if gerr != nil {
-			return &infraError{gerr}
-		}
-		r.rec, r.rev = rec, rev
-		return nil
+		return r.reload(ctx)
 	}
 	if err != nil {
 		return err
@@ -291,7 +336,11 @@ func (r *jobRun) record(ctx context.Context, step string, fn func(context.Contex
 
 // compensate handles losing a race with a concurrent delivery of the same
 // job that recorded another execution first: ours is an orphan, and since we
-// know its ID we remove it at Jumio, then carry on with the recorded one.
+// know its ID we remove it at Jumio, then carry on from the record as the
+// winner left it, read again from the stream leader (never from the record
+// this delivery started with, nor from a replica that may lag): when the
+// winner announced or finished the job, this delivery has nothing left to
+// do (errJobDone: ack).
 func (r *jobRun) compensate(ctx context.Context, ours *jumio.AccountResponse, cause error) error {
 	r.w.m.ambiguousCreate()
 	var err error
@@ -302,12 +351,15 @@ func (r *jobRun) compensate(ctx context.Context, ours *jumio.AccountResponse, ca
 	}
 	r.log.Warn("a concurrent delivery recorded another execution first; deleted ours at Jumio",
 		zap.NamedError("cause", cause), zap.NamedError("delete_error", err))
-	rec, rev, gerr := r.w.store.Get(ctx, r.rec.JobID)
-	if gerr != nil {
-		return &infraError{gerr}
+	if err := r.reload(ctx); err != nil {
+		return err
 	}
-	r.rec, r.rev = rec, rev
-	r.log = r.w.log.With(recordFields(rec)...)
+	if r.rec.WorkflowExecutionID == "" {
+		// The leader's record must name the winner's execution (the
+		// conflict was read from it): anything else is not a record to
+		// continue from. Retried; the redelivery reads it again.
+		return &infraError{errors.New("the job record names no execution after a concurrent delivery recorded one")}
+	}
 	return nil
 }
 

@@ -497,6 +497,7 @@ func TestFinding2CallbackFlood(t *testing.T) {
 			}
 		}()
 	}
+	completed := make(chan struct{})
 	go func() {
 		for i := range flood {
 			next <- i
@@ -506,11 +507,17 @@ func TestFinding2CallbackFlood(t *testing.T) {
 				if err := b.sim.CompleteWeb(launched.WorkflowExecutionID); err != nil {
 					t.Error(err)
 				}
+				close(completed)
 			}
 		}
 		close(next)
 	}()
-	// And a callback from Jumio's address, past the proxy, is answered.
+	// And a callback from Jumio's address, past the proxy, is answered. It
+	// is sent once the execution has ended, as Jumio does: one sent before
+	// would be a premature PROCESSED that takes the message ID of the real
+	// one (one callback per execution and status, finding 3), leaving the
+	// decision to the execution's poll task.
+	<-completed
 	genuine := callbackBody(launched.AccountID, launched.WorkflowExecutionID, "PROCESSED")
 	if r := b.callback(t, "/v1/callbacks/jumio", genuine, map[string]string{"X-Forwarded-For": "203.0.113.5"}); r.status != http.StatusOK {
 		t.Errorf("a genuine callback during the flood: %d %s", r.status, r.body)
@@ -578,7 +585,14 @@ func counterSum(t *testing.T, reg *prometheus.Registry, name string, match map[s
 func TestFinding3ForgedCallbacksStartOneChain(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	b := setup(t, func(o *localstack.Options) { o.Registry = reg })
+	b := setup(t, func(o *localstack.Options) {
+		o.Registry = reg
+		// The forged PROCESSED takes the message ID of the real callback
+		// (one per execution and status), so the decision comes from the
+		// execution's poll task: polled every 500 ms after the schedule
+		// here, every 20 minutes by default.
+		o.Retriever.PollTailEvery = 500 * time.Millisecond
+	})
 	jobID := b.submit(t, webJob("order-chain"), 202, nil)
 	launched := b.events.WaitN(t, 1, waitLong, func(m pipelinetest.Received[*messages.Event]) bool {
 		return m.Value.JobID == jobID && m.Value.Kind == messages.KindLaunched
@@ -611,7 +625,8 @@ func TestFinding3ForgedCallbacksStartOneChain(t *testing.T) {
 	if got := b.decisions.Where(pipelinetest.ForJob[*messages.DecisionEvent](jobID)); len(got) != 0 {
 		t.Fatalf("forged callbacks produced a decision:%s", pipelinetest.Describe(got))
 	}
-	// The real decision still arrives (the execution's poll task, at worst).
+	// The real decision still arrives: Jumio's own PROCESSED callback is a
+	// duplicate of the forged one, and the execution's poll task decides.
 	if err := b.sim.CompleteWeb(launched.WorkflowExecutionID); err != nil {
 		t.Fatal(err)
 	}

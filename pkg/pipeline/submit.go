@@ -52,7 +52,7 @@ func NewSubmitter(ctx context.Context, js jetstream.JetStream, t Topology, now f
 	if now == nil {
 		now = time.Now
 	}
-	return &Submitter{js: js, subj: t.Subjects, store: NewJobStore(kv, now).withIndex(js, t.Subjects, zap.NewNop()), now: now,
+	return &Submitter{js: js, subj: t.Subjects, store: NewJobStore(kv, now).withIndex(js, t.Subjects, zap.NewNop()).withLeaderReads(js), now: now,
 		publishTimeout: 5 * time.Second, jobs: jobsStream{js: js, name: t.Subjects.StreamJobs()}}, nil
 }
 
@@ -174,6 +174,11 @@ func (s *Submitter) submit(ctx context.Context, req *messages.VerificationReques
 func (s *Submitter) afterStore(ctx context.Context, jobID, hash string, seq uint64) (SubmitResult, error) {
 	res := SubmitResult{JobID: jobID}
 	rec, _, err := s.store.Get(ctx, jobID)
+	if errors.Is(err, ErrJobNotFound) {
+		// A replica that lags may not have the earlier job's record: its
+		// absence decides the answer, so the stream leader confirms it.
+		rec, _, err = s.store.getLatest(ctx, jobID)
+	}
 	switch {
 	case errors.Is(err, ErrJobNotFound):
 		res.Stored = true
@@ -204,7 +209,7 @@ func (s *Submitter) repeatOf(ctx context.Context, jobID, hash string) (res Submi
 	if !errors.Is(perr, ErrJobNotFound) {
 		return res, false, perr
 	}
-	rec, _, err := s.store.Get(ctx, jobID)
+	rec, _, err := s.store.getLatest(ctx, jobID)
 	if errors.Is(err, ErrJobNotFound) {
 		return res, true, nil
 	}

@@ -159,7 +159,9 @@ func (s *sweeper) handle(ctx context.Context, m jetstream.Msg) outcome {
 	jobID := raw.Header.Get(messages.HeaderJobID)
 	log = log.With(jobField(jobID))
 	if jobID != "" && messages.ValidJobID(jobID) {
-		rec, _, err := s.store.Get(ctx, jobID)
+		// From the stream leader: a replica that lags could show a decided
+		// job unfinished, and its message would be dead-lettered.
+		rec, _, err := s.store.getLatest(ctx, jobID)
 		switch {
 		case errors.Is(err, ErrJobNotFound):
 		case err != nil:

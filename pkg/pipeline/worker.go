@@ -178,7 +178,11 @@ func (r *jobRun) load(ctx context.Context, region jumio.Region) (outcome, bool) 
 	if deliveries(r.m) == 1 {
 		rec, rev, err = create()
 	} else if rec, rev, err = w.store.Get(ctx, r.req.JobID); errors.Is(err, ErrJobNotFound) {
-		rec, rev, err = create()
+		rec, rev, err = create() // an existing record is read from the leader
+	} else if err == nil && rec.Status == StatusFailed {
+		// A replay moves a failed job back before it republishes the job: a
+		// replica that lags may not know yet (saga.go, reload).
+		rec, rev, err = w.store.getLatest(ctx, r.req.JobID)
 	}
 	if err != nil {
 		r.log.Warn("cannot read job record", zap.Error(err))

@@ -1,0 +1,338 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
+)
+
+type indexFixture struct {
+	idx   *JobIndex
+	store *JobStore
+	js    jetstream.JetStream
+	kv    jetstream.KeyValue
+	subj  messages.Subjects
+}
+
+func newIndexFixture(t *testing.T) *indexFixture {
+	t.Helper()
+	_, _, js := pipelinetest.RunJetStream(t)
+	topo := Topology{Storage: jetstream.MemoryStorage}.WithDefaults()
+	if err := Provision(t.Context(), js, topo); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := NewJobIndex(t.Context(), js, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(t.Context(), topo.Subjects.BucketJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &indexFixture{idx: idx, store: idx.Store(), js: js, kv: kv, subj: topo.Subjects}
+}
+
+// seed creates a job and moves it to status (with decision, for DECIDED).
+func (f *indexFixture) seed(t *testing.T, id, status, region, decision, cref, uref string) *JobRecord {
+	t.Helper()
+	ctx := t.Context()
+	rec, rev, err := f.store.Create(ctx, &JobRecord{JobID: id, Status: StatusAccepted, Region: region, Channel: messages.ChannelAPI,
+		CustomerInternalReference: cref, UserReference: uref, CreatedAt: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status == StatusAccepted {
+		return rec
+	}
+	rec, _, err = f.store.Update(ctx, rec, rev, func(r *JobRecord) error {
+		r.SetStatus(time.Now(), status, "")
+		if decision != "" {
+			r.Decision = &messages.DecisionSummary{Type: decision}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// waitIndexed waits until the index lists exactly want jobs.
+func (f *indexFixture) waitIndexed(t *testing.T, want int) {
+	t.Helper()
+	pipelinetest.Eventually(t, 10*time.Second, func() bool {
+		p, err := f.idx.List(t.Context(), JobQuery{Limit: 500})
+		return err == nil && len(p.Jobs) == want
+	}, "index lists %d jobs", want)
+}
+
+// listAll pages through a listing and returns the job IDs in order.
+func (f *indexFixture) listAll(t *testing.T, q JobQuery) []string {
+	t.Helper()
+	var ids []string
+	for pages := 0; ; pages++ {
+		if pages > 1000 {
+			t.Fatal("listing does not end")
+		}
+		p, err := f.idx.List(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Jobs {
+			ids = append(ids, r.JobID)
+		}
+		if p.Cursor == 0 {
+			return ids
+		}
+		q.Before = p.Cursor
+	}
+}
+
+var (
+	seedStatuses = []struct{ status, decision string }{
+		{StatusDecided, messages.DecisionPassed}, {StatusDecided, messages.DecisionRejected}, {StatusFailed, ""}, {StatusLaunched, ""},
+	}
+	seedRegions = []string{"amer-1", "emea-1", "apac-1"}
+)
+
+// TestJobIndexListFiltersAndPages lists seeded jobs newest first by every
+// filter, page by page, and checks each listing against the seed.
+func TestJobIndexListFiltersAndPages(t *testing.T) {
+	t.Parallel()
+	f := newIndexFixture(t)
+	type seeded struct{ id, status, region, decision string }
+	var all []seeded
+	for i := range 90 {
+		s, region := seedStatuses[i%len(seedStatuses)], seedRegions[i%len(seedRegions)]
+		id := fmt.Sprintf("job-%03d", i)
+		f.seed(t, id, s.status, region, s.decision, "c-"+id, "u-"+id)
+		all = append(all, seeded{id, s.status, region, s.decision})
+	}
+	f.waitIndexed(t, len(all))
+	for _, q := range []JobQuery{
+		{}, {Status: StatusDecided}, {Decision: messages.DecisionRejected}, {Region: "apac-1"},
+		{Status: StatusFailed, Region: "emea-1"}, {Status: StatusDecided, Region: "amer-1", Decision: messages.DecisionPassed},
+		{Status: StatusAccepted}, {Region: "nowhere"},
+	} {
+		t.Run(fmt.Sprintf("%s/%s/%s", q.Status, q.Region, q.Decision), func(t *testing.T) {
+			var want []string
+			for i := len(all) - 1; i >= 0; i-- {
+				s := all[i]
+				if (q.Status == "" || q.Status == s.status) && (q.Region == "" || q.Region == s.region) && (q.Decision == "" || q.Decision == s.decision) {
+					want = append(want, s.id)
+				}
+			}
+			for _, limit := range []int{7, 50} {
+				q.Limit = limit
+				if got := f.listAll(t, q); !slices.Equal(got, want) {
+					t.Errorf("limit %d:\n got %v\nwant %v", limit, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestJobIndexTimeBounds: CreatedAfter keeps the jobs created since,
+// ChangedBefore the ones whose record has not changed since (whether the
+// change moved the entry or not), for List and Oldest.
+func TestJobIndexTimeBounds(t *testing.T) {
+	t.Parallel()
+	f := newIndexFixture(t)
+	ctx := t.Context()
+	var old []*JobRecord
+	for i := range 6 {
+		old = append(old, f.seed(t, fmt.Sprintf("old-%d", i), StatusLaunched, "amer-1", "", "", ""))
+	}
+	f.waitIndexed(t, 6)
+	t0 := time.Now()
+	for i := range 4 {
+		f.seed(t, fmt.Sprintf("new-%d", i), StatusLaunched, "amer-1", "", "", "")
+	}
+	f.waitIndexed(t, 10)
+	got := f.listAll(t, JobQuery{CreatedAfter: t0, Limit: 3})
+	if want := []string{"new-3", "new-2", "new-1", "new-0"}; !slices.Equal(got, want) {
+		t.Errorf("created after: %v, want %v", got, want)
+	}
+
+	// Two old jobs change: one moves to FINALIZED (a new entry), one only
+	// records a poll (its entry stays where it was).
+	t1 := time.Now()
+	for i, moves := range []bool{true, false} {
+		rec, rev, err := f.store.Get(ctx, old[i].JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.store.Update(ctx, rec, rev, func(r *JobRecord) error {
+			r.Polls++
+			if moves {
+				r.SetStatus(time.Now(), StatusFinalized, "")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pipelinetest.Eventually(t, 10*time.Second, func() bool {
+		p, err := f.idx.List(ctx, JobQuery{Status: StatusFinalized})
+		return err == nil && len(p.Jobs) == 1
+	}, "moved job indexed")
+	got = f.listAll(t, JobQuery{ChangedBefore: t1, Limit: 4})
+	if want := []string{"new-3", "new-2", "new-1", "new-0", "old-5", "old-4", "old-3", "old-2"}; !slices.Equal(got, want) {
+		t.Errorf("changed before: %v, want %v", got, want)
+	}
+	recs, err := f.idx.Oldest(ctx, JobQuery{Status: StatusLaunched, ChangedBefore: t1, Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := recordIDs(recs); !slices.Equal(ids, []string{"old-2", "old-3", "old-4"}) {
+		t.Errorf("oldest: %v", ids)
+	}
+	recs, err = f.idx.Oldest(ctx, JobQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := recordIDs(recs); len(ids) != 10 || ids[0] != "old-1" || ids[9] != "old-0" {
+		t.Errorf("oldest, all (old-1 only polled keeps its place; old-0 moved last): %v", ids)
+	}
+}
+
+func recordIDs(recs []*JobRecord) []string {
+	var ids []string
+	for _, r := range recs {
+		ids = append(ids, r.JobID)
+	}
+	return ids
+}
+
+// TestJobIndexSearch finds jobs by job ID, execution ID and either
+// reference (compared exactly, whatever characters they hold).
+func TestJobIndexSearch(t *testing.T) {
+	t.Parallel()
+	f := newIndexFixture(t)
+	ctx := t.Context()
+	a := f.seed(t, "job-a", StatusDecided, "amer-1", messages.DecisionPassed, "order-1", `<script>alert(1)</script>`)
+	f.seed(t, "job-b", StatusAccepted, "emea-1", "", "order-1", "")
+	f.seed(t, "job-c", StatusFailed, "emea-1", "", "order-2", "")
+	if err := f.store.IndexExecution(ctx, "6f7ba4d6-c84c-4e2c-bf25-056e6c602eb1", a.JobID); err != nil {
+		t.Fatal(err)
+	}
+	f.waitIndexed(t, 3)
+	for _, c := range []struct {
+		q    string
+		want []string
+	}{
+		{"job-c", []string{"job-c"}},
+		{"6f7ba4d6-c84c-4e2c-bf25-056e6c602eb1", []string{"job-a"}},
+		{"order-1", []string{"job-b", "job-a"}},
+		{`<script>alert(1)</script>`, []string{"job-a"}},
+		{"order", nil},
+		{"no such thing", nil},
+	} {
+		recs, err := f.idx.Search(ctx, c.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := recordIDs(recs); !slices.Equal(got, c.want) {
+			t.Errorf("search %q: %v, want %v", c.q, got, c.want)
+		}
+	}
+}
+
+// TestJobIndexRepairsAndErases: an entry left behind by a write that did
+// not maintain the index (as a replay's) is skipped, then purged by the
+// listing that found it; an erasure removes every entry of the job, the
+// ones under earlier statuses included.
+func TestJobIndexRepairsAndErases(t *testing.T) {
+	t.Parallel()
+	f := newIndexFixture(t)
+	ctx := t.Context()
+	later := func() time.Time { return time.Now().Add(time.Minute) }
+	bare := NewJobStore(f.kv, later) // no index, and a minute ahead
+	move := func(id, status string) *JobRecord {
+		rec, rev, err := bare.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _, err = bare.Update(ctx, rec, rev, func(r *JobRecord) error { r.SetStatus(later(), status, ""); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	f.seed(t, "job-x", StatusFailed, "amer-1", "", "ref-x", "")
+	f.seed(t, "job-y", StatusFailed, "amer-1", "", "ref-y", "user-y")
+	f.waitIndexed(t, 2)
+	move("job-x", StatusFinalized)
+	y := move("job-y", StatusFinalized)
+	failedX := f.subj.IndexJob(StatusFailed, "amer-1", "", "job-x")
+	if p, err := f.idx.List(ctx, JobQuery{Status: StatusFailed}); err != nil || len(p.Jobs) != 0 {
+		t.Fatalf("stale FAILED entries listed: %v %v", p, err)
+	}
+	pipelinetest.Eventually(t, 10*time.Second, func() bool { return !f.hasSubject(t, failedX) }, "stale entry purged")
+
+	// job-y's stale FAILED entry was purged by the listing too; put one
+	// back, as a lost purge would leave it, then erase the job.
+	if _, err := f.js.Publish(ctx, f.subj.IndexJob(StatusFailed, "amer-1", "", "job-y"), []byte(`{"jobId":"job-y"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eraseIndex(ctx, f.js, f.subj, y); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{f.subj.IndexJob(StatusFailed, "amer-1", "", "job-y"), f.subj.IndexRef("c", messages.RefHash("ref-y"), "job-y"), f.subj.IndexRef("u", messages.RefHash("user-y"), "job-y")} {
+		if f.hasSubject(t, s) {
+			t.Errorf("%s survived the erasure", s)
+		}
+	}
+	if ids, err := f.idx.FindByReference(ctx, "c", "ref-y"); err != nil || len(ids) != 0 {
+		t.Errorf("reference still found: %v %v", ids, err)
+	}
+}
+
+func (f *indexFixture) hasSubject(t *testing.T, subject string) bool {
+	t.Helper()
+	st, err := f.js.Stream(t.Context(), f.subj.StreamIndex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.GetLastMsgForSubject(t.Context(), subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true
+}
+
+// TestJobIndexCount counts entries by attribute.
+func TestJobIndexCount(t *testing.T) {
+	t.Parallel()
+	f := newIndexFixture(t)
+	for i := range 12 {
+		s := seedStatuses[i%len(seedStatuses)]
+		f.seed(t, fmt.Sprintf("job-%d", i), s.status, seedRegions[i%len(seedRegions)], s.decision, "", "")
+	}
+	f.waitIndexed(t, 12)
+	for _, c := range []struct {
+		status, region, decision string
+		want                     uint64
+	}{
+		{"", "", "", 12}, {StatusDecided, "", "", 6}, {StatusDecided, "", messages.DecisionRejected, 3},
+		{StatusFailed, "", "", 3}, {"", "apac-1", "", 4}, {StatusAccepted, "", "", 0},
+	} {
+		// Entries a job left when it moved are purged shortly after.
+		var n uint64
+		pipelinetest.Eventually(t, 10*time.Second, func() bool {
+			var err error
+			n, err = f.idx.Count(t.Context(), c.status, c.region, c.decision)
+			return err == nil && n == c.want
+		}, "count %s/%s/%s = %d, want %d", c.status, c.region, c.decision, n, c.want)
+	}
+}
