@@ -173,12 +173,10 @@ func (s *Submitter) submit(ctx context.Context, req *messages.VerificationReques
 // job ID names an earlier job (see submit).
 func (s *Submitter) afterStore(ctx context.Context, jobID, hash string, seq uint64) (SubmitResult, error) {
 	res := SubmitResult{JobID: jobID}
-	rec, _, err := s.store.Get(ctx, jobID)
-	if errors.Is(err, ErrJobNotFound) {
-		// A replica that lags may not have the earlier job's record: its
-		// absence decides the answer, so the stream leader confirms it.
-		rec, _, err = s.store.getLatest(ctx, jobID)
-	}
+	// From the stream leader: the record's absence decides the answer, and
+	// a replica that lags may not have the earlier job's record. (Usually
+	// it is absent, so a direct get first would only add a request.)
+	rec, _, err := s.store.getLatest(ctx, jobID)
 	switch {
 	case errors.Is(err, ErrJobNotFound):
 		res.Stored = true
