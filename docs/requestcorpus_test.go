@@ -92,6 +92,8 @@ func TestRequestSchemaAgreesWithValidate(t *testing.T) {
 		{"jobId too long", base(), map[string]any{"jobId": strings.Repeat("j", 65)}, "jobId invalid_format", both},
 		{"unknown region", base(), map[string]any{"region": "mars-1"}, "region invalid_value", both},
 		{"bad accountId", base(), map[string]any{"accountId": "acc/1"}, "accountId invalid_format", both},
+		{"placeholder accountId", base(), map[string]any{"accountId": "REPLACE-WITH-THE-ACCOUNT-ID-OF-A-DECIDED-JOB"}, "accountId invalid_format", both},
+		{"accountId without dashes", base(), map[string]any{"accountId": "f22a7518ad22444b839fb5656f2aaa04"}, "accountId invalid_format", both},
 		{"no workflow", base(), map[string]any{"workflowDefinition": nil}, "workflowDefinition.key required", both},
 		{"bad workflow key", base(), map[string]any{"workflowDefinition.key": "10 066"}, "workflowDefinition.key invalid_format", both},
 		{"negative workflow key", base(), map[string]any{"workflowDefinition.key": -1}, "400", both},

@@ -330,8 +330,9 @@ func notes(problemTypes, fieldCodes []string) map[string]typeNote {
 				p("region", desc("Jumio data center of the job (Jumio's spelling, or the portal's short names US, EU, SG; the server also "+
 					"accepts them in any letter case and stores the Jumio spelling). Default: the pipeline's JUMIO_REGION (amer-1)."),
 					enum(append(regions, "US", "EU", "SG")...)),
-				p("accountId", desc("An existing Jumio account: the job starts a new workflow execution on it (PUT /accounts/{id}) instead of creating an account."),
-					pattern(jumioIDPattern), examples("f22a7518-ad22-444b-839f-b5656f2aaa04")),
+				p("accountId", desc("An existing Jumio account, by its ID (a UUID: the accountId of a job that reached Jumio): the job starts a new "+
+					"workflow execution on it (PUT /accounts/{id}) instead of creating an account. Anything but a UUID is refused (422)."),
+					pattern(messages.AccountIDPattern), examples("f22a7518-ad22-444b-839f-b5656f2aaa04")),
 				p("customerInternalReference", desc("Your reference for the transaction (Jumio's customerInternalReference): required, at most 100 "+
 					"characters, not blank, without control characters or any of < > \" / ; ` % { } |."),
 					minLen(1), maxLen(jumio.MaxReferenceLength), pattern(referencePattern), examples("order-2026-0001")),

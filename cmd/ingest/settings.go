@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -25,6 +26,7 @@ type settings struct {
 	allowlist, trustedProxies               string
 	callbackRate                            int
 	keysSetting, allowSetting, proxySetting *config.Setting
+	keysFileSetting                         *config.Setting
 	console, consoleReadOnly, consoleSecure bool
 	consoleMetrics                          string
 	consoleMetricsURLs                      []string
@@ -42,17 +44,17 @@ func newSettings(getenv func(string) string) (*settings, *config.Set) {
 	s.common.Bind(set)
 	s.tracing.Bind(set)
 	s.hooks.Bind(set)
-	set.String(&s.addr, "http-addr", "KYCPIPE_HTTP_ADDR", ":8080", "listen address of the HTTP API")
+	set.String(&s.addr, "http-addr", "KYCPIPE_HTTP_ADDR", ":8080", "listen address of the HTTP API").HostPort()
 	s.keysSetting = set.Secret(&s.apiKeys, "api-keys", "KYCPIPE_API_KEYS", "accepted bearer API keys, comma-separated: KEY (every scope) or NAME:SCOPES:KEY, SCOPES from submit+read+erase+admin+metrics; keys of 16+ characters")
-	set.String(&s.apiKeysFile, "api-keys-file", "KYCPIPE_API_KEYS_FILE", "", "file with accepted API keys, one entry per line (KEY or NAME:SCOPES:KEY; # comments)")
+	s.keysFileSetting = set.String(&s.apiKeysFile, "api-keys-file", "KYCPIPE_API_KEYS_FILE", "", "file with accepted API keys, one entry per line (KEY or NAME:SCOPES:KEY; # comments)").File()
 	set.Bool(&s.insecureNoAuth, "insecure-no-auth", "KYCPIPE_INSECURE_NO_AUTH", false, "accept requests without an API key (local experiments only)")
 	set.Int64(&s.maxBody, "max-body-bytes", "KYCPIPE_MAX_BODY_BYTES", 1<<20, "largest JSON body accepted (larger is 413)").Positive()
 	set.Secret(&s.callbackSecret, "callback-secret", "KYCPIPE_CALLBACK_SECRET", "secret path token: Jumio must call /v1/callbacks/jumio/<secret> (with neither this nor an allowlist, ingest warns at every start)")
 	s.allowSetting = set.String(&s.allowlist, "callback-allowlist", "KYCPIPE_CALLBACK_ALLOWLIST", "", "accept callbacks only from these IPs/CIDRs, comma-separated; \"jumio\" = Jumio's published callback IPs (empty: any source)")
 	s.proxySetting = set.String(&s.trustedProxies, "trusted-proxies", "KYCPIPE_TRUSTED_PROXIES", "", "reverse proxies (IPs/CIDRs) whose X-Forwarded-For is believed (empty: none)")
 	set.Int(&s.callbackRate, "callback-rate", "KYCPIPE_CALLBACK_RATE", 100, "callbacks accepted per second from one source address (an IPv6 /64) by this instance (burst: twice as many)").Positive()
-	set.String(&s.tlsCert, "tls-cert", "KYCPIPE_TLS_CERT", "", "TLS certificate file (with --tls-key: serve HTTPS)")
-	set.String(&s.tlsKey, "tls-key", "KYCPIPE_TLS_KEY", "", "TLS private key file")
+	set.String(&s.tlsCert, "tls-cert", "KYCPIPE_TLS_CERT", "", "TLS certificate file (with --tls-key: serve HTTPS)").File()
+	set.String(&s.tlsKey, "tls-key", "KYCPIPE_TLS_KEY", "", "TLS private key file").File()
 	set.Bool(&s.console, "console", "KYCPIPE_CONSOLE", true, "serve the operator console at /console/ (operators sign in with an API key; needs API keys)")
 	set.Bool(&s.consoleReadOnly, "console-readonly", "KYCPIPE_CONSOLE_READONLY", false, "console without actions: no replay, erase, reveal or resend")
 	set.Bool(&s.consoleSecure, "console-secure-cookies", "KYCPIPE_CONSOLE_SECURE_COOKIES", false, "mark console cookies Secure on plain HTTP too (behind a proxy that terminates TLS; with --tls-cert they are)")
@@ -67,6 +69,12 @@ func (st *settings) check() error {
 	switch {
 	case st.apiKeys != "" || st.apiKeysFile != "":
 		if st.keys, err = pipeline.LoadAPIKeys(st.apiKeys, st.apiKeysFile); err != nil {
+			switch {
+			case st.apiKeys == "":
+				return config.Invalid(st.keysFileSetting, err)
+			case st.apiKeysFile != "":
+				return fmt.Errorf("invalid KYCPIPE_API_KEYS or KYCPIPE_API_KEYS_FILE (--api-keys, --api-keys-file): %w", err)
+			}
 			return config.Invalid(st.keysSetting, err)
 		}
 	case !st.insecureNoAuth:
@@ -89,6 +97,11 @@ func (st *settings) check() error {
 	}
 	if (st.tlsCert == "") != (st.tlsKey == "") {
 		return errors.New("set both KYCPIPE_TLS_CERT and KYCPIPE_TLS_KEY, or neither")
+	}
+	if st.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(st.tlsCert, st.tlsKey); err != nil {
+			return fmt.Errorf("invalid KYCPIPE_TLS_CERT / KYCPIPE_TLS_KEY (--tls-cert, --tls-key): %w", err)
+		}
 	}
 	if st.ln, err = net.Listen("tcp", st.addr); err != nil {
 		return config.Invalid(&config.Setting{Flag: "http-addr", Env: "KYCPIPE_HTTP_ADDR"}, err)

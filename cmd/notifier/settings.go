@@ -25,7 +25,7 @@ func newSettings(getenv func(string) string) (*settings, *config.Set) {
 	s.common.Bind(set)
 	s.tracing.Bind(set)
 	s.hooks.Bind(set)
-	set.String(&s.metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
+	set.String(&s.metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics, which have no authentication (default: every interface, for probes and scrapers; use an internal one)").HostPort()
 	set.Duration(&s.timeout, "webhook-timeout", "KYCPIPE_WEBHOOK_TIMEOUT", webhooks.DefaultTimeout,
 		"bound on one delivery attempt, from resolving the host to reading the answer (no 2xx within it: a failed attempt)").Positive()
 	set.String(&s.schedule, "webhook-schedule", "KYCPIPE_WEBHOOK_SCHEDULE", webhooks.DefaultScheduleString,

@@ -34,7 +34,7 @@ func newSettings(getenv func(string) string) (*settings, *config.Set) {
 	s.jcfg.Bind(set)
 	s.retry.Bind(set)
 	s.limits.Bind(set)
-	set.String(&s.metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics")
+	set.String(&s.metricsAddr, "metrics-addr", "KYCPIPE_METRICS_ADDR", ":9090", "listen address for /healthz, /readyz and /metrics, which have no authentication (default: every interface, for probes and scrapers; use an internal one)").HostPort()
 	set.Int(&s.concurrency, "concurrency", "KYCPIPE_RETRIEVER_CONCURRENCY", 16, "retrievals this process runs at once (callbacks and polls each)").Positive()
 	set.Bool(&s.includeExtraction, "include-extraction", "KYCPIPE_INCLUDE_EXTRACTION", false, "copy extracted document data (PII) into decision events")
 	s.scheduleSetting = set.String(&s.schedule, "poll-schedule", "KYCPIPE_POLL_SCHEDULE", "40s,60s,100s,160s,240s,340s,460s,600s,760s,940s",

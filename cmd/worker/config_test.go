@@ -98,4 +98,7 @@ var badCases = []configtest.Case{
 	{Env: "KYCPIPE_METRICS_ADDR", Value: "not-an-address"}, {Env: "JUMIO_BASE_URL", Value: "ftp://sim.example"},
 	{Env: "JUMIO_AUTH_URL", Value: "not a url"}, {Env: "KYCPIPE_RATE_ACCOUNT", Value: "-1"},
 	{Env: "KYCPIPE_RATE_RETRIEVAL", Value: "fast"}, {Env: "KYCPIPE_RETRY_BACKOFF", Value: "1 second"},
+	{Env: "KYCPIPE_CALLBACK_URL", Value: "::bad"}, {Env: "KYCPIPE_CALLBACK_URL", Value: "kyc.example.com/v1/callbacks/jumio"},
+	{Env: "KYCPIPE_METRICS_ADDR", Value: "127.0.0.1"}, {Env: "JUMIO_BASE_URL", Value: "127.0.0.1:8090"},
+	{Env: "KYCPIPE_RETRY_BUDGET", Value: "many"},
 }

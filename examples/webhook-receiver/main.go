@@ -3,7 +3,7 @@
 // acknowledges each webhook-id once, logs the event type, webhook-id and
 // job ID, and answers 204.
 //
-//	WEBHOOK_SECRET=whsec_... go run ./examples/webhook-receiver --listen 127.0.0.1:8090
+//	WEBHOOK_SECRET=whsec_... go run ./examples/webhook-receiver --listen 127.0.0.1:8070
 //
 // --failure-rate 0.1 answers 500 to a tenth of the verified deliveries, to
 // watch kycpipe retry them. GET /stats returns the counters as JSON; GET
@@ -31,7 +31,7 @@ import (
 )
 
 func main() {
-	listen := flag.String("listen", envOr("WEBHOOK_RECEIVER_LISTEN", "127.0.0.1:8090"), "listen address (env WEBHOOK_RECEIVER_LISTEN)")
+	listen := flag.String("listen", envOr("WEBHOOK_RECEIVER_LISTEN", "127.0.0.1:8070"), "listen address (env WEBHOOK_RECEIVER_LISTEN; not 8090, make run's Jumio simulator)")
 	secret := flag.String("secret", "", "signing secret(s), whsec_…, comma-separated during a rotation; prefer env WEBHOOK_SECRET (flags show in ps)")
 	failureRate := flag.String("failure-rate", envOr("WEBHOOK_FAILURE_RATE", "0"), "fraction of verified deliveries answered 500 on purpose, 0 to 1 (env WEBHOOK_FAILURE_RATE)")
 	tolerance := flag.Duration("tolerance", webhooks.DefaultTolerance, "accepted webhook-timestamp skew")

@@ -9,7 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,33 +30,100 @@ type Setting struct {
 	Secret   bool // never print its value
 	Required bool
 
-	// rule, when set, is checked after parsing: it returns why the value
-	// is unusable, or "".
-	rule func() string
+	// rules are checked after parsing, in order: each returns why the
+	// value is unusable, or "". Only the first failing rule is reported.
+	rules []func() string
+	// str is the current value of a string setting (for the string
+	// rules), nil for other kinds.
+	str func() string
+}
+
+// rule adds a rule to the setting.
+func (st *Setting) rule(f func() string) *Setting {
+	st.rules = append(st.rules, f)
+	return st
 }
 
 // Positive makes the setting refuse zero and negative values (integers
 // and durations) when the program starts, with an error naming it.
-func (st *Setting) Positive() *Setting {
-	st.rule = st.positive
-	return st
+func (st *Setting) Positive() *Setting { return st.rule(st.positive) }
+
+// NonNegative makes the setting refuse negative values (integers and
+// durations); zero is allowed (it usually means "off").
+func (st *Setting) NonNegative() *Setting {
+	return st.rule(func() string {
+		if st.number() < 0 {
+			return "must not be negative"
+		}
+		return ""
+	})
 }
 
 // Between makes an integer setting refuse values outside [lo, hi].
 func (st *Setting) Between(lo, hi int64) *Setting {
-	st.rule = func() string {
+	return st.rule(func() string {
 		if n := st.number(); n < lo || n > hi {
 			return fmt.Sprintf("must be between %d and %d, got %d", lo, hi, n)
 		}
 		return ""
-	}
-	return st
+	})
 }
 
 // Check adds a rule: f returns why the value is unusable, or "".
-func (st *Setting) Check(f func() string) *Setting {
-	st.rule = f
-	return st
+func (st *Setting) Check(f func() string) *Setting { return st.rule(f) }
+
+// File makes a string setting naming a file refuse a file that cannot be
+// opened for reading (missing, unreadable, a directory). An empty value
+// passes: the setting is off.
+func (st *Setting) File() *Setting {
+	return st.rule(func() string {
+		path := st.text()
+		if path == "" {
+			return ""
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.IsDir() {
+			return fmt.Sprintf("%s is a directory, not a file", path)
+		}
+		return ""
+	})
+}
+
+// URL makes a string setting refuse anything but an absolute URL with one
+// of schemes and a host. An empty value passes: the setting is off.
+func (st *Setting) URL(schemes ...string) *Setting {
+	return st.rule(func() string {
+		v := st.text()
+		if v == "" {
+			return ""
+		}
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" || !slices.Contains(schemes, strings.ToLower(u.Scheme)) {
+			return fmt.Sprintf("want an absolute %s URL with a host, got %q", strings.Join(schemes, " or "), v)
+		}
+		return ""
+	})
+}
+
+// HostPort makes a string setting refuse anything but a listen address
+// HOST:PORT (HOST may be empty for every interface, PORT 0 for any free
+// port).
+func (st *Setting) HostPort() *Setting {
+	return st.rule(func() string {
+		v := st.text()
+		_, port, err := net.SplitHostPort(v)
+		if err != nil {
+			return fmt.Sprintf("want HOST:PORT such as 127.0.0.1:8080, got %q", v)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return fmt.Sprintf("want a port number from 0 to 65535, got %q", port)
+		}
+		return ""
+	})
 }
 
 func (st *Setting) positive() string {
@@ -61,6 +131,14 @@ func (st *Setting) positive() string {
 		return "must be greater than zero"
 	}
 	return ""
+}
+
+// text is the setting's current value as a string ("" for other kinds).
+func (st *Setting) text() string {
+	if st.str == nil {
+		return ""
+	}
+	return st.str()
 }
 
 // number is the setting's current numeric value (integers and durations).
@@ -119,7 +197,7 @@ func lookup(getenv func(string) string, key string) (string, bool) {
 // String binds a string setting.
 func (s *Set) String(p *string, name, env, def, usage string) *Setting {
 	*p = def
-	st := &Setting{Flag: name, Env: env, Default: def, Usage: usage}
+	st := &Setting{Flag: name, Env: env, Default: def, Usage: usage, str: func() string { return *p }}
 	s.fs.StringVar(p, name, def, usage)
 	s.add(st, func(v string) error { *p = v; return nil })
 	return st
@@ -214,11 +292,11 @@ func (s *Set) Parse(args []string) error {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(s.fs.Args(), " "))
 	}
 	for _, st := range s.settings {
-		if st.rule == nil {
-			continue
-		}
-		if msg := st.rule(); msg != "" {
-			errs = append(errs, Invalid(st, errors.New(msg)))
+		for _, rule := range st.rules {
+			if msg := rule(); msg != "" {
+				errs = append(errs, Invalid(st, errors.New(msg)))
+				break
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +74,68 @@ func TestUsageHidesSecrets(t *testing.T) {
 	}
 	if err := s.Parse([]string{"extra"}); err == nil {
 		t.Error("stray arguments accepted")
+	}
+}
+
+// The string rules refuse unusable values by name, and pass empty ones
+// (the setting is off).
+func TestStringRules(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "creds")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		env, value, want string // want "" = accepted
+	}{
+		{"T_FILE", file, ""},
+		{"T_FILE", filepath.Join(dir, "missing"), "invalid T_FILE (--file): cannot read"},
+		{"T_FILE", dir, "is a directory"},
+		{"T_URL", "http://collector:4318", ""},
+		{"T_URL", "HTTPS://collector", ""},
+		{"T_URL", "::bad", "invalid T_URL (--url): want an absolute http or https URL"},
+		{"T_URL", "ftp://collector", "want an absolute http or https URL"},
+		{"T_URL", "collector:4318", "want an absolute"},
+		{"T_ADDR", ":9090", ""},
+		{"T_ADDR", "127.0.0.1:0", ""},
+		{"T_ADDR", "[::1]:8080", ""},
+		{"T_ADDR", "not-an-address", "invalid T_ADDR (--addr): want HOST:PORT"},
+		{"T_ADDR", "127.0.0.1:http-alt", "want a port number"},
+		{"T_ADDR", "127.0.0.1:70000", "want a port number"},
+		{"T_ADDR", "127.0.0.1:", "want a port number"},
+		{"T_WAIT", "0s", ""},
+		{"T_WAIT", "-1s", "invalid T_WAIT (--wait): must not be negative"},
+	}
+	for _, c := range cases {
+		var file, u, addr string
+		var wait time.Duration
+		s := New("test", env(map[string]string{c.env: c.value}))
+		s.String(&file, "file", "T_FILE", "", "a file").File()
+		s.String(&u, "url", "T_URL", "", "a URL").URL("http", "https")
+		s.String(&addr, "addr", "T_ADDR", ":9090", "an address").HostPort()
+		s.Duration(&wait, "wait", "T_WAIT", 0, "a wait").NonNegative()
+		err := s.Parse(nil)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s=%q refused: %v", c.env, c.value, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s=%q: err = %v, want %q", c.env, c.value, err, c.want)
+		}
+	}
+}
+
+// Rules compose: each one added is checked, and only the first failing
+// one is reported.
+func TestRulesCompose(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ value, want string }{{"5", ""}, {"0", "greater than zero"}, {"9", "between 1 and 8"}} {
+		var n int
+		s := New("test", env(map[string]string{"T_N": tt.value}))
+		s.Int(&n, "n", "T_N", 1, "n").Positive().Between(1, 8)
+		err := s.Parse(nil)
+		if (tt.want == "") != (err == nil) || err != nil && (!strings.Contains(err.Error(), tt.want) || strings.Count(err.Error(), "T_N") != 1) {
+			t.Errorf("T_N=%s: err = %v, want %q once", tt.value, err, tt.want)
+		}
 	}
 }

@@ -30,10 +30,12 @@ func statusCommand() command {
 		name: "status", synopsis: "JOB_ID",
 		summary: "one job: its state, timeline, lifecycle events and decision",
 		help: `Reads the job's record (state, region, channel, Jumio account and execution, attempts, rate-limit
-waits, polls, last Jumio status, decision, last error, timeline), then every message the record lists
-(its lifecycle events, its decision and its dead letters), each by its stream sequence: no stream is
-scanned, however large. A message the record lists but the stream no longer holds (past the stream's
-retention, a replayed dead letter) is reported as gone.
+waits, polls (scheduled polls that found the execution unfinished: a callback that brings the
+decision, or the poll that finds it done, is not counted), last Jumio status, decision, last error,
+timeline), then every message the record lists (its lifecycle events, its decision and its dead
+letters), each by its stream sequence: no stream is scanned, however large. A message the record
+lists but the stream no longer holds (past the stream's retention, a replayed dead letter) is
+reported as gone.
 
 Web links and SDK tokens are bearer credentials of the end user: they are shown as "present".
 Dead letters show their stage, reason and error, not their payload (see kycctl dlq show).`,
@@ -61,7 +63,7 @@ type statusView struct {
 	Announced                 bool                      `json:"announced"`
 	Attempts                  int                       `json:"attempts"`
 	Throttled                 int                       `json:"throttled"`
-	Polls                     int                       `json:"polls"`
+	Polls                     int                       `json:"polls"` // scheduled polls that found the execution unfinished (not callbacks, not the deciding poll)
 	PollDeadline              time.Time                 `json:"pollDeadline,omitzero"`
 	LastJumioStatus           string                    `json:"lastJumioStatus,omitempty"`
 	AmbiguousCreates          int                       `json:"ambiguousCreates,omitempty"`
@@ -199,7 +201,7 @@ func (v statusView) table(w *tabwriter.Writer) {
 	}
 	kv("attempts", fmt.Sprintf("%d (retryable failures; the retry budget)", v.Attempts))
 	kv("throttled", fmt.Sprintf("%d (rate-limit waits)", v.Throttled))
-	kv("polls", fmt.Sprint(v.Polls))
+	kv("polls", fmt.Sprintf("%d (scheduled polls that found the execution unfinished)", v.Polls))
 	if !v.PollDeadline.IsZero() {
 		kv("poll deadline", ts(v.PollDeadline))
 	}

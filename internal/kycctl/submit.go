@@ -116,7 +116,7 @@ func submit(ctx context.Context, e *env) error {
 		return fmt.Errorf("job %s not stored: %w", req.JobID, err)
 	}
 	v := submitView{JobID: res.JobID, Result: "new", Status: pipeline.StatusAccepted,
-		Detail: "stored and queued on " + e.subj.JobsSubmit(), MessageBytes: size}
+		Detail: "stored and queued on " + e.subj.JobSubmit(res.JobID), MessageBytes: size}
 	for _, p := range req.Parts {
 		v.Images = append(v.Images, p.Classifier)
 	}

@@ -64,10 +64,10 @@ type Common struct {
 // Bind registers the common settings.
 func (c *Common) Bind(s *config.Set) {
 	s.String(&c.NATSURL, "nats-url", "KYCPIPE_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
-	s.String(&c.NATSCreds, "nats-creds", "KYCPIPE_NATS_CREDS", "", "NATS credentials file (JWT + nkey)")
+	s.String(&c.NATSCreds, "nats-creds", "KYCPIPE_NATS_CREDS", "", "NATS credentials file (JWT + nkey)").File()
 	s.String(&c.NATSUser, "nats-user", "KYCPIPE_NATS_USER", "", "NATS user name")
 	s.Secret(&c.NATSPassword, "nats-password", "KYCPIPE_NATS_PASSWORD", "NATS password")
-	s.String(&c.NATSTLSCA, "nats-tls-ca", "KYCPIPE_NATS_TLS_CA", "", "CA certificate file to verify the NATS server's TLS certificate")
+	s.String(&c.NATSTLSCA, "nats-tls-ca", "KYCPIPE_NATS_TLS_CA", "", "CA certificate file to verify the NATS server's TLS certificate").File()
 	c.prefixSetting = s.String(&c.SubjectPrefix, "subject-prefix", "KYCPIPE_SUBJECT_PREFIX", messages.DefaultPrefix, "subject prefix of every stream and subject")
 	s.Int(&c.Replicas, "stream-replicas", "KYCPIPE_STREAM_REPLICAS", 1, "replicas of the streams and buckets this process creates (3 on a cluster)").Between(1, 5)
 	c.regionSetting = s.String(&c.Region, "jumio-region", "JUMIO_REGION", string(jumio.DefaultRegion), "default Jumio region: amer-1, emea-1, apac-1 (or US, EU, SG)")
@@ -104,7 +104,7 @@ func (c *Common) StartCPUProfile(log *zap.Logger) (stop func(), err error) {
 	}
 	f, err := os.Create(c.CPUProfile)
 	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
+		return nil, fmt.Errorf("invalid KYCPIPE_CPU_PROFILE (--cpu-profile): %w", err)
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
@@ -565,7 +565,7 @@ type Retry struct {
 
 // Bind registers the retry settings.
 func (r *Retry) Bind(s *config.Set) {
-	s.Duration(&r.Initial, "retry-backoff", "KYCPIPE_RETRY_BACKOFF", time.Second, "first retry delay after a Jumio failure (doubles up to --retry-backoff-max)").Positive()
+	s.Duration(&r.Initial, "retry-backoff", "KYCPIPE_RETRY_BACKOFF", time.Second, "first retry delay after a Jumio failure (doubles up to --retry-backoff-max, ±20%); a retried call also waits for its rate limit, so account retries are at least 1/--rate-account apart once --rate-account-burst is used").Positive()
 	s.Duration(&r.Max, "retry-backoff-max", "KYCPIPE_RETRY_BACKOFF_MAX", 5*time.Minute, "longest retry delay").Positive()
 }
 

@@ -26,7 +26,7 @@ type Tracing struct {
 
 // Bind registers the tracing settings.
 func (t *Tracing) Bind(s *config.Set) {
-	t.endpointSet = s.String(&t.Endpoint, "otlp-endpoint", "KYCPIPE_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint to export traces to, e.g. http://otel-collector:4318 (empty: tracing off)")
+	t.endpointSet = s.String(&t.Endpoint, "otlp-endpoint", "KYCPIPE_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint to export traces to, e.g. http://otel-collector:4318 (empty: tracing off)").URL("http", "https")
 	t.ratioSet = s.String(&t.SampleRatio, "trace-sample-ratio", "KYCPIPE_TRACE_SAMPLE_RATIO", "1", "share of new traces recorded (0..1); traces started upstream follow the caller's decision")
 	t.ratioSet.Check(func() string {
 		if _, ok := t.ratio(); !ok {

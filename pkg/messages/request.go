@@ -120,8 +120,8 @@ func (r *VerificationRequest) validate(v *Validator) {
 			v.Add("region", CodeInvalidValue, "must be amer-1, emea-1, apac-1 (or US, EU, SG)")
 		}
 	}
-	if r.AccountID != "" && !ValidJumioID(r.AccountID) {
-		v.Add("accountId", CodeInvalidFormat, "must be a Jumio account ID")
+	if r.AccountID != "" && !ValidAccountID(r.AccountID) {
+		v.Add("accountId", CodeInvalidFormat, "must be the UUID of an existing Jumio account (the accountId of a job that reached Jumio)")
 	}
 	// Control characters have no business in references or names: they
 	// only serve to break logs, terminals and downstream parsers.

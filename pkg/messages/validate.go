@@ -289,6 +289,7 @@ var (
 	alpha3RE  = regexp.MustCompile(`^[A-Z]{3}$`)
 	keyRE     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	uuidishRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+	uuidRE    = regexp.MustCompile(AccountIDPattern)
 )
 
 func isAbsoluteHTTPURL(s string) bool {
@@ -474,3 +475,14 @@ func isDate(s string) bool {
 // to 64 letters, digits and dashes. IDs that pass are safe in URLs, NATS
 // subjects and KV keys.
 func ValidJumioID(s string) bool { return uuidishRE.MatchString(s) }
+
+// AccountIDPattern is the form of a Jumio account ID: a UUID
+// (jumio-api.md §5: the callback's account.id is a UUID), such as f22a7518-ad22-444b-839f-b5656f2aaa04,
+// in either letter case.
+const AccountIDPattern = `^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`
+
+// ValidAccountID reports whether s is a Jumio account ID: a UUID, as in
+// the accountId of a job whose account exists. A request naming anything
+// else (a placeholder, a job ID) is refused before it reaches Jumio, where
+// it could only end in a 404 and a dead letter.
+func ValidAccountID(s string) bool { return uuidRE.MatchString(s) }

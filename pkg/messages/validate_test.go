@@ -79,3 +79,41 @@ func TestAlertsHeader(t *testing.T) {
 		t.Fatalf("AlertsHeader(nil) = %q", got)
 	}
 }
+
+// An accountId must be a Jumio account ID (a UUID): a placeholder or any
+// other ID is refused at the door with a field error naming accountId,
+// instead of reaching Jumio as PUT /accounts/<placeholder> (a 404 and a
+// dead letter).
+func TestAccountIDMustBeUUID(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, id string
+		ok       bool
+	}{
+		{"simulator's UUID", "f22a7518-ad22-444b-839f-b5656f2aaa04", true},
+		{"upper-case UUID", "F22A7518-AD22-444B-839F-B5656F2AAA04", true},
+		{"the example's old placeholder", "REPLACE-WITH-THE-ACCOUNT-ID-OF-A-DECIDED-JOB", false},
+		{"a job ID", "job_06h0393mj8kfndysknek4w3np4", false},
+		{"UUID without dashes", "f22a7518ad22444b839fb5656f2aaa04", false},
+		{"UUID with braces", "{f22a7518-ad22-444b-839f-b5656f2aaa04}", false},
+		{"too short", "f22a7518-ad22-444b-839f-b5656f2aaa0", false},
+		{"non-hex", "g22a7518-ad22-444b-839f-b5656f2aaa04", false},
+		{"trailing newline", "f22a7518-ad22-444b-839f-b5656f2aaa04\n", false},
+		{"path traversal", "../x", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			if got := messages.ValidAccountID(c.id); got != c.ok {
+				t.Fatalf("ValidAccountID(%q) = %v, want %v", c.id, got, c.ok)
+			}
+			req := &messages.VerificationRequest{CustomerInternalReference: "order-1", AccountID: c.id,
+				WorkflowDefinition: messages.WorkflowDefinition{Key: "10066"}}
+			want := messages.CodeInvalidFormat
+			if c.ok {
+				want = ""
+			}
+			checkField(t, "request validation", req.Validate(), "accountId", want)
+		})
+	}
+}

@@ -365,6 +365,11 @@ func TestFinding2EveryStreamHasAByteLimit(t *testing.T) {
 		}
 		cfg := st.CachedInfo().Config
 		seen++
+		// Finding 5: no key-value bucket accepts a roll-up (one
+		// Nats-Rollup: all would empty it). The object store needs them.
+		if strings.HasPrefix(name, "KV_") && cfg.AllowRollup {
+			t.Errorf("%s allows roll-ups", name)
+		}
 		if cfg.MaxBytes <= 0 {
 			t.Errorf("%s has no byte limit", name)
 		} else if w, ok := want[name]; ok && cfg.MaxBytes != w {

@@ -368,6 +368,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
 			return fmt.Errorf("pipeline: provision bucket %s: %w", kc.Bucket, err)
 		}
+		if err := denyRollups(ctx, js, "KV_"+kc.Bucket); err != nil {
+			return fmt.Errorf("pipeline: provision bucket %s: %w", kc.Bucket, err)
+		}
 	}
 	return nil
 }

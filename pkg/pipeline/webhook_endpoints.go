@@ -355,7 +355,10 @@ func (r *WebhookEndpoints) Delete(ctx context.Context, id string) error {
 	if _, _, err := r.load(ctx, id); err != nil {
 		return err
 	}
-	if err := r.kv.Purge(ctx, endpointKey(id)); err != nil {
+	// A delete marker, not a purge: the bucket keeps one revision per key,
+	// so the endpoint's secrets are gone with it, and a purge would need
+	// roll-ups, which the webhook buckets refuse.
+	if err := r.kv.Delete(ctx, endpointKey(id)); err != nil {
 		return fmt.Errorf("pipeline: delete webhook endpoint: %w", err)
 	}
 	st, err := r.js.Stream(ctx, r.subj.StreamWebhooks())

@@ -79,5 +79,9 @@ var CommonBadCases = []Case{
 	{Env: "KYCPIPE_ACK_WAIT", Value: "500ms"}, {Env: "KYCPIPE_ACK_WAIT", Value: "soon"},
 	{Env: "KYCPIPE_LOG_FORMAT", Value: "xml"}, {Env: "KYCPIPE_LOG_LEVEL", Value: "loud"},
 	{Env: "JUMIO_REGION", Value: "mars-1"}, {Env: "KYCPIPE_SUBJECT_PREFIX", Value: "a..b"},
-	{Env: "KYCPIPE_TRACE_SAMPLE_RATIO", Value: "2"},
+	{Env: "KYCPIPE_TRACE_SAMPLE_RATIO", Value: "2"}, {Env: "KYCPIPE_OTLP_ENDPOINT", Value: "::bad"},
+	{Env: "KYCPIPE_OTLP_ENDPOINT", Value: "otel-collector:4318"},
+	{Env: "KYCPIPE_NATS_CREDS", Value: "/nonexistent/kycpipe.creds"}, {Env: "KYCPIPE_NATS_TLS_CA", Value: "/nonexistent/ca.pem"},
+	{Env: "KYCPIPE_CPU_PROFILE", Value: "/nonexistent/dir/cpu.pprof"}, {Env: "KYCPIPE_PROVISION", Value: "maybe"},
+	{Env: "KYCPIPE_RETENTION", Value: "5m"},
 }
