@@ -388,7 +388,9 @@ func (in *Ingest) respondSubmit(ctx context.Context, w http.ResponseWriter, req 
 		}
 		writeProblem(w, Problem{Type: ProblemConflict, Status: http.StatusConflict, Detail: detail})
 	case err != nil:
-		in.deleteObjects(bg, imgs)
+		if !errors.Is(err, errStoredUnconfirmed) {
+			in.deleteObjects(bg, imgs) // nothing refers to them
+		}
 		in.unavailable(w, "cannot store the job now", err)
 	case res.Repeated:
 		if !res.Stored {

@@ -169,6 +169,11 @@ func (s *Submitter) submit(ctx context.Context, req *messages.VerificationReques
 	}
 }
 
+// errStoredUnconfirmed wraps the error of the read after a stored publish:
+// the job message is stored and may be the job's, so the submission's
+// images must not be deleted.
+var errStoredUnconfirmed = errors.New("pipeline: job message stored, its acceptance unconfirmed")
+
 // afterStore checks, after the job message was stored at seq, whether the
 // job ID names an earlier job (see submit).
 func (s *Submitter) afterStore(ctx context.Context, jobID, hash string, seq uint64) (SubmitResult, error) {
@@ -183,8 +188,9 @@ func (s *Submitter) afterStore(ctx context.Context, jobID, hash string, seq uint
 		return res, nil
 	case err != nil:
 		// Stored, but unconfirmed: the client's retry is answered once
-		// JetStream answers (never a 2xx for what is not known).
-		return res, err
+		// JetStream answers (never a 2xx for what is not known). The
+		// message may be the job's: its images stay.
+		return res, fmt.Errorf("%w: %w", errStoredUnconfirmed, err)
 	case rec.JobSeq == seq:
 		res.Stored = true // the worker already created the record from it
 		return res, nil
