@@ -102,6 +102,21 @@ chaos-net: ## Network partitions on a 3-node cluster in network namespaces (root
 	@$(NET_PREREQS)
 	$(GO) run ./cmd/chaosnet $(CHAOSNET_ARGS)
 
+UPGRADE_ARGS ?=
+# The previous release is built from git history: a shallow clone is deepened first.
+UNSHALLOW = if [ "$$(git rev-parse --is-shallow-repository 2>/dev/null)" = true ]; then \
+	echo "shallow clone: fetching the history (the previous release is built from it)"; git fetch --unshallow --quiet; fi
+
+.PHONY: test-upgrade
+test-upgrade: ## Rolling upgrade from the previous release (9aa777e, built from git) to this tree on a 3-node cluster (~4 min; UPGRADE_ARGS e.g. -upgrade.seed=N)
+	@$(UNSHALLOW)
+	$(GO) test -tags upgrade -count=1 -timeout 15m -run '^TestRollingUpgrade$$' -v ./test/upgrade/ $(UPGRADE_ARGS)
+
+.PHONY: golden
+golden: ## Recapture the golden message corpus of this tree (testdata/golden/current) from its binaries; GOLDEN_VERSION=9aa777e for the previous release's
+	@$(UNSHALLOW)
+	$(GO) test -tags upgrade -count=1 -timeout 10m -run '^TestCaptureGolden$$' -v ./test/upgrade/ -golden.update -golden.version=$(or $(GOLDEN_VERSION),current)
+
 .PHONY: build
 build: ## Build every binary into ./bin (ingest, worker, retriever, notifier, kycctl, …)
 	@mkdir -p bin

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/kycpipe/kycpipe/internal/localstack"
 	"github.com/kycpipe/kycpipe/pkg/messages"
@@ -73,7 +74,10 @@ func TestCallbackDefenses(t *testing.T) {
 // is not stored.
 func TestForgedCallbacks(t *testing.T) {
 	t.Parallel()
-	b := setup(t, nil)
+	// The forged PROCESSED takes the message ID of the real callback (one
+	// per execution and status), so the decision comes from the poll task:
+	// every 500 ms after its schedule here, every 20 minutes by default.
+	b := setup(t, func(o *localstack.Options) { o.Retriever.PollTailEvery = 500 * time.Millisecond })
 	jobID := b.submit(t, webJob("order-forged-1"), 202, nil)
 	launched := b.events.WaitN(t, 1, waitLong, func(m pipelinetest.Received[*messages.Event]) bool {
 		return m.Value.JobID == jobID && m.Value.Kind == messages.KindLaunched
@@ -121,7 +125,8 @@ func TestForgedCallbacks(t *testing.T) {
 	if after.Requests["token"] != unknownBefore.Requests["token"] {
 		t.Errorf("a callback for an unknown execution caused %d token calls", after.Requests["token"]-unknownBefore.Requests["token"])
 	}
-	// The real decision still arrives when the user finishes.
+	// The real decision still arrives when the user finishes (through the
+	// poll task: Jumio's own PROCESSED callback is a duplicate).
 	if err := b.sim.CompleteWeb(launched.WorkflowExecutionID); err != nil {
 		t.Fatal(err)
 	}

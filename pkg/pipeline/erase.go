@@ -254,7 +254,10 @@ func (r *erasureRun) jobMessagePending(ctx context.Context, rec *JobRecord) (boo
 }
 
 // deleteAtJumio deletes the account the job created (or, on an existing
-// account, the job's workflow execution) and says what happened.
+// account, the job's workflow execution) and says what happened. A record
+// that does not say the job created its account (JobRecord.OwnAccount:
+// records of the previous release, or rewritten by it during a rolling
+// upgrade) gets only its execution deleted.
 func (r *erasureRun) deleteAtJumio(ctx context.Context, rec *JobRecord) (string, error) {
 	if rec.AccountID == "" {
 		return messages.JumioNotCreated, nil
@@ -266,7 +269,7 @@ func (r *erasureRun) deleteAtJumio(ctx context.Context, rec *JobRecord) (string,
 	if err != nil {
 		return "", err
 	}
-	if rec.ExistingAccount {
+	if rec.ExistingAccount || !rec.OwnAccount {
 		err = client.DeleteWorkflowExecution(ctx, rec.AccountID, rec.WorkflowExecutionID)
 	} else {
 		err = client.DeleteAccount(ctx, rec.AccountID)

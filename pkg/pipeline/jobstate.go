@@ -97,6 +97,14 @@ type JobRecord struct {
 	JobSeq          uint64       `json:"jobSeq,omitempty"`
 	Messages        []MessageRef `json:"messages,omitempty"`
 	ExistingAccount bool         `json:"existingAccount,omitempty"` // the job ran on an account it did not create
+	// OwnAccount says the job created its Jumio account (it named no
+	// accountId): only then does its erasure delete the account rather
+	// than its workflow execution. A record without it (written by the
+	// release before this field, or rewritten by one during a rolling
+	// upgrade, which drops the fields it does not know) cannot tell, and
+	// its erasure deletes only the execution: never an account other
+	// jobs may run on.
+	OwnAccount bool `json:"ownAccount,omitempty"`
 
 	// Erasure, once requested. A tombstone (StatusErased) keeps only JobID,
 	// Status, Erasure and the IDs Erasure names.

@@ -626,7 +626,10 @@ func (r *jobRun) finish(ctx context.Context) error {
 			rec.PollSequence = acks[1].Sequence
 			rec.PollDeadline = deadline
 			rec.addMessages(event)
-			if rec.Status != StatusDecided && rec.Status != StatusFailed {
+			// The retriever may have decided already: Jumio can call
+			// back before the finalize answer arrives. A decided job
+			// stays DECIDED.
+			if !rec.Terminal() {
 				rec.SetStatus(w.now(), status, "")
 			}
 			return nil

@@ -127,11 +127,12 @@ type jumioGate struct {
 }
 
 type gate struct {
-	arrived chan struct{} // one value per held request
-	release chan struct{} // one value lets one request through
-	open    bool          // everything goes through
-	closeCh chan struct{} // closed when opened for good
-	held    int
+	answered bool          // the request reaches Jumio; its answer is held
+	arrived  chan struct{} // one value per held request
+	release  chan struct{} // one value lets one request through
+	open     bool          // everything goes through
+	closeCh  chan struct{} // closed when opened for good
+	held     int
 }
 
 func newJumioGate(t *testing.T, sim *jumiotest.Server) *jumioGate {
@@ -143,6 +144,20 @@ func newJumioGate(t *testing.T, sim *jumiotest.Server) *jumioGate {
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	g := &jumioGate{gates: map[string]*gate{}}
 	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if gt := g.match(r); gt != nil && gt.answered {
+			// Jumio has done the call; only its answer is held.
+			rec := httptest.NewRecorder()
+			proxy.ServeHTTP(rec, r)
+			if !gt.wait(r) {
+				return
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return
+		}
 		if gt := g.match(r); gt != nil {
 			select {
 			case gt.arrived <- struct{}{}:
@@ -191,6 +206,33 @@ func (g *jumioGate) match(r *http.Request) *gate {
 		}
 	}
 	return nil
+}
+
+// holdAnswers lets every request whose method and path start as given reach
+// Jumio, and holds its answer.
+func (g *jumioGate) holdAnswers(method, pathPrefix string) *gate {
+	gt := g.hold(method, pathPrefix)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	gt.answered = true
+	return gt
+}
+
+// wait reports a held request and waits until it may go on (false: the
+// client gave up).
+func (gt *gate) wait(r *http.Request) bool {
+	select {
+	case gt.arrived <- struct{}{}:
+	case <-r.Context().Done():
+		return false
+	}
+	select {
+	case <-gt.release:
+	case <-gt.closeCh:
+	case <-r.Context().Done():
+		return false
+	}
+	return true
 }
 
 // await waits until n requests are held.
@@ -496,5 +538,39 @@ func TestRaceLoserContinuesFromTheWinnersRecord(t *testing.T) {
 	}
 	if got := b.decisions.Where(pipelinetest.ForJob[*messages.DecisionEvent](jobID)); len(got) != 1 {
 		t.Errorf("%d decisions", len(got))
+	}
+}
+
+// A decision can be published before the worker records its finalize: the
+// simulator (like Jumio, quickly) processes the execution and calls back
+// while the finalize answer is on its way. The worker's checkpoint then
+// must not move the record back from DECIDED to FINALIZED (it did: the
+// status API showed FINALIZED after the decision, and the poll task
+// decided the job a second time; seen by TestDocumentedCommands).
+func TestFinalizeAfterTheDecisionKeepsDecided(t *testing.T) {
+	t.Parallel()
+	b := setupGated(t, nil)
+	finalize := b.gate.holdAnswers(http.MethodPut, "/link/api/v1/accounts/")
+	jobID := b.submit(t, emailJob("order-late-finalize"), 202, nil)
+	finalize.await(t, 1, "the finalize call")
+	if dec := b.decisionNoDeadLetter(t, jobID); dec.Decision.Type != messages.DecisionPassed {
+		t.Fatalf("decision %+v", dec.Decision)
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool { return b.job(t, jobID).Status == pipeline.StatusDecided }, "the record never DECIDED")
+	finalize.let()
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		rec, _ := jobRecord(t, b.stack.JS, b.subj, jobID)
+		return rec.Announced
+	}, "the worker never announced the job")
+	rec, _ := jobRecord(t, b.stack.JS, b.subj, jobID)
+	if rec.Status != pipeline.StatusDecided {
+		t.Errorf("status %s after the late finalize answer, want DECIDED", rec.Status)
+	}
+	decided := false
+	for _, e := range rec.Timeline {
+		if decided && e.Status != pipeline.StatusDecided {
+			t.Errorf("the timeline leaves DECIDED for %s: %+v", e.Status, rec.Timeline)
+		}
+		decided = decided || e.Status == pipeline.StatusDecided
 	}
 }

@@ -329,7 +329,7 @@ func acceptedRecord(req *messages.VerificationRequest, hash string, seq uint64, 
 func newJobRecord(req *messages.VerificationRequest, hash string, now time.Time) *JobRecord {
 	rec := &JobRecord{JobID: req.JobID, Status: StatusAccepted, Region: req.Region, Channel: req.EffectiveChannel(),
 		CustomerInternalReference: req.CustomerInternalReference, UserReference: req.UserReference, RequestHash: hash,
-		ExistingAccount: req.AccountID != "", CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
+		ExistingAccount: req.AccountID != "", OwnAccount: req.AccountID == "", CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
 	for _, p := range req.Parts {
 		if p.Object != "" {
 			rec.Images = append(rec.Images, p.Object)
