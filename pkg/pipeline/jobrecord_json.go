@@ -185,6 +185,8 @@ func decodeRecordFast(b []byte, rec *JobRecord) bool {
 			})
 		case "existingAccount":
 			return r.Bool(&rec.ExistingAccount)
+		case "ownAccount":
+			return r.Bool(&rec.OwnAccount)
 		case "erasure":
 			if r.Null() {
 				return true
