@@ -77,9 +77,13 @@ bench-peers: ## kycpipe vs the same saga on River + PostgreSQL 15 (~10 min, inst
 
 SOAK_ARGS ?=
 .PHONY: soak
-soak: ## Chaos/soak runs (~10 min each, SOAK_ARGS for options): single node, then a 3-node cluster
+soak: ## Chaos/soak runs with erasures and webhooks (~10 min each, SOAK_ARGS for options): single node, then a 3-node cluster
 	$(GO) run ./cmd/soak --mode single $(SOAK_ARGS)
 	$(GO) run ./cmd/soak --mode cluster $(SOAK_ARGS)
+
+.PHONY: soak-short
+soak-short: ## The short soak (TestShortSoak, ~2-3 min with the race build): kills, NATS restarts, erasures, webhooks
+	$(GO) test -tags soak -race -count=1 -timeout 15m -run '^TestShortSoak$$' -v ./internal/soak/
 
 # The network and disk tests run as root (as CI does) and need iproute2 and
 # iptables from Debian's packages: installed here when missing.
@@ -101,6 +105,12 @@ CHAOSNET_ARGS ?=
 chaos-net: ## Network partitions on a 3-node cluster in network namespaces (root; ~10 min; CHAOSNET_ARGS for options)
 	@$(NET_PREREQS)
 	$(GO) run ./cmd/chaosnet $(CHAOSNET_ARGS)
+
+SOAK_NET_ARGS ?=
+.PHONY: soak-net
+soak-net: ## The 60-minute soak on the namespaced 3-node cluster: kills, node losses, partitions, erasures, webhooks (root; SOAK_NET_ARGS for options)
+	@$(NET_PREREQS)
+	$(GO) run ./cmd/chaosnet --soak 60m --drain-timeout 10m $(SOAK_NET_ARGS)
 
 UPGRADE_ARGS ?=
 # The previous release is built from git history: a shallow clone is deepened first.

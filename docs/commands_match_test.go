@@ -10,7 +10,7 @@ package docs_test
 //   - Whitespace runs count as one space (tables realign).
 //   - What differs on every run is a wildcard of its kind: job IDs, UUIDs
 //     and their "1234abcd-…" prefixes, webhook secrets (whsec_…),
-//     timestamps, durations and ages, byte sizes, the NATS server version
+//     timestamps, durations and ages, byte sizes ("616 bytes" too), the NATS server version
 //     and stream sequences. Job IDs, UUIDs and secrets bind: once job_06h…
 //     of the document stood for a real job, it must stand for that job
 //     everywhere after, and commands that name it are run with the real
@@ -36,7 +36,7 @@ var volatileRE = regexp.MustCompile(strings.Join([]string{
 	`(?P<uuidprefix>\b[0-9a-f]{8}-…)`,
 	`(?P<ts>\b\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)?)`,
 	`(?P<logts>\b\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\b)`,
-	`(?P<size>\b\d+(?:\.\d+)? (?:B|KiB|MiB|GiB)\b)`,
+	`(?P<size>\b\d+(?:\.\d+)? (?:B|KiB|MiB|GiB|bytes)\b)`,
 	`(?P<version>\bversion \d+\.\d+\.\d+\b)`,
 	`(?P<seq>\bKYC_[A-Z_]+(?:#| #|:)\d+\b)`,
 	`(?P<origseq>\bKyc-Original-Sequence\s+\d+\b)`,
@@ -52,7 +52,7 @@ var actualPattern = map[string]string{
 	"uuidprefix": `([0-9a-f]{8})-…`,
 	"ts":         `\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)?`,
 	"logts":      `\d{4}/\d\d/\d\d \d\d:\d\d:\d\d`,
-	"size":       `\d+(?:\.\d+)? (?:B|KiB|MiB|GiB)`,
+	"size":       `\d+(?:\.\d+)? (?:B|KiB|MiB|GiB|bytes)`,
 	"version":    `version \d+\.\d+\.\d+`,
 	"origseq":    `Kyc-Original-Sequence \d+`,
 	"dur":        `\d+(?:\.\d+)?(?:ns|µs|us|ms|s|m|h|d)(?:\d+(?:\.\d+)?(?:ns|µs|us|ms|s|m|h))*`,

@@ -6,6 +6,7 @@
 //
 //	sudo go run ./cmd/chaosnet            # the long run (make chaos-net), ~10 min
 //	sudo go run ./cmd/chaosnet --short    # every fault once, 3 s each
+//	sudo go run ./cmd/chaosnet --soak 60m # the soak on the cluster: kills, node losses, partitions (make soak-net)
 package main
 
 import (
@@ -29,9 +30,14 @@ func main() {
 	var o chaosnet.Options
 	var report, binDir string
 	flag.BoolVar(&o.Short, "short", false, "every fault class once, 3 s each (make test-net's version)")
-	flag.Float64Var(&o.Rate, "rate", 0, "jobs submitted per second (default 10, short 8)")
+	flag.DurationVar(&o.Soak, "soak", 0, "run the soak schedule for this long instead of the fault list: SIGKILLs, node losses and partitions in turn, Jumio faults")
+	flag.DurationVar(&o.KillEvery, "kill-every", 25*time.Second, "soak: mean time between SIGKILLs of a worker, retriever or notifier")
+	flag.DurationVar(&o.ClusterEvery, "cluster-every", 3*time.Minute, "soak: time between cluster events (a node loss and a partition in turn)")
+	flag.Float64Var(&o.Rate, "rate", 0, "jobs submitted per second (default 10, short 8, soak 6)")
 	flag.IntVar(&o.Workers, "workers", 2, "worker processes")
 	flag.IntVar(&o.Retrievers, "retrievers", 2, "retriever processes")
+	flag.IntVar(&o.Notifiers, "notifiers", 2, "notifier processes, delivering to the example webhook receiver (which fails 10% of the attempts); negative: none")
+	flag.Float64Var(&o.EraseRate, "erase-rate", 0.05, "share of the accepted jobs erased (DELETE) at a random moment; negative: none")
 	flag.DurationVar(&o.ClientTimeout, "client-timeout", 30*time.Second, "the submitting client's HTTP timeout (ingest answers within 15 s)")
 	flag.DurationVar(&o.ClockSkew, "clock-skew", 240*time.Hour, "monotonic/boot-time clock offset of node n3 (negative: none)")
 	flag.DurationVar(&o.DrainTimeout, "drain-timeout", 3*time.Minute, "how long to wait for the last jobs")
@@ -67,7 +73,7 @@ func run(ctx context.Context, o chaosnet.Options, binDir, report string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Println("building nats-server, jumiosim, ingest, worker, retriever ...")
+		fmt.Println("building nats-server, jumiosim, ingest, worker, retriever, notifier, webhook-receiver ...")
 		if err := chaosnet.Build(root, o.BinDir); err != nil {
 			return err
 		}
@@ -84,12 +90,19 @@ func run(ctx context.Context, o chaosnet.Options, binDir, report string) error {
 	if err != nil {
 		return err
 	}
+	kind := map[bool]string{true: "short", false: "long"}[o.Short]
+	if o.Soak > 0 {
+		kind = "soak " + o.Soak.String()
+	}
 	md := fmt.Sprintf("### chaosnet %s, %s\n\nCommand: `go run ./cmd/chaosnet %s`  \nMachine: %s, %d CPUs (%s/%s), Go %s; logs in `%s`\n\n%s",
-		map[bool]string{true: "short", false: "long"}[o.Short], started.Format("2006-01-02 15:04 UTC"), joinArgs(args), soak.Hostname(),
+		kind, started.Format("2006-01-02 15:04 UTC"), joinArgs(args), soak.Hostname(),
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), o.WorkDir, r.Markdown())
 	fmt.Println()
 	fmt.Println(md)
 	if err := os.WriteFile(filepath.Join(o.WorkDir, "report.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.WorkDir, "invariant-details.txt"), []byte(r.Soak.Details()), 0o644); err != nil {
 		return err
 	}
 	if report != "" {

@@ -1,8 +1,10 @@
 // Command soak runs kycpipe's chaos/soak harness (`make soak`): ingest,
-// several workers and retrievers and the Jumio simulator with faults on,
-// thousands of jobs, random SIGKILLs of workers and retrievers, NATS restarts
-// or cluster node losses. It prints an invariants table and exits non-zero
-// if any invariant fails.
+// several workers, retrievers and notifiers, the Jumio simulator with
+// faults on and the example webhook receiver failing a tenth of the
+// deliveries, thousands of jobs of which some are erased, random SIGKILLs
+// of workers, retrievers and notifiers, NATS restarts or cluster node
+// losses. It prints an invariants table and exits non-zero if any
+// invariant fails.
 package main
 
 import (
@@ -30,13 +32,15 @@ func main() {
 	flag.IntVar(&o.Jobs, "jobs", 5000, "jobs submitted over --duration")
 	flag.IntVar(&o.Workers, "workers", 3, "worker processes")
 	flag.IntVar(&o.Retrievers, "retrievers", 2, "retriever processes")
+	flag.IntVar(&o.Notifiers, "notifiers", 2, "notifier processes, delivering to the example webhook receiver (which fails 10% of the attempts); negative: none")
+	flag.Float64Var(&o.EraseRate, "erase-rate", 0.05, "share of the accepted jobs erased (DELETE) at a random moment; negative: none")
 	flag.DurationVar(&o.KillEvery, "kill-every", 20*time.Second, "mean time between SIGKILLs of a worker or retriever")
 	flag.DurationVar(&o.NATSRestartEvery, "nats-restart-every", 3*time.Minute, "time between NATS restarts (single) or node losses (cluster)")
 	flag.DurationVar(&o.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to wait for the last jobs")
 	flag.BoolVar(&o.NoFaults, "no-faults", false, "no Jumio fault injection")
 	flag.Uint64Var(&o.Seed, "seed", 0, "random seed (0: from the clock)")
 	flag.StringVar(&o.WorkDir, "work-dir", "", "NATS stores and process logs (default: a new temporary directory, kept)")
-	flag.StringVar(&binDir, "bin-dir", "", "prebuilt ingest/worker/retriever (default: build them)")
+	flag.StringVar(&binDir, "bin-dir", "", "prebuilt ingest/worker/retriever/notifier/webhook-receiver (default: build them)")
 	flag.BoolVar(&race, "race", false, "build the binaries with the race detector")
 	flag.StringVar(&report, "report", "", "append the report (markdown) to this file")
 	flag.Parse()
@@ -75,8 +79,8 @@ func prepare(o *soak.Options, binDir string, race bool) error {
 		if err != nil {
 			return err
 		}
-		fmt.Println("building ingest, worker, retriever ...")
-		if err := procs.Build(root, o.BinDir, race, "ingest", "worker", "retriever"); err != nil {
+		fmt.Println("building ingest, worker, retriever, notifier, webhook-receiver ...")
+		if err := soak.Build(root, o.BinDir, race); err != nil {
 			return err
 		}
 	}
@@ -158,6 +162,9 @@ func run(ctx context.Context, o soak.Options, binDir string, race bool, report s
 	fmt.Println()
 	fmt.Println(md)
 	if err := appendReport(report, md); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.WorkDir, "invariant-details.txt"), []byte(r.Details()), 0o644); err != nil {
 		return err
 	}
 	if !r.OK() {

@@ -58,3 +58,19 @@ func TestRunWithDeliverer(t *testing.T) {
 		t.Fatal("run did not stop")
 	}
 }
+
+// Bad failure-injection settings stop the receiver before it listens.
+func TestStartRefusesBadSettings(t *testing.T) {
+	t.Parallel()
+	secret := webhooks.NewSecret().Reveal()
+	for _, o := range []options{
+		{failureRate: "x", hangRate: "0"},
+		{failureRate: "0", hangRate: "often"},
+		{failureRate: "0.5", hangRate: "0.6"},
+		{failureRate: "0", hangRate: "0", journal: "/nonexistent-dir/journal"},
+	} {
+		if err := start("127.0.0.1:0", secret, o); err == nil {
+			t.Errorf("start(%+v) = nil, want an error", o)
+		}
+	}
+}

@@ -7,13 +7,18 @@ import (
 	"path/filepath"
 
 	"github.com/kycpipe/kycpipe/internal/procs"
+	"github.com/kycpipe/kycpipe/internal/soak"
 )
 
-// Build compiles what a run needs into dir: ingest, worker, retriever and
-// jumiosim from the module rooted at moduleDir, and nats-server from the
-// module's own nats-server dependency (the version go.mod pins).
+// Build compiles what a run needs into dir: ingest, worker, retriever,
+// notifier and jumiosim from the module rooted at moduleDir, the example
+// webhook receiver, and nats-server from the module's own nats-server
+// dependency (the version go.mod pins).
 func Build(moduleDir, dir string) error {
-	if err := procs.Build(moduleDir, dir, false, "ingest", "worker", "retriever", "jumiosim"); err != nil {
+	if err := procs.Build(moduleDir, dir, false, "ingest", "worker", "retriever", "notifier", "jumiosim"); err != nil {
+		return err
+	}
+	if err := soak.BuildReceiver(moduleDir, dir, false); err != nil {
 		return err
 	}
 	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "nats-server"), "github.com/nats-io/nats-server/v2")

@@ -14,11 +14,20 @@
 // ten days ahead: Linux has no per-namespace wall clock, so a wall-clock
 // skew of one node cannot be simulated this way.
 //
+// Every run also has two notifiers delivering to the example webhook
+// receiver (which fails a tenth of the attempts) and erases 5% of the jobs.
+// With Options.Soak (cmd/chaosnet --soak 60m, make soak-net) the fault list
+// gives way to the soak schedule (soak.go): SIGKILLs of workers, retrievers
+// and notifiers, and in turn a node loss (a nats-server SIGKILLed and
+// restarted on its store) or one of the partitions above, with Jumio faults.
+//
 // At the end the soak's invariants are checked (soak.Verify: nothing
 // accepted is lost, one Jumio execution per job, one decision per
-// execution, ...) plus the client's view: every answer is a 2xx or a 503
-// with Retry-After, none comes after the client's timeout, and every
-// submission is eventually accepted when retried with its Idempotency-Key.
+// execution, erasures complete and leaving no trace, webhooks delivered
+// once per event and endpoint, ...) plus the client's view: every answer is
+// a 2xx or a 503 with Retry-After, none comes after the client's timeout,
+// and every submission is eventually accepted when retried with its
+// Idempotency-Key.
 //
 // It needs root, iproute2 and iptables: `make test-net` runs the short
 // version (TestShortChaosNet, build tag chaosnet), `make chaos-net` the long
@@ -26,6 +35,7 @@
 // small tmpfs under the NATS store.
 //
 // Files: lab.go (namespaces, bridge, iptables), nodes.go (nats-server
-// processes), harness.go (setup, the run, teardown), faults.go, load.go
-// (the submitting client), report.go, options.go, build.go.
+// processes), harness.go (setup, the run, teardown), faults.go, soak.go
+// (the soak schedule), load.go (the submitting client), report.go,
+// options.go, build.go.
 package chaosnet

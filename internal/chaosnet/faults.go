@@ -169,7 +169,7 @@ func ingestNodeIsolated(hold time.Duration) fault {
 func flap(hold time.Duration) fault {
 	return fault{name: fmt.Sprintf("short partition (%s)", hold), hold: hold,
 		inject: func(ctx context.Context, h *harness) (string, func(context.Context), error) {
-			n := h.nodes[h.rng.IntN(len(h.nodes))]
+			n := h.nodes[h.intn(len(h.nodes))]
 			if err := n.host.Cut(ctx, h.others(n)...); err != nil {
 				return "", nil, err
 			}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -38,7 +39,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	h := &harness{o: o, rng: mrand.New(mrand.NewPCG(o.Seed, o.Seed^0x2545f4914f6cdd1d)), subj: messages.MustSubjects("")}
-	h.report.Short, h.report.Seed = o.Short, o.Seed
+	h.report.Short, h.report.Seed, h.report.SoakFor = o.Short, o.Seed, o.Soak
 	defer h.teardown()
 	if err := h.setup(ctx); err != nil {
 		return nil, err
@@ -47,25 +48,44 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 type harness struct {
-	o    Options
-	rng  *mrand.Rand
-	subj messages.Subjects
+	o     Options
+	rngMu sync.Mutex
+	rng   *mrand.Rand
+	subj  messages.Subjects
 
-	lab     *Lab
-	nodes   []*node
-	sim     *Host
-	simProc *procs.Proc
-	ingest  *Host
-	workers []*Host
-	retrs   []*Host
-	procMu  sync.Mutex
-	procs   []*procs.Proc
+	lab       *Lab
+	nodes     []*node
+	sim       *Host
+	simProc   *procs.Proc
+	ingest    *Host
+	workers   []*Host
+	retrs     []*Host
+	notifiers []*Host
+	hook      *Host // the example webhook receiver
+	procMu    sync.Mutex
+	procs     []*procs.Proc
+	slots     map[string]*slot // the pipeline's processes by name (w1, nt2, …)
 
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	apiKey string
-	load   *loader
-	report Report
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	apiKey   string // scopes submit and read
+	eraseKey string // erase and read
+	adminKey string // admin
+	load     *loader
+	eraser   *soak.Eraser
+	hooks    *soak.Webhooks
+	report   Report
+
+	// the soak schedule's counters (soak.go)
+	kills, nodeLosses, jumioFaults, spikes atomic.Int64
+}
+
+// slot is one of the pipeline's processes: where and what it runs, and
+// its current process (replaced when it is killed and restarted).
+type slot struct {
+	name, bin string
+	host      *Host
+	proc      *procs.Proc
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -125,6 +145,18 @@ func (h *harness) setup(ctx context.Context) error {
 		}
 		h.retrs = append(h.retrs, host)
 	}
+	for i := 1; i <= h.o.Notifiers; i++ {
+		host, err := add(fmt.Sprintf("nt%d", i), 80+i)
+		if err != nil {
+			return err
+		}
+		h.notifiers = append(h.notifiers, host)
+	}
+	if h.o.Notifiers > 0 {
+		if h.hook, err = add("hook", 25); err != nil {
+			return err
+		}
+	}
 	h.logf("lab %s: %s, namespaces kc%s-*", id, h.report.Subnet, id)
 
 	for _, n := range h.nodes {
@@ -163,13 +195,28 @@ func (h *harness) setup(ctx context.Context) error {
 	if err := waitHTTP(ctx, h.simURL()+"/_sim/stats", time.Minute); err != nil {
 		return fmt.Errorf("chaosnet: simulator: %w", err)
 	}
+	// The erasure check reads when each Jumio call arrived.
+	if err := h.simControl(ctx, "/_sim/call-log", map[string]any{"enabled": true}); err != nil {
+		return err
+	}
 
 	h.apiKey = "chaosnet-api-key-" + id + "-0123456789"
+	h.eraseKey = "chaosnet-erase-key-" + id + "-0123456789"
+	h.adminKey = "chaosnet-admin-key-" + id + "-0123456789"
+	h.slots = map[string]*slot{}
 	if err := h.startProc("ingest", h.ingest, "ingest"); err != nil {
 		return err
 	}
 	if err := waitHTTP(ctx, h.ingestURL()+"/readyz", 2*time.Minute); err != nil {
 		return fmt.Errorf("chaosnet: ingest not ready: %w", err)
+	}
+	if h.o.Notifiers > 0 {
+		if err := h.startWebhooks(ctx); err != nil {
+			return err
+		}
+	}
+	if h.o.EraseRate > 0 {
+		h.eraser = soak.NewEraser(h.ingestURL(), h.eraseKey, h.o.EraseRate, h.o.Seed, h.logf)
 	}
 	for _, w := range h.workers {
 		if err := h.startProc(w.Name, w, "worker"); err != nil {
@@ -178,6 +225,33 @@ func (h *harness) setup(ctx context.Context) error {
 	}
 	for _, r := range h.retrs {
 		if err := h.startProc(r.Name, r, "retriever"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startWebhooks registers the soak's two endpoints at the receiver's
+// address, starts the example receiver in its namespace and the notifiers
+// in theirs.
+func (h *harness) startWebhooks(ctx context.Context) error {
+	addr := h.hook.IP + ":8090"
+	eps, err := soak.RegisterWebhooks(ctx, h.ingestURL(), h.adminKey, "http://"+addr)
+	if err != nil {
+		return err
+	}
+	h.hooks = &soak.Webhooks{Endpoints: eps, Journal: filepath.Join(h.o.WorkDir, "webhook-journal.jsonl")}
+	p, err := procs.StartArgs("receiver", "ip", h.hook.Command(filepath.Join(h.o.BinDir, "webhook-receiver"), soak.ReceiverArgs(addr, h.hooks.Journal)...),
+		[]string{"WEBHOOK_SECRET=" + soak.ReceiverSecrets(eps)}, filepath.Join(h.o.WorkDir, "receiver.log"))
+	if err != nil {
+		return err
+	}
+	h.addProc(p)
+	if err := waitHTTP(ctx, "http://"+addr+"/healthz", time.Minute); err != nil {
+		return fmt.Errorf("chaosnet: webhook receiver: %w", err)
+	}
+	for _, n := range h.notifiers {
+		if err := h.startProc(n.Name, n, "notifier"); err != nil {
 			return err
 		}
 	}
@@ -198,7 +272,7 @@ func (h *harness) startProc(name string, host *Host, bin string) error {
 		"KYCPIPE_STREAM_REPLICAS=3",
 		"KYCPIPE_HTTP_ADDR=" + host.IP + ":8080",
 		"KYCPIPE_METRICS_ADDR=" + host.IP + ":9090",
-		"KYCPIPE_API_KEYS=" + h.apiKey,
+		"KYCPIPE_API_KEYS=loader:submit+read:" + h.apiKey + ",eraser:erase+read:" + h.eraseKey + ",admin:admin:" + h.adminKey,
 		"KYCPIPE_CALLBACK_URL=" + h.ingestURL() + "/v1/callbacks/jumio",
 		"JUMIO_BASE_URL=" + h.simURL(),
 		"JUMIO_CLIENT_ID=" + jumiotest.DefaultClientID,
@@ -216,11 +290,15 @@ func (h *harness) startProc(name string, host *Host, bin string) error {
 		"KYCPIPE_LOG_LEVEL=info",
 		"KYCPIPE_LOG_FORMAT=json",
 	}
+	env = append(env, soak.WebhookEnv...)
 	p, err := procs.StartArgs(name, "ip", host.Command(filepath.Join(h.o.BinDir, bin)), env, filepath.Join(h.o.WorkDir, name+".log"))
 	if err != nil {
 		return err
 	}
 	h.addProc(p)
+	h.procMu.Lock()
+	h.slots[name] = &slot{name: name, bin: bin, host: host, proc: p}
+	h.procMu.Unlock()
 	return nil
 }
 
@@ -229,7 +307,7 @@ func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 	var last error
 	for time.Now().Before(deadline) {
 		code, err := getJSON(ctx, url, nil)
-		if err == nil && code == http.StatusOK {
+		if err == nil && code/100 == 2 {
 			return nil
 		}
 		last = cmpErr(err, code)
@@ -360,6 +438,43 @@ func (h *harness) simLatency(ctx context.Context, d time.Duration, routes ...jum
 	return nil
 }
 
+// simControl POSTs a control request to the simulator.
+func (h *harness) simControl(ctx context.Context, path string, v any) error {
+	body, _ := json.Marshal(v)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.simURL()+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := monitorClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("chaosnet: simulator %s: %d", path, resp.StatusCode)
+	}
+	return nil
+}
+
+// simCallLog reads the simulator's call log.
+func (h *harness) simCallLog(ctx context.Context) (jumiotest.CallLog, error) {
+	var log jumiotest.CallLog
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.simURL()+"/_sim/call-log", nil)
+	if err != nil {
+		return log, err
+	}
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+	if err != nil {
+		return log, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return log, fmt.Errorf("chaosnet: simulator call log: %d", resp.StatusCode)
+	}
+	return log, json.NewDecoder(resp.Body).Decode(&log)
+}
+
 func (h *harness) simStats(ctx context.Context) (jumiotest.Stats, error) {
 	var st jumiotest.Stats
 	code, err := getJSON(ctx, h.simURL()+"/_sim/stats", &st)
@@ -372,32 +487,45 @@ func (h *harness) simStats(ctx context.Context) (jumiotest.Stats, error) {
 func (h *harness) run(ctx context.Context) (*Report, error) {
 	faults := longFaults()
 	lead, settle := 15*time.Second, 15*time.Second
-	if h.o.Short {
-		faults, lead, settle = shortFaults(), time.Second, 0
+	mode := "long"
+	switch {
+	case h.o.Soak > 0:
+		faults, mode = nil, "soak"
+	case h.o.Short:
+		faults, lead, settle, mode = shortFaults(), time.Second, 0, "short"
 	}
-	h.logf("chaosnet: %d faults (%s), %.0f jobs/s, %d workers, %d retrievers, seed %d",
-		len(faults), map[bool]string{true: "short", false: "long"}[h.o.Short], h.o.Rate, h.o.Workers, h.o.Retrievers, h.o.Seed)
+	h.logf("chaosnet: %s, %d faults, %.0f jobs/s, %d workers, %d retrievers, %d notifiers, %.0f%% erased, seed %d",
+		mode, len(faults), h.o.Rate, h.o.Workers, h.o.Retrievers, max(h.o.Notifiers, 0), 100*max(h.o.EraseRate, 0), h.o.Seed)
 	h.load = newLoader(h.ingestURL(), h.apiKey, h.o.Rate, h.o.ClientTimeout, h.o.Seed)
+	h.load.onAccept = func(jobID, ref string) { h.eraser.Consider(ctx, jobID, ref) }
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loadDone := make(chan struct{})
 	start := time.Now()
 	go func() { defer close(loadDone); h.load.run(ctx, loadCtx) }()
 
-	// Steady load first, then each fault, healed, then steady load again.
-	ctxutil.Sleep(ctx, lead)
-	for _, f := range faults {
-		if ctx.Err() != nil {
-			break
+	if h.o.Soak > 0 {
+		h.runSoak(ctx, h.o.Soak)
+	} else {
+		// Steady load first, then each fault, healed, then steady load again.
+		ctxutil.Sleep(ctx, lead)
+		for _, f := range faults {
+			if ctx.Err() != nil {
+				break
+			}
+			fr := h.inject(ctx, f)
+			h.report.Faults = append(h.report.Faults, fr)
+			ctxutil.Sleep(ctx, settle)
 		}
-		fr := h.inject(ctx, f)
-		h.report.Faults = append(h.report.Faults, fr)
-		ctxutil.Sleep(ctx, settle)
+		ctxutil.Sleep(ctx, lead)
 	}
-	ctxutil.Sleep(ctx, lead)
 	stopLoad()
 	<-loadDone
 	h.report.LoadDuration = time.Since(start)
+	h.eraser.Wait()
 	if err := h.lab.HealAll(ctx); err != nil {
+		return nil, err
+	}
+	if err := h.restoreAll(ctx); err != nil {
 		return nil, err
 	}
 	if _, err := h.waitHealthy(ctx, 2*time.Minute); err != nil {
@@ -407,11 +535,15 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 	h.report.Submitted, h.report.NotAccepted = submitted, notAcc
 	h.logf("load over: %d submitted, %d accepted, %d never accepted; draining", submitted, len(accepted), notAcc)
 	h.report.Soak.Mode = "cluster (3 nodes, R3) in network namespaces"
-	if err := soak.Verify(ctx, soak.Pipeline{JS: h.js, Subjects: h.subj, Accepted: accepted, SimStats: h.simStats,
-		DrainTimeout: h.o.DrainTimeout, Progress: h.o.Progress}, &h.report.Soak); err != nil {
+	p := soak.Pipeline{JS: h.js, Subjects: h.subj, Accepted: accepted, SimStats: h.simStats,
+		Erasures: h.eraser.Erasures(), CallLog: h.simCallLog, Webhooks: h.hooks,
+		DrainTimeout: h.o.DrainTimeout, Progress: h.o.Progress}
+	if err := soak.Verify(ctx, p, &h.report.Soak); err != nil {
 		return nil, err
 	}
 	h.report.Soak.Submitted, h.report.Soak.NotAccepted, h.report.Soak.LoadDuration = submitted, notAcc, h.report.LoadDuration
+	h.report.Kills, h.report.NodeLosses = int(h.kills.Load()), int(h.nodeLosses.Load())
+	h.report.JumioFaults, h.report.LatencySpikes = int(h.jumioFaults.Load()), int(h.spikes.Load())
 	decided, err := decisionTimes(ctx, h.js, h.subj)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kycpipe/kycpipe/internal/ctxutil"
+	"github.com/kycpipe/kycpipe/internal/soak"
 )
 
 // attempt is one HTTP submission as the client saw it.
@@ -33,7 +34,8 @@ type loader struct {
 	url, apiKey string
 	client      *http.Client
 	rate        float64
-	retryFor    time.Duration // how long a submission is retried
+	retryFor    time.Duration           // how long a submission is retried
+	onAccept    func(jobID, ref string) // called once per accepted job (nil: nothing)
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -69,10 +71,13 @@ func (l *loader) body(n int) (string, []byte) {
 		ref += "-reject"
 	}
 	job := map[string]any{"customerInternalReference": ref, "workflowDefinition": map[string]any{"key": 10066},
-		"channel": "API", "preparedData": map[string]any{"email": "user" + strconv.Itoa(n) + "@example.com"}}
+		"channel": "API", "preparedData": map[string]any{"email": soak.Email(ref)}}
 	if l.intn(100) < 15 {
 		job = map[string]any{"customerInternalReference": ref, "workflowDefinition": map[string]any{"key": 10164}, "channel": "WEB"}
 	}
+	// Every personal field carries the reference (the erasure check's
+	// marker scan looks for it).
+	job["userReference"] = soak.UserReference(ref)
 	b, _ := json.Marshal(job)
 	return ref, b
 }
@@ -120,11 +125,15 @@ func (l *loader) submit(ctx context.Context, n int) {
 		a, jobID, wait := l.once(ctx, ref, body)
 		l.mu.Lock()
 		l.attempts = append(l.attempts, a)
+		_, seen := l.accepted[jobID]
 		if jobID != "" {
 			l.accepted[jobID] = ref
 		}
 		l.mu.Unlock()
 		if jobID != "" {
+			if !seen && l.onAccept != nil {
+				l.onAccept(jobID, ref)
+			}
 			return
 		}
 		if a.status >= 400 && a.status < 500 {

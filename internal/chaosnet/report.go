@@ -12,12 +12,16 @@ import (
 // Report is the outcome of a run.
 type Report struct {
 	Short        bool
+	SoakFor      time.Duration // the soak schedule's length (0: the fault list)
 	Seed         uint64
 	Subnet       string
 	LoadDuration time.Duration
 	Submitted    int
 	NotAccepted  int // submissions never answered 2xx, retries included
 	Faults       []FaultResult
+	// The soak schedule's chaos: SIGKILLs of pipeline processes, node
+	// losses (also in Faults), Jumio faults injected and latency spikes.
+	Kills, NodeLosses, JumioFaults, LatencySpikes int
 	// Soak holds the soak's invariants, computed by soak.Verify.
 	Soak soak.Report
 	// Answers summarizes every submission attempt of the run.
@@ -133,8 +137,43 @@ func (r *Report) OK() bool {
 	return len(r.Invariants) > 0
 }
 
+func (r *Report) mode() string {
+	switch {
+	case r.SoakFor > 0:
+		return fmt.Sprintf("soak of %s (cmd/chaosnet --soak)", r.SoakFor)
+	case r.Short:
+		return "short (make test-net)"
+	}
+	return "long (make chaos-net)"
+}
+
+// Partitions counts the network partitions injected (every fault that is
+// not a node loss).
+func (r *Report) Partitions() int {
+	n := 0
+	for _, f := range r.Faults {
+		if !strings.HasPrefix(f.Name, "node loss") && f.Error == "" {
+			n++
+		}
+	}
+	return n
+}
+
+func formatCounts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // WorstPartitionLatency is the slowest answer to a submission sent while a
-// fault was on.
+// fault (a partition, or in a soak a node loss) was on.
 func (r *Report) WorstPartitionLatency() time.Duration {
 	var w time.Duration
 	for _, f := range r.Faults {
@@ -173,16 +212,20 @@ func (r *Report) Markdown() string {
 	s := r.Soak
 	fmt.Fprintf(&b, "\n| run | |\n| --- | --- |\n")
 	rows := [][2]string{
-		{"mode", map[bool]string{true: "short (make test-net)", false: "long (make chaos-net)"}[r.Short] + ", " + s.Mode},
+		{"mode", r.mode() + ", " + s.Mode},
 		{"seed / subnet", fmt.Sprintf("%d / %s", r.Seed, r.Subnet)},
 		{"load phase / drain", fmt.Sprintf("%s / %s", r.LoadDuration.Round(time.Second), s.DrainDuration.Round(time.Second))},
 		{"jobs submitted / accepted / never accepted", fmt.Sprintf("%d / %d / %d", r.Submitted, s.Accepted, r.NotAccepted)},
 		{"decided / dead-lettered / both / lost", fmt.Sprintf("%d / %d / %d / %d", s.Decided, s.DeadLettered, s.DecidedAndDeadLettered, s.Lost)},
 		{"submission attempts: 2xx / 503 + Retry-After / other / hangs", fmt.Sprintf("%d / %d / %d / %d", r.Answers.OK, r.Answers.Unavailable, r.Answers.Other+r.Answers.NoRetry, r.Answers.Timeouts+r.Answers.ConnErrors)},
-		{"worst submission answer during a partition", r.WorstPartitionLatency().Round(time.Millisecond).String()},
+		{"worst submission answer during a fault (partition or node loss)", r.WorstPartitionLatency().Round(time.Millisecond).String()},
 		{"jobs with a second Jumio account (all flagged ambiguous?)", fmt.Sprintf("%d (%d unflagged)", s.JobsWithMultipleExecutions, s.UndetectedMultipleExecutions)},
 		{"Jumio calls / callbacks sent / dropped", fmt.Sprintf("%d / %d / %d", s.JumioCalls, s.CallbacksSent, s.CallbacksDropped)},
+		{"process kills (SIGKILL) / NATS node losses / partitions", fmt.Sprintf("%d / %d / %d", r.Kills, r.NodeLosses, r.Partitions())},
+		{"Jumio faults injected (5xx/429) / latency spikes", fmt.Sprintf("%d / %d", r.JumioFaults, r.LatencySpikes)},
+		{"decisions by type", formatCounts(s.DecisionsByType)},
 	}
+	rows = append(rows, s.ExtraRows()...)
 	for _, row := range rows {
 		fmt.Fprintf(&b, "| %s | %s |\n", row[0], row[1])
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -114,13 +115,13 @@ type jobMessages struct {
 // readJobMessages reads every message the record lists, by sequence.
 func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord) jobMessages {
 	var out jobMessages
-	for _, ref := range rec.Messages {
-		st, err := c.streamHandle(ctx, ref.Stream)
-		if err != nil {
-			out.warnings = append(out.warnings, fmt.Sprintf("cannot read %s: %s", ref.Stream, errText(err)))
+	got := c.fetchJobMessages(ctx, rec.Messages)
+	for i, ref := range rec.Messages {
+		if got[i].streamErr != nil {
+			out.warnings = append(out.warnings, fmt.Sprintf("cannot read %s: %s", ref.Stream, errText(got[i].streamErr)))
 			continue
 		}
-		m, err := st.GetMsg(ctx, ref.Seq)
+		m, err := got[i].msg, got[i].err
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			if ref.Kind == "dead_letter" {
 				out.letters = append(out.letters, jobLetter{Seq: ref.Seq, Gone: true})
@@ -182,6 +183,34 @@ func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord) 
 	return out
 }
 
+// fetchedMsg is one message a record lists, as read by sequence.
+type fetchedMsg struct {
+	msg       *jetstream.RawStreamMsg
+	err       error // reading the message
+	streamErr error // looking up its stream
+}
+
+// fetchJobMessages reads the messages refs name, concurrently: a job's page
+// waits for one round trip, not one per message.
+func (c *Console) fetchJobMessages(ctx context.Context, refs []pipeline.MessageRef) []fetchedMsg {
+	out := make([]fetchedMsg, len(refs))
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		st, err := c.streamHandle(ctx, ref.Stream)
+		if err != nil {
+			out[i].streamErr = err
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].msg, out[i].err = st.GetMsg(ctx, ref.Seq)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
 // jobRequest finds the job's request (its prepared data): the job message
 // while it waits in the jobs queue (its own subject, or its recorded
 // sequence), else a dead letter of it. kycpipe keeps no other copy.
@@ -215,6 +244,21 @@ func (c *Console) loadJob(ctx context.Context, id string) (*pipeline.JobRecord, 
 	return rec, err
 }
 
+// jobOrAnswer loads the job the path names; when it cannot, it answers
+// the request itself (404 with notFound, or 503) and reports false.
+func (c *Console) jobOrAnswer(w http.ResponseWriter, q request, notFound string) (*pipeline.JobRecord, bool) {
+	rec, err := c.loadJob(q.r.Context(), q.r.PathValue("jobId"))
+	if errors.Is(err, pipeline.ErrJobNotFound) {
+		c.errorPage(w, q.r, http.StatusNotFound, notFound)
+		return nil, false
+	}
+	if err != nil {
+		c.unavailable(w, q.r, "the job", err)
+		return nil, false
+	}
+	return rec, true
+}
+
 func (c *Console) job(w http.ResponseWriter, q request) {
 	c.showJob(w, q, nil, flashOf(q.r))
 }
@@ -222,13 +266,8 @@ func (c *Console) job(w http.ResponseWriter, q request) {
 // showJob renders a job's page, with the fields in reveal shown in clear.
 func (c *Console) showJob(w http.ResponseWriter, q request, reveal []string, fl *flash) {
 	ctx := q.r.Context()
-	rec, err := c.loadJob(ctx, q.r.PathValue("jobId"))
-	if errors.Is(err, pipeline.ErrJobNotFound) {
-		c.errorPage(w, q.r, http.StatusNotFound, "There is no such job (unknown, or its record expired).")
-		return
-	}
-	if err != nil {
-		c.unavailable(w, q.r, "the job", err)
+	rec, ok := c.jobOrAnswer(w, q, "There is no such job (unknown, or its record expired).")
+	if !ok {
 		return
 	}
 	d, err := c.jobData(ctx, rec, reveal)
@@ -391,13 +430,8 @@ func advice(rec *pipeline.JobRecord, hasLetter bool) string {
 // appending the audit record (the page shows nothing unless it is stored).
 func (c *Console) reveal(w http.ResponseWriter, q request) {
 	ctx := q.r.Context()
-	rec, err := c.loadJob(ctx, q.r.PathValue("jobId"))
-	if errors.Is(err, pipeline.ErrJobNotFound) {
-		c.errorPage(w, q.r, http.StatusNotFound, "There is no such job.")
-		return
-	}
-	if err != nil {
-		c.unavailable(w, q.r, "the job", err)
+	rec, ok := c.jobOrAnswer(w, q, "There is no such job.")
+	if !ok {
 		return
 	}
 	var fields []string
@@ -436,13 +470,8 @@ func (c *Console) reveal(w http.ResponseWriter, q request) {
 // replayJob replays every stored dead letter of the job.
 func (c *Console) replayJob(w http.ResponseWriter, q request) {
 	ctx := q.r.Context()
-	rec, err := c.loadJob(ctx, q.r.PathValue("jobId"))
-	if errors.Is(err, pipeline.ErrJobNotFound) {
-		c.errorPage(w, q.r, http.StatusNotFound, "There is no such job.")
-		return
-	}
-	if err != nil {
-		c.unavailable(w, q.r, "the job", err)
+	rec, ok := c.jobOrAnswer(w, q, "There is no such job.")
+	if !ok {
 		return
 	}
 	done, failed := 0, 0

@@ -9,14 +9,14 @@ import (
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 )
 
-// killLoop SIGKILLs a random worker or retriever now and then and starts a
-// new one in its slot a moment later.
+// killLoop SIGKILLs a random worker, retriever or notifier now and then
+// and starts a new one in its slot a moment later.
 func (h *harness) killLoop(ctx context.Context) {
 	for ctxutil.Sleep(ctx, h.jitter(h.o.KillEvery)) {
 		var slots []string
 		h.procMu.Lock()
 		for slot, p := range h.procs {
-			if slot != "ingest" && p.Running() {
+			if slot != "ingest" && slot != "receiver" && p.Running() {
 				slots = append(slots, slot)
 			}
 		}

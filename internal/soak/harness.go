@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -21,7 +19,6 @@ import (
 	"github.com/kycpipe/kycpipe/internal/procs"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
-	"github.com/kycpipe/kycpipe/pkg/natsembed"
 )
 
 // Run performs one soak run.
@@ -51,8 +48,14 @@ type harness struct {
 	nc        *nats.Conn
 	js        jetstream.JetStream
 	ingestURL string
-	apiKey    string
+	apiKey    string // scopes submit and read
+	eraseKey  string // erase and read
+	adminKey  string // admin (webhook endpoints)
 	env       []string
+	eraser    *Eraser
+	receiver  struct {
+		addr, journal, secrets string
+	}
 
 	procMu sync.Mutex
 	procs  map[string]*procs.Proc // by slot name (worker-1, retriever-2, ingest)
@@ -67,6 +70,11 @@ type harness struct {
 	accepted   map[string]string // job ID -> reference
 	refs       map[string]string // reference -> job ID
 	notAcc     int
+
+	// The end of a run (verify.go): accepted erasures (job ID →
+	// reference) and the webhooks to check (nil: none).
+	erased map[string]string
+	hooks  *Webhooks
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -81,21 +89,6 @@ func (h *harness) intn(n int) int {
 
 func (h *harness) jitter(d time.Duration) time.Duration {
 	return d/2 + time.Duration(h.intn(int(d)+1))
-}
-
-type natsNode struct {
-	name, dir         string
-	port, clusterPort int
-	srv               *server.Server
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (h *harness) setup(ctx context.Context) error {
@@ -138,6 +131,7 @@ func (h *harness) setup(ctx context.Context) error {
 		RetrievableDelay: 200 * time.Millisecond, // callbacks arrive before the details are retrievable
 		AutoCompleteWeb:  1500 * time.Millisecond,
 		Seed:             int64(h.o.Seed),
+		RecordCalls:      true, // the erasure check reads it
 	}
 	if !h.o.NoFaults {
 		simOpts.Callbacks = jumiotest.CallbackOptions{DropRate: 0.1, Duplicates: 1, Reorder: true, Intermediate: true, Delay: 20 * time.Millisecond}
@@ -151,7 +145,7 @@ func (h *harness) setup(ctx context.Context) error {
 		return err
 	}
 	h.ingestURL = fmt.Sprintf("http://127.0.0.1:%d", ingestPort)
-	h.apiKey = "soak-api-key-0123456789"
+	h.apiKey, h.eraseKey, h.adminKey = "soak-api-key-0123456789", "soak-erase-key-0123456789", "soak-admin-key-0123456789"
 	creds := h.sim.Credentials()
 	replicas := "1"
 	if h.o.Cluster {
@@ -161,7 +155,7 @@ func (h *harness) setup(ctx context.Context) error {
 		"KYCPIPE_NATS_URL=" + h.natsURLs(),
 		"KYCPIPE_STREAM_REPLICAS=" + replicas,
 		fmt.Sprintf("KYCPIPE_HTTP_ADDR=127.0.0.1:%d", ingestPort),
-		"KYCPIPE_API_KEYS=" + h.apiKey,
+		"KYCPIPE_API_KEYS=loader:submit+read:" + h.apiKey + ",eraser:erase+read:" + h.eraseKey + ",admin:admin:" + h.adminKey,
 		"KYCPIPE_CALLBACK_URL=" + h.ingestURL + "/v1/callbacks/jumio",
 		"JUMIO_BASE_URL=" + h.sim.URL,
 		"JUMIO_CLIENT_ID=" + creds.ClientID,
@@ -178,13 +172,21 @@ func (h *harness) setup(ctx context.Context) error {
 		"KYCPIPE_RATE_TOKEN=50",
 		"KYCPIPE_LOG_LEVEL=info",
 	}
-	h.env = append(h.env, h.o.ProcessEnv...)
+	h.env = append(append(h.env, WebhookEnv...), h.o.ProcessEnv...)
 	h.procs = map[string]*procs.Proc{}
 	if err := h.startProc("ingest"); err != nil {
 		return err
 	}
 	if err := h.waitReady(ctx); err != nil {
 		return err
+	}
+	if h.o.Notifiers > 0 {
+		if err := h.startWebhooks(ctx); err != nil {
+			return err
+		}
+	}
+	if h.o.EraseRate > 0 {
+		h.eraser = NewEraser(h.ingestURL, h.eraseKey, h.o.EraseRate, h.o.Seed, h.logf)
 	}
 	for i := 1; i <= h.o.Workers; i++ {
 		if err := h.startProc(fmt.Sprintf("worker-%d", i)); err != nil {
@@ -200,68 +202,53 @@ func (h *harness) setup(ctx context.Context) error {
 	return nil
 }
 
-func (h *harness) natsURLs() string {
-	var urls []string
-	for _, n := range h.nodes {
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", n.port))
-	}
-	return strings.Join(urls, ",")
-}
-
-func (h *harness) startNode(i int) error {
-	n := h.nodes[i]
-	o := natsembed.Options{StoreDir: n.dir, Port: n.port, ServerName: n.name}
-	if h.o.Cluster {
-		o.ClusterName, o.ClusterPort = "kycpipe-soak", n.clusterPort
-		for j, other := range h.nodes {
-			if j != i {
-				o.Routes = append(o.Routes, fmt.Sprintf("nats://127.0.0.1:%d", other.clusterPort))
-			}
-		}
-	}
-	srv, err := natsembed.Run(o)
+// startWebhooks registers the soak's endpoints, starts the example
+// receiver and the notifiers.
+func (h *harness) startWebhooks(ctx context.Context) error {
+	port, err := freePort()
 	if err != nil {
-		return fmt.Errorf("soak: start NATS %s: %w", n.name, err)
+		return err
 	}
-	n.srv = srv
+	h.receiver.addr = fmt.Sprintf("127.0.0.1:%d", port)
+	h.receiver.journal = filepath.Join(h.o.WorkDir, "webhook-journal.jsonl")
+	eps, err := RegisterWebhooks(ctx, h.ingestURL, h.adminKey, "http://"+h.receiver.addr)
+	if err != nil {
+		return err
+	}
+	h.hooks = &Webhooks{Endpoints: eps, Journal: h.receiver.journal}
+	h.receiver.secrets = ReceiverSecrets(eps)
+	if err := h.startProc("receiver"); err != nil {
+		return err
+	}
+	for i := 1; i <= h.o.Notifiers; i++ {
+		if err := h.startProc(fmt.Sprintf("notifier-%d", i)); err != nil {
+			return err
+		}
+	}
 	return nil
-}
-
-func (h *harness) stopNode(i int) {
-	if s := h.nodes[i].srv; s != nil {
-		s.Shutdown()
-		s.WaitForShutdown()
-		h.nodes[i].srv = nil
-	}
-}
-
-// waitJetStream waits until JetStream answers (a meta leader exists).
-func (h *harness) waitJetStream(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := h.js.AccountInfo(cctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("soak: JetStream not available: %w", err)
-		}
-		if !ctxutil.Sleep(ctx, 200*time.Millisecond) {
-			return ctx.Err()
-		}
-	}
 }
 
 func (h *harness) startProc(slot string) error {
 	bin := strings.SplitN(slot, "-", 2)[0]
+	var p *procs.Proc
+	var err error
+	if slot == "receiver" {
+		p, err = procs.StartArgs(slot, filepath.Join(h.o.BinDir, "webhook-receiver"), ReceiverArgs(h.receiver.addr, h.receiver.journal),
+			[]string{"WEBHOOK_SECRET=" + h.receiver.secrets}, filepath.Join(h.o.WorkDir, slot+".log"))
+		if err != nil {
+			return err
+		}
+		h.procMu.Lock()
+		h.procs[slot] = p
+		h.procMu.Unlock()
+		return nil
+	}
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
 	env := append(append([]string{}, h.env...), fmt.Sprintf("KYCPIPE_METRICS_ADDR=127.0.0.1:%d", port))
-	p, err := procs.Start(slot, filepath.Join(h.o.BinDir, bin), env, filepath.Join(h.o.WorkDir, slot+".log"))
+	p, err = procs.Start(slot, filepath.Join(h.o.BinDir, bin), env, filepath.Join(h.o.WorkDir, slot+".log"))
 	if err != nil {
 		return err
 	}
@@ -306,8 +293,8 @@ func (h *harness) shutdown() {
 }
 
 func (h *harness) run(ctx context.Context) (*Report, error) {
-	h.logf("soak: %s, %d jobs over %s, %d workers, %d retrievers, kill every ~%s, NATS restart every %s, seed %d",
-		h.report.Mode, h.o.Jobs, h.o.Duration, h.o.Workers, h.o.Retrievers, h.o.KillEvery, h.o.NATSRestartEvery, h.o.Seed)
+	h.logf("soak: %s, %d jobs over %s, %d workers, %d retrievers, %d notifiers, %.0f%% erased, kill every ~%s, NATS restart every %s, seed %d",
+		h.report.Mode, h.o.Jobs, h.o.Duration, h.o.Workers, h.o.Retrievers, max(h.o.Notifiers, 0), 100*max(h.o.EraseRate, 0), h.o.KillEvery, h.o.NATSRestartEvery, h.o.Seed)
 	loadCtx, stopLoad := context.WithTimeout(ctx, h.o.Duration)
 	defer stopLoad()
 	var wg sync.WaitGroup
@@ -324,6 +311,7 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 	h.report.LoadDuration = time.Since(start)
 	stopLoad()
 	wg.Wait()
+	h.eraser.Wait()
 	h.logf("load phase over: %d accepted, %d never accepted; restoring every process and node", len(h.accepted), h.notAcc)
 
 	// Bring everything back, then let the pipeline finish the last jobs.
@@ -347,11 +335,16 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 		}
 	}
 	h.procMu.Unlock()
-	drainStart := time.Now()
-	res, err := h.drain(ctx)
-	h.report.DrainDuration = time.Since(drainStart)
-	if err != nil {
+	p := Pipeline{JS: h.js, Subjects: h.subj, Accepted: h.accepted,
+		SimStats: func(context.Context) (jumiotest.Stats, error) { return h.sim.Stats(), nil },
+		CallLog:  func(context.Context) (jumiotest.CallLog, error) { return h.sim.CallLog(), nil },
+		Erasures: h.eraser.Erasures(), Webhooks: h.hooks}
+	r := &h.report
+	if err := h.verify(ctx, p, r); err != nil {
 		return nil, err
 	}
-	return h.check(ctx, res)
+	r.NotAccepted = h.notAcc
+	r.Kills, r.NATSRestarts = int(h.kills.Load()), int(h.natsRe.Load())
+	r.FaultsInjected, r.LatencySpikes = int(h.faults.Load()), int(h.spikes.Load())
+	return r, nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -29,7 +28,7 @@ func (h *harness) jobBody(n int) (string, []byte) {
 	switch k := h.intn(100); {
 	case k < 70:
 		job = map[string]any{"customerInternalReference": ref, "workflowDefinition": map[string]any{"key": 10066},
-			"channel": "API", "preparedData": map[string]any{"email": "user" + strconv.Itoa(n) + "@example.com"}}
+			"channel": "API", "preparedData": map[string]any{"email": Email(ref)}}
 	case k < 90:
 		job = map[string]any{"customerInternalReference": ref, "workflowDefinition": map[string]any{"key": 10164}, "channel": "WEB"}
 	default:
@@ -44,6 +43,9 @@ func (h *harness) jobBody(n int) (string, []byte) {
 				{"classifier": "FACE", "data": base64.StdEncoding.EncodeToString(smallPNG)},
 			}}
 	}
+	// Every personal field carries the reference (the erasure check's
+	// marker scan looks for it).
+	job["userReference"] = UserReference(ref)
 	b, _ := json.Marshal(job)
 	return ref, b
 }
@@ -85,9 +87,9 @@ func (h *harness) load(ctx, loadCtx context.Context) {
 		}
 		select {
 		case work <- n:
+			h.report.Submitted++
 		case <-loadCtx.Done():
 		}
-		h.report.Submitted++
 		if n%500 == 499 {
 			h.acceptedMu.Lock()
 			a := len(h.accepted)
@@ -124,6 +126,7 @@ func (h *harness) submit(ctx context.Context, client *http.Client, n int) {
 				h.accepted[out.JobID] = ref
 				h.refs[ref] = out.JobID
 				h.acceptedMu.Unlock()
+				h.eraser.Consider(ctx, out.JobID, ref)
 				return
 			}
 			if resp.StatusCode < 500 {

@@ -12,7 +12,7 @@ func TestOptionsWithDefaults(t *testing.T) {
 	t.Run("zero values get the defaults", func(t *testing.T) {
 		t.Parallel()
 		got := Options{}.withDefaults()
-		want := Options{Duration: 10 * time.Minute, Jobs: 5000, Workers: 3, Retrievers: 2, KillEvery: 20 * time.Second,
+		want := Options{Duration: 10 * time.Minute, Jobs: 5000, Workers: 3, Retrievers: 2, Notifiers: 2, EraseRate: 0.05, KillEvery: 20 * time.Second,
 			NATSRestartEvery: 3 * time.Minute, DrainTimeout: 5 * time.Minute}
 		if got.Seed == 0 {
 			t.Error("Seed left at 0; want a time-based seed")
@@ -28,7 +28,7 @@ func TestOptionsWithDefaults(t *testing.T) {
 	t.Run("set values are kept", func(t *testing.T) {
 		t.Parallel()
 		var progress bytes.Buffer
-		in := Options{BinDir: "bin", WorkDir: "work", Cluster: true, Duration: time.Minute, Jobs: 7, Workers: 1, Retrievers: 4,
+		in := Options{BinDir: "bin", WorkDir: "work", Cluster: true, Duration: time.Minute, Jobs: 7, Workers: 1, Retrievers: 4, Notifiers: -1, EraseRate: 0.5,
 			KillEvery: time.Second, NATSRestartEvery: 2 * time.Second, DrainTimeout: 3 * time.Second, NoFaults: true,
 			Seed: 42, Progress: &progress}
 		got := in.withDefaults()
@@ -46,12 +46,13 @@ func equalOptions(a, b Options) bool {
 		BinDir, WorkDir                                     string
 		Cluster, NoFaults                                   bool
 		Duration, KillEvery, NATSRestartEvery, DrainTimeout time.Duration
-		Jobs, Workers, Retrievers                           int
+		Jobs, Workers, Retrievers, Notifiers                int
+		EraseRate                                           float64
 		Seed                                                uint64
 	}
 	f := func(o Options) fields {
 		return fields{o.BinDir, o.WorkDir, o.Cluster, o.NoFaults, o.Duration, o.KillEvery, o.NATSRestartEvery, o.DrainTimeout,
-			o.Jobs, o.Workers, o.Retrievers, o.Seed}
+			o.Jobs, o.Workers, o.Retrievers, o.Notifiers, o.EraseRate, o.Seed}
 	}
 	return f(a) == f(b)
 }

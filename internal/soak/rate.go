@@ -31,6 +31,7 @@ type RateReport struct {
 func MeasureAccountRate(ctx context.Context, o Options, limits jumiotest.RateLimits, window time.Duration) (*RateReport, error) {
 	o.NoFaults = true
 	o.SimRateLimits = &limits
+	o.Notifiers, o.EraseRate = -1, -1
 	o = o.withDefaults()
 	h := &harness{o: o, rng: rand.New(rand.NewPCG(o.Seed, o.Seed)), subj: messages.MustSubjects("")}
 	defer h.shutdown()

@@ -40,7 +40,13 @@ type Report struct {
 	MaxDecisionsPerExecution              int
 	ExecutionsWithMultipleDecisions       int
 	MaxFinalizesPerExecution              int
-	Invariants                            []Invariant
+	// Erased counts the accepted jobs whose erasure was accepted;
+	// ErasedButKept those of them that still have a decision or a dead
+	// letter in the streams (the marker scan reports them too).
+	Erased, ErasedButKept int
+	Erasure               *ErasureReport // nil: no erasures in the run
+	Webhooks              *WebhookReport // nil: no notifier in the run
+	Invariants            []Invariant
 }
 
 // OK reports whether every invariant holds.
@@ -93,10 +99,36 @@ func (r *Report) Markdown() string {
 		{"token requests / tokens issued", fmt.Sprintf("%d / %d", r.TokenRequests, r.TokensIssued)},
 		{"ambiguous account creations detected", strconv.Itoa(r.AmbiguousCreates)},
 	}
+	rows = append(rows, r.ExtraRows()...)
 	for _, row := range rows {
 		fmt.Fprintf(&b, "| %s | %s |\n", row[0], row[1])
 	}
 	return b.String()
+}
+
+// ExtraRows are the report rows of the erasures and the webhooks (none
+// when the run had neither).
+func (r *Report) ExtraRows() [][2]string {
+	var rows [][2]string
+	if e := r.Erasure; e != nil {
+		rows = append(rows,
+			[2]string{"erasures requested / accepted / done", fmt.Sprintf("%d / %d / %d (slowest: %s from the 202 to the tombstone)", e.Requested, e.Accepted, e.Completed, e.SlowestCompletion.Round(time.Millisecond))},
+			[2]string{"erasures by planned moment; by the job's status just before", formatCounts(e.ByMoment) + "; " + formatCounts(e.StatusBefore)},
+			[2]string{"erasures at Jumio (tombstones)", formatCounts(e.Jumio)},
+			[2]string{"erased jobs whose decision or dead letter is still in a stream", strconv.Itoa(r.ErasedButKept)})
+		if s := e.Scan; s != nil {
+			rows = append(rows, [2]string{"marker scan: streams / messages read / findings", fmt.Sprintf("%d / %d / %d", s.Streams, s.Messages, len(s.Findings))})
+		}
+		if c := e.Calls; c != nil {
+			rows = append(rows, [2]string{"Jumio calls after an erasure's 202: on the wire (≤ " + InFlightGrace.String() + ") / later / DELETEs", fmt.Sprintf("%d / %d / %d", len(c.InFlight), len(c.Late), c.Deletions)})
+		}
+	}
+	if w := r.Webhooks; w != nil {
+		rows = append(rows,
+			[2]string{"webhook attempts the receiver verified, by answer", formatCounts(w.Attempts)},
+			[2]string{"webhook deliveries expected / delivered / notifier dead letters", fmt.Sprintf("%d / %d / %d", w.Expected, w.Delivered, w.DeadLetters)})
+	}
+	return rows
 }
 
 func formatCounts(m map[string]int) string {
@@ -116,4 +148,46 @@ func formatCounts(m map[string]int) string {
 func Hostname() string {
 	h, _ := os.Hostname()
 	return h
+}
+
+// Details lists in full what the invariants' values abbreviate: every
+// finding of the marker scan, every Jumio call after an erasure's 202,
+// every erasure not done, every webhook delivery missing or doubled. It is
+// written next to the logs.
+func (r *Report) Details() string {
+	var b strings.Builder
+	section := func(title string, items []string) {
+		fmt.Fprintf(&b, "## %s (%d)\n", title, len(items))
+		for _, it := range items {
+			b.WriteString(it)
+			b.WriteByte('\n')
+		}
+		b.WriteByte('\n')
+	}
+	if e := r.Erasure; e != nil {
+		section("erasures not accepted", e.NotAccepted)
+		section("erasures not done", e.Unfinished)
+		if s := e.Scan; s != nil {
+			var f []string
+			for _, h := range s.Findings {
+				f = append(f, h.String())
+			}
+			section("marker findings", f)
+			byPlace := map[string]int{}
+			for _, h := range s.Findings {
+				byPlace[FindingPlace(h)]++
+			}
+			fmt.Fprintf(&b, "findings by place: %s\njob IDs where the design keeps them: %s\n\n", formatCounts(byPlace), formatCounts(s.Allowed))
+		}
+		if c := e.Calls; c != nil {
+			section("Jumio calls later than "+InFlightGrace.String()+" after an erasure's 202", c.Late)
+			section("Jumio calls within "+InFlightGrace.String()+" of an erasure's 202", c.InFlight)
+		}
+	}
+	if w := r.Webhooks; w != nil {
+		section("webhook deliveries missing", w.Missing)
+		section("events delivered under several webhook-ids", w.EventsWithSeveralIDs)
+		section("deliveries of unknown events", w.Unexplained)
+	}
+	return b.String()
 }

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kycpipe/kycpipe/internal/golden"
+
 	"github.com/nats-io/nats.go"
 
 	"github.com/kycpipe/kycpipe/internal/ctxutil"
@@ -36,25 +38,12 @@ import (
 // NATS subscription to everything published on the pipeline's subjects and
 // its key-value buckets: exactly the bytes and headers the release wrote.
 
-// CorpusManifest describes a version's corpus (manifest.json).
-type CorpusManifest struct {
-	Version    string        `json:"version"`
-	CapturedAt time.Time     `json:"capturedAt"`
-	Files      []CorpusEntry `json:"files"`
-}
+// CorpusManifest describes a version's corpus (manifest.json); the format
+// is package golden's, which the golden tests read.
+type CorpusManifest = golden.Manifest
 
-// CorpusEntry is one captured message or record: its file (the payload
-// exactly as written), what it is, where it was published, its headers,
-// and key fields read from the raw JSON at capture time, which decoders
-// must still see.
-type CorpusEntry struct {
-	File    string            `json:"file"`
-	Kind    string            `json:"kind"`    // request, callback, retrieval_task, event, decision, dead_letter, …
-	Variant string            `json:"variant"` // e.g. event-launched, job_record-DECIDED
-	Subject string            `json:"subject"`
-	Headers map[string]string `json:"headers,omitempty"`
-	Fields  map[string]any    `json:"fields,omitempty"`
-}
+// CorpusEntry is one captured message or record (golden.Entry).
+type CorpusEntry = golden.Entry
 
 // Corpus kinds.
 const (
@@ -656,13 +645,9 @@ func multipartJob(req map[string]any) ([]byte, string) {
 
 // ReadManifest reads a corpus directory's manifest.json.
 func ReadManifest(dir string) (*CorpusManifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	m, err := golden.ReadManifest(dir)
 	if err != nil {
 		return nil, err
-	}
-	var m CorpusManifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return &m, nil
 }

@@ -1,15 +1,12 @@
 package messages_test
 
 import (
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/kycpipe/kycpipe/internal/golden"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 )
 
@@ -25,56 +22,16 @@ import (
 
 const goldenDir = "../../testdata/golden"
 
-type goldenManifest struct {
-	Version string        `json:"version"`
-	Files   []goldenEntry `json:"files"`
-}
-
-type goldenEntry struct {
-	File    string            `json:"file"`
-	Kind    string            `json:"kind"`
-	Variant string            `json:"variant"`
-	Subject string            `json:"subject"`
-	Headers map[string]string `json:"headers"`
-	Fields  map[string]any    `json:"fields"`
-}
-
-// goldenVersions reads every version's manifest.
-func goldenVersions(t *testing.T) map[string]goldenManifest {
+// goldenVersions reads every version's manifest; every file of a version's
+// directory must be in its manifest: nothing in the corpus escapes the tests.
+func goldenVersions(t *testing.T) map[string]golden.Manifest {
 	t.Helper()
-	dirs, err := os.ReadDir(goldenDir)
+	out, unlisted, err := golden.Read(goldenDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]goldenManifest{}
-	for _, d := range dirs {
-		if !d.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(goldenDir, d.Name(), "manifest.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m goldenManifest
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatalf("%s: %v", d.Name(), err)
-		}
-		// Every file of the directory is in its manifest: nothing in the
-		// corpus escapes the tests.
-		listed := map[string]bool{"manifest.json": true}
-		for _, e := range m.Files {
-			listed[e.File] = true
-		}
-		files, err := os.ReadDir(filepath.Join(goldenDir, d.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files {
-			if !listed[f.Name()] {
-				t.Errorf("%s/%s is not in the manifest", d.Name(), f.Name())
-			}
-		}
-		out[d.Name()] = m
+	for _, f := range unlisted {
+		t.Errorf("%s is not in the manifest", f)
 	}
 	if len(out) < 2 {
 		t.Fatalf("golden corpus: %d versions in %s, want the previous release's and the current one", len(out), goldenDir)
@@ -84,46 +41,21 @@ func goldenVersions(t *testing.T) map[string]goldenManifest {
 
 // goldenField compares a decoded value with the value the writer put under
 // path. Absent paths were not written and are not checked.
-func goldenField(t *testing.T, where string, e goldenEntry, path string, got any) {
+func goldenField(t *testing.T, where string, e golden.Entry, path string, got any) {
 	t.Helper()
 	want, ok := e.Fields[path]
 	if !ok {
 		return
 	}
-	if sameJSON(want, got) {
+	if golden.Same(want, got) {
 		return
 	}
 	t.Errorf("%s: %s = %v (%T), written as %v", where, path, got, got, want)
 }
 
-// sameJSON reports whether got, encoded as JSON, is want: times compare as
-// instants, numbers and numeric strings by their text (a workflow key may
-// be written as a number and held as a string).
-func sameJSON(want, got any) bool {
-	switch g := got.(type) {
-	case time.Time:
-		w, err := time.Parse(time.RFC3339Nano, fmt.Sprint(want))
-		return err == nil && w.Equal(g)
-	case *float64:
-		if g == nil {
-			return false
-		}
-		got = *g
-	}
-	b, err := json.Marshal(got)
-	if err != nil {
-		return false
-	}
-	var norm any
-	if err := json.Unmarshal(b, &norm); err != nil {
-		return false
-	}
-	return reflect.DeepEqual(want, norm) || fmt.Sprint(want) == fmt.Sprint(norm)
-}
-
 // decodeGolden decodes one payload of a kind this package owns and checks
 // its key fields; it reports false for kinds it does not own.
-func decodeGolden(t *testing.T, where string, e goldenEntry, kind string, data []byte) bool {
+func decodeGolden(t *testing.T, where string, e golden.Entry, kind string, data []byte) bool {
 	t.Helper()
 	f := func(path string, got any) { goldenField(t, where, e, path, got) }
 	switch kind {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,13 +44,20 @@ type ErasureRequest struct {
 
 // RequestErasure queues the erasure of a job and marks it ERASING. It
 // returns the job's record: ERASING (queued now or before) or ERASED (done
-// before; nothing queued). It returns ErrJobNotFound for an unknown job. A
-// job accepted but not yet picked up by a worker has no record yet: its
-// record is created from its pending message (see [PendingJob]), so that
-// the worker that takes the message finds the job erasing and drops it.
+// before; nothing queued). It returns ErrJobNotFound for a job that has
+// neither a record (the bucket stream's leader confirms) nor a pending job
+// message. A job accepted but not yet picked up by a worker has no record
+// yet: its record is created from its pending message (see [PendingJob]),
+// so that the worker that takes the message finds the job erasing and
+// drops it, and the eraser removes the message.
 func RequestErasure(ctx context.Context, js jetstream.JetStream, store *JobStore, subj messages.Subjects, req ErasureRequest) (*JobRecord, error) {
 	rec, rev, err := store.Get(ctx, req.JobID)
 	if errors.Is(err, ErrJobNotFound) {
+		// A direct get may be answered by a replica that has not seen the
+		// record yet (a job accepted a moment before, a replica that was
+		// cut off): "unknown job" refuses an erasure, so the bucket
+		// stream's leader confirms it (found by the chaosnet soak), and
+		// a job without a record may still be pending.
 		rec, rev, err = recordPending(ctx, js, store, subj, req.JobID)
 	}
 	if err != nil {
@@ -87,7 +95,8 @@ func RequestErasure(ctx context.Context, js jetstream.JetStream, store *JobStore
 func recordPending(ctx context.Context, js jetstream.JetStream, store *JobStore, subj messages.Subjects, jobID string) (*JobRecord, uint64, error) {
 	pending, err := PendingJob(ctx, js, subj, jobID)
 	if errors.Is(err, ErrJobNotFound) {
-		return store.Get(ctx, jobID) // taken by a worker meanwhile, or unknown
+		// Taken by a worker meanwhile, or unknown: the leader says which.
+		return store.getLatest(ctx, jobID)
 	}
 	if err != nil {
 		return nil, 0, err
@@ -154,7 +163,13 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 	store := r.store
 	rec, rev, err := store.Get(ctx, r.task.JobID)
 	if errors.Is(err, ErrJobNotFound) {
-		r.log.Warn("erasure task for a job that has no record; nothing to erase")
+		// Dropping the task is final: the job would stay ERASING for good
+		// if a replica that has not seen its record answered the direct
+		// get. The bucket stream's leader confirms (found by the soak).
+		rec, rev, err = store.getLatest(ctx, r.task.JobID)
+	}
+	if errors.Is(err, ErrJobNotFound) {
+		r.log.Warn("erasure task for a job that has no record; nothing to erase", jobField(r.task.JobID))
 		return ack(), nil
 	}
 	if err != nil {
@@ -306,7 +321,9 @@ func (r *erasureRun) removeData(ctx context.Context, rec *JobRecord) error {
 				r.removed.Images++
 			} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
 				errs = append(errs, fmt.Errorf("delete image: %w", err))
+				continue
 			}
+			errs = append(errs, purgeObjectMeta(ctx, r.js, r.subj.BucketImages(), name))
 		}
 	}
 	if _, err := eraseIndex(ctx, r.js, r.subj, rec); err != nil {
@@ -319,6 +336,18 @@ func (r *erasureRun) removeData(ctx context.Context, rec *JobRecord) error {
 		errs = append(errs, r.store.eraseExecution(ctx, rec.WorkflowExecutionID, rec.JobID))
 	}
 	return errors.Join(errs...)
+}
+
+// purgeObjectMeta removes what an object store keeps of a deleted object:
+// Delete purges the object's chunks but leaves its metadata, marked
+// deleted, on a subject and with a body that name the object (for an
+// image, the job ID). Found by the soak's marker scan.
+func purgeObjectMeta(ctx context.Context, js jetstream.JetStream, bucket, name string) error {
+	subject := "$O." + bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(name))
+	if _, err := purgeSubject(ctx, js, "OBJ_"+bucket, subject); err != nil {
+		return fmt.Errorf("purge image metadata: %w", err)
+	}
+	return nil
 }
 
 // eraseMsg removes one message, counting it when it was there.
@@ -368,9 +397,15 @@ func (s *stage) eraseMsg(ctx context.Context, stream string, seq uint64) error {
 	return err
 }
 
-// errCodeNoMessageFound is JetStream's answer to deleting a message that is
-// not (or no longer) in the stream.
-const errCodeNoMessageFound = 10057
+// JetStream's answers to deleting a message that is not (or no longer) in
+// the stream: "no message found" (below the first sequence of its block, or
+// past the last) and "sequence N not found" (deleted already, in the middle
+// of a block: a second pass of an erasure, or its task redelivered after a
+// crash, deletes messages the first pass deleted). Both mean "gone".
+const (
+	errCodeNoMessageFound   = 10057
+	errCodeSequenceNotFound = 10043
+)
 
 // deleteMsg deletes the message at seq from stream (secure: overwriting
 // its bytes on disk, which costs the server about 10 ms a message) and
@@ -401,7 +436,7 @@ func deleteMsg(ctx context.Context, nc *nats.Conn, stream string, seq uint64, se
 	switch {
 	case resp.Success:
 		return true, nil
-	case resp.Error != nil && resp.Error.ErrCode == errCodeNoMessageFound:
+	case resp.Error != nil && (resp.Error.ErrCode == errCodeNoMessageFound || resp.Error.ErrCode == errCodeSequenceNotFound):
 		return false, nil
 	case resp.Error != nil:
 		return false, fmt.Errorf("erase %s/%d: JetStream error %d: %s", stream, seq, resp.Error.ErrCode, resp.Error.Description)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kycpipe/kycpipe/internal/golden"
 	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
@@ -31,69 +31,16 @@ import (
 
 const goldenDir = "../../testdata/golden"
 
-type goldenManifest struct {
-	Version string        `json:"version"`
-	Files   []goldenEntry `json:"files"`
-}
-
-type goldenEntry struct {
-	File    string            `json:"file"`
-	Kind    string            `json:"kind"`
-	Variant string            `json:"variant"`
-	Subject string            `json:"subject"`
-	Headers map[string]string `json:"headers"`
-	Fields  map[string]any    `json:"fields"`
-}
-
-func goldenCorpus(t *testing.T) map[string]goldenManifest {
+func goldenCorpus(t *testing.T) map[string]golden.Manifest {
 	t.Helper()
-	dirs, err := os.ReadDir(goldenDir)
+	out, _, err := golden.Read(goldenDir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	out := map[string]goldenManifest{}
-	for _, d := range dirs {
-		if !d.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(goldenDir, d.Name(), "manifest.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m goldenManifest
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatalf("%s: %v", d.Name(), err)
-		}
-		out[d.Name()] = m
 	}
 	if len(out) < 2 {
 		t.Fatalf("golden corpus: %d versions in %s, want the previous release's and the current one", len(out), goldenDir)
 	}
 	return out
-}
-
-// goldenSame reports whether got, encoded as JSON, is the value written:
-// times compare as instants, numbers and numeric strings by their text.
-func goldenSame(want, got any) bool {
-	switch g := got.(type) {
-	case time.Time:
-		w, err := time.Parse(time.RFC3339Nano, fmt.Sprint(want))
-		return err == nil && w.Equal(g)
-	case *time.Time:
-		if g == nil {
-			return false
-		}
-		return goldenSame(want, *g)
-	}
-	b, err := json.Marshal(got)
-	if err != nil {
-		return false
-	}
-	var norm any
-	if err := json.Unmarshal(b, &norm); err != nil {
-		return false
-	}
-	return reflect.DeepEqual(want, norm) || fmt.Sprint(want) == fmt.Sprint(norm)
 }
 
 // TestGoldenRecordsAndInternalMessages reads every job record, index
@@ -118,7 +65,7 @@ func TestGoldenRecordsAndInternalMessages(t *testing.T) {
 	for version, m := range goldenCorpus(t) {
 		read := map[string]int{}
 		hashes := map[string]string{} // job → requestHash, from its records
-		var requests []goldenEntry
+		var requests []golden.Entry
 		for _, e := range m.Files {
 			data, err := os.ReadFile(filepath.Join(goldenDir, version, e.File))
 			if err != nil {
@@ -127,7 +74,7 @@ func TestGoldenRecordsAndInternalMessages(t *testing.T) {
 			where := version + "/" + e.File
 			f := func(path string, got any) {
 				t.Helper()
-				if want, ok := e.Fields[path]; ok && !goldenSame(want, got) {
+				if want, ok := e.Fields[path]; ok && !golden.Same(want, got) {
 					t.Errorf("%s: %s = %v (%T), written as %v", where, path, got, got, want)
 				}
 			}

@@ -80,6 +80,11 @@ func (in *Ingest) status(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	rec, err := in.lookupJob(ctx, id)
 	if errors.Is(err, ErrJobNotFound) {
+		// A replica that has not seen the record yet answers "none" for a
+		// job accepted a moment before: the leader confirms a 404.
+		rec, _, err = in.store.getLatest(ctx, id)
+	}
+	if errors.Is(err, ErrJobNotFound) {
 		writeProblem(w, Problem{Type: ProblemNotFound, Status: http.StatusNotFound, Detail: "unknown job"})
 		return
 	}

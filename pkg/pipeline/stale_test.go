@@ -407,7 +407,12 @@ func TestPollTaskReadsPastALaggingReplica(t *testing.T) {
 	b.gate.openUp(accounts)
 
 	dec := b.decisionNoDeadLetter(t, jobID)
-	if n := b.counter(t, "kycpipe_retrieval_polls_total", map[string]string{"trigger": "poll", "result": "decided"}); n != 1 {
+	// The poll counts its result after publishing the decision.
+	decidedByPolls := func() float64 {
+		return b.counter(t, "kycpipe_retrieval_polls_total", map[string]string{"trigger": "poll", "result": "decided"})
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool { return decidedByPolls() >= 1 }, "no poll counted the decision")
+	if n := decidedByPolls(); n != 1 {
 		t.Errorf("decided by polls: %v, want 1", n)
 	}
 	replica.stop()

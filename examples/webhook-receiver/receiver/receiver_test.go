@@ -2,6 +2,8 @@ package receiver
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
@@ -275,6 +277,92 @@ func TestFailureRate(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A hang holds the request until the sender gives up (here the client's
+// timeout), the retry of the same webhook-id is processed, and the journal
+// says what each attempt got, with the event's hash and no body.
+func TestHangRateAndJournal(t *testing.T) {
+	t.Parallel()
+	var journal syncBuffer
+	b := setup(t, Config{FailureRate: 0.1, HangRate: 0.1, Rand: scripted(t, 0.15, 0.5, 0.05, 0.9, 0.9), Journal: &journal})
+	body := payloadBody(t, webhooks.EventDecided, decidedData)
+	client := &http.Client{Timeout: 200 * time.Millisecond}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, b.srv.URL+"/all", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = b.signed(t, "msg_h", now, body)
+	start := time.Now()
+	if resp, err := client.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a hung delivery was answered %d", resp.StatusCode)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the hang outlived the sender's timeout: %s", d)
+	}
+	for i, step := range []struct {
+		id   string
+		want int
+	}{{"msg_h", 204}, {"msg_f", 500}, {"msg_f", 204}, {"msg_f", 204}} {
+		if got := b.post(t, b.signed(t, step.id, now, body), body); got != step.want {
+			t.Fatalf("attempt %d (%s): status %d, want %d", i+1, step.id, got, step.want)
+		}
+	}
+	if s := b.rc.Stats(); s.InjectedHangs != 1 || s.InjectedFailures != 1 || s.Delivered != 2 || s.Duplicates != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	var p struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(p.Data)
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(journal.String()), "\n") {
+		var e JournalEntry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("journal line %q: %v", line, err)
+		}
+		if e.Type != "verification.decided" || e.JobID != "job_42" || e.EventSHA256 != hex.EncodeToString(sum[:]) || e.At.IsZero() {
+			t.Errorf("journal entry %+v", e)
+		}
+		got = append(got, e.Path+" "+e.WebhookID+" "+e.Outcome)
+		for _, pii := range []string{"jane", "Jane", "1990"} {
+			if strings.Contains(line, pii) {
+				t.Errorf("journal line %q holds personal data", line)
+			}
+		}
+	}
+	want := []string{"/all msg_h hung", "/hooks/kyc msg_h delivered", "/hooks/kyc msg_f failed", "/hooks/kyc msg_f delivered", "/hooks/kyc msg_f duplicate"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("journal = %q, want %q", got, want)
+	}
+	for _, bad := range []Config{{HangRate: -0.1}, {HangRate: 0.6, FailureRate: 0.5}, {HangFor: -time.Second}} {
+		bad.Secrets = []webhooks.Secret{webhooks.NewSecret()}
+		if _, err := NewReceiver(bad); err == nil {
+			t.Errorf("config %+v accepted", bad)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestRoutes(t *testing.T) {

@@ -23,6 +23,10 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		s.ResetStats()
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
+	mux.HandleFunc("GET /_sim/call-log", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.CallLog())
+	})
+	mux.HandleFunc("POST /_sim/call-log", s.ctlCallLog)
 	mux.HandleFunc("POST /_sim/faults", s.ctlFaults)
 	mux.HandleFunc("POST /_sim/latency", s.ctlLatency)
 	mux.HandleFunc("GET /_sim/callbacks", func(w http.ResponseWriter, r *http.Request) {

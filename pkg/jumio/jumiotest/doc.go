@@ -236,6 +236,12 @@
 // client that got its answer sees it counted. [Server.Execution] returns a
 // snapshot of one execution.
 //
+// The call log ([Server.CallLog], off unless Options.RecordCalls or
+// [Server.SetCallLog] turns it on) records when each Jumio call about a
+// customerInternalReference arrived, with its route, IDs and answer: the
+// soak uses it to check that no call for a job arrives after the job's
+// erasure was accepted, which totals cannot tell.
+//
 // # The control API
 //
 // Under /_sim/ at the root URL only (JSON in and out, durations as Go
@@ -244,6 +250,8 @@
 // shows the clients' secrets):
 //
 //	GET  /_sim/stats                     Stats
+//	GET  /_sim/call-log                  the CallLog
+//	POST /_sim/call-log                  {"enabled":true} turns the call log on ({"enabled":false} off)
 //	POST /_sim/reset-stats
 //	POST /_sim/faults                    {"route":"create_account","count":3,"status":500,"retryAfter":"2s","body":"","closeConnection":false}
 //	POST /_sim/latency                   {"route":"details","latency":"200ms"}

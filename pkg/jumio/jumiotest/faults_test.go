@@ -125,7 +125,15 @@ func TestLatencyEndsOnClose(t *testing.T) {
 
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
-	e := setup(t, Options{RateLimits: DefaultRateLimits(), Clients: []ClientCredentials{{ID: "a", Secret: "a"}, {ID: "b", Secret: "b"}}})
+	// Jumio's documented limits; the test keeps their bursts and slows
+	// their refill, which runs in real time: on a loaded machine 100 ms
+	// between two token calls would refill one at 10/s.
+	limits := DefaultRateLimits()
+	if *limits != (RateLimits{AccountPerSecond: 1, AccountBurst: 5, RetrievalPerSecond: 15, RetrievalBurst: 15, TokenPerSecond: 10, TokenBurst: 10}) {
+		t.Fatalf("default rate limits %+v", *limits)
+	}
+	limits.AccountPerSecond, limits.RetrievalPerSecond, limits.TokenPerSecond = 0.001, 0.001, 0.001
+	e := setup(t, Options{RateLimits: limits, Clients: []ClientCredentials{{ID: "a", Secret: "a"}, {ID: "b", Secret: "b"}}})
 
 	// token: 10 per tenant, then 429 with exactly Jumio's body
 	var tr tokenResponse

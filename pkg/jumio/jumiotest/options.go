@@ -139,6 +139,12 @@ type Options struct {
 	// value is a valid seed. IDs and tokens always come from crypto/rand.
 	Seed int64
 
+	// RecordCalls turns the call log on from the start (see [Call] and
+	// [Server.CallLog]): every Jumio call about a customerInternalReference,
+	// with its arrival time. Default off; [Server.SetCallLog] and POST
+	// /_sim/call-log switch it at runtime.
+	RecordCalls bool
+
 	// Logger receives the simulator's logs: lifecycle events at info level,
 	// requests at debug level, with IDs only (never tokens, secrets,
 	// references or prepared data). Default: no logging.

@@ -112,7 +112,9 @@ func (s *Server) jumio(routeOf func(*http.Request) Route, class string, h http.H
 				st.FinalizeAttempts++
 			}
 		})
+		logged := s.logCall(r, route)
 		defer func() {
+			logged(rw.status)
 			s.log.Debug("request", zap.String("route", string(route)), zap.String("method", r.Method),
 				zap.Int("status", rw.status), zap.Duration("duration", time.Since(start)))
 		}()

@@ -72,6 +72,8 @@ type Server struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	calls callLog // the call log (calllog.go), with its own lock
 }
 
 // NewServer starts and returns a new server, like httptest.NewServer. It
@@ -139,6 +141,7 @@ func newServer(opts Options) (*Server, error) {
 		outcomes:  map[string]Outcome{},
 		health:    healthState{Status: "UP"},
 		stats:     newStats(),
+		calls:     callLog{enabled: o.RecordCalls, byRef: map[string][]Call{}},
 	}
 	for _, c := range o.Clients {
 		s.clients[c.ID] = c
