@@ -240,8 +240,9 @@ func (c *Console) loadJob(ctx context.Context, id string) (*pipeline.JobRecord, 
 	if !messages.ValidJobID(id) {
 		return nil, pipeline.ErrJobNotFound
 	}
-	rec, _, err := c.store.Get(ctx, id)
-	return rec, err
+	// A job accepted but not yet picked up by a worker has no record yet:
+	// its pending message stands for it (ACCEPTED).
+	return pipeline.LookupJob(ctx, c.js, c.store, c.subj, id)
 }
 
 // jobOrAnswer loads the job the path names; when it cannot, it answers

@@ -35,7 +35,8 @@ decision, or the poll that finds it done, is not counted), last Jumio status, de
 timeline), then every message the record lists (its lifecycle events, its decision and its dead
 letters), each by its stream sequence: no stream is scanned, however large. A message the record
 lists but the stream no longer holds (past the stream's retention, a replayed dead letter) is
-reported as gone.
+reported as gone. A job accepted but not yet picked up by a worker has no record yet: it is shown
+from its message in the jobs queue (ACCEPTED, its submission in the timeline).
 
 Web links and SDK tokens are bearer credentials of the end user: they are shown as "present".
 Dead letters show their stage, reason and error, not their payload (see kycctl dlq show).`,
@@ -102,7 +103,9 @@ func status(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	rec, _, err := store.Get(ctx, id)
+	// A job accepted but not yet picked up by a worker has no record yet:
+	// its pending message stands for it (ACCEPTED).
+	rec, err := pipeline.LookupJob(ctx, e.js, store, e.subj, id)
 	if errors.Is(err, pipeline.ErrJobNotFound) {
 		return fmt.Errorf("job %s not found (unknown, or its record expired)", id)
 	}

@@ -95,20 +95,3 @@ func (in *Ingest) status(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, NewJobView(rec))
 }
-
-// lookupJob returns a job's record, or, for a job accepted but not yet
-// picked up by a worker (no record yet), the record its pending message
-// stands for. Between the two reads the worker may take the message and
-// create the record: then the record is read again, from the stream leader.
-func (in *Ingest) lookupJob(ctx context.Context, id string) (*JobRecord, error) {
-	rec, _, err := in.store.Get(ctx, id)
-	if !errors.Is(err, ErrJobNotFound) {
-		return rec, err
-	}
-	rec, err = in.submitter.jobs.pendingRecord(ctx, in.subj, id)
-	if !errors.Is(err, ErrJobNotFound) {
-		return rec, err
-	}
-	rec, _, err = in.store.getLatest(ctx, id)
-	return rec, err
-}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,7 +52,7 @@ func NewSubmitter(ctx context.Context, js jetstream.JetStream, t Topology, now f
 		now = time.Now
 	}
 	return &Submitter{js: js, subj: t.Subjects, store: NewJobStore(kv, now).withIndex(js, t.Subjects, zap.NewNop()).withLeaderReads(js), now: now,
-		publishTimeout: 5 * time.Second, jobs: jobsStream{js: js, name: t.Subjects.StreamJobs()}}, nil
+		publishTimeout: 5 * time.Second, jobs: newJobsStream(js, t.Subjects)}, nil
 }
 
 // PrepareRequest fills what a stored job must have: its ID (the request's,
@@ -235,13 +234,14 @@ func compareWith(res SubmitResult, erased bool, first, hash string) (SubmitResul
 	return res, nil
 }
 
-// jobsStream reads the jobs stream by subject (pending jobs).
+// jobsStream reads pending job messages from the jobs stream, by subject.
 type jobsStream struct {
-	js   jetstream.JetStream
-	name string
+	nc      *nats.Conn
+	apiSubj string // <API prefix>STREAM.MSG.GET.<jobs stream>
+}
 
-	mu sync.Mutex
-	st jetstream.Stream
+func newJobsStream(js jetstream.JetStream, subj messages.Subjects) jobsStream {
+	return jobsStream{nc: js.Conn(), apiSubj: msgGetSubject(js, subj.StreamJobs())}
 }
 
 // pendingJob is a job message still in the jobs stream.
@@ -253,42 +253,26 @@ type pendingJob struct {
 }
 
 // pendingRequest returns the job message on subject (a job's per-job
-// subject), or ErrJobNotFound.
+// subject), or ErrJobNotFound. One request (STREAM.MSG.GET: the jobs
+// stream has no direct gets), answered by the stream's leader, so a
+// replica that lags never hides a pending job.
 func (j *jobsStream) pendingRequest(ctx context.Context, subject string) (*pendingJob, error) {
-	st, err := j.stream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	m, err := st.GetLastMsgForSubject(ctx, subject)
+	m, err := lastMsgFromLeader(ctx, j.nc, j.apiSubj, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, ErrJobNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: read pending job: %w", err)
 	}
-	req, err := messages.DecodeRequest(m.Data)
+	req, err := messages.DecodeRequest(m.data)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: pending job message: %w", err)
 	}
-	p := &pendingJob{req: req, hash: m.Header.Get(HeaderRequestHash), seq: m.Sequence, note: m.Header.Get(HeaderSubmitNote)}
+	p := &pendingJob{req: req, hash: m.header.Get(HeaderRequestHash), seq: m.seq, note: m.header.Get(HeaderSubmitNote)}
 	if p.hash == "" {
 		p.hash = RequestHash(req)
 	}
 	return p, nil
-}
-
-func (j *jobsStream) stream(ctx context.Context) (jetstream.Stream, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.st != nil {
-		return j.st, nil
-	}
-	st, err := j.js.Stream(ctx, j.name)
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: jobs stream: %w", err)
-	}
-	j.st = st
-	return st, nil
 }
 
 // PendingJob returns the record a job accepted but not yet picked up by a
@@ -296,8 +280,48 @@ func (j *jobsStream) stream(ctx context.Context) (jetstream.Stream, error) {
 // subject), or ErrJobNotFound when no such message is pending. GET answers
 // from it until the worker has created the record.
 func PendingJob(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, jobID string) (*JobRecord, error) {
-	j := &jobsStream{js: js, name: subj.StreamJobs()}
+	j := newJobsStream(js, subj)
 	return j.pendingRecord(ctx, subj, jobID)
+}
+
+// LookupJob returns a job's record as every reader shows it (GET
+// /v1/verifications/{jobId}, kycctl status, the console's job page): the
+// record in the job-state bucket; for a job accepted but not yet picked up
+// by a worker (its message is pending and it has no record yet), the record
+// that message stands for (status ACCEPTED, see [PendingJob]); else the
+// record read from the bucket stream's leader (a replica that lags may not
+// have it yet, and the worker may have taken the message and created the
+// record between the two reads). It returns ErrJobNotFound when there is
+// none of the three. It never writes.
+func LookupJob(ctx context.Context, js jetstream.JetStream, store *JobStore, subj messages.Subjects, jobID string) (*JobRecord, error) {
+	jobs := newJobsStream(js, subj)
+	rec, err := lookupRecordOrPending(ctx, store, &jobs, subj, jobID)
+	if !errors.Is(err, ErrJobNotFound) {
+		return rec, err
+	}
+	if store.leader == nil {
+		leaderStore := *store
+		store = leaderStore.withLeaderReads(js)
+	}
+	rec, _, err = store.getLatest(ctx, jobID)
+	return rec, err
+}
+
+// lookupJob is ingest's [LookupJob] without the leader read (its caller
+// confirms a missing job with the leader), through the submitter's cached
+// jobs stream.
+func (in *Ingest) lookupJob(ctx context.Context, id string) (*JobRecord, error) {
+	return lookupRecordOrPending(ctx, in.store, &in.submitter.jobs, in.subj, id)
+}
+
+// lookupRecordOrPending returns the job's record (a direct get) or, when
+// there is none, the record its pending message stands for.
+func lookupRecordOrPending(ctx context.Context, store *JobStore, jobs *jobsStream, subj messages.Subjects, jobID string) (*JobRecord, error) {
+	rec, _, err := store.Get(ctx, jobID)
+	if !errors.Is(err, ErrJobNotFound) {
+		return rec, err
+	}
+	return jobs.pendingRecord(ctx, subj, jobID)
 }
 
 func (j *jobsStream) pendingRecord(ctx context.Context, subj messages.Subjects, jobID string) (*JobRecord, error) {
