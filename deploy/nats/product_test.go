@@ -100,8 +100,8 @@ type product struct {
 	workerCfg pipeline.WorkerConfig
 	// stopWorker stops the running worker (restartWorker starts another).
 	stopWorker func()
-	log       *zap.Logger
-	stops     []func()
+	log        *zap.Logger
+	stops      []func()
 }
 
 // productTopology is the topology the product run provisions: a low
