@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/kycpipe/kycpipe/internal/localstack"
 	"github.com/kycpipe/kycpipe/pkg/messages"
@@ -96,5 +97,69 @@ func TestPendingJobIsVisibleFromThe202(t *testing.T) {
 	pipelinetest.Eventually(t, waitLong, func() bool { return b.job(t, id).Status == pipeline.StatusDecided }, "GET never said DECIDED")
 	if n := len(b.decisions.Where(pipelinetest.ForJob[*messages.DecisionEvent](id))); n != 1 {
 		t.Errorf("%d decisions for the job, want 1 (the repeat made no second job)", n)
+	}
+}
+
+// A repeat of a job stored after the job's own message left the queue
+// (while the job is still in flight: not announced, not finished) and
+// JetStream's duplicate window passed is answered 200 from the record, and
+// the worker drops its message instead of running the job a second time
+// beside the first.
+func TestRepeatAfterTheJobMessageLeftRunsNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *localstack.Options) {
+		o.Workers = 0
+		o.Topology.DuplicateWindow = 500 * time.Millisecond
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	js, subj := b.stack.JS, b.subj
+	kv, err := js.KeyValue(ctx, subj.BucketJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := pipeline.NewJobStore(kv, nil)
+	jobs, err := js.Stream(ctx, subj.StreamJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	job := emailJob("order-repeat-in-flight")
+	job["jobId"] = "job-repeat-in-flight"
+	id := b.submit(t, job, http.StatusAccepted, nil)
+	pending, err := pipeline.PendingJob(ctx, js, subj, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The job as a worker leaves it mid-saga: its record created from its
+	// message, which has left the queue.
+	if err := jobs.DeleteMsg(ctx, pending.JobSeq); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.Create(ctx, pending); err != nil {
+		t.Fatal(err)
+	}
+
+	// Within the duplicate window JetStream drops the repeat's message;
+	// after it, the message is stored. Either way the answer is 200.
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		if r := b.do(t, http.MethodPost, "/v1/verifications", "application/json", bytes.NewReader(jsonBody(job)), nil); r.status != http.StatusOK {
+			t.Fatalf("a repeat of a job in flight: %d %s", r.status, r.body)
+		}
+		_, err := pipeline.PendingJob(ctx, js, subj, id)
+		return err == nil
+	}, "no repeat was stored after the duplicate window")
+	if _, err := b.stack.AddWorker(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		info, err := jobs.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	}, "the repeat's message was never acknowledged")
+	if n := b.sim.Stats().Requests["create_account"]; n != 0 {
+		t.Errorf("%d account creations: the repeat ran the job again", n)
+	}
+	if rec, _, err := store.Get(ctx, id); err != nil || rec.Status != pipeline.StatusAccepted || rec.JobSeq != pending.JobSeq {
+		t.Errorf("the job's record after the repeat was dropped: %+v, %v", rec, err)
 	}
 }

@@ -144,6 +144,13 @@ func jobIDOf(req *messages.VerificationRequest, m jetstream.Msg) string {
 	return ""
 }
 
+// republished reports whether the message is a job's message published
+// again by kycpipe: a held job requeued, or a replayed dead letter.
+func (r *jobRun) republished() bool {
+	h := r.m.Headers()
+	return h.Get(messages.HeaderRequeueOf) != "" || h.Get(messages.HeaderReplayOf) != ""
+}
+
 // load reads (or creates) the job record. done means the delivery is
 // settled already (a finished job, a conflicting duplicate, an error).
 //
@@ -200,6 +207,16 @@ func (r *jobRun) load(ctx context.Context, region jumio.Region) (outcome, bool) 
 		}
 		err := fmt.Errorf("job ID %s already names a different request", r.req.JobID)
 		return w.giveUp(ctx, r.m, giveUp{reason: messages.ReasonPoison, info: errorInfo(messages.ErrCodeInvalidJob, err), cause: err, log: r.log}), true
+	}
+	if perJob && rec.JobSeq != 0 && rec.JobSeq != seq && !r.republished() {
+		// The same request again on the job's subject, but not the message
+		// its record was created from, nor that message published again (a
+		// held job, a replay): a repeat stored after the job's own message
+		// had left the queue, which ingest answered 200 from the record
+		// (Submitter.afterStore). The job is the record's; running this
+		// message too would be a second delivery of a job in flight.
+		r.log.Info("dropping a repeated submission of a job", zap.Uint64("job_seq", rec.JobSeq))
+		return ack(), true
 	}
 	if rec.Terminal() || rec.Announced {
 		r.log.Debug("job already handled, acking duplicate delivery", zap.String("status", rec.Status))
