@@ -517,7 +517,7 @@ func (d *doctorRun) checkPermissions(ctx context.Context) {
 	// message in the jobs queue, and a missing record is confirmed by the
 	// bucket stream's leader (status; submit's repeat check and erase read
 	// the same way).
-	probe("pending jobs and job records from the stream leader (status, submit, erase)", func(ctx context.Context) error {
+	probe("pending jobs and job records from the stream leader (status, jobs, submit, erase)", func(ctx context.Context) error {
 		store, err := e.jobStore(ctx)
 		if err != nil {
 			return err

@@ -280,7 +280,7 @@ func TestDoctorPermissions(t *testing.T) {
 	r = kycctlRun(t, ctx, as("noqueue", "noqueue-pw"), nil, "doctor", "--json", "--sample", "0", "--check-timeout", "1s")
 	d = decodeJSON[doctorJSON](t, result{out: r.out})
 	c = d.find(t, "permissions")
-	for _, want := range []string{"pending jobs and job records from the stream leader (status, submit, erase)", "the server refused 1 request subject(s)"} {
+	for _, want := range []string{"pending jobs and job records from the stream leader (status, jobs, submit, erase)", "the server refused 1 request subject(s)"} {
 		if !strings.Contains(c.Detail, want) {
 			t.Errorf("permissions without the jobs queue lacks %q: %+v", want, c)
 		}

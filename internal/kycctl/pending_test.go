@@ -11,9 +11,9 @@ import (
 
 // TestStatusOfAPendingJob: a job accepted but not yet picked up by a worker
 // has no record yet; kycctl status shows it ACCEPTED from its message in
-// the jobs queue (its submission in the timeline, no events), a repeated
-// submit reports it ACCEPTED, and erase queues its erasure (ERASING), which
-// a worker started later completes.
+// the jobs queue (its submission in the timeline, no events), kycctl jobs
+// lists it under ACCEPTED, a repeated submit reports it ACCEPTED, and erase
+// queues its erasure (ERASING), which a worker started later completes.
 func TestStatusOfAPendingJob(t *testing.T) {
 	t.Parallel()
 	s := startStackWith(t, func(o *localstack.Options) { o.Workers, o.Retrievers = 0, 0 })
@@ -38,6 +38,16 @@ func TestStatusOfAPendingJob(t *testing.T) {
 	contains(t, r, jobID, pipeline.StatusAccepted, "TIMELINE", "submitted with kycctl")
 	lacks(t, r, piiMarker)
 
+	rows := decodeJSON[[]jobRowJSON](t, ctl(t, url, "jobs", "--state", "ACCEPTED", "--older-than", "1ns", "--json"))
+	if len(rows) != 1 || rows[0].JobID != jobID || rows[0].Status != pipeline.StatusAccepted || rows[0].Channel != "API" {
+		t.Errorf("jobs --state ACCEPTED lists %+v, want the pending job", rows)
+	}
+	if rows := decodeJSON[[]jobRowJSON](t, ctl(t, url, "jobs", "--state", "ACCEPTED", "--older-than", "1h", "--json")); len(rows) != 0 {
+		t.Errorf("jobs --older-than 1h lists %+v: the pending job is newer", rows)
+	}
+	if rows := decodeJSON[[]jobRowJSON](t, ctl(t, url, "jobs", "--state", "FAILED", "--json")); len(rows) != 0 {
+		t.Errorf("jobs --state FAILED lists %+v", rows)
+	}
 	if sub := decodeJSON[submitJSON](t, ctl(t, url, "submit", file, "--json")); sub.Result != "repeat" || sub.Status != pipeline.StatusAccepted {
 		t.Errorf("a repeat of a pending job: %+v", sub)
 	}

@@ -98,9 +98,10 @@ func (l *leaderReader) get(ctx context.Context, key string) ([]byte, uint64, err
 
 // leaderMsg is a message read from a stream's leader.
 type leaderMsg struct {
-	seq    uint64
-	header nats.Header
-	data   []byte
+	subject string
+	seq     uint64
+	header  nats.Header
+	data    []byte
 }
 
 // lastMsgFromLeader returns the last message on subject of the stream whose
@@ -108,14 +109,26 @@ type leaderMsg struct {
 // only the stream's leader answers. It returns jetstream.ErrMsgNotFound when
 // the subject holds no message.
 func lastMsgFromLeader(ctx context.Context, nc *nats.Conn, apiSubj, subject string) (*leaderMsg, error) {
+	return msgFromLeader(ctx, nc, apiSubj, msgGetRequest{LastBySubject: subject})
+}
+
+// msgGetRequest is a STREAM.MSG.GET request: the last message on a subject,
+// or the first at or after a sequence on subjects matching a filter.
+type msgGetRequest struct {
+	Seq           uint64 `json:"seq,omitempty"`
+	LastBySubject string `json:"last_by_subj,omitempty"`
+	NextBySubject string `json:"next_by_subj,omitempty"`
+}
+
+// msgFromLeader sends one STREAM.MSG.GET request to the stream's leader; a
+// missing message is jetstream.ErrMsgNotFound.
+func msgFromLeader(ctx context.Context, nc *nats.Conn, apiSubj string, get msgGetRequest) (*leaderMsg, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, defaultLeaderReadTimeout)
 		defer cancel()
 	}
-	req, err := json.Marshal(struct {
-		LastBySubject string `json:"last_by_subj"`
-	}{subject})
+	req, err := json.Marshal(get)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +148,7 @@ func lastMsgFromLeader(ctx context.Context, nc *nats.Conn, apiSubj, subject stri
 	case resp.Message == nil:
 		return nil, jetstream.ErrInvalidJetStreamResponse
 	}
-	m := &leaderMsg{seq: resp.Message.Sequence, data: resp.Message.Data}
+	m := &leaderMsg{subject: resp.Message.Subject, seq: resp.Message.Sequence, data: resp.Message.Data}
 	if len(resp.Message.Header) > 0 {
 		if m.header, err = nats.DecodeHeadersMsg(resp.Message.Header); err != nil {
 			return nil, err

@@ -16,8 +16,8 @@ import (
 
 // A job accepted but not yet picked up by a worker is one message in the
 // jobs queue and has no record. From the 202 on, GET answers ACCEPTED from
-// that message (its submission time as createdAt), LookupJob and PendingJob
-// read it, a repeat is 200 and another request under the same
+// that message (its submission time as createdAt), LookupJob, PendingJob
+// and PendingJobs read it, a repeat is 200 and another request under the same
 // Idempotency-Key 409; nothing is in the job-state bucket until a worker
 // runs. The record the worker then creates from the message says what the
 // pending job said (the same createdAt and job sequence), and the job is
@@ -48,6 +48,13 @@ func TestPendingJobIsVisibleFromThe202(t *testing.T) {
 	if err != nil || pending.Status != pipeline.StatusAccepted || pending.JobSeq == 0 || pending.CustomerInternalReference != "order-pending-1" ||
 		!pending.CreatedAt.Equal(v.CreatedAt) || len(pending.Timeline) != 1 {
 		t.Fatalf("PendingJob = %+v, %v (GET said created %s)", pending, err, v.CreatedAt)
+	}
+	var listed []string
+	if err := pipeline.PendingJobs(ctx, js, store, subj, func(r *pipeline.JobRecord) bool {
+		listed = append(listed, r.JobID+" "+r.Status)
+		return true
+	}); err != nil || len(listed) != 1 || listed[0] != id+" "+pipeline.StatusAccepted {
+		t.Fatalf("PendingJobs = %v, %v", listed, err)
 	}
 	looked, err := pipeline.LookupJob(ctx, js, store, subj, id)
 	if err != nil || looked.Status != pipeline.StatusAccepted || looked.JobSeq != pending.JobSeq {
@@ -93,6 +100,10 @@ func TestPendingJobIsVisibleFromThe202(t *testing.T) {
 	}
 	if _, err := pipeline.PendingJob(ctx, js, subj, id); !errors.Is(err, pipeline.ErrJobNotFound) {
 		t.Errorf("the decided job's message is still pending: %v", err)
+	}
+	listed = nil
+	if err := pipeline.PendingJobs(ctx, js, store, subj, func(r *pipeline.JobRecord) bool { listed = append(listed, r.JobID); return true }); err != nil || len(listed) != 0 {
+		t.Errorf("PendingJobs after the job ran = %v, %v", listed, err)
 	}
 	pipelinetest.Eventually(t, waitLong, func() bool { return b.job(t, id).Status == pipeline.StatusDecided }, "GET never said DECIDED")
 	if n := len(b.decisions.Where(pipelinetest.ForJob[*messages.DecisionEvent](id))); n != 1 {

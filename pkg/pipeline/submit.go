@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -282,6 +283,48 @@ func (j *jobsStream) pendingRequest(ctx context.Context, subject string) (*pendi
 func PendingJob(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, jobID string) (*JobRecord, error) {
 	j := newJobsStream(js, subj)
 	return j.pendingRecord(ctx, subj, jobID)
+}
+
+// PendingJobs calls fn, oldest first, with the record that each job
+// accepted on its own subject (kyc.jobs.submit.<jobId>) and not yet picked
+// up by a worker stands for (see [PendingJob]), until fn returns false.
+// Messages a worker holds (their job has a record, which the job index
+// lists) and messages whose job has a record for another reason (a
+// repeat, a job erased while pending) are skipped; so are jobs published on
+// kyc.jobs.submit itself, which have no record until a worker runs them
+// either. It costs two requests per message read: the message (from the
+// jobs stream's leader, in stream order) and the job's record.
+func PendingJobs(ctx context.Context, js jetstream.JetStream, store *JobStore, subj messages.Subjects, fn func(*JobRecord) bool) error {
+	apiSubj := msgGetSubject(js, subj.StreamJobs())
+	prefix := subj.JobSubmit("")
+	for seq := uint64(1); ; {
+		m, err := msgFromLeader(ctx, js.Conn(), apiSubj, msgGetRequest{Seq: seq, NextBySubject: subj.JobsSubmitPerJob()})
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("pipeline: read pending jobs: %w", err)
+		}
+		seq = m.seq + 1
+		jobID := strings.TrimPrefix(m.subject, prefix)
+		req, err := messages.DecodeRequest(m.data)
+		if err != nil || !messages.ValidJobID(jobID) || req.JobID != "" && req.JobID != jobID {
+			continue // not a job a worker would run under this ID: it dead-letters it
+		}
+		if _, _, err := store.Get(ctx, jobID); err == nil {
+			continue
+		} else if !errors.Is(err, ErrJobNotFound) {
+			return err
+		}
+		req.JobID = jobID
+		hash := m.header.Get(HeaderRequestHash)
+		if hash == "" {
+			hash = RequestHash(req)
+		}
+		if !fn(acceptedRecord(req, hash, m.seq, m.header.Get(HeaderSubmitNote), time.Time{})) {
+			return nil
+		}
+	}
 }
 
 // LookupJob returns a job's record as every reader shows it (GET
