@@ -866,8 +866,9 @@ func runProduct(t *testing.T, p *product) {
 // in the jobs queue (one write per submission) and has no record yet.
 // Every reader shows it ACCEPTED from that message, under its own user:
 // GET as ingest, a repeated submission (200) and a conflicting one under the
-// same Idempotency-Key (409) compare with it, kycctl status as the operator
-// and the console's lookup as the console user; DELETE queues its erasure.
+// same Idempotency-Key (409) compare with it, kycctl status and jobs as the
+// operator and the console's lookup as the console user; DELETE queues its
+// erasure.
 // A worker started again decides the one and erases the other, whose
 // message leaves the queue.
 func pendingJobs(t *testing.T, p *product) {
@@ -889,6 +890,9 @@ func pendingJobs(t *testing.T, p *product) {
 	}
 	if out := p.ctl("operator", "status", pending); !strings.Contains(out, pipeline.StatusAccepted) {
 		t.Fatalf("kycctl status of a pending job as the operator:\n%s", out)
+	}
+	if out := p.ctl("operator", "jobs", "--state", "ACCEPTED"); !strings.Contains(out, pending) {
+		t.Fatalf("kycctl jobs does not list a pending job as the operator:\n%s", out)
 	}
 	_, consoleJS := connect(t, p.url, p.ca, "console")
 	kv, err := consoleJS.KeyValue(ctx, s.BucketJobs())
