@@ -57,6 +57,9 @@ type Options struct {
 	JumioCredentials jumio.Credentials
 	// Sim configures the built-in simulator.
 	Sim jumiotest.Options
+	// JumioLimiter, when set, paces every Jumio call of the stack's stages
+	// (pipeline.JumioConfig.Limiter).
+	JumioLimiter jumio.Limiter
 
 	Topology  pipeline.Topology
 	Ingest    pipeline.IngestConfig    // Topology, APIKeys, Logger, Metrics are filled in
@@ -318,7 +321,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 
 	jcfg := pipeline.JumioConfig{Credentials: o.JumioCredentials, BaseURL: o.JumioBaseURL,
-		UserAgent: "kycpipe-local/dev", Observer: metrics.JumioObserver(), TracerProvider: o.TracerProvider}
+		UserAgent: "kycpipe-local/dev", Observer: metrics.JumioObserver(), TracerProvider: o.TracerProvider, Limiter: o.JumioLimiter}
 	if o.JumioBaseURL == "" {
 		simOpts := o.Sim
 		if simOpts.Logger == nil {

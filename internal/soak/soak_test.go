@@ -3,6 +3,8 @@
 package soak_test
 
 import (
+	"cmp"
+	"os"
 	"testing"
 	"time"
 
@@ -24,8 +26,11 @@ func TestShortSoak(t *testing.T) {
 	if err := soak.Build(root, bin, raceEnabled); err != nil {
 		t.Fatal(err)
 	}
+	// KYCPIPE_SOAK_DIR keeps the NATS store and the process logs for a
+	// post-mortem (default: a temporary directory, removed).
+	work := cmp.Or(os.Getenv("KYCPIPE_SOAK_DIR"), t.TempDir())
 	r, err := soak.Run(t.Context(), soak.Options{
-		BinDir: bin, WorkDir: t.TempDir(), Duration: 45 * time.Second, Jobs: 300, Workers: 2, Retrievers: 2,
+		BinDir: bin, WorkDir: work, Duration: 45 * time.Second, Jobs: 300, Workers: 2, Retrievers: 2,
 		KillEvery: 7 * time.Second, NATSRestartEvery: 20 * time.Second, DrainTimeout: 2 * time.Minute, Progress: testWriter{t},
 	})
 	if err != nil {

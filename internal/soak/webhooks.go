@@ -137,7 +137,15 @@ func webhooksQuiet(ctx context.Context, js jetstream.JetStream, subj messages.Su
 	}
 	var parts []string
 	if info.State.Msgs > 0 {
-		parts = append(parts, fmt.Sprintf("%d deliveries pending", info.State.Msgs))
+		part := fmt.Sprintf("%d deliveries pending", info.State.Msgs)
+		// Where they are: waiting for delivery, or delivered and not
+		// acknowledged (an attempt in flight or a retry's wait).
+		if ci, err := js.Consumer(cctx, subj.StreamWebhooks(), pipeline.ConsumerNotifierDelivery); err == nil {
+			if ii, err := ci.Info(cctx); err == nil {
+				part += fmt.Sprintf(" (consumer: %d waiting, %d unacknowledged, %d redelivered)", ii.NumPending, ii.NumAckPending, ii.NumRedelivered)
+			}
+		}
+		parts = append(parts, part)
 	}
 	for _, c := range []struct{ stream, name string }{
 		{subj.StreamEvents(), pipeline.ConsumerNotifierEvents}, {subj.StreamDecisions(), pipeline.ConsumerNotifierDecisions},

@@ -207,13 +207,14 @@ func (c *Clients) build(r jumio.Region) (*jumio.Client, error) {
 	if c.cfg.HTTPClient != nil {
 		opts = append(opts, jumio.WithHTTPClient(c.cfg.HTTPClient))
 	}
-	if c.cfg.Limiter != nil {
-		opts = append(opts, jumio.WithLimiter(c.cfg.Limiter))
-	}
+	lim := c.cfg.Limiter
 	if c.cfg.Limiters != nil {
 		l := c.cfg.Limiters.For(r)
-		opts = append(opts, jumio.WithLimiter(l), jumio.WithObserver(l.Observe))
+		lim = l
+		opts = append(opts, jumio.WithObserver(l.Observe))
 	}
+	// Every call also passes its job's erasure guard (erasureguard.go).
+	opts = append(opts, jumio.WithLimiter(guardedLimiter{inner: lim}))
 	if c.cfg.Observer != nil {
 		opts = append(opts, jumio.WithObserver(c.cfg.Observer))
 	}

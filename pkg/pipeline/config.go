@@ -102,8 +102,9 @@ type WorkerConfig struct {
 	RetentionBatch int
 	// AfterCheckpoint, when set, is called after each saga checkpoint with
 	// its step: "account", "prepared_data", "part:FRONT" (BACK, FACE),
-	// "finalize", "announce". Tests use it to crash a worker at an exact
-	// step boundary.
+	// "finalize", "announce"; and, in the eraser, "erasure:data_removed"
+	// after each pass removed a job's data (before its tombstone). Tests
+	// use it to crash a worker at an exact step boundary.
 	AfterCheckpoint func(step string)
 }
 

@@ -49,6 +49,7 @@
 //	deadletter.go      reading dead letters: DeadLetter, ListDeadLetters, GetDeadLetter
 //	replay.go          ReplayDeadLetter: put a dead letter back, resuming its job (worker, retriever)
 //	erase.go           the eraser: erasure tasks → Jumio deletion, every stored trace removed, tombstone, audit
+//	erasureguard.go    a Jumio call that waited (account slot, rate limiter) looks for an erasure before it goes out
 //	retention.go       the retention sweep: erasures of jobs past KYCPIPE_RETENTION (one sweeper at a time, a lease)
 //	index.go           the job index (KYC_INDEX): listings by status, region, time, reference
 //	ingest.go          Ingest: routes, middleware, health and readiness

@@ -29,10 +29,11 @@ import (
 // message has left the jobs queue (its saga stopped), deletes the account
 // (or the job's execution) at Jumio, removes every message the record lists,
 // the poll task, the images, the index entries, the webhook deliveries and
-// the execution index, publishes the erased event and the audit record, and
-// writes the tombstone with compare-and-swap: that write is the commit, and
-// every step before it is idempotent, so a crash anywhere is resumed by the
-// task's redelivery. Jumio or NATS being down only delays it: the task is
+// the execution index, and writes the tombstone with compare-and-swap: that
+// write is the commit, and every step before it is idempotent, so a crash
+// anywhere is resumed by the task's redelivery. Then it publishes the
+// erased event and the audit record (a redelivery that finds the tombstone
+// publishes them again, deduplicated). Jumio or NATS being down only delays it: the task is
 // retried, never dropped.
 
 // ErasureRequest asks for a job's erasure.
@@ -117,6 +118,11 @@ type eraser struct {
 	streams map[string]jetstream.Stream
 }
 
+// stepErasureDataRemoved is the step WorkerConfig.AfterCheckpoint hears
+// after each pass of an erasure removed the job's data, before the
+// tombstone is written.
+const stepErasureDataRemoved = "erasure:data_removed"
+
 // eraseWait is how long an erasure waits for the job's saga to stop.
 const eraseWait = time.Second
 
@@ -176,6 +182,13 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 		return outcome{}, err
 	}
 	if rec.Status == StatusErased {
+		// Done before; a redelivery after a crash between the tombstone
+		// and the announcement publishes it (deduplicated otherwise).
+		if rec.Erasure != nil {
+			if err := r.announce(ctx, rec); err != nil {
+				return outcome{}, err
+			}
+		}
 		return ack(), nil
 	}
 	if rec.Status != StatusErasing {
@@ -213,14 +226,20 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 		if err := r.removeData(ctx, rec); err != nil {
 			return outcome{}, err
 		}
-		completedAt := r.now().UTC()
-		if err := r.announce(ctx, rec, completedAt); err != nil {
-			return outcome{}, err
+		if h := r.w.cfg.AfterCheckpoint; h != nil {
+			h(stepErasureDataRemoved)
 		}
+		completedAt := r.now().UTC()
 		seen := len(rec.Messages)
 		erasure := *rec.Erasure
 		erasure.CompletedAt = completedAt
-		tomb := &JobRecord{JobID: rec.JobID, Status: StatusErased, CreatedAt: rec.CreatedAt, UpdatedAt: completedAt, Erasure: &erasure}
+		removed := r.removed
+		removed.KVRevisions = 1
+		erasure.Removed = &removed
+		// The tombstone keeps the execution ID for the erased event (which
+		// carries it too), never a reference.
+		tomb := &JobRecord{JobID: rec.JobID, Status: StatusErased, CreatedAt: rec.CreatedAt, UpdatedAt: completedAt,
+			WorkflowExecutionID: rec.WorkflowExecutionID, Erasure: &erasure}
 		b, err := json.Marshal(tomb)
 		if err != nil {
 			return outcome{}, err
@@ -229,6 +248,14 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 			r.m.erased(rec.Erasure.Source)
 			r.log.Info("job erased", zap.String("source", rec.Erasure.Source), zap.String("jumio", rec.Erasure.Jumio),
 				zap.Int("messages", r.removed.Messages), zap.Int("images", r.removed.Images))
+			// Announced after the commit: a pass that goes round again
+			// (below) purges the job's webhook deliveries, and the erased
+			// event's own must not be among them (found by the soak). A
+			// crash before the announcement is made good by the task's
+			// redelivery, which finds the tombstone.
+			if err := r.announce(ctx, tomb); err != nil {
+				return outcome{}, err
+			}
 			return ack(), nil
 		} else if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return outcome{}, err
@@ -373,19 +400,22 @@ func (e *eraser) stream(ctx context.Context, name string) (jetstream.Stream, err
 	return st, nil
 }
 
-// announce publishes the erased event and the audit record (both
-// deduplicated: a redelivered task publishes nothing twice).
-func (r *erasureRun) announce(ctx context.Context, rec *JobRecord, completedAt time.Time) error {
-	ev := &messages.Event{Kind: messages.KindErased, JobID: rec.JobID, WorkflowExecutionID: rec.WorkflowExecutionID, At: completedAt}
-	if _, err := r.publishMessage(ctx, r.subj.Event(messages.KindErased), ev, messages.EventMsgID(messages.KindErased, rec.JobID), rec.JobID); err != nil {
+// announce publishes the erased event and the audit record of an erasure
+// from its tombstone (both deduplicated: a redelivered task publishes
+// nothing twice).
+func (r *erasureRun) announce(ctx context.Context, tomb *JobRecord) error {
+	e := tomb.Erasure
+	ev := &messages.Event{Kind: messages.KindErased, JobID: tomb.JobID, WorkflowExecutionID: tomb.WorkflowExecutionID, At: e.CompletedAt}
+	if _, err := r.publishMessage(ctx, r.subj.Event(messages.KindErased), ev, messages.EventMsgID(messages.KindErased, tomb.JobID), tomb.JobID); err != nil {
 		return err
 	}
-	requested := rec.Erasure.RequestedAt
-	removed := r.removed
-	removed.KVRevisions = 1
-	audit := &messages.AuditRecord{Action: messages.AuditErasure, JobID: rec.JobID, Actor: rec.Erasure.Actor, At: completedAt,
-		Source: rec.Erasure.Source, RequestedAt: &requested, CompletedAt: &completedAt, Jumio: rec.Erasure.Jumio, Removed: &removed}
-	_, err := r.publishMessage(ctx, r.subj.Audit(messages.AuditErasure), audit, messages.AuditMsgID(messages.AuditErasure, rec.JobID, requested), rec.JobID)
+	requested, completed := e.RequestedAt, e.CompletedAt
+	audit := &messages.AuditRecord{Action: messages.AuditErasure, JobID: tomb.JobID, Actor: e.Actor, At: completed,
+		Source: e.Source, RequestedAt: &requested, CompletedAt: &completed, Jumio: e.Jumio, Removed: e.Removed}
+	if audit.Removed == nil { // a tombstone of a release that kept no counts
+		audit.Removed = &messages.ErasureRemoved{KVRevisions: 1}
+	}
+	_, err := r.publishMessage(ctx, r.subj.Audit(messages.AuditErasure), audit, messages.AuditMsgID(messages.AuditErasure, tomb.JobID, requested), tomb.JobID)
 	return err
 }
 

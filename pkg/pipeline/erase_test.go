@@ -8,14 +8,18 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kycpipe/kycpipe/internal/localstack"
+	"github.com/kycpipe/kycpipe/pkg/jumio"
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
 	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline"
 	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
+	"github.com/kycpipe/kycpipe/pkg/webhooks"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // markedPrepared is prepared data with the marker in every personal field.
@@ -328,5 +332,125 @@ func TestRetentionErasesEachExpiredJobOnce(t *testing.T) {
 	}
 	if v := b.job(t, running); v.Status != pipeline.StatusLaunched {
 		t.Errorf("a running job was erased by retention: %+v", v)
+	}
+}
+
+// An erasure whose job record changes after a pass removed the data goes
+// round again (the second pass purges the job's webhook data once more);
+// the erased event, announced after the tombstone, is still delivered to
+// the endpoint subscribed to everything. Found by the soak: the second
+// pass purged the erased event's own delivery, announced by the first.
+func TestErasureGoingRoundTwiceDeliversTheErasedEvent(t *testing.T) {
+	t.Parallel()
+	var (
+		js     atomic.Pointer[jetstream.JetStream]
+		target atomic.Pointer[string]
+		passes atomic.Int32
+	)
+	b := setup(t, func(o *localstack.Options) {
+		o.WebhookReceiver, o.Notifiers = true, 1
+		dev := pipeline.WebhookSettings{Policy: webhooks.Policy{AllowInsecure: true, AllowPrivate: true}}
+		o.Ingest.Webhooks, o.Notifier.Webhooks = dev, dev
+		o.Worker.AfterCheckpoint = func(step string) {
+			if step != "erasure:data_removed" || passes.Add(1) != 1 {
+				return
+			}
+			// A stage records something about the job during the first
+			// pass: the tombstone's compare-and-swap fails, and the
+			// erasure goes round again.
+			ctx := context.Background()
+			kv, err := (*js.Load()).KeyValue(ctx, "KYC_JOBS_STATE")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			e, err := kv.Get(ctx, "job."+*target.Load())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := kv.Update(ctx, e.Key(), e.Value(), e.Revision()); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	js.Store(&b.stack.JS)
+	jobID := b.submit(t, emailJob("order-erase-twice"), 202, nil)
+	b.waitDecision(t, jobID)
+	target.Store(&jobID)
+	b.erase(t, jobID)
+	if n := passes.Load(); n < 2 {
+		t.Fatalf("the erasure made %d pass(es); the test needs it to go round again", n)
+	}
+	path := "/v1/webhook-endpoints/" + b.stack.ReceiverEndpoint.ID + "/deliveries?limit=1000"
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		var out struct{ Deliveries []pipeline.WebhookAttempt }
+		b.do(t, http.MethodGet, path, "", nil, nil).json(t, &out)
+		for _, d := range out.Deliveries {
+			if d.JobID == jobID && d.EventType == "verification.erased" && d.Outcome == pipeline.AttemptDelivered {
+				return true
+			}
+		}
+		return false
+	}, "the erased event was never delivered to the endpoint subscribed to everything")
+}
+
+// heldLimiter holds the first Jumio call of one class until released.
+type heldLimiter struct {
+	class   jumio.EndpointClass
+	once    sync.Once
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (l *heldLimiter) Wait(ctx context.Context, class jumio.EndpointClass) error {
+	if class == l.class {
+		l.once.Do(func() { close(l.held); <-l.release })
+	}
+	return nil
+}
+
+// A Jumio call that waited for the rate limiter while the job's erasure
+// was accepted is not made: the erasure guard reads the job record again
+// before the call goes out. Found by the soak: an account creation 6 s
+// after the 202 (a worker waiting for its account slot and the limiter
+// during a partition) and status calls 1-4 s after it (retriever polls).
+func TestErasureStopsACallThatWaitedForTheRateLimiter(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		class  jumio.EndpointClass
+		routes []jumiotest.Route
+	}{
+		{jumio.ClassAccount, []jumiotest.Route{jumiotest.RouteCreateAccount, jumiotest.RouteUploadPreparedData, jumiotest.RouteFinalize}},
+		{jumio.ClassRetrieval, []jumiotest.Route{jumiotest.RouteStatus, jumiotest.RouteDetails}},
+	} {
+		t.Run(string(c.class), func(t *testing.T) {
+			t.Parallel()
+			clock := newFakeClock()
+			lim := &heldLimiter{class: c.class, held: make(chan struct{}), release: make(chan struct{})}
+			b := setup(t, func(o *localstack.Options) {
+				o.JumioLimiter = lim
+				o.Worker.Now, o.Retriever.Now = clock.Now, clock.Now
+			})
+			jobID := b.submit(t, emailJob("order-held-"+string(c.class)), 202, nil)
+			select {
+			case <-lim.held:
+			case <-time.After(waitLong):
+				t.Fatalf("no %s call was ever made", c.class)
+			}
+			if r := b.do(t, http.MethodDelete, "/v1/verifications/"+jobID, "", nil, nil); r.status != http.StatusAccepted {
+				t.Fatalf("DELETE: %d %s", r.status, r.body)
+			}
+			at202 := b.sim.Stats()
+			clock.Advance(time.Second) // the call waited: its stage's last look at the job is old
+			close(lim.release)
+			b.waitErased(t, jobID)
+			after := b.sim.Stats()
+			for _, route := range c.routes {
+				if n := after.Requests[string(route)] - at202.Requests[string(route)]; n != 0 {
+					t.Errorf("%d %s calls after the 202", n, route)
+				}
+			}
+		})
 	}
 }

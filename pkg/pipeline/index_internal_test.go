@@ -23,11 +23,7 @@ type indexFixture struct {
 
 func newIndexFixture(t *testing.T) *indexFixture {
 	t.Helper()
-	_, _, js := pipelinetest.RunJetStream(t)
-	topo := Topology{Storage: jetstream.MemoryStorage}.WithDefaults()
-	if err := Provision(t.Context(), js, topo); err != nil {
-		t.Fatal(err)
-	}
+	js, topo := provisioned(t)
 	idx, err := NewJobIndex(t.Context(), js, topo)
 	if err != nil {
 		t.Fatal(err)

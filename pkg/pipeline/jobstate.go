@@ -125,6 +125,9 @@ type Erasure struct {
 	Source      string    `json:"source"`          // REQUEST or RETENTION
 	Actor       string    `json:"actor,omitempty"` // the API key's NAME
 	Jumio       string    `json:"jumio,omitempty"` // DELETED, NOT_FOUND, NOT_CREATED, KEPT
+	// Removed is what the erasure removed (in the tombstone: the audit
+	// record's counts, published after the tombstone is written).
+	Removed *messages.ErasureRemoved `json:"removed,omitempty"`
 }
 
 // CredentialState is what resuming a job needs to know of a credential.

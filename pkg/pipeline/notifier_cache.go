@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -69,12 +70,51 @@ func (c *endpointCache) watch(ctx context.Context) error {
 				return errors.New("watcher closed")
 			}
 			if e == nil {
+				if err := c.reconcile(ctx); err != nil {
+					return fmt.Errorf("compare the endpoints with the bucket's leader: %w", err)
+				}
 				c.once.Do(func() { close(c.loaded) })
 				continue
 			}
 			c.apply(e)
 		}
 	}
+}
+
+// reconcile adds the endpoints that the bucket stream's leader holds and
+// the watch's initial values lacked. The watch's consumer may be served by
+// a replica that lags after a node loss; fan-out with an incomplete cache
+// makes no delivery for the missing endpoints (found by the soak: events
+// delivered to one endpoint and never to another, after notifier restarts
+// during node losses). It runs in the watch's goroutine, so no update of
+// the watch interleaves with it.
+func (c *endpointCache) reconcile(ctx context.Context) error {
+	ids, err := c.reg.storedIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		c.mu.RLock()
+		_, ok := c.byID[id]
+		c.mu.RUnlock()
+		if ok {
+			continue
+		}
+		rec, _, err := c.reg.load(ctx, id)
+		if errors.Is(err, ErrWebhookEndpointNotFound) {
+			continue // deleted: its key holds a marker
+		}
+		if err != nil {
+			return err
+		}
+		c.log.Info("the endpoint watch lacked an endpoint the bucket's leader holds; added", zap.String("endpoint_id", id))
+		ce := c.build(rec)
+		c.mu.Lock()
+		c.byID[id] = ce
+		c.mu.Unlock()
+		c.wm.endpointState(id, ce.Enabled())
+	}
+	return nil
 }
 
 func (c *endpointCache) apply(e jetstream.KeyValueEntry) {

@@ -39,6 +39,11 @@ type delivery struct {
 	ep  *cachedEndpoint
 	key string
 	log *zap.Logger
+	// What this delivery stored about its job: delivery-log entries (by
+	// sequence) and a failed-attempt counter. Kept only while the job's
+	// event is (forgetIfErased).
+	logged []uint64
+	saved  bool
 }
 
 // deliver handles one delivery job: one signed attempt, then ack (2xx, 410,
@@ -58,7 +63,41 @@ func (n *Notifier) deliver(ctx context.Context, m jetstream.Msg) outcome {
 		d.seq = md.Sequence.Stream
 	}
 	d.key = attemptKey(job.JobID, job.WebhookID, d.seq)
-	return d.run(ctx)
+	o := d.run(ctx)
+	d.forgetIfErased(ctx)
+	return o
+}
+
+// forgetIfErased removes what the delivery stored about its job when the
+// job's event is no longer stored: the job was erased while the attempt
+// was in flight, and the erasure's purge of the job's webhook data
+// (EraseWebhookData) may have run before these writes. The erasure
+// deletes the job's events before it purges their webhook data, so an
+// event read from the stream leader after the writes tells: still there,
+// and a later purge removes them; gone, and they are removed here. The
+// erased event itself is never deleted: its deliveries keep their entries.
+func (d *delivery) forgetIfErased(ctx context.Context) {
+	if (len(d.logged) == 0 && !d.saved) || d.job.Type == webhooks.EventErased {
+		return
+	}
+	_, err := d.event(ctx)
+	if err == nil {
+		return
+	}
+	if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		d.log.Warn("cannot tell whether the job was erased during the delivery; its delivery log entries stay until the job's erasure or the log's age limit", zap.Error(err))
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	for _, seq := range d.logged {
+		if _, err := deleteMsg(ctx, d.n.js.Conn(), d.n.subj.StreamWebhookLog(), seq, d.n.topo.SecureErase); err != nil {
+			d.log.Error("cannot remove a delivery log entry of an erased job", zap.Uint64("seq", seq), zap.Error(err))
+		}
+	}
+	if d.saved {
+		d.clearAttempts(ctx)
+	}
+	d.log.Info("the job was erased during the delivery; what the delivery stored about it is removed", zap.Int("log_entries", len(d.logged)))
 }
 
 // checkEventRef refuses delivery jobs that point anywhere but an event of
@@ -80,7 +119,7 @@ func (d *delivery) run(ctx context.Context) outcome {
 	ep, err := n.cache.get(ctx, job.EndpointID)
 	if errors.Is(err, ErrWebhookEndpointNotFound) {
 		n.wm.delivery(job.EndpointID, outcomeEndpointDeleted)
-		d.log.Debug("webhook endpoint deleted; dropping the delivery")
+		d.log.Info("webhook endpoint deleted; dropping the delivery")
 		d.clearAttempts(ctx)
 		return ack()
 	}
@@ -118,8 +157,9 @@ func (d *delivery) run(ctx context.Context) outcome {
 	data, err := d.event(ctx)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		n.wm.delivery(ep.ID, outcomeEventGone)
+		// No log entry: the entry would name a job whose data the erasure
+		// just removed (the usual reason an event is gone).
 		d.log.Info("the event is no longer stored (erased or aged out); dropping the delivery")
-		d.logEntry(ctx, attemptLog{outcome: AttemptDropped, errText: "the event is no longer stored"})
 		d.clearAttempts(ctx)
 		return ack()
 	}
@@ -198,9 +238,17 @@ func (d *delivery) failed(ctx context.Context, attempt int, res webhooks.Result)
 	return retry(min(wait, n.cfg.MaxWait))
 }
 
+// infraSteps caps the backoff step of a retry after NATS trouble. A
+// delivery's delivery count also counts its scheduled attempts, waits
+// served in steps and busy hand-backs, so it is no count of failures: an
+// uncapped step after a leader election kept deliveries that had failed a
+// few attempts waiting for minutes (found by the short soak: 7 deliveries
+// unacknowledged through its 2-minute drain after a NATS restart).
+const infraSteps = 4
+
 // infra retries after NATS trouble, using no attempt.
 func (d *delivery) infra(what string, err error) outcome {
-	delay := d.n.backoff.Delay(deliveries(d.m))
+	delay := d.n.backoff.Delay(min(deliveries(d.m), infraSteps))
 	d.log.Warn(what+"; will retry", zap.Error(err), zap.Duration("delay", delay))
 	return retry(delay)
 }
@@ -253,7 +301,9 @@ func (d *delivery) saveAttempts(ctx context.Context, st attemptState) error {
 	if err != nil {
 		return err
 	}
-	_, err = d.n.attempts.Put(ctx, d.key, b)
+	if _, err = d.n.attempts.Put(ctx, d.key, b); err == nil {
+		d.saved = true
+	}
 	return err
 }
 
@@ -292,7 +342,10 @@ func (d *delivery) logEntry(ctx context.Context, a attemptLog) {
 		t := next.UTC()
 		e.NextAttemptAt = &t
 	}
-	if err := publishLog(ctx, d.n.js, d.n.subj, e); err != nil {
+	ack, err := publishLog(ctx, d.n.js, d.n.subj, e)
+	if err != nil {
 		d.log.Warn("cannot append to the webhook delivery log", zap.Error(err))
+		return
 	}
+	d.logged = append(d.logged, ack.Sequence)
 }

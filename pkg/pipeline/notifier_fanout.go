@@ -80,7 +80,7 @@ func (n *Notifier) fanout(ctx context.Context, m jetstream.Msg) outcome {
 		if ctx.Err() != nil {
 			return handBack()
 		}
-		d := n.backoff.Delay(deliveries(m))
+		d := n.backoff.Delay(min(deliveries(m), infraSteps))
 		n.log.Warn("cannot queue webhook deliveries; will retry", jobField(jobID), zap.String("type", string(t)), zap.Error(err), zap.Duration("delay", d))
 		return retry(d)
 	}

@@ -333,3 +333,34 @@ func (h *hooks) waitFannedOut(t *testing.T) {
 		return true
 	}, "fan-out never caught up")
 }
+
+// countSubject returns how many messages stream holds on subject
+// (wildcards allowed).
+func (h *hooks) countSubject(t *testing.T, stream, subject string) int {
+	t.Helper()
+	st, err := h.js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n
+}
+
+// eraseEvents removes the lifecycle events of kind, as an erasure does.
+func (h *hooks) eraseEvents(t *testing.T, kind string) {
+	t.Helper()
+	events, err := h.js.Stream(context.Background(), h.subj.StreamEvents())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Purge(context.Background(), jetstream.WithPurgeSubject(h.subj.Event(kind))); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -527,7 +527,8 @@ func TestNotifierRefusesPrivateAddressesAtDelivery(t *testing.T) {
 }
 
 // A delivery whose event is gone (erased while a retry was pending) is
-// dropped and logged, not sent.
+// dropped, not sent, and leaves no log entry and no attempt counter naming
+// the job (the erasure's purge may have run already).
 func TestNotifierDropsDeliveryOfErasedEvent(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
@@ -538,23 +539,62 @@ func TestNotifierDropsDeliveryOfErasedEvent(t *testing.T) {
 	h.publishEvent(t, messages.KindAccepted, "job-erased-1")
 	rc.next(t)
 	h.waitAttempts(t, ep.ID, 1) // failed; the retry waits for the clock
+	pipelinetest.Eventually(t, waitLong, func() bool { return h.countSubject(t, "KV_"+h.subj.BucketWebhookAttempts(), "$KV.>") == 1 },
+		"the failed attempt was never counted")
 
-	ctx := context.Background()
-	events, err := h.js.Stream(ctx, h.subj.StreamEvents())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := events.Purge(ctx, jetstream.WithPurgeSubject(h.subj.Event(messages.KindAccepted))); err != nil {
-		t.Fatal(err)
-	}
+	h.eraseEvents(t, messages.KindAccepted)
 	clock.Advance(time.Minute)
-	log := h.waitAttempts(t, ep.ID, 2)
-	if log[0].Outcome != pipeline.AttemptDropped || log[0].Attempt != 0 || !strings.Contains(log[0].Error, "no longer stored") {
-		t.Errorf("log %+v", log[0])
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		v, _ := h.metric(t, "kycpipe_webhook_deliveries_total", map[string]string{"endpoint": ep.ID, "outcome": "dropped_event_gone"})
+		return v == 1
+	}, "the delivery of the erased event was never dropped")
+	if n := h.countSubject(t, "KV_"+h.subj.BucketWebhookAttempts(), "$KV.>"); n != 0 {
+		t.Errorf("%d attempt counters left for the dropped delivery", n)
+	}
+	if log := h.attempts(t, ep.ID); len(log) != 1 || log[0].Outcome != pipeline.AttemptFailed {
+		t.Errorf("delivery log %+v: want only the first, failed attempt (dropping adds no entry)", log)
 	}
 	if n := len(rc.requests()); n != 1 {
 		t.Errorf("%d requests: the erased event was sent again", n)
 	}
+}
+
+// An attempt in flight when the job is erased (its event deleted and its
+// webhook data purged while the receiver answers) leaves nothing behind:
+// the log entry and the attempt counter it writes after the purge are
+// removed (found by the soak: counters and entries of erased jobs written
+// after the erasure's purge).
+func TestNotifierForgetsAnAttemptThatRacedTheErasure(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	h := newHooks(t, pipeline.WebhookSettings{Policy: devPolicy}, clock.Now)
+	answer := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		arrived <- struct{}{}
+		<-answer
+		w.WriteHeader(http.StatusBadGateway)
+	})
+	ep, _ := h.register(t, rc.srv.URL, "*")
+	h.startNotifier(t, func(c *pipeline.NotifierConfig) { c.MaxWait = 20 * time.Millisecond })
+	h.publishEvent(t, messages.KindAccepted, "job-erased-2")
+	<-arrived
+
+	// The erasure runs while the receiver holds the attempt: the events
+	// go first, then the job's webhook data.
+	h.eraseEvents(t, messages.KindAccepted)
+	if _, err := pipeline.EraseWebhookData(context.Background(), h.js, h.topo, "job-erased-2"); err != nil {
+		t.Fatal(err)
+	}
+	close(answer)
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		v, _ := h.metric(t, "kycpipe_webhook_deliveries_total", map[string]string{"endpoint": ep.ID, "outcome": "failed"})
+		return v == 1
+	}, "the attempt never finished")
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		return h.countSubject(t, h.subj.StreamWebhookLog(), ">") == 0 &&
+			h.countSubject(t, "KV_"+h.subj.BucketWebhookAttempts(), "$KV.>") == 0
+	}, "the attempt's log entry or counter outlived the erasure")
 }
 
 // An advisory that JetStream gave up on a webhook delivery is dead-lettered

@@ -75,13 +75,57 @@ func (o outMsg) natsMsg(ctx context.Context) *nats.Msg {
 	return m
 }
 
-// publish stores one message and waits for JetStream's acknowledgement.
+// publish stores one message and waits for JetStream's acknowledgement. A
+// message with a Nats-Msg-Id whose acknowledgement did not come is
+// published again (confirm).
 func publish(ctx context.Context, js jetstream.JetStream, o outMsg) (*jetstream.PubAck, error) {
 	ack, err := js.PublishMsg(ctx, o.natsMsg(ctx))
+	if err != nil && unconfirmed(ctx, o, err) {
+		ack, err = confirm(ctx, js, o, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: publish %s: %w", o.subject, err)
 	}
 	return ack, nil
+}
+
+// confirmFor bounds how long confirm repeats a publish.
+const confirmFor = 15 * time.Second
+
+// unconfirmed reports whether a publish of o failed without an answer from
+// JetStream (a timeout, no responders while a stream leader is elected, a
+// lost connection), so that the message may be stored all the same, and o
+// can be published again safely (it has a Nats-Msg-Id).
+func unconfirmed(ctx context.Context, o outMsg, err error) bool {
+	var api *jetstream.APIError
+	return o.msgID != "" && ctx.Err() == nil && !errors.As(err, &api)
+}
+
+// confirm publishes o again until JetStream answers, for up to confirmFor:
+// a message that was stored answers as a duplicate with its sequence. The
+// sequence is what an erasure needs: an event stored without its sequence
+// in the job record outlived its job's erasure (found by the chaosnet
+// soak: acknowledgements lost during node losses and partitions).
+func confirm(ctx context.Context, js jetstream.JetStream, o outMsg, first error) (*jetstream.PubAck, error) {
+	ctx, cancel := context.WithTimeout(ctx, confirmFor)
+	defer cancel()
+	err := first
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		ack, perr := js.PublishMsg(ctx, o.natsMsg(ctx))
+		if perr == nil {
+			return ack, nil
+		}
+		var api *jetstream.APIError
+		if errors.As(perr, &api) {
+			return nil, perr
+		}
+		err = perr
+	}
 }
 
 // publishMessage encodes msg and publishes it on subject.
@@ -111,6 +155,12 @@ func publishAll(ctx context.Context, js jetstream.JetStream, msgs ...outMsg) ([]
 		case ack := <-f.Ok():
 			acks[i] = ack
 		case err := <-f.Err():
+			if unconfirmed(ctx, msgs[i], err) {
+				if ack, err := confirm(ctx, js, msgs[i], err); err == nil {
+					acks[i] = ack
+					continue
+				}
+			}
 			errs = append(errs, fmt.Errorf("pipeline: publish %s: %w", msgs[i].subject, err))
 		case <-ctx.Done():
 			return nil, ctx.Err()

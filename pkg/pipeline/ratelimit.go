@@ -205,8 +205,23 @@ func conflict(err error) bool {
 // withCallbackPriority (the retriever's callbacks) draw from the callbacks'
 // lane (RateLimits.CallbackShare).
 func (l *SharedLimiter) Wait(ctx context.Context, class jumio.EndpointClass) error {
+	return l.waitChecked(ctx, class, nil)
+}
+
+// checkLead is how long before its slot a call's check (waitChecked)
+// starts, so that the check's own latency does not move the call off its
+// slot (calls that drift bunch up at Jumio and draw 429s).
+const checkLead = 100 * time.Millisecond
+
+// waitChecked is Wait with check (when not nil) run while the call waits:
+// it starts checkLead before the slot (at once for a shorter wait) and the
+// call goes out at its slot unless check fails, whose error is returned.
+func (l *SharedLimiter) waitChecked(ctx context.Context, class jumio.EndpointClass, check func(context.Context) error) error {
 	rate, suffix := l.limits.lane(class, callbackPriority(ctx))
 	if rate.PerSecond <= 0 {
+		if check != nil {
+			return check(ctx)
+		}
 		return nil
 	}
 	burst := max(rate.Burst, 1)
@@ -217,8 +232,24 @@ func (l *SharedLimiter) Wait(ctx context.Context, class jumio.EndpointClass) err
 	if err != nil {
 		return err
 	}
+	var checked chan error
+	if check != nil {
+		if early := wait - checkLead; early > 0 {
+			if !l.sleep(ctx, early) {
+				return ctx.Err()
+			}
+			wait = checkLead
+		}
+		checked = make(chan error, 1)
+		go func() { checked <- check(ctx) }()
+	}
 	if wait > 0 && !l.sleep(ctx, wait) {
 		return ctx.Err()
+	}
+	if checked != nil {
+		if err := <-checked; err != nil {
+			return err
+		}
 	}
 	l.m.rateLimitWait(jumio.EndpointClass(lane), l.now().Sub(start))
 	return nil

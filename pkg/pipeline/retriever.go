@@ -264,6 +264,9 @@ func (a *attempt) retrieve(ctx context.Context) outcome {
 	if o, held := r.holdIfPaused(ctx, a.failureOf(nil), false); held {
 		return o
 	}
+	// The record was read just before: a call that waits (the rate
+	// limiter) reads it again before it goes out (erasureguard.go).
+	ctx, _ = withErasureGuard(ctx, r.store, rec.JobID, r.now)
 	st, err := client.WorkflowStatus(ctx, rec.AccountID, rec.WorkflowExecutionID)
 	if err != nil {
 		return a.failure(ctx, err)
@@ -405,6 +408,12 @@ func (a *attempt) notYet(ctx context.Context, status string) outcome {
 // the retriever's own case: Jumio may not show an execution yet, so it is
 // retried within the job's budget.
 func (a *attempt) failure(ctx context.Context, err error) outcome {
+	if errors.Is(err, ErrErasing) {
+		// The erasure was accepted while the call waited for the rate
+		// limiter: it was not made, and the retrieval stops.
+		a.log.Info("the job is being erased; its retrieval stops")
+		return ack()
+	}
 	if errors.Is(err, jumio.ErrNotFound) {
 		err = &transientError{err}
 	}

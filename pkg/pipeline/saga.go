@@ -68,6 +68,7 @@ func (r *jobRun) checkErasure(ctx context.Context) error {
 	if rec.Erasing() {
 		return ErrErasing
 	}
+	r.guard.looked()
 	return nil
 }
 
@@ -344,6 +345,7 @@ func (r *jobRun) record(ctx context.Context, step string, fn func(context.Contex
 func (r *jobRun) compensate(ctx context.Context, ours *jumio.AccountResponse, cause error) error {
 	r.w.m.ambiguousCreate()
 	var err error
+	ctx = withoutErasureGuard(ctx) // a DELETE is made even for a job being erased
 	if r.req.AccountID == "" {
 		err = r.client.DeleteAccount(ctx, ours.Account.ID)
 	} else {
@@ -406,7 +408,14 @@ func (r *jobRun) announceAccepted(ctx context.Context) (wait func() (MessageRef,
 		case ack := <-f.Ok():
 			return MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: eventKind(messages.KindAccepted)}, nil
 		case err := <-f.Err():
-			return MessageRef{}, err
+			if !unconfirmed(ctx, o, err) {
+				return MessageRef{}, err
+			}
+			ack, err := confirm(ctx, r.w.js, o, err)
+			if err != nil {
+				return MessageRef{}, err
+			}
+			return MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: eventKind(messages.KindAccepted)}, nil
 		case <-ctx.Done():
 			return MessageRef{}, ctx.Err()
 		}

@@ -66,7 +66,7 @@ const (
 	AttemptFailed    = "failed"    // any other answer, a timeout, a network or DNS failure
 	AttemptRefused   = "refused"   // nothing sent: the URL or an address of its host breaks the policy now
 	AttemptGone      = "gone"      // 410: the endpoint was disabled
-	AttemptDropped   = "dropped"   // nothing sent: the event is no longer stored, or the endpoint is disabled
+	AttemptDropped   = "dropped"   // nothing sent: the endpoint is disabled
 )
 
 // WebhookAttempt is one entry of an endpoint's delivery log: an attempt,
@@ -103,19 +103,20 @@ type webhookLogEntry struct {
 }
 
 // publishLog appends an entry to the delivery log.
-func publishLog(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, e *webhookLogEntry) error {
+func publishLog(ctx context.Context, js jetstream.JetStream, subj messages.Subjects, e *webhookLogEntry) (*jetstream.PubAck, error) {
 	b, err := json.Marshal(e)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m := nats.NewMsg(subj.WebhookLog(e.EndpointID, e.JobID))
 	m.Data = b
 	m.Header.Set(messages.HeaderJobID, e.JobID)
 	m.Header.Set(messages.HeaderMsgID, "log:"+e.WebhookID+":"+strconv.FormatInt(e.At.UnixNano(), 36)+":"+strconv.Itoa(e.Attempt))
-	if _, err := js.PublishMsg(ctx, m); err != nil {
-		return fmt.Errorf("pipeline: webhook delivery log: %w", err)
+	ack, err := js.PublishMsg(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: webhook delivery log: %w", err)
 	}
-	return nil
+	return ack, nil
 }
 
 // DefaultWebhookAttempts and MaxWebhookAttempts bound Deliveries' limit.

@@ -103,6 +103,7 @@ type WebhookSettings struct {
 type WebhookEndpoints struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
+	leader *leaderReader
 	subj   messages.Subjects
 	policy webhooks.Policy
 	box    secretBox
@@ -124,7 +125,8 @@ func NewWebhookEndpoints(ctx context.Context, js jetstream.JetStream, t Topology
 	if now == nil {
 		now = time.Now
 	}
-	return &WebhookEndpoints{js: js, kv: kv, subj: t.Subjects, policy: s.Policy, box: box, now: now}, nil
+	return &WebhookEndpoints{js: js, kv: kv, leader: newLeaderReader(js, t.Subjects.BucketWebhookEndpoints()),
+		subj: t.Subjects, policy: s.Policy, box: box, now: now}, nil
 }
 
 var endpointIDEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
@@ -221,7 +223,19 @@ func (r *WebhookEndpoints) load(ctx context.Context, id string) (*endpointRecord
 	}
 	e, err := r.kv.Get(ctx, endpointKey(id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, 0, ErrWebhookEndpointNotFound
+		// A direct get may be answered by a replica that lags (after a
+		// node loss or a partition): "not found" drops deliveries, so the
+		// bucket stream's leader confirms it (kvleader.go; the soak lost
+		// webhook deliveries around node losses).
+		b, rev, err := r.leader.get(ctx, endpointKey(id))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, 0, ErrWebhookEndpointNotFound
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("pipeline: read webhook endpoint: %w", err)
+		}
+		rec, err := decodeEndpointRecord(b)
+		return rec, rev, err
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("pipeline: read webhook endpoint: %w", err)
@@ -231,6 +245,27 @@ func (r *WebhookEndpoints) load(ctx context.Context, id string) (*endpointRecord
 		return nil, 0, err
 	}
 	return rec, e.Revision(), nil
+}
+
+// storedIDs returns the IDs of the endpoints whose keys the bucket
+// stream's leader holds a message for (a deleted endpoint's marker
+// included): stream info is answered by the leader.
+func (r *WebhookEndpoints) storedIDs(ctx context.Context) ([]string, error) {
+	bucket := r.subj.BucketWebhookEndpoints()
+	st, err := r.js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: webhook endpoints bucket: %w", err)
+	}
+	prefix := "$KV." + bucket + ".ep."
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+"*"))
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: webhook endpoints bucket: %w", err)
+	}
+	ids := make([]string, 0, len(info.State.Subjects))
+	for subject := range info.State.Subjects {
+		ids = append(ids, strings.TrimPrefix(subject, prefix))
+	}
+	return ids, nil
 }
 
 func decodeEndpointRecord(b []byte) (*endpointRecord, error) {

@@ -17,10 +17,12 @@ import (
 // marker, remains. It returns how many messages it removed. It is
 // idempotent.
 //
-// Call it before publishing the job's erased event: the erased event's own
-// deliveries are made afterwards and must not be purged. A delivery of an
-// older event of the job that is fanned out after this call finds its
-// event erased and is dropped.
+// Call it after deleting the job's events and before publishing its erased
+// event: the erased event's own deliveries are made afterwards and must
+// not be purged. A delivery of an older event of the job that is fanned
+// out after this call finds its event erased and is dropped; an attempt in
+// flight during this call removes the log entries and the counter it
+// writes afterwards (the notifier reads its event again after writing).
 func EraseWebhookData(ctx context.Context, js jetstream.JetStream, t Topology, jobID string) (removed int, err error) {
 	if !messages.ValidJobID(jobID) {
 		return 0, fmt.Errorf("pipeline: erase webhook data: invalid job ID")

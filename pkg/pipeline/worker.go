@@ -72,6 +72,8 @@ type jobRun struct {
 	log    *zap.Logger
 	// accountNow: this delivery created the job's account (or execution).
 	accountNow bool
+	// guard is the last look at the job's erasure (erasureguard.go).
+	guard *erasureGuard
 }
 
 func (w *Worker) handle(ctx context.Context, m jetstream.Msg) outcome {
@@ -101,6 +103,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) outcome {
 	if o, done := run.load(ctx, client.Region()); done {
 		return o
 	}
+	ctx, run.guard = withErasureGuard(ctx, w.store, run.rec.JobID, w.now)
 	if o, held := run.holdIfPaused(ctx); held {
 		return o
 	}
