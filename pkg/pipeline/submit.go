@@ -121,7 +121,10 @@ func (s *Submitter) Submit(ctx context.Context, req *messages.VerificationReques
 // record exists (the worker creates it before it acks the message), so:
 //   - a refused publish (the subject holds a message, or the message ID is
 //     a duplicate) is a repeat of a pending job: its hash, in the message's
-//     Kyc-Request-Hash header, tells a retry (200) from a conflict (409);
+//     Kyc-Request-Hash header, tells a retry (200) from a conflict (409).
+//     Unless the message is this very submission's (the same submission
+//     time): publish repeats a publish whose acknowledgement was lost, and
+//     the repeat finds the first one stored; that is an acceptance;
 //   - a stored publish is the job's acceptance, unless the job ID names an
 //     earlier job whose message is gone: then its record exists, and was
 //     not created from this message (JobSeq), which the read after the
@@ -132,46 +135,79 @@ func (s *Submitter) Submit(ctx context.Context, req *messages.VerificationReques
 func (s *Submitter) submit(ctx context.Context, req *messages.VerificationRequest, note string, fresh bool) (SubmitResult, error) {
 	now := s.now().UTC()
 	req.SubmittedAt = &now
-	hash := RequestHash(req)
-	res := SubmitResult{JobID: req.JobID}
-	o, err := newOutMsg(s.subj.JobSubmit(req.JobID), req, messages.SubmitMsgID(req.JobID), req.JobID)
+	o, hash, err := s.jobMessage(req, note)
 	if err != nil {
-		return res, err
-	}
-	o.header = nats.Header{HeaderRequestHash: {hash}, jetstream.ExpectedLastSubjSeqHeader: {"0"}}
-	if note != "" {
-		o.header[HeaderSubmitNote] = []string{note}
+		return SubmitResult{JobID: req.JobID}, err
 	}
 	for attempt := 0; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, s.publishTimeout)
 		ack, err := publish(pctx, s.js, o)
 		cancel()
-		var apiErr *jetstream.APIError
-		switch {
-		case err == nil && !ack.Duplicate:
-			if fresh {
-				res.Stored = true
-				return res, nil
-			}
-			return s.afterStore(ctx, req.JobID, hash, ack.Sequence)
-		case err == nil || errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeWrongLastSequence:
-			// A message for the job is pending (or the message ID is a
-			// duplicate): compare with it, or with the record if the
-			// worker took the message meanwhile.
-			r, retryPublish, err := s.repeatOf(ctx, req.JobID, hash)
-			if retryPublish && attempt < 3 {
-				continue // the pending message and the record were both gone: publish again
-			}
-			return r, err
-		default:
-			return res, err
+		r, retryPublish, err := s.settle(ctx, req, hash, fresh, ack, err)
+		if retryPublish && attempt < 3 {
+			continue // the pending message and the record were both gone: publish again
 		}
+		return r, err
 	}
 }
 
-// errStoredUnconfirmed wraps the error of the read after a stored publish:
-// the job message is stored and may be the job's, so the submission's
-// images must not be deleted.
+// jobMessage is req's job message (see submit) and req's hash.
+func (s *Submitter) jobMessage(req *messages.VerificationRequest, note string) (outMsg, string, error) {
+	hash := RequestHash(req)
+	o, err := newOutMsg(s.subj.JobSubmit(req.JobID), req, messages.SubmitMsgID(req.JobID), req.JobID)
+	if err != nil {
+		return o, "", err
+	}
+	o.header = nats.Header{HeaderRequestHash: {hash}, jetstream.ExpectedLastSubjSeqHeader: {"0"}}
+	if note != "" {
+		o.header[HeaderSubmitNote] = []string{note}
+	}
+	return o, hash, nil
+}
+
+// settle decides what a publish of req's job message did (see submit);
+// retry says the publish should be made again.
+func (s *Submitter) settle(ctx context.Context, req *messages.VerificationRequest, hash string, fresh bool, ack *jetstream.PubAck, err error) (SubmitResult, bool, error) {
+	res := SubmitResult{JobID: req.JobID}
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil && !ack.Duplicate:
+		return s.stored(ctx, res, hash, fresh, ack.Sequence)
+	case err == nil || errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeWrongLastSequence:
+		// A message for the job is pending (or the message ID is a
+		// duplicate): compare with it, or with the record if the worker
+		// took the message meanwhile.
+		return s.repeatOf(ctx, req, hash, fresh)
+	case !errors.As(err, &apiErr):
+		// JetStream never answered (publish repeated it meanwhile): the
+		// message may be stored, and then it is the job's, images and all.
+		return res, false, fmt.Errorf("%w: %w", errStoredUnconfirmed, err)
+	}
+	return res, false, err
+}
+
+// stored settles a submission whose job message is stored at seq: a fresh
+// job ID is accepted at once, a client-named one after afterStore.
+func (s *Submitter) stored(ctx context.Context, res SubmitResult, hash string, fresh bool, seq uint64) (SubmitResult, bool, error) {
+	if fresh {
+		res.Stored = true
+		return res, false, nil
+	}
+	r, err := s.afterStore(ctx, res.JobID, hash, seq)
+	return r, false, err
+}
+
+// sameSubmission reports whether a stored message's submission time is
+// req's: the message is req's own (a publish repeated after its
+// acknowledgement was lost), not an earlier submission's.
+func sameSubmission(at *time.Time, req *messages.VerificationRequest) bool {
+	return at != nil && req.SubmittedAt != nil && at.Equal(*req.SubmittedAt)
+}
+
+// errStoredUnconfirmed wraps the error of a submission whose job message
+// is, or may be, stored (the read after a stored publish failed, or
+// JetStream never answered the publish): the message may be the job's, so
+// the submission's images must not be deleted.
 var errStoredUnconfirmed = errors.New("pipeline: job message stored, its acceptance unconfirmed")
 
 // afterStore checks, after the job message was stored at seq, whether the
@@ -199,14 +235,20 @@ func (s *Submitter) afterStore(ctx context.Context, jobID, hash string, seq uint
 }
 
 // repeatOf answers a submission whose job message was refused because the
-// job's subject holds a message: the pending job's hash decides. When the
-// message left meanwhile, the record decides; when neither is there any
-// more (the job was never accepted after all: a message removed without a
-// record), retry is true.
-func (s *Submitter) repeatOf(ctx context.Context, jobID, hash string) (res SubmitResult, retry bool, err error) {
+// job's subject holds a message: the pending job's hash decides, unless the
+// pending message is this submission's own (stored by an earlier attempt of
+// the publish whose answer was lost: then it is stored). When the message
+// left meanwhile, the record decides (the same way); when neither is there
+// any more (the job was never accepted after all: a message removed without
+// a record), retry is true.
+func (s *Submitter) repeatOf(ctx context.Context, req *messages.VerificationRequest, hash string, fresh bool) (res SubmitResult, retry bool, err error) {
+	jobID := req.JobID
 	res = SubmitResult{JobID: jobID}
 	pending, perr := s.jobs.pendingRequest(ctx, s.subj.JobSubmit(jobID))
 	if perr == nil {
+		if pending.hash == hash && sameSubmission(pending.req.SubmittedAt, req) {
+			return s.stored(ctx, res, hash, fresh, pending.seq)
+		}
 		res, err = compareWith(res, false, pending.hash, hash)
 		return res, false, err
 	}
@@ -219,6 +261,10 @@ func (s *Submitter) repeatOf(ctx context.Context, jobID, hash string) (res Submi
 	}
 	if err != nil {
 		return res, false, err
+	}
+	if !rec.Erasing() && rec.JobSeq != 0 && rec.RequestHash == hash && sameSubmission(&rec.CreatedAt, req) {
+		res.Stored = true // this submission's message, which a worker took already
+		return res, false, nil
 	}
 	res, err = compareWith(res, rec.Erasing(), rec.RequestHash, hash)
 	return res, false, err
