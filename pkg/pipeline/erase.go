@@ -50,7 +50,8 @@ type ErasureRequest struct {
 // message. A job accepted but not yet picked up by a worker has no record
 // yet: its record is created from its pending message (see [PendingJob]),
 // so that the worker that takes the message finds the job erasing and
-// drops it, and the eraser removes the message.
+// acks it without a Jumio call (which removes it from the work queue; the
+// eraser waits for that).
 func RequestErasure(ctx context.Context, js jetstream.JetStream, store *JobStore, subj messages.Subjects, req ErasureRequest) (*JobRecord, error) {
 	rec, rev, err := store.Get(ctx, req.JobID)
 	if errors.Is(err, ErrJobNotFound) {
