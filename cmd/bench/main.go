@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.BurstJobs, "burst-jobs", 0, "submissions of the burst (default 50000)")
 	fs.DurationVar(&o.DrainWindow, "drain-window", 0, "how long the drain under rate limits is watched (default 60s)")
 	fs.IntVar(&o.BoundC, "bound-concurrency", 0, "worker concurrency of the latency-bound run (default 64)")
-	fs.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of the stages of the ingest and end-to-end runs here")
+	fs.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of the stages of the ingest and end-to-end runs here, and of the console and nats-server for each console page (after the console's measurement)")
 	fs.IntVar(&o.ErasureStored, "erasure-stored", 0, "jobs stored in the large erasure run (default 1000000)")
 	fs.IntVar(&o.ErasureCount, "erasure-count", 0, "jobs erased in each erasure run (default 1000)")
 	fs.StringVar(&o.Baseline, "baseline", bench.DefaultBaseline, `commit to compare the ingest and end-to-end steps with, built from git ("none": no comparison)`)

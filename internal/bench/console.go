@@ -1,17 +1,21 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -73,12 +77,31 @@ type ConsoleOptions struct {
 	IndexJobs int // lives of the index-cost run (default 5000)
 	// ServerCPU reads nats-server's CPU time (optional).
 	ServerCPU func() time.Duration
-	Logf      func(format string, args ...any)
+	// ProfileDir, when set, gets CPU profiles of each page after the
+	// measurement (so they do not weigh on it): the page is requested for
+	// ProfileFor (default 10s) while this process (the console) and
+	// nats-server (its profiler at NATSProfileURL, optional) are profiled,
+	// into <n>-<page>.console.pprof and <n>-<page>.nats.pprof.
+	ProfileDir     string
+	NATSProfileURL string
+	ProfileFor     time.Duration
+	Logf           func(format string, args ...any)
 }
 
-// console runs the step on a nats-server of its own.
+// console runs the step on a nats-server of its own (with its profiler
+// listening when profiles are asked for).
 func (b *runner) console(ctx context.Context) error {
-	s, err := NewStack(ctx, b.binDir, filepath.Join(b.o.WorkDir, "console"))
+	var natsArgs []string
+	profAddr := ""
+	if b.o.ProfileDir != "" {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		natsArgs, profAddr = []string{"--profile", port}, addr
+	}
+	s, err := NewStack(ctx, b.binDir, filepath.Join(b.o.WorkDir, "console"), natsArgs...)
 	if err != nil {
 		return err
 	}
@@ -93,6 +116,10 @@ func (b *runner) console(ctx context.Context) error {
 		return err
 	}
 	o := ConsoleOptions{Jobs: b.o.ConsoleJobs, Logf: b.o.Logf, ServerCPU: func() time.Duration { st, _ := s.Stat("nats"); return st.CPU }}
+	if b.o.ProfileDir != "" {
+		o.ProfileDir = filepath.Join(b.o.ProfileDir, "console")
+		o.NATSProfileURL = "http://" + profAddr
+	}
 	if b.o.ConsoleJobs < 100_000 {
 		o.Samples, o.IndexJobs = 10, 500
 	}
@@ -388,7 +415,86 @@ func ConsoleBench(ctx context.Context, js jetstream.JetStream, o ConsoleOptions)
 		o.Logf("%-40s first %s ms, p50 %s ms, p95 %s ms, %d rows", p.Name, ms(p.First), ms(p.Lat.P(0.5)), ms(p.Lat.P(0.95)), p.Rows)
 	}
 	res.Pages = urls
+	if o.ProfileDir != "" {
+		if err := profilePages(ctx, client, urls, o); err != nil {
+			return res, fmt.Errorf("profiles: %w", err)
+		}
+	}
 	return res, nil
+}
+
+// profilePages requests each page in a row for o.ProfileFor while this
+// process and nats-server are profiled (see ConsoleOptions.ProfileDir).
+func profilePages(ctx context.Context, client *consoleBrowser, pages []ConsolePage, o ConsoleOptions) error {
+	if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
+		return err
+	}
+	d := cmp.Or(o.ProfileFor, 10*time.Second)
+	for i, p := range pages {
+		base := filepath.Join(o.ProfileDir, fmt.Sprintf("%02d-%s", i+1, profileSlug(p.Name)))
+		f, err := os.Create(base + ".console.pprof")
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		server := make(chan error, 1)
+		go func() { server <- fetchProfile(ctx, o.NATSProfileURL, d, base+".nats.pprof") }()
+		n := 0
+		for end := time.Now().Add(d); time.Now().Before(end); n++ {
+			if _, _, err := client.get(p.next()); err != nil {
+				pprof.StopCPUProfile()
+				f.Close()
+				return fmt.Errorf("%s: %w", p.Name, err)
+			}
+		}
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return err
+		}
+		if err := <-server; err != nil {
+			return fmt.Errorf("nats-server profile of %s: %w", p.Name, err)
+		}
+		files := base + ".console.pprof"
+		if o.NATSProfileURL != "" {
+			files += ", " + base + ".nats.pprof"
+		}
+		o.Logf("profiled %-40s %d requests in %s: %s", p.Name, n, d, files)
+	}
+	return nil
+}
+
+// fetchProfile writes nats-server's CPU profile over d to file (nothing
+// without a profiler URL).
+func fetchProfile(ctx context.Context, baseURL string, d time.Duration, file string) error {
+	if baseURL == "" {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", baseURL, max(int(d/time.Second), 1)), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", req.URL, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
+}
+
+var slugRE = regexp.MustCompile(`[^a-z0-9]+`)
+
+func profileSlug(name string) string {
+	return strings.Trim(slugRE.ReplaceAllString(strings.ToLower(name), "-"), "-")
 }
 
 var nextRE = regexp.MustCompile(`<a href="([^"]+)" rel="next">`)

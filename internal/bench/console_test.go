@@ -3,8 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -23,7 +26,8 @@ func TestConsoleStepSmoke(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*pipelinetest.DefaultTimeout)
 	defer cancel()
-	res, err := ConsoleBench(ctx, js, ConsoleOptions{Jobs: 3000, Samples: 2, IndexJobs: 100, Logf: t.Logf})
+	profiles := t.TempDir()
+	res, err := ConsoleBench(ctx, js, ConsoleOptions{Jobs: 3000, Samples: 2, IndexJobs: 100, Logf: t.Logf, ProfileDir: profiles, ProfileFor: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +53,12 @@ func TestConsoleStepSmoke(t *testing.T) {
 	}
 	if kinds["list"] < 20 || kinds["search"] != 4 || kinds["job"] != 1 || kinds["overview"] != 1 {
 		t.Errorf("pages measured: %v", kinds)
+	}
+	// A CPU profile of the console per page (no nats-server profiler here).
+	for _, name := range []string{"01-no-filter.console.pprof", fmt.Sprintf("%02d-a-job-s-page.console.pprof", len(res.Pages)-1)} {
+		if st, err := os.Stat(filepath.Join(profiles, name)); err != nil || st.Size() == 0 {
+			t.Errorf("profile %s: %v", name, err)
+		}
 	}
 	if res.Index.Jobs != 100 || res.Index.WriterWith <= 0 {
 		t.Errorf("index cost: %+v", res.Index)

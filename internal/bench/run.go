@@ -41,7 +41,7 @@ type Options struct {
 	BurstJobs     int           // submissions of the burst (default 50000)
 	DrainWindow   time.Duration // how long the drain under rate limits is watched (default 60s)
 	Concurrency   int           // worker and retriever concurrency of the end-to-end run (default 256)
-	ProfileDir    string        // stages of the ingest and end-to-end runs write CPU profiles here
+	ProfileDir    string        // stages of the ingest and end-to-end runs write CPU profiles here, and the console step its pages
 	Only          []string      // run only these steps (ingest, e2e, bound, burst, webhooks, erasure, console); empty: all
 	ErasureStored int           // jobs stored in the large erasure run (default 1,000,000; the small one stores 1%)
 	ErasureCount  int           // jobs erased in each erasure run (default 1000)

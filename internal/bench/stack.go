@@ -74,8 +74,9 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// NewStack starts a nats-server with JetStream in a new directory under dir.
-func NewStack(ctx context.Context, binDir, dir string) (*Stack, error) {
+// NewStack starts a nats-server with JetStream in a new directory under dir
+// (natsArgs are added to its command line).
+func NewStack(ctx context.Context, binDir, dir string, natsArgs ...string) (*Stack, error) {
 	s := &Stack{binDir: binDir, dir: dir, APIKey: benchAPIKey, procs: map[string]*procs.Proc{}, ops: map[string]string{}}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -86,7 +87,7 @@ func NewStack(ctx context.Context, binDir, dir string) (*Stack, error) {
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	p, err := procs.StartArgs("nats", filepath.Join(binDir, "nats-server"),
-		[]string{"-js", "-sd", filepath.Join(dir, "jetstream"), "-a", host, "-p", port, "-n", "kycpipe-bench"}, nil, filepath.Join(dir, "nats.log"))
+		append([]string{"-js", "-sd", filepath.Join(dir, "jetstream"), "-a", host, "-p", port, "-n", "kycpipe-bench"}, natsArgs...), nil, filepath.Join(dir, "nats.log"))
 	if err != nil {
 		return nil, err
 	}

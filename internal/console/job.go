@@ -211,29 +211,40 @@ func (c *Console) fetchJobMessages(ctx context.Context, refs []pipeline.MessageR
 	return out
 }
 
-// jobRequest finds the job's request (its prepared data): the job message
-// while it waits in the jobs queue (its own subject, or its recorded
-// sequence), else a dead letter of it. kycpipe keeps no other copy.
-func (c *Console) jobRequest(ctx context.Context, rec *pipeline.JobRecord, fromLetters *messages.VerificationRequest) (*messages.VerificationRequest, string) {
-	if fromLetters != nil {
-		return fromLetters, "from the job's dead letter"
-	}
+// queuedRequest is the job's request as read from the jobs queue, or why
+// it is not there.
+type queuedRequest struct {
+	req   *messages.VerificationRequest
+	where string
+}
+
+// jobInQueue reads the job's message while it waits in the jobs queue (its
+// own subject, or its recorded sequence: both at once, the subject's
+// preferred). kycpipe keeps no other copy of the request but a dead letter.
+func (c *Console) jobInQueue(ctx context.Context, rec *pipeline.JobRecord) queuedRequest {
+	notHeld := queuedRequest{where: "not held: the job's message leaves the queue once a worker has run it"}
 	st, err := c.streamHandle(ctx, c.subj.StreamJobs())
 	if err != nil {
-		return nil, "cannot read the jobs queue"
+		return queuedRequest{where: "cannot read the jobs queue"}
 	}
-	var m *jetstream.RawStreamMsg
-	if m, err = st.GetLastMsgForSubject(ctx, c.subj.JobSubmit(rec.JobID)); errors.Is(err, jetstream.ErrMsgNotFound) && rec.JobSeq != 0 {
-		m, err = st.GetMsg(ctx, rec.JobSeq)
+	var bySeq *jetstream.RawStreamMsg
+	var wg sync.WaitGroup
+	if rec.JobSeq != 0 {
+		wg.Go(func() { bySeq, _ = st.GetMsg(ctx, rec.JobSeq) })
 	}
+	m, err := st.GetLastMsgForSubject(ctx, c.subj.JobSubmit(rec.JobID))
+	wg.Wait()
 	if err != nil {
-		return nil, "not held: the job's message leaves the queue once a worker has run it"
+		m = bySeq
+	}
+	if m == nil {
+		return notHeld
 	}
 	req, err := messages.DecodeRequest(m.Data)
 	if err != nil || req.JobID != "" && req.JobID != rec.JobID {
-		return nil, "not held: the job's message leaves the queue once a worker has run it"
+		return notHeld
 	}
-	return req, "from the job's message in the queue"
+	return queuedRequest{req: req, where: "from the job's message in the queue"}
 }
 
 func (c *Console) loadJob(ctx context.Context, id string) (*pipeline.JobRecord, error) {
@@ -241,7 +252,10 @@ func (c *Console) loadJob(ctx context.Context, id string) (*pipeline.JobRecord, 
 		return nil, pipeline.ErrJobNotFound
 	}
 	// A job accepted but not yet picked up by a worker has no record yet:
-	// its pending message stands for it (ACCEPTED).
+	// its pending message stands for it (ACCEPTED). A job neither the
+	// replica nor the queue knows is confirmed by the bucket stream's
+	// leader: a replica that has not seen a job accepted a moment before
+	// answers "none".
 	return pipeline.LookupJob(ctx, c.js, c.store, c.subj, id)
 }
 
@@ -286,7 +300,15 @@ func (c *Console) jobData(ctx context.Context, rec *pipeline.JobRecord, reveal [
 	d := &jobData{ID: rec.JobID, Status: rec.Status, Region: rec.Region, Channel: rec.Channel, AccountID: rec.AccountID,
 		ExecutionID: rec.WorkflowExecutionID, Created: rec.CreatedAt, Updated: rec.UpdatedAt, Erasure: rec.Erasure,
 		Attempts: rec.Attempts, Throttled: rec.Throttled, Polls: rec.Polls, LastJumioStatus: rec.LastStatus}
+	// One round of reads after the record: the messages it lists and the
+	// job's message in the queue, all at once.
+	var queued queuedRequest
+	var wg sync.WaitGroup
+	if !rec.Erasing() {
+		wg.Go(func() { queued = c.jobInQueue(ctx, rec) })
+	}
 	msgs := c.readJobMessages(ctx, rec)
+	wg.Wait()
 	d.Warnings = msgs.warnings
 	d.DeadLetters = msgs.letters
 
@@ -324,7 +346,12 @@ func (c *Console) jobData(ctx context.Context, rec *pipeline.JobRecord, reveal [
 	if rec.Erasing() {
 		return d, nil // nothing personal is shown of a job being erased
 	}
-	req, where := c.jobRequest(ctx, rec, msgs.request)
+	// The request (its prepared data) from a dead letter of the job's
+	// message, else from the message still queued.
+	req, where := msgs.request, "from the job's dead letter"
+	if req == nil {
+		req, where = queued.req, queued.where
+	}
 	d.Personal = c.personal(rec, req, where, msgs.decision, reveal)
 	for _, p := range d.Personal {
 		d.AnyPersonal = d.AnyPersonal || p.Present

@@ -90,7 +90,7 @@ func TestPagesOfDecidedJobs(t *testing.T) {
 	}
 	contains(t, job, pass, "PASSED", "Capabilities", "emailVerification", "Timeline", ">ACCEPTED<", ">ACCOUNT_CREATED<", ">FINALIZED<", ">DECIDED<",
 		"decision published", "event accepted", "event finalized", passRec.WorkflowExecutionID, passRec.AccountID, "Personal data",
-		`data-field="customerInternalReference"`, `class="masked"`, "KYC_DECISIONS#")
+		`data-field="customerInternalReference"`, `class="masked"`, "KYC_DECISIONS#", "not held: the job&#39;s message leaves the queue")
 	lacks(t, job, "order-pass-1", "cust-pass-1", piiMarker, `id="reveal"`, `id="erase"`, `id="replay"`)
 	if p := b.get("/console/jobs/no-such-job"); p.status != http.StatusNotFound {
 		t.Errorf("unknown job: %d", p.status)
@@ -259,7 +259,8 @@ func TestReplayFromTheConsole(t *testing.T) {
 		p = ops.get("/console/jobs/" + id)
 		return strings.Contains(p.body, `id="replay"`)
 	}, "replay offered")
-	contains(t, p, "Last error", "jumio_rejected", "HTTP 403", "What to do", "check JUMIO_CLIENT_ID/SECRET", "dead-lettered by worker", "Dead letters of this job")
+	contains(t, p, "Last error", "jumio_rejected", "HTTP 403", "What to do", "check JUMIO_CLIENT_ID/SECRET", "dead-lettered by worker", "Dead letters of this job",
+		"from the job&#39;s dead letter")
 	v := f.browser(t)
 	v.signIn(viewerKey)
 	lacks(t, v.get("/console/jobs/"+id), `id="replay"`)

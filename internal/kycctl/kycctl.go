@@ -84,6 +84,7 @@ func commands() []command {
 		dlqShowCommand(),
 		dlqReplayCommand(),
 		provisionCommand(),
+		indexBackfillCommand(),
 		doctorCommand(),
 	}, webhookCommands()...)
 }

@@ -29,11 +29,11 @@ import (
 // message has left the jobs queue (its saga stopped), deletes the account
 // (or the job's execution) at Jumio, removes every message the record lists,
 // the poll task, the images, the index entries, the webhook deliveries and
-// the execution index, and writes the tombstone with compare-and-swap: that
-// write is the commit, and every step before it is idempotent, so a crash
-// anywhere is resumed by the task's redelivery. Then it publishes the
-// erased event and the audit record (a redelivery that finds the tombstone
-// publishes them again, deduplicated). Jumio or NATS being down only delays it: the task is
+// the execution index, publishes the audit record, and writes the tombstone
+// with compare-and-swap: that write is the commit, and every step before
+// it is idempotent, so a crash anywhere is resumed by the task's
+// redelivery. Then it publishes the erased event (a redelivery that finds
+// the tombstone publishes it again, deduplicated). Jumio or NATS being down only delays it: the task is
 // retried, never dropped.
 
 // ErasureRequest asks for a job's erasure.
@@ -184,7 +184,7 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 	}
 	if rec.Status == StatusErased {
 		// Done before; a redelivery after a crash between the tombstone
-		// and the announcement publishes it (deduplicated otherwise).
+		// and the erased event publishes it (deduplicated otherwise).
 		if rec.Erasure != nil {
 			if err := r.announce(ctx, rec); err != nil {
 				return outcome{}, err
@@ -231,16 +231,21 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 			h(stepErasureDataRemoved)
 		}
 		completedAt := r.now().UTC()
+		// The audit record before the commit, so that a job shown ERASED
+		// has its audit record (a pass that goes round again publishes a
+		// duplicate, dropped: the first pass's counts stand).
+		if err := r.audit(ctx, rec, completedAt); err != nil {
+			return outcome{}, err
+		}
 		seen := len(rec.Messages)
 		erasure := *rec.Erasure
 		erasure.CompletedAt = completedAt
-		removed := r.removed
-		removed.KVRevisions = 1
-		erasure.Removed = &removed
 		// The tombstone keeps the execution ID for the erased event (which
-		// carries it too), never a reference.
+		// carries it too), never a reference, and the count of ambiguous
+		// account creations: an account a crash may have left at Jumio,
+		// which the erasure cannot know of (the soak reads it).
 		tomb := &JobRecord{JobID: rec.JobID, Status: StatusErased, CreatedAt: rec.CreatedAt, UpdatedAt: completedAt,
-			WorkflowExecutionID: rec.WorkflowExecutionID, Erasure: &erasure}
+			WorkflowExecutionID: rec.WorkflowExecutionID, AmbiguousCreates: rec.AmbiguousCreates, Erasure: &erasure}
 		b, err := json.Marshal(tomb)
 		if err != nil {
 			return outcome{}, err
@@ -249,10 +254,14 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 			r.m.erased(rec.Erasure.Source)
 			r.log.Info("job erased", zap.String("source", rec.Erasure.Source), zap.String("jumio", rec.Erasure.Jumio),
 				zap.Int("messages", r.removed.Messages), zap.Int("images", r.removed.Images))
-			// Announced after the commit: a pass that goes round again
-			// (below) purges the job's webhook deliveries, and the erased
-			// event's own must not be among them (found by the soak). A
-			// crash before the announcement is made good by the task's
+			if rec.AmbiguousCreates > 0 {
+				r.log.Warn("erased a job whose account creation was ambiguous: a second account it may have left at Jumio was not deleted",
+					zap.Int("ambiguous_creates", rec.AmbiguousCreates))
+			}
+			// The erased event after the commit: a pass that goes round
+			// again (below) purges the job's webhook deliveries, and the
+			// erased event's own must not be among them (found by the
+			// soak). A crash before it is made good by the task's
 			// redelivery, which finds the tombstone.
 			if err := r.announce(ctx, tomb); err != nil {
 				return outcome{}, err
@@ -401,22 +410,23 @@ func (e *eraser) stream(ctx context.Context, name string) (jetstream.Stream, err
 	return st, nil
 }
 
-// announce publishes the erased event and the audit record of an erasure
-// from its tombstone (both deduplicated: a redelivered task publishes
-// nothing twice).
+// announce publishes the erased event of an erasure from its tombstone
+// (deduplicated: a redelivered task publishes it once).
 func (r *erasureRun) announce(ctx context.Context, tomb *JobRecord) error {
-	e := tomb.Erasure
-	ev := &messages.Event{Kind: messages.KindErased, JobID: tomb.JobID, WorkflowExecutionID: tomb.WorkflowExecutionID, At: e.CompletedAt}
-	if _, err := r.publishMessage(ctx, r.subj.Event(messages.KindErased), ev, messages.EventMsgID(messages.KindErased, tomb.JobID), tomb.JobID); err != nil {
-		return err
-	}
-	requested, completed := e.RequestedAt, e.CompletedAt
-	audit := &messages.AuditRecord{Action: messages.AuditErasure, JobID: tomb.JobID, Actor: e.Actor, At: completed,
-		Source: e.Source, RequestedAt: &requested, CompletedAt: &completed, Jumio: e.Jumio, Removed: e.Removed}
-	if audit.Removed == nil { // a tombstone of a release that kept no counts
-		audit.Removed = &messages.ErasureRemoved{KVRevisions: 1}
-	}
-	_, err := r.publishMessage(ctx, r.subj.Audit(messages.AuditErasure), audit, messages.AuditMsgID(messages.AuditErasure, tomb.JobID, requested), tomb.JobID)
+	ev := &messages.Event{Kind: messages.KindErased, JobID: tomb.JobID, WorkflowExecutionID: tomb.WorkflowExecutionID, At: tomb.Erasure.CompletedAt}
+	_, err := r.publishMessage(ctx, r.subj.Event(messages.KindErased), ev, messages.EventMsgID(messages.KindErased, tomb.JobID), tomb.JobID)
+	return err
+}
+
+// audit publishes the erasure's audit record (deduplicated: a pass that
+// goes round again, or a redelivered task, publishes it once).
+func (r *erasureRun) audit(ctx context.Context, rec *JobRecord, completedAt time.Time) error {
+	requested := rec.Erasure.RequestedAt
+	removed := r.removed
+	removed.KVRevisions = 1
+	audit := &messages.AuditRecord{Action: messages.AuditErasure, JobID: rec.JobID, Actor: rec.Erasure.Actor, At: completedAt,
+		Source: rec.Erasure.Source, RequestedAt: &requested, CompletedAt: &completedAt, Jumio: rec.Erasure.Jumio, Removed: &removed}
+	_, err := r.publishMessage(ctx, r.subj.Audit(messages.AuditErasure), audit, messages.AuditMsgID(messages.AuditErasure, rec.JobID, requested), rec.JobID)
 	return err
 }
 

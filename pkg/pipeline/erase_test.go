@@ -171,7 +171,9 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 			t.Errorf("audit record %s", a.Raw)
 		}
 	}
-	erasedEvents := b.events.Where(func(m pipelinetest.Received[*messages.Event]) bool { return m.Value.Kind == messages.KindErased })
+	isErased := func(m pipelinetest.Received[*messages.Event]) bool { return m.Value.Kind == messages.KindErased }
+	b.events.WaitN(t, len(jobs), waitLong, isErased, "erased events") // published after each tombstone
+	erasedEvents := b.events.Where(isErased)
 	if len(erasedEvents) != len(jobs) {
 		t.Errorf("%d erased events, want %d", len(erasedEvents), len(jobs))
 	}

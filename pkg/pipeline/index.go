@@ -226,6 +226,9 @@ type JobIndex struct {
 	subj  messages.Subjects
 	store *JobStore
 	log   *zap.Logger
+
+	mu     sync.Mutex
+	handle jetstream.Stream // the index stream, once looked up
 }
 
 // NewJobIndex opens the index and the job-state bucket (see Provision). The
@@ -238,11 +241,14 @@ func NewJobIndex(ctx context.Context, js jetstream.JetStream, t Topology) (*JobI
 		return nil, fmt.Errorf("pipeline: job-state bucket: %w", err)
 	}
 	log := zap.NewNop()
-	return &JobIndex{js: js, subj: t.Subjects, store: NewJobStore(kv, nil).withIndex(js, t.Subjects, log), log: log}, nil
+	store := NewJobStore(kv, nil).withIndex(js, t.Subjects, log).withLeaderReads(js)
+	return &JobIndex{js: js, subj: t.Subjects, store: store, log: log}, nil
 }
 
 // Store returns the job store the index checks entries against. Its
-// writes keep the index up to date (use it for RequestErasure).
+// writes keep the index up to date (use it for RequestErasure), and its
+// GetConfirmed and RequestErasure's reads confirm "unknown" with the
+// bucket stream's leader.
 func (x *JobIndex) Store() *JobStore { return x.store }
 
 // JobQuery selects jobs. Empty fields match everything.
@@ -276,8 +282,30 @@ func orStar(s string) string {
 }
 
 // Bounds of List's backward reads: the first window is a few times the page
-// size; each next one four times larger, up to maxListWindow sequences.
+// size; the next ones are sized by nextListWindow, up to maxListWindow
+// sequences.
 const maxListWindow = 1 << 16
+
+// nextListWindow sizes the next window of a listing that still needs need
+// jobs, after found jobs in the scanned sequences before: as many
+// sequences as need jobs take at the density seen so far, and a quarter
+// more, so that one more window fills the page most of the time without
+// reading far past it (the server walks every sequence of a window, and
+// every entry in it that matches is read and checked). While nothing was
+// found, four times the last window.
+func nextListWindow(last, scanned, found uint64, need int) uint64 {
+	if found == 0 {
+		return min(last*4, maxListWindow)
+	}
+	w := uint64(need)*scanned*5/4/found + 1
+	return min(max(w, uint64(need)), maxListWindow)
+}
+
+// listReaders is how many parts of a window List reads at once.
+const listReaders = 4
+
+// minListPart is the smallest part of a window read on its own.
+const minListPart = 64
 
 // indexClockSlack covers the difference between the clock that stamps a
 // record's UpdatedAt (the writer's) and the one that stamps its index entry
@@ -330,6 +358,7 @@ func (x *JobIndex) List(ctx context.Context, q JobQuery) (*JobPage, error) {
 		}
 	}
 	window := uint64(4 * limit)
+	var scanned, found uint64
 	exhausted := false
 	for end > first && len(page.Jobs) < limit && !exhausted {
 		start := first
@@ -355,8 +384,10 @@ func (x *JobIndex) List(ctx context.Context, q JobQuery) (*JobPage, error) {
 		if len(seqs) > 0 {
 			page.Cursor = seqs[len(seqs)-1]
 		}
+		scanned += end - start
+		found += uint64(len(recs))
 		end = start
-		window = min(window*4, maxListWindow)
+		window = nextListWindow(window, scanned, found, limit-len(page.Jobs))
 	}
 	if len(page.Jobs) < limit || page.Cursor <= first {
 		page.Cursor = 0
@@ -404,31 +435,44 @@ func (x *JobIndex) Oldest(ctx context.Context, q JobQuery) ([]*JobRecord, error)
 // Search finds the jobs whose job ID, workflow execution ID,
 // customerInternalReference or userReference is text (exactly), newest
 // first. Jobs being erased (or erased) are found by their IDs only (their
-// references are gone).
+// references are gone). The text's own record (as a job ID) is read at
+// once, beside the lookups of the other three; the records those find
+// after.
 func (x *JobIndex) Search(ctx context.Context, text string) ([]*JobRecord, error) {
 	if text == "" {
 		return nil, nil
 	}
 	var (
-		mu   sync.Mutex
-		ids  []string
-		errs []error
-		wg   sync.WaitGroup
+		mu    sync.Mutex
+		found []string
+		recs  = map[string]*JobRecord{}
+		errs  []error
+		wg    sync.WaitGroup
 	)
-	add := func(found []string, err error) {
+	add := func(ids []string, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil && !errors.Is(err, ErrJobNotFound) {
 			errs = append(errs, err)
 		}
-		for _, id := range found {
-			if !slices.Contains(ids, id) {
-				ids = append(ids, id)
+		for _, id := range ids {
+			if !slices.Contains(found, id) {
+				found = append(found, id)
 			}
 		}
 	}
+	read := func(id string) {
+		rec, _, err := x.store.GetConfirmed(ctx, id)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil && !errors.Is(err, ErrJobNotFound) {
+			errs = append(errs, err)
+		}
+		recs[id] = rec
+	}
 	if messages.ValidJobID(text) {
-		ids = append(ids, text)
+		found = append(found, text)
+		wg.Go(func() { read(text) })
 		wg.Go(func() {
 			id, err := x.store.JobForExecution(ctx, text)
 			if err != nil {
@@ -442,29 +486,27 @@ func (x *JobIndex) Search(ctx context.Context, text string) ([]*JobRecord, error
 		wg.Go(func() { add(x.FindByReference(ctx, kind, text)) })
 	}
 	wg.Wait()
+	var unread []string
+	for _, id := range found {
+		if _, done := recs[id]; !done {
+			unread = append(unread, id)
+		}
+	}
+	for _, id := range unread {
+		wg.Go(func() { read(id) })
+	}
+	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	recs := make([]*JobRecord, len(ids))
-	var getErr error
-	for i, id := range ids {
-		wg.Go(func() {
-			rec, _, err := x.store.Get(ctx, id)
-			if err != nil && !errors.Is(err, ErrJobNotFound) {
-				mu.Lock()
-				getErr = err
-				mu.Unlock()
-			}
-			recs[i] = rec
-		})
+	var out []*JobRecord
+	for _, id := range found {
+		if r := recs[id]; r != nil {
+			out = append(out, r)
+		}
 	}
-	wg.Wait()
-	if getErr != nil {
-		return nil, getErr
-	}
-	recs = slices.DeleteFunc(recs, func(r *JobRecord) bool { return r == nil })
-	slices.SortStableFunc(recs, func(a, b *JobRecord) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	return recs, nil
+	slices.SortStableFunc(out, func(a, b *JobRecord) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return out, nil
 }
 
 // Count returns how many index entries match status, region and decision
@@ -528,13 +570,37 @@ func (x *JobIndex) seqFrom(ctx context.Context, filter string, t time.Time) (uin
 }
 
 // read returns the entries matching filter in [start, end), in stream
-// order, one direct get each (plus one that finds the window's end). A
-// batched direct get would need fewer requests, but the server answers
-// each batch by first counting every entry that matches the filter (for a
-// stream of one message per subject, across its whole subject index: a
-// million entries for an unfiltered listing of a million jobs), while a
-// single get only walks the blocks from start to the next match.
+// order, one direct get each (plus one that finds the end of each part).
+// A batched direct get would need fewer requests, but the server answers
+// each batch by first counting every entry that matches the filter from
+// where it starts (for a stream of one message per subject, across its
+// subject index: a million entries for an unfiltered listing of a million
+// jobs), while a single get only walks the blocks from start to the next
+// match. The range is read in up to listReaders parts at once, so that the
+// requests of one part wait for the server while another's answers travel
+// (the server walks the stream for them one after the other all the same:
+// it answers the direct gets of one connection in order).
 func (x *JobIndex) read(ctx context.Context, filter string, start, end uint64) ([]rawMsg, error) {
+	n := min(uint64(listReaders), max((end-start)/minListPart, 1))
+	if n == 1 {
+		return x.readPart(ctx, filter, start, end)
+	}
+	parts := make([][]rawMsg, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		from, to := start+(end-start)*i/n, start+(end-start)*(i+1)/n
+		wg.Go(func() { parts[i], errs[i] = x.readPart(ctx, filter, from, to) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return slices.Concat(parts...), nil
+}
+
+// readPart is read for one part, one direct get after the other.
+func (x *JobIndex) readPart(ctx context.Context, filter string, start, end uint64) ([]rawMsg, error) {
 	var out []rawMsg
 	for seq := start; seq < end; {
 		m, ok, err := x.next(ctx, filter, seq)
@@ -660,7 +726,7 @@ func (x *JobIndex) repair(subject string) {
 // the entries: reading those would walk the stream's blocks from the first
 // match to the last.
 func (x *JobIndex) FindByReference(ctx context.Context, kind, ref string) ([]string, error) {
-	st, err := x.js.Stream(ctx, x.subj.StreamIndex())
+	st, err := x.stream(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -676,6 +742,23 @@ func (x *JobIndex) FindByReference(ctx context.Context, kind, ref string) ([]str
 	}
 	slices.Sort(ids)
 	return ids[:min(len(ids), 100)], nil
+}
+
+// stream returns a handle of the index stream, looked up once: a search
+// then asks for its reference subjects with one stream-info request, not
+// two.
+func (x *JobIndex) stream(ctx context.Context) (jetstream.Stream, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.handle != nil {
+		return x.handle, nil
+	}
+	st, err := x.js.Stream(ctx, x.subj.StreamIndex())
+	if err != nil {
+		return nil, err
+	}
+	x.handle = st
+	return st, nil
 }
 
 func lastDot(s string) int {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -330,5 +331,127 @@ func TestJobIndexCount(t *testing.T) {
 			n, err = f.idx.Count(t.Context(), c.status, c.region, c.decision)
 			return err == nil && n == c.want
 		}, "count %s/%s/%s = %d, want %d", c.status, c.region, c.decision, n, c.want)
+	}
+}
+
+// TestNextListWindow: after a window that found jobs, the next one is
+// sized from their density to hold what the page still needs and a
+// quarter more; while nothing was found it grows fourfold; always within
+// [need, maxListWindow].
+func TestNextListWindow(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		last, scanned, found uint64
+		need                 int
+		want                 uint64
+	}{
+		{last: 200, scanned: 200, found: 0, need: 50, want: 800},
+		{last: 1 << 15, scanned: 1 << 16, found: 0, need: 50, want: maxListWindow},
+		{last: 200, scanned: 200, found: 2, need: 48, want: 48*200*5/4/2 + 1}, // one job per 100 sequences: 6,001
+		{last: 800, scanned: 1000, found: 40, need: 10, want: 10*1000*5/4/40 + 1},
+		{last: 200, scanned: 200, found: 66, need: 1, want: 4},
+		{last: 200, scanned: 200, found: 200, need: 30, want: 38},
+		{last: 200, scanned: 3000, found: 1, need: 49, want: maxListWindow},
+	} {
+		if got := nextListWindow(c.last, c.scanned, c.found, c.need); got != c.want {
+			t.Errorf("nextListWindow(%d, %d, %d, %d) = %d, want %d", c.last, c.scanned, c.found, c.need, got, c.want)
+		}
+	}
+}
+
+// TestJobIndexSparseListing lists a state that one job in a hundred is
+// in, page by page: every page is right, and a page reads about the
+// entries it shows (a window four times larger than the last, as before,
+// read 170 entries and checked 50 for a page of 50 here).
+func TestJobIndexSparseListing(t *testing.T) {
+	t.Parallel()
+	f := newIndexFixture(t)
+	ctx := t.Context()
+	const jobs, every = 20000, 100
+	var want []string // FINALIZED, newest first
+	now := time.Now().UTC()
+	for i := range jobs {
+		status := StatusDecided
+		if i%every == every-1 {
+			status = StatusFinalized
+		}
+		rec := &JobRecord{JobID: fmt.Sprintf("job-%05d", i), Status: status, Region: "apac-1", Channel: messages.ChannelAPI, CreatedAt: now, UpdatedAt: now}
+		if status == StatusDecided {
+			rec.Decision = &messages.DecisionSummary{Type: messages.DecisionPassed}
+		} else {
+			want = append([]string{rec.JobID}, want...)
+		}
+		b, _ := json.Marshal(rec)
+		if _, err := f.js.PublishAsync("$KV."+f.kv.Bucket()+"."+jobKey(rec.JobID), b); err != nil {
+			t.Fatal(err)
+		}
+		e, _ := json.Marshal(indexEntryOf(rec))
+		if _, err := f.js.PublishAsync(indexSubject(f.subj, rec), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-f.js.PublishAsyncComplete():
+	case <-time.After(pipelinetest.DefaultTimeout):
+		t.Fatal("seeding did not complete")
+	}
+
+	// The listing on a connection of its own, to count its requests.
+	nc, js := pipelinetest.Connect(t, f.js.Conn().ConnectedUrl())
+	idx, err := NewJobIndex(ctx, js, Topology{Storage: jetstream.MemoryStorage}.WithDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := nc.Stats().OutMsgs
+	p, err := idx.List(ctx, JobQuery{Status: StatusFinalized, Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := nc.Stats().OutMsgs - before
+	t.Logf("the first page of 50 took %d requests", requests)
+	if got := recordIDs(p.Jobs); !slices.Equal(got, want[:50]) {
+		t.Errorf("first page:\n got %v\nwant %v", got, want[:50])
+	}
+	// One stream info, the entries read (50, a quarter more, one per part
+	// and window), 50 record reads: 170 entries read would be 221.
+	if requests > 150 {
+		t.Errorf("the first page took %d requests", requests)
+	}
+	if got := f.listAll(t, JobQuery{Status: StatusFinalized, Limit: 7}); !slices.Equal(got, want) {
+		t.Errorf("pages of 7:\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestJobIndexSearchRequests: a search asks once for the record of the
+// text as a job ID, once for the execution index and once per kind of
+// reference (the index stream's handle is looked up by the first search
+// only), all at once.
+func TestJobIndexSearchRequests(t *testing.T) {
+	t.Parallel()
+	f := newIndexFixture(t)
+	ctx := t.Context()
+	f.seed(t, "job-s", StatusFailed, "amer-1", "", "order-s", "user-s")
+	f.waitIndexed(t, 1)
+	nc, js := pipelinetest.Connect(t, f.js.Conn().ConnectedUrl())
+	idx, err := NewJobIndex(ctx, js, Topology{Storage: jetstream.MemoryStorage}.WithDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, text := range []string{"job-s", "job-s", "order-s"} {
+		before := nc.Stats().OutMsgs
+		recs, err := idx.Search(ctx, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids := recordIDs(recs); !slices.Equal(ids, []string{"job-s"}) {
+			t.Errorf("search %q: %v", text, ids)
+		}
+		// The record, the execution index, two reference lookups; "order-s"
+		// is a valid job ID too: its record is confirmed missing by the
+		// leader, then job-s's is read.
+		want := map[int]uint64{1: 4, 2: 6}[i]
+		if n := nc.Stats().OutMsgs - before; i > 0 && n != want {
+			t.Errorf("search %d (%q) took %d requests, want %d", i, text, n, want)
+		}
 	}
 }

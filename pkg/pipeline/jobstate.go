@@ -125,9 +125,6 @@ type Erasure struct {
 	Source      string    `json:"source"`          // REQUEST or RETENTION
 	Actor       string    `json:"actor,omitempty"` // the API key's NAME
 	Jumio       string    `json:"jumio,omitempty"` // DELETED, NOT_FOUND, NOT_CREATED, KEPT
-	// Removed is what the erasure removed (in the tombstone: the audit
-	// record's counts, published after the tombstone is written).
-	Removed *messages.ErasureRemoved `json:"removed,omitempty"`
 }
 
 // CredentialState is what resuming a job needs to know of a credential.
@@ -318,6 +315,20 @@ func (s *JobStore) Get(ctx context.Context, jobID string) (*JobRecord, uint64, e
 	return s.get(ctx, jobID, false)
 }
 
+// GetConfirmed is Get for a caller that answers "unknown job": a job the
+// replica that answered does not know (one accepted a moment before, or a
+// replica cut off from its peers) is looked up on the bucket stream's
+// leader before ErrJobNotFound is returned, when the store reads from it
+// (stores of the stages, ingest and [NewJobIndex] do). A record found is
+// Get's: it may be an older revision.
+func (s *JobStore) GetConfirmed(ctx context.Context, jobID string) (*JobRecord, uint64, error) {
+	rec, rev, err := s.get(ctx, jobID, false)
+	if errors.Is(err, ErrJobNotFound) {
+		return s.get(ctx, jobID, true)
+	}
+	return rec, rev, err
+}
+
 // getLatest is Get answered by the bucket stream's leader, which has every
 // write the cluster committed (kvleader.go). It costs about three direct
 // gets, so the hot paths read with Get and confirm with getLatest only what
@@ -455,6 +466,16 @@ func cloneRecord(r *JobRecord) *JobRecord {
 func (s *JobStore) IndexExecution(ctx context.Context, executionID, jobID string) error {
 	if _, err := s.kv.Put(ctx, execKey(executionID), []byte(jobID)); err != nil {
 		return fmt.Errorf("pipeline: index execution: %w", err)
+	}
+	return nil
+}
+
+// unindexExecution removes an execution's index entry (an execution the
+// job does not keep: a concurrent delivery's, deleted at Jumio). A delete
+// marker, as in eraseExecution.
+func (s *JobStore) unindexExecution(ctx context.Context, executionID string) error {
+	if err := s.kv.Delete(ctx, execKey(executionID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("pipeline: remove execution index: %w", err)
 	}
 	return nil
 }

@@ -97,8 +97,14 @@ const confirmFor = 15 * time.Second
 // lost connection), so that the message may be stored all the same, and o
 // can be published again safely (it has a Nats-Msg-Id).
 func unconfirmed(ctx context.Context, o outMsg, err error) bool {
+	return o.msgID != "" && ctx.Err() == nil && !answered(err)
+}
+
+// answered reports whether err is JetStream's own answer (an API error),
+// which is final, as opposed to no answer at all.
+func answered(err error) bool {
 	var api *jetstream.APIError
-	return o.msgID != "" && ctx.Err() == nil && !errors.As(err, &api)
+	return errors.As(err, &api)
 }
 
 // confirm publishes o again until JetStream answers, for up to confirmFor:
@@ -120,8 +126,7 @@ func confirm(ctx context.Context, js jetstream.JetStream, o outMsg, first error)
 		if perr == nil {
 			return ack, nil
 		}
-		var api *jetstream.APIError
-		if errors.As(perr, &api) {
+		if answered(perr) {
 			return nil, perr
 		}
 		err = perr

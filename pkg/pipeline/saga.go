@@ -353,6 +353,12 @@ func (r *jobRun) compensate(ctx context.Context, ours *jumio.AccountResponse, ca
 	}
 	r.log.Warn("a concurrent delivery recorded another execution first; deleted ours at Jumio",
 		zap.NamedError("cause", cause), zap.NamedError("delete_error", err))
+	// Our execution's index entry names the job, and no erasure of the job
+	// would find it (the record names the winner's): remove it (found by
+	// the 60-minute soak's marker scan).
+	if err := r.w.store.unindexExecution(ctx, ours.WorkflowExecution.ID); err != nil {
+		r.log.Warn("cannot remove the index entry of our deleted execution", zap.Error(err))
+	}
 	if err := r.reload(ctx); err != nil {
 		return err
 	}

@@ -550,6 +550,23 @@ func TestRaceLoserContinuesFromTheWinnersRecord(t *testing.T) {
 	if got := b.decisions.Where(pipelinetest.ForJob[*messages.DecisionEvent](jobID)); len(got) != 1 {
 		t.Errorf("%d decisions", len(got))
 	}
+	// Only the winner's execution is indexed: the loser's entry, which no
+	// erasure of the job would find, was removed with its account.
+	kv, err := b.stack.JS.KeyValue(t.Context(), b.subj.BucketJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := kv.ListKeysFiltered(t.Context(), "exec.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var indexed []string
+	for k := range keys.Keys() {
+		indexed = append(indexed, k)
+	}
+	if len(indexed) != 1 || indexed[0] != "exec."+winner.WorkflowExecutionID {
+		t.Errorf("execution index %v, want only the winner's %s", indexed, winner.WorkflowExecutionID)
+	}
 }
 
 // A decision can be published before the worker records its finalize: the

@@ -1,0 +1,179 @@
+package console_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/pipeline"
+	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
+)
+
+// TestJobPageRequestFromTheQueue: a job's page finds the job's request in
+// the jobs queue by the sequence its record holds (a job published on the
+// shared submission subject), and only if the message there is the job's.
+func TestJobPageRequestFromTheQueue(t *testing.T) {
+	t.Parallel()
+	f := startFixture(t, fixtureOpts{}) // no worker: queued messages stay
+	ctx := t.Context()
+	publish := func(jobID, email string) uint64 {
+		t.Helper()
+		b := []byte(`{"jobId":"` + jobID + `","customerInternalReference":"order-` + jobID + `","workflowDefinition":{"key":10066},` +
+			`"channel":"API","preparedData":{"email":"` + email + `"}}`)
+		ack, err := f.stack.JS.PublishMsg(ctx, &nats.Msg{Subject: f.subj.JobsSubmit(), Data: b, Header: nats.Header{messages.HeaderMsgID: {jobID}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack.Sequence
+	}
+	own := publish("queued-job-1", piiMarker+"@example.com")
+	other := publish("queued-job-2", "other@example.com")
+	// queued-job-3's recorded sequence holds another job's message.
+	for id, seq := range map[string]uint64{"queued-job-1": own, "queued-job-3": other} {
+		f.createRecord(t, &pipeline.JobRecord{JobID: id, Status: pipeline.StatusAccepted, Region: "amer-1", Channel: messages.ChannelAPI,
+			CustomerInternalReference: "order-" + id, CreatedAt: time.Now().UTC(), JobSeq: seq})
+	}
+	ops := f.browser(t)
+	ops.signIn(opsKey)
+	for _, c := range []struct{ id, where string }{
+		{"queued-job-1", "from the job&#39;s message in the queue"},
+		{"queued-job-3", "not held: the job&#39;s message leaves the queue"},
+	} {
+		p := ops.get("/console/jobs/" + c.id)
+		if p.status != http.StatusOK {
+			t.Fatalf("%s: %d", c.id, p.status)
+		}
+		contains(t, p, c.where)
+		lacks(t, p, piiMarker) // masked
+	}
+	revealed := ops.action("/console/jobs/queued-job-1", "/console/jobs/queued-job-1/reveal", nil)
+	contains(t, revealed, piiMarker)
+	lacks(t, ops.action("/console/jobs/queued-job-3", "/console/jobs/queued-job-3/reveal", nil), "other@example.com")
+}
+
+// TestJobPageWithALaggingReplica: while the replica answering direct gets
+// of the job-state bucket has not seen a job (accepted a moment before, or
+// a replica cut off from its peers), the job's page and a search by its ID
+// still find it: "unknown" is confirmed by the bucket stream's leader. A
+// job the leader does not know either is still 404.
+func TestJobPageWithALaggingReplica(t *testing.T) {
+	t.Parallel()
+	f := startFixture(t, fixtureOpts{})
+	replica := freezeBucket(t, f.stack.JS, f.subj.BucketJobs()) // before the job exists
+	id := f.submit(t, emailJob("order-lagging-1", "cust-lagging-1", "lagging@example.com"))
+	replica.serve(t)
+	defer replica.stop(t)
+	// The replica answering direct gets does not know the job.
+	m, err := f.stack.JS.Conn().Request("$JS.API.DIRECT.GET.KV_"+f.subj.BucketJobs()+".$KV."+f.subj.BucketJobs()+".job."+id, nil, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Header.Get("Status"); st != "404" {
+		t.Fatalf("direct get of the record from the lagging replica: status %q, want 404", st)
+	}
+
+	b := f.browser(t)
+	b.signIn(viewerKey)
+	p := b.get("/console/jobs/" + id)
+	if p.status != http.StatusOK {
+		t.Fatalf("job page with a lagging replica: %d", p.status)
+	}
+	contains(t, p, id, ">ACCEPTED<")
+	if s := b.get("/console/jobs?q=" + id); !strings.Contains(s.body, `href="/console/jobs/`+id+`"`) {
+		t.Errorf("search by job ID with a lagging replica: not found")
+	}
+	if p := b.get("/console/jobs/job_00000000000000000000000000"); p.status != http.StatusNotFound {
+		t.Errorf("unknown job: %d", p.status)
+	}
+}
+
+// frozenBucket stands in for a replica of a key-value bucket that stopped
+// replicating: a sealed mirror of the bucket's stream, frozen as it was
+// when made. While it serves, it alone answers direct gets; the bucket's
+// own stream answers only requests to its leader ($JS.API.STREAM.MSG.GET).
+// (pkg/pipeline's stale_test.go has the same stand-in.)
+type frozenBucket struct {
+	js     jetstream.JetStream
+	origin string
+	mirror jetstream.StreamConfig
+}
+
+func freezeBucket(t *testing.T, js jetstream.JetStream, bucket string) *frozenBucket {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	fb := &frozenBucket{js: js, origin: "KV_" + bucket}
+	origin, err := js.Stream(ctx, fb.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := origin.CachedInfo().State.LastSeq
+	// nats-server makes a mirror answer direct gets whenever its origin
+	// allows them: the origin's are off while the mirror is made.
+	fb.originDirect(t, false)
+	fb.mirror = jetstream.StreamConfig{Name: "FROZEN_" + bucket, Mirror: &jetstream.StreamSource{Name: fb.origin},
+		MaxBytes: 64 << 20, Storage: jetstream.FileStorage}
+	m, err := js.CreateStream(ctx, fb.mirror)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipelinetest.Eventually(t, testTimeout, func() bool {
+		info, err := m.Info(ctx)
+		return err == nil && info.State.LastSeq >= last
+	}, "the mirror never caught up with the bucket")
+	fb.mirror.Sealed = true
+	sealed, err := js.UpdateStream(ctx, fb.mirror)
+	if err != nil {
+		t.Fatalf("seal the mirror: %v", err)
+	}
+	fb.mirror = sealed.CachedInfo().Config
+	fb.originDirect(t, true)
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), fb.mirror.Name) })
+	return fb
+}
+
+// serve makes the frozen copy answer every direct get of the bucket.
+func (fb *frozenBucket) serve(t *testing.T) {
+	t.Helper()
+	fb.mirror.MirrorDirect = true
+	fb.updateMirror(t)
+	fb.originDirect(t, false)
+}
+
+// stop lets the bucket's stream answer direct gets again.
+func (fb *frozenBucket) stop(t *testing.T) {
+	t.Helper()
+	fb.mirror.MirrorDirect = false
+	fb.updateMirror(t)
+	fb.originDirect(t, true)
+}
+
+func (fb *frozenBucket) updateMirror(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if _, err := fb.js.UpdateStream(ctx, fb.mirror); err != nil {
+		t.Fatalf("mirror: %v", err)
+	}
+}
+
+func (fb *frozenBucket) originDirect(t *testing.T, on bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	st, err := fb.js.Stream(ctx, fb.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.AllowDirect = on
+	if _, err := fb.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatalf("bucket stream: %v", err)
+	}
+}
