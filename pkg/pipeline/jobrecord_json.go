@@ -205,26 +205,6 @@ func decodeRecordFast(b []byte, rec *JobRecord) bool {
 					return r.StringOrNull(&e.Actor)
 				case "jumio":
 					return r.StringOrNull(&e.Jumio)
-				case "removed":
-					if r.Null() {
-						e.Removed = nil
-						return true
-					}
-					if e.Removed == nil {
-						e.Removed = new(messages.ErasureRemoved)
-					}
-					rm := e.Removed
-					return r.Object(func(k []byte) bool {
-						switch string(k) {
-						case "messages":
-							return r.Int(&rm.Messages)
-						case "images":
-							return r.Int(&rm.Images)
-						case "kvRevisions":
-							return r.Int(&rm.KVRevisions)
-						}
-						return false
-					})
 				}
 				return false
 			})

@@ -79,6 +79,31 @@ func TestRecordFastPathCoversEveryField(t *testing.T) {
 	}
 }
 
+// A tombstone written before the erasure's removed counts left JobRecord
+// (they are the audit record's only) still has them: decodeRecord reads it
+// as json.Unmarshal does, which ignores the key (the fast path leaves it to
+// encoding/json).
+func TestRecordDecodesATombstoneWithRemovedCounts(t *testing.T) {
+	t.Parallel()
+	b := []byte(`{"jobId":"j-1","status":"ERASED","createdAt":"2026-12-06T10:00:00Z","updatedAt":"2026-12-06T10:05:00Z",` +
+		`"workflowExecutionId":"e-1","erasure":{"requestedAt":"2026-12-06T10:04:00Z","completedAt":"2026-12-06T10:05:00Z",` +
+		`"source":"REQUEST","actor":"ops","jumio":"DELETED","removed":{"messages":3,"images":2,"kvRevisions":1}}}`)
+	var want JobRecord
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	if want.Erasure == nil || want.Erasure.Jumio != "DELETED" || want.WorkflowExecutionID != "e-1" {
+		t.Fatalf("json.Unmarshal: %#v", want)
+	}
+	var got JobRecord
+	if err := decodeRecord(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decodeRecord\n%#v\nwant\n%#v", got, want)
+	}
+}
+
 // FuzzRecordDecode checks the record's fast path against json.Unmarshal:
 // whatever it accepts, json.Unmarshal decodes to the same value.
 func FuzzRecordDecode(f *testing.F) {
@@ -93,6 +118,7 @@ func FuzzRecordDecode(f *testing.F) {
 		`{}`, `null`, `{"jobId":"a","jobId":"b"}`, `{"JOBID":"a"}`, `{"future":1}`, `{"attempts":1.5}`, `{"pollSequence":-1}`,
 		`{"decision":{"type":"PASSED","riskScore":1e400}}`, `{"decision":{"riskScore":null}}`, `{"createdAt":null,"timeline":[null]}`,
 		`{"credentials":[{"parts":{"front":null}}]}`, `{"credentials":[],"uploaded":[],"messages":[{"seq":1}]}`, `{"lastError":{"status":400}} x`,
+		`{"status":"ERASED","erasure":{"jumio":"DELETED","removed":{"messages":1,"images":0,"kvRevisions":1}}}`,
 	} {
 		f.Add([]byte(s))
 	}
