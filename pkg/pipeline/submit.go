@@ -99,10 +99,6 @@ const (
 	HeaderSubmitNote = "Kyc-Submit-Note"
 )
 
-// errCodeWrongLastSequence is JetStream's answer to a publish whose
-// expected last sequence (here: per subject) does not hold (10071).
-const errCodeWrongLastSequence jetstream.ErrorCode = 10071
-
 // Submit stores a prepared, validated request. It returns ErrJobConflict if
 // its job ID names a different request (ErrJobErased: an erased job), and
 // a JetStream error (the caller answers "unavailable") if the job could not
@@ -119,9 +115,10 @@ func (s *Submitter) Submit(ctx context.Context, req *messages.VerificationReques
 // Nats-Msg-Id = the job ID. Every instant from a job's acceptance on, its
 // message is on that subject (pending, or in a worker's hands) or its
 // record exists (the worker creates it before it acks the message), so:
-//   - a refused publish (the subject holds a message, or the message ID is
-//     a duplicate) is a repeat of a pending job: its hash, in the message's
-//     Kyc-Request-Hash header, tells a retry (200) from a conflict (409).
+//   - a refused publish (the subject holds a message: 10071, or 10164 on
+//     a replicated stream; or the message ID is a duplicate) is a repeat
+//     of a pending job: its hash, in the message's Kyc-Request-Hash
+//     header, tells a retry (200) from a conflict (409).
 //     Unless the message is this very submission's (the same submission
 //     time): publish repeats a publish whose acknowledgement was lost, and
 //     the repeat finds the first one stored; that is an acceptance;
@@ -169,16 +166,15 @@ func (s *Submitter) jobMessage(req *messages.VerificationRequest, note string) (
 // retry says the publish should be made again.
 func (s *Submitter) settle(ctx context.Context, req *messages.VerificationRequest, hash string, fresh bool, ack *jetstream.PubAck, err error) (SubmitResult, bool, error) {
 	res := SubmitResult{JobID: req.JobID}
-	var apiErr *jetstream.APIError
 	switch {
 	case err == nil && !ack.Duplicate:
 		return s.stored(ctx, res, hash, fresh, ack.Sequence)
-	case err == nil || errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeWrongLastSequence:
+	case err == nil || subjectHoldsMessage(err):
 		// A message for the job is pending (or the message ID is a
 		// duplicate): compare with it, or with the record if the worker
 		// took the message meanwhile.
 		return s.repeatOf(ctx, req, hash, fresh)
-	case !errors.As(err, &apiErr):
+	case !answered(err):
 		// JetStream never answered (publish repeated it meanwhile): the
 		// message may be stored, and then it is the job's, images and all.
 		return res, false, fmt.Errorf("%w: %w", errStoredUnconfirmed, err)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -44,8 +45,7 @@ func TestLostAcknowledgementIsAnAcceptance(t *testing.T) {
 			t.Fatal(err)
 		}
 		ack, perr := publish(ctx, js, o)
-		var api *jetstream.APIError
-		if duplicate && (perr != nil || !ack.Duplicate) || !duplicate && !(errors.As(perr, &api) && api.ErrorCode == errCodeWrongLastSequence) {
+		if duplicate && (perr != nil || !ack.Duplicate) || !duplicate && !subjectHoldsMessage(perr) {
 			t.Fatalf("the repeated publish: %+v, %v (want duplicate: %v)", ack, perr, duplicate)
 		}
 		res, retry, err := s.settle(ctx, req, hash, false, ack, perr)
@@ -116,5 +116,84 @@ func TestUnansweredPublishKeepsImages(t *testing.T) {
 		&jetstream.APIError{Code: 503, ErrorCode: jetstream.JSErrCodeStreamNotFound})
 	if errors.Is(err, errStoredUnconfirmed) {
 		t.Errorf("a refused publish: %v, want no errStoredUnconfirmed (nothing was stored)", err)
+	}
+}
+
+// subjectHoldsMessage is JetStream's refusal of a publish that expected
+// its subject to hold no message: 10071 on a single replica, 10164 on a
+// replicated stream, however wrapped (nats.go wraps the API error, publish
+// wraps that). Any other answer, or none, is not.
+func TestSubjectHoldsMessage(t *testing.T) {
+	t.Parallel()
+	refusal := func(code jetstream.ErrorCode) error {
+		return &jetstream.APIError{Code: 400, ErrorCode: code, Description: "wrong last sequence: 1"}
+	}
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"10071", refusal(jetstream.JSErrCodeStreamWrongLastSequence), true},
+		{"10164 (replicated stream)", refusal(jetstream.JSErrCodeStreamWrongLastSequenceConstant), true},
+		{"10071 wrapped", fmt.Errorf("pipeline: publish s: %w", fmt.Errorf("nats: %w", refusal(10071))), true},
+		{"10164 wrapped", fmt.Errorf("pipeline: publish s: %w", fmt.Errorf("nats: %w", refusal(10164))), true},
+		{"stream full (10077)", refusal(errCodeStreamStoreFailed), false},
+		{"stream not found", refusal(jetstream.JSErrCodeStreamNotFound), false},
+		{"no answer", fmt.Errorf("pipeline: publish s: %w", context.DeadlineExceeded), false},
+		{"nil", nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := subjectHoldsMessage(c.err); got != c.want {
+				t.Errorf("subjectHoldsMessage(%v) = %v, want %v", c.err, got, c.want)
+			}
+		})
+	}
+}
+
+// A replicated stream refuses a publish on a subject that holds a message
+// with 10164, not 10071: settle takes it for the same refusal. The job's
+// own message (a repeat after a lost acknowledgement) is its acceptance,
+// another submission of the request is a repeat, another request a
+// conflict; none is "unavailable".
+func TestSettleReplicatedRefusal(t *testing.T) {
+	t.Parallel()
+	js, topo := provisioned(t)
+	ctx := t.Context()
+	s, err := NewSubmitter(ctx, js, topo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := func(ref string) *messages.VerificationRequest {
+		req := &messages.VerificationRequest{JobID: "job-r3-refused", CustomerInternalReference: ref,
+			WorkflowDefinition: messages.WorkflowDefinition{Key: "10066"}, Channel: messages.ChannelAPI}
+		PrepareRequest(req, "", jumio.DefaultRegion, time.Now())
+		return req
+	}
+	first := request("order-r3")
+	if res, err := s.Submit(ctx, first, "submitted over HTTP"); err != nil || !res.Stored {
+		t.Fatalf("first submission: %+v, %v", res, err)
+	}
+	refused := fmt.Errorf("nats: %w", &jetstream.APIError{Code: 400, ErrorCode: jetstream.JSErrCodeStreamWrongLastSequenceConstant,
+		Description: "wrong last sequence: 1"})
+	settle := func(req *messages.VerificationRequest) (SubmitResult, error) {
+		t.Helper()
+		_, hash, err := s.jobMessage(req, "submitted over HTTP")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, retry, err := s.settle(ctx, req, hash, false, nil, refused)
+		if retry {
+			t.Fatalf("settle asks to publish again: the job's message is pending")
+		}
+		return res, err
+	}
+	if res, err := settle(first); err != nil || !res.Stored || res.Repeated {
+		t.Errorf("the submission's own message: %+v, %v, want stored", res, err)
+	}
+	if res, err := settle(request("order-r3")); err != nil || res.Stored || !res.Repeated {
+		t.Errorf("another submission of the request: %+v, %v, want a repeat", res, err)
+	}
+	if _, err := settle(request("order-r3-other")); !errors.Is(err, ErrJobConflict) {
+		t.Errorf("another request under the job's ID: %v, want ErrJobConflict", err)
 	}
 }
