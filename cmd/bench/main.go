@@ -5,7 +5,7 @@
 // the token economy and webhook deliveries; it prints a table of the
 // targets and writes docs/BENCHMARKS.md and a PNG chart.
 //
-//	go run ./cmd/bench                # the full run, ~5 minutes
+//	go run ./cmd/bench                # the full run, ~12 minutes
 //	go run ./cmd/bench --quick        # every step in seconds (a smoke test)
 //
 // "bench refserver --nats URL --addr ADDR" runs the reference server; the
@@ -65,6 +65,9 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of the stages of the ingest and end-to-end runs here, and of the console and nats-server for each console page (after the console's measurement)")
 	fs.IntVar(&o.ErasureStored, "erasure-stored", 0, "jobs stored in the large erasure run (default 1000000)")
 	fs.IntVar(&o.ErasureCount, "erasure-count", 0, "jobs erased in each erasure run (default 1000)")
+	fs.StringVar(&o.Baseline, "baseline", bench.DefaultBaseline, `commit to compare the ingest and end-to-end steps with, built from git ("none": no comparison)`)
+	fs.StringVar(&o.CacheDir, "cache-dir", "", "where baseline builds are kept (default: the user's cache directory)")
+	fs.IntVar(&o.Pairs, "pairs", 0, "end-to-end pairs of the comparison, current and baseline in ABBA order (default 2)")
 	fs.IntVar(&o.ConsoleJobs, "console-jobs", 0, "jobs seeded for the console step (default 1,000,000)")
 	only := fs.String("only", "", "comma-separated steps to run: ingest, e2e, bound, burst, webhooks, erasure, console (default all; the report needs all)")
 	if err := fs.Parse(args); err != nil {

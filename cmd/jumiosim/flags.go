@@ -15,6 +15,9 @@ type config struct {
 	opts      jumiotest.Options
 	faults    []jumiotest.RouteFault
 	logFormat string
+	// cpuProfile, when set, is a file the CPU profile is written to until
+	// shutdown (performance work on the simulator).
+	cpuProfile string
 }
 
 const usageHeader = `jumiosim runs the Jumio platform API simulator (package jumiotest) as a
@@ -97,6 +100,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&sw.PreparedDataStartsSession, "prepared-data-starts-session", false, "a prepared-data upload starts the session on WEB/SDK workflows too")
 	fs.IntVar(&sw.BadClientStatus, "bad-client-status", 400, "token endpoint status for bad client credentials: 400 or 403 (Jumio), or 401")
 	fs.StringVar(&c.logFormat, "log-format", "console", "log format: json or console")
+	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile (pprof) to this file from start to shutdown")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

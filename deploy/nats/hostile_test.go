@@ -258,6 +258,8 @@ func compromisedServices(t *testing.T) []hostileNATS {
 			possible: true, section: "A compromised ingest"},
 		{user: "ingest", action: "queue the erasure of any job", op: publish(s.Erasure("job_victim")),
 			possible: true, section: "A compromised ingest"},
+		{user: "ingest", action: "read a pending job message (applicant data)", op: getMsg(s.StreamJobs(), b.jobMsg),
+			possible: true, section: "A compromised ingest"},
 		{user: "notifier", action: "redirect a webhook endpoint (write `ep.<id>`)", op: publish(eps + "ep.victim-1"),
 			possible: true, section: "Other compromised services"},
 		{user: "worker", action: "forge an erasure audit record", op: publish(s.Audit(messages.AuditErasure)),

@@ -98,8 +98,10 @@ type product struct {
 	recv      *receiver
 	wm        *prometheus.Registry // the notifier's webhook metrics
 	workerCfg pipeline.WorkerConfig
-	log       *zap.Logger
-	stops     []func()
+	// stopWorker stops the running worker (restartWorker starts another).
+	stopWorker func()
+	log        *zap.Logger
+	stops      []func()
 }
 
 // productTopology is the topology the product run provisions: a low
@@ -172,11 +174,7 @@ func startProduct(t *testing.T, url, ca string, topo pipeline.Topology, o produc
 	backoff := pipeline.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 	p.workerCfg = pipeline.WorkerConfig{Topology: topo, Jumio: p.clients(p.js["worker"]), CallbackURL: p.ingestURL + "/v1/callbacks/jumio",
 		RetryBudget: 50, Backoff: backoff, FaultProbeEvery: 100 * time.Millisecond, ShutdownGrace: time.Second, Logger: p.log.Named("worker")}
-	w, err := pipeline.NewWorker(ctx, p.js["worker"], p.workerCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.run("worker", w.Run)
+	p.restartWorker()
 	r, err := pipeline.NewRetriever(ctx, p.js["retriever"], pipeline.RetrieverConfig{Topology: topo, Jumio: p.clients(p.js["retriever"]),
 		Schedule: []time.Duration{200 * time.Millisecond, 500 * time.Millisecond}, Backoff: backoff,
 		FaultProbeEvery: 100 * time.Millisecond, ShutdownGrace: time.Second, Logger: p.log.Named("retriever")})
@@ -199,6 +197,17 @@ func startProduct(t *testing.T, url, ca string, topo pipeline.Topology, o produc
 	pipelinetest.Eventually(t, waitLong(), func() bool { return n.Ready(ctx) == nil }, "the notifier never loaded the webhook endpoints")
 	p.decisions = pipelinetest.Decisions(t, p.js["reader"], p.subj)
 	return p
+}
+
+// restartWorker starts a worker (as the worker user) with the product's
+// configuration.
+func (p *product) restartWorker() {
+	p.t.Helper()
+	w, err := pipeline.NewWorker(context.Background(), p.js["worker"], p.workerCfg)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.stopWorker = p.run("worker", w.Run)
 }
 
 // clients are Jumio clients sharing rate limits through js's user.
@@ -598,6 +607,8 @@ func runProduct(t *testing.T, p *product) {
 	// notifier through its watch of the registry.
 	okID, okSecret := p.register("/ok", "*")
 
+	pendingJobs(t, p)
+
 	// Submissions: JSON with an Idempotency-Key (ingest writes its
 	// binding), multipart with images (one of 3 MB: the worker reads it
 	// with flow control), and a WEB job left waiting for its end user.
@@ -849,6 +860,63 @@ func runProduct(t *testing.T, p *product) {
 	p.ctl("operator", "status", kept)
 	p.ctl("operator", "webhooks", "show", okID)
 	p.ctl("operator", "doctor")
+}
+
+// pendingJobs: with no worker running, an accepted job is only its message
+// in the jobs queue (one write per submission) and has no record yet.
+// Every reader shows it ACCEPTED from that message, under its own user:
+// GET as ingest, a repeated submission (200) and a conflicting one under the
+// same Idempotency-Key (409) compare with it, kycctl status and jobs as the
+// operator and the console's lookup as the console user; DELETE queues its
+// erasure.
+// A worker started again decides the one and erases the other, whose
+// message leaves the queue.
+func pendingJobs(t *testing.T, p *product) {
+	t.Helper()
+	ctx := context.Background()
+	s := p.subj
+	p.stopWorker()
+	body := []byte(`{"customerInternalReference":"deploy-pending","workflowDefinition":{"key":10066},"channel":"API","preparedData":{"email":"deploy-pending@example.com"}}`)
+	pending := p.submit(body, "application/json", "Idempotency-Key", "deploy-pending")
+	if v := p.job(pending); v.Status != pipeline.StatusAccepted || v.CreatedAt.IsZero() {
+		t.Fatalf("GET of a pending job as the ingest user: %+v", v)
+	}
+	if status, b := p.post(body, "application/json", "Idempotency-Key", "deploy-pending"); status != http.StatusOK {
+		t.Fatalf("a repeated submission of a pending job: %d %s", status, b)
+	}
+	other := bytes.Replace(body, []byte("deploy-pending@"), []byte("deploy-other@"), 1)
+	if status, b := p.post(other, "application/json", "Idempotency-Key", "deploy-pending"); status != http.StatusConflict {
+		t.Fatalf("another request under a pending job's Idempotency-Key: %d %s", status, b)
+	}
+	if out := p.ctl("operator", "status", pending); !strings.Contains(out, pipeline.StatusAccepted) {
+		t.Fatalf("kycctl status of a pending job as the operator:\n%s", out)
+	}
+	if out := p.ctl("operator", "jobs", "--state", "ACCEPTED"); !strings.Contains(out, pending) {
+		t.Fatalf("kycctl jobs does not list a pending job as the operator:\n%s", out)
+	}
+	_, consoleJS := connect(t, p.url, p.ca, "console")
+	kv, err := consoleJS.KeyValue(ctx, s.BucketJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := pipeline.LookupJob(ctx, consoleJS, pipeline.NewJobStore(kv, nil), s, pending); err != nil || rec.Status != pipeline.StatusAccepted {
+		t.Fatalf("the console's lookup of a pending job as the console user: %+v, %v", rec, err)
+	}
+	erased := p.submitJSON("deploy-pending-erased", "")
+	if status, b := p.call(http.MethodDelete, "/v1/verifications/"+erased, "", nil); status != http.StatusAccepted {
+		t.Fatalf("erase a pending job as the ingest user: %d %s", status, b)
+	}
+	if v := p.job(erased); v.Status != pipeline.StatusErasing {
+		t.Fatalf("a pending job after DELETE: %+v", v)
+	}
+	p.restartWorker()
+	p.waitDecision(pending)
+	if v := p.waitStatus(erased, pipeline.StatusErased); v.Erasure == nil || v.Erasure.Jumio != messages.JumioNotCreated {
+		t.Errorf("erasure of a pending job: %+v", v.Erasure)
+	}
+	if n := p.stored(s.StreamJobs(), s.JobSubmit(erased)); n != 0 {
+		t.Errorf("the erased pending job's message is still queued (%d)", n)
+	}
 }
 
 // consoleOps does, as kycpipe-console, what the operator console

@@ -25,6 +25,7 @@ var unthrottled = []string{
 
 // E2EResult is the end-to-end run at zero simulator latency.
 type E2EResult struct {
+	Name          string // the run's name: e2e (current) or e2e-base (the baseline)
 	Jobs          int
 	Concurrency   int
 	SubmitElapsed time.Duration // first submission to last 202
@@ -36,6 +37,12 @@ type E2EResult struct {
 	Tokens        map[string]float64 // token requests by stage, whole run (this one and the low-load one)
 	TokenJobs     int                // jobs those token requests served
 	SimTokens     int
+	// JumioRequests counts the simulator's requests during the run (HTTP
+	// exchanges with "Jumio"; callbacks are the simulator's own requests).
+	JumioRequests int
+	// LoadBefore and LoadAfter are the machine's load averages (1, 5, 15
+	// minutes) around the run: the other work sharing the cores.
+	LoadBefore, LoadAfter string
 }
 
 // Rate is jobs per second from the first submission to the last decision.
@@ -58,43 +65,105 @@ type LowLoadResult struct {
 }
 
 func (b *runner) e2e(ctx context.Context) error {
-	s, err := b.stack(ctx, "e2e")
+	// The current pipeline first, with the 10%-load run and the token
+	// economy; then, with a baseline, the pairs in ABBA order (current,
+	// baseline, baseline, current, ...) so that a drift of the shared
+	// machine's speed hits both alike.
+	e, low, err := b.e2eRun(ctx, "e2e", "", true)
 	if err != nil {
 		return err
 	}
+	b.r.E2E, b.r.LowLoad = e, low
+	if b.base == nil {
+		return nil
+	}
+	cmp := &Comparison{Baseline: *b.base}
+	for i := 0; i < b.o.Pairs; i++ {
+		var p Pair
+		order := []bool{false, true} // baseline first in odd pairs
+		if i%2 == 1 {
+			order = []bool{true, false}
+		}
+		for _, current := range order {
+			if current && i == 0 {
+				p.New = e
+				continue
+			}
+			dir, name := b.base.BinDir, "e2e-base"
+			if current {
+				dir, name = "", "e2e"
+			}
+			r, _, err := b.e2eRun(ctx, name, dir, false)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			if current {
+				p.New = r
+			} else {
+				p.Base = r
+			}
+		}
+		b.o.Logf("pair %d: jobs/s %.0f vs %.0f (%.2f×), pipeline CPU/job %s vs %s ms (%.2f×)", i+1, p.New.Rate(), p.Base.Rate(),
+			frac(p.New.Rate(), p.Base.Rate()), ms(p.New.CPUPerJob(pipelineStages...)), ms(p.Base.CPUPerJob(pipelineStages...)), p.cpuRatio(pipelineStages...))
+		cmp.Pairs = append(cmp.Pairs, p)
+	}
+	b.r.Compare = cmp
+	return nil
+}
+
+// e2eRun runs the end-to-end measurement on a new stack: the current
+// binaries, or those in stageDir (a baseline's stages and simulator).
+// With low, it also measures the 10%-load latency and the token economy.
+func (b *runner) e2eRun(ctx context.Context, name, stageDir string, low bool) (E2EResult, LowLoadResult, error) {
+	var lowRes LowLoadResult
+	s, err := b.stack(ctx, name)
+	if err != nil {
+		return E2EResult{}, lowRes, err
+	}
 	defer s.Close()
+	if stageDir != "" {
+		s.StageBinDir = stageDir
+	}
 	if err := s.StartSim(ctx); err != nil {
-		return err
+		return E2EResult{}, lowRes, err
 	}
 	c := strconv.Itoa(b.o.Concurrency)
 	env := append([]string{"KYCPIPE_WORKER_CONCURRENCY=" + c, "KYCPIPE_RETRIEVER_CONCURRENCY=" + c}, unthrottled...)
 	if err := s.StartStages(ctx, env, "ingest", "worker", "retriever"); err != nil {
-		return err
+		return E2EResult{}, lowRes, err
 	}
 	nc, err := nats.Connect(s.NATSURL)
 	if err != nil {
-		return err
+		return E2EResult{}, lowRes, err
 	}
 	defer nc.Close()
 	subj := messages.MustSubjects("kyc")
-	e := E2EResult{Jobs: b.o.E2EJobs, Concurrency: b.o.Concurrency, CPU: map[string]time.Duration{}, Peak: map[string]int64{}, Tokens: map[string]float64{}}
+	e := E2EResult{Name: name, Jobs: b.o.E2EJobs, Concurrency: b.o.Concurrency, CPU: map[string]time.Duration{}, Peak: map[string]int64{}, Tokens: map[string]float64{}}
+	e.LoadBefore = loadAvg()
 
 	w, err := watchDecisions(nc, subj, e.Jobs)
 	if err != nil {
-		return err
+		return e, lowRes, err
 	}
+	simBefore, _ := s.SimStats()
 	before := s.Stats()
-	run := "e2e"
+	run := name
 	e.Submit = ClosedLoop(ctx, b.target(s.IngestAddr, run, w.markSent(run)), 64, 10*time.Minute, int64(e.Jobs))
 	e.SubmitElapsed = e.Submit.Elapsed
 	if ok := e.Submit.OK(); ok != e.Jobs {
-		return fmt.Errorf("%d of %d submissions accepted (%v, %d errors)", ok, e.Jobs, e.Submit.Status, e.Submit.Errors)
+		return e, lowRes, fmt.Errorf("%d of %d submissions accepted (%v, %d errors)", ok, e.Jobs, e.Submit.Status, e.Submit.Errors)
 	}
 	if err := w.wait(ctx, 10*time.Minute); err != nil {
-		return err
+		return e, lowRes, err
 	}
 	w.stop()
 	after := s.Stats()
+	if simAfter, err := s.SimStats(); err == nil {
+		for route, n := range simAfter.Requests {
+			e.JumioRequests += n - simBefore.Requests[route]
+		}
+	}
+	e.LoadAfter = loadAvg()
 	w.mu.Lock()
 	var last time.Time
 	for _, t := range w.decided {
@@ -110,37 +179,40 @@ func (b *runner) e2e(ctx context.Context) error {
 		e.CPU[name] = st.CPU - before[name].CPU
 		e.Peak[name] = st.PeakRSS
 	}
-	b.o.Logf("end to end: %d jobs in %s = %.0f jobs/s; pipeline CPU %s ms/job (+ nats %s, sim %s); p50 %s ms",
-		e.Jobs, e.Elapsed.Round(time.Millisecond), e.Rate(), ms(e.CPUPerJob(pipelineStages...)), ms(e.CPUPerJob("nats")), ms(e.CPUPerJob("jumiosim")), ms(e.Lat.P(0.5)))
+	b.o.Logf("%s: %d jobs in %s = %.0f jobs/s; pipeline CPU %s ms/job (+ nats %s, sim %s); p50 %s ms; load %s → %s",
+		name, e.Jobs, e.Elapsed.Round(time.Millisecond), e.Rate(), ms(e.CPUPerJob(pipelineStages...)), ms(e.CPUPerJob("nats")), ms(e.CPUPerJob("jumiosim")), ms(e.Lat.P(0.5)), e.LoadBefore, e.LoadAfter)
+	if !low {
+		return e, lowRes, nil
+	}
 
 	// 10% of that load, open loop: the latency a lightly loaded pipeline adds.
-	low := LowLoadResult{Rate: e.Rate() / 10}
-	low.Jobs = int(low.Rate * b.o.LowLoadFor.Seconds())
-	w, err = watchDecisions(nc, subj, low.Jobs)
+	lowRes = LowLoadResult{Rate: e.Rate() / 10}
+	lowRes.Jobs = int(lowRes.Rate * b.o.LowLoadFor.Seconds())
+	w, err = watchDecisions(nc, subj, lowRes.Jobs)
 	if err != nil {
-		return err
+		return e, lowRes, err
 	}
 	run = "low"
-	res := OpenLoop(ctx, b.target(s.IngestAddr, run, w.markSent(run)), 16, low.Rate, b.o.LowLoadFor)
-	if ok := res.OK(); ok != low.Jobs {
-		return fmt.Errorf("low load: %d of %d submissions accepted (%v)", ok, low.Jobs, res.Status)
+	res := OpenLoop(ctx, b.target(s.IngestAddr, run, w.markSent(run)), 16, lowRes.Rate, b.o.LowLoadFor)
+	if ok := res.OK(); ok != lowRes.Jobs {
+		return e, lowRes, fmt.Errorf("low load: %d of %d submissions accepted (%v)", ok, lowRes.Jobs, res.Status)
 	}
 	if err := w.wait(ctx, 5*time.Minute); err != nil {
-		return fmt.Errorf("low load: %w", err)
+		return e, lowRes, fmt.Errorf("low load: %w", err)
 	}
 	w.stop()
 	w.mu.Lock()
-	low.Lat = w.lat
+	lowRes.Lat = w.lat
 	w.mu.Unlock()
-	low.Lat.sort()
-	b.o.Logf("at %.0f jobs/s (10%%): submit to decision p50 %s ms, p99 %s ms", low.Rate, ms(low.Lat.P(0.5)), ms(low.Lat.P(0.99)))
+	lowRes.Lat.sort()
+	b.o.Logf("at %.0f jobs/s (10%%): submit to decision p50 %s ms, p99 %s ms", lowRes.Rate, ms(lowRes.Lat.P(0.5)), ms(lowRes.Lat.P(0.99)))
 
 	// Token economy over both runs.
-	e.TokenJobs = e.Jobs + low.Jobs
+	e.TokenJobs = e.Jobs + lowRes.Jobs
 	for _, st := range []string{"worker", "retriever"} {
 		v, err := s.Metric(st, "kycpipe_jumio_calls_total", `class="token"`)
 		if err != nil {
-			return err
+			return e, lowRes, err
 		}
 		e.Tokens[st] = v
 	}
@@ -150,8 +222,7 @@ func (b *runner) e2e(ctx context.Context) error {
 	for name, st := range s.Stats() {
 		e.Peak[name] = st.PeakRSS
 	}
-	b.r.E2E, b.r.LowLoad = e, low
-	return nil
+	return e, lowRes, nil
 }
 
 // BoundResult is the latency-bound run.

@@ -48,7 +48,15 @@ type Options struct {
 	// WebhookDeliveries is the number of decisions of the webhook
 	// throughput run (default 5000).
 	WebhookDeliveries int
-	ConsoleJobs       int // jobs seeded for the console step (default 1,000,000)
+	// Baseline is the commit the ingest and end-to-end steps are compared
+	// with, built from git (default DefaultBaseline; "none": no comparison).
+	Baseline string
+	// CacheDir holds baseline builds (default DefaultCacheDir()).
+	CacheDir string
+	// Pairs is the number of end-to-end pairs (current and baseline, in
+	// ABBA order) of the comparison (default 2).
+	Pairs       int
+	ConsoleJobs int // jobs seeded for the console step (default 1,000,000)
 }
 
 func (o Options) withDefaults() Options {
@@ -73,6 +81,13 @@ func (o Options) withDefaults() Options {
 	defi(&o.BurstJobs, 50000)
 	defi(&o.Concurrency, 256)
 	defi(&o.WebhookDeliveries, 5000)
+	defi(&o.Pairs, 2)
+	if o.Baseline == "" {
+		o.Baseline = DefaultBaseline
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = DefaultCacheDir()
+	}
 	defi(&o.ConsoleJobs, 1_000_000)
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -87,6 +102,7 @@ func Quick(o Options) Options {
 	o.CallLatency = 20 * time.Millisecond
 	o.ErasureStored, o.ErasureCount = 2000, 20
 	o.WebhookDeliveries = 300
+	o.Pairs = 1
 	o.ConsoleJobs = 5000
 	return o
 }
@@ -114,7 +130,15 @@ type Results struct {
 	Erasure ErasureResult
 
 	Webhooks WebhookResult
-	Console  ConsoleResult
+
+	// The comparison with the baseline commit (nil without one):
+	// BaselineIngest is its ingest in the same alternation as the
+	// reference and the current ingest; Compare the end-to-end pairs.
+	BaselineIngest map[int]LoadResult
+	Compare        *Comparison
+	// Loads are the machine's load averages around each step.
+	Loads   []LoadNote
+	Console ConsoleResult
 }
 
 // SweepPoint is one offered load of the sweep, for ingest and the reference.
@@ -136,6 +160,14 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		Machine:   fmt.Sprintf("%d CPUs (%s/%s), host %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host),
 		BodyBytes: len(jobBody("size", 0)), Reference: map[int]LoadResult{}, Ingest: map[int]LoadResult{}}
 	b := &runner{o: o, binDir: binDir, r: r}
+	if o.Baseline != "none" && (len(o.Only) == 0 || slices.Contains(o.Only, "ingest") || slices.Contains(o.Only, "e2e")) {
+		base, err := BuildBaseline(ctx, o.ModuleDir, o.Baseline, o.CacheDir, o.Logf)
+		if err != nil {
+			return nil, err
+		}
+		b.base = &base
+		r.BaselineIngest = map[int]LoadResult{}
+	}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -152,10 +184,13 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		if len(o.Only) > 0 && !slices.Contains(o.Only, st.name) {
 			continue
 		}
-		o.Logf("== %s", st.name)
+		o.Logf("== %s (load average %s)", st.name, loadAvg())
+		note := LoadNote{Step: st.name, At: time.Now().UTC(), Before: loadAvg()}
 		if err := st.fn(ctx); err != nil {
 			return r, fmt.Errorf("bench: %s: %w", st.name, err)
 		}
+		note.After = loadAvg()
+		r.Loads = append(r.Loads, note)
 	}
 	return r, nil
 }
@@ -165,6 +200,7 @@ type runner struct {
 	binDir string
 	r      *Results
 	n      int
+	base   *Baseline // nil: no comparison
 }
 
 func (b *runner) stack(ctx context.Context, name string) (*Stack, error) {
@@ -239,6 +275,14 @@ func (b *runner) ingest(ctx context.Context) error {
 	if err := s.StartStages(ctx, nil, "ingest"); err != nil {
 		return err
 	}
+	// The baseline's ingest, on the same nats-server (its own streams are
+	// those of the same prefix: both only publish jobs, nobody consumes).
+	baseAddr := ""
+	if b.base != nil {
+		if baseAddr, err = s.StartBaselineIngest(ctx, b.base.BinDir); err != nil {
+			return err
+		}
+	}
 	run := 0
 	measure := func(name, addr string, conns int) LoadResult {
 		run++
@@ -253,9 +297,12 @@ func (b *runner) ingest(ctx context.Context) error {
 		return res
 	}
 	for _, conns := range []int{64, 256} {
-		// Alternate, so that drift of a shared machine hits both alike.
+		// Alternate, so that drift of a shared machine hits all alike.
 		b.r.Reference[conns] = measure("ref", refAddr, conns)
 		b.r.Ingest[conns] = measure("ingest", s.IngestAddr, conns)
+		if baseAddr != "" {
+			b.r.BaselineIngest[conns] = measure("ingest-base", baseAddr, conns)
+		}
 	}
 	if st, err := s.Stat("ingest"); err == nil {
 		b.r.IngestPeak = st

@@ -24,7 +24,7 @@ import (
 // BuildBinaries compiles the pipeline's commands, the simulator and the
 // nats-server of the module's pinned version into binDir.
 func BuildBinaries(moduleDir, binDir string) error {
-	if err := procs.Build(moduleDir, binDir, false, "ingest", "worker", "retriever", "notifier", "jumiosim"); err != nil {
+	if err := goBuild(context.Background(), moduleDir, binDir, "ingest", "worker", "retriever", "notifier", "jumiosim"); err != nil {
 		return err
 	}
 	cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "nats-server"), "github.com/nats-io/nats-server/v2")
@@ -49,6 +49,9 @@ func NATSVersion(binDir string) string {
 // CPU time and memory can be read from /proc.
 type Stack struct {
 	binDir, dir string
+	// StageBinDir, when set, holds the stages' and the simulator's
+	// binaries (a baseline's); nats-server always comes from binDir.
+	StageBinDir string
 	APIKey      string
 	NATSURL     string
 	SimURL      string
@@ -110,13 +113,24 @@ func (s *Stack) StartSim(ctx context.Context, args ...string) error {
 	if err != nil {
 		return err
 	}
-	p, err := procs.StartArgs("jumiosim", filepath.Join(s.binDir, "jumiosim"), append([]string{"-addr", addr, "-log-format", "json"}, args...), nil, filepath.Join(s.dir, "jumiosim.log"))
+	args = append([]string{"-addr", addr, "-log-format", "json"}, args...)
+	if s.ProfileDir != "" && s.StageBinDir == "" {
+		args = append(args, "-cpu-profile", filepath.Join(s.ProfileDir, "jumiosim.pprof"))
+	}
+	p, err := procs.StartArgs("jumiosim", filepath.Join(s.stageBin(), "jumiosim"), args, nil, filepath.Join(s.dir, "jumiosim.log"))
 	if err != nil {
 		return err
 	}
 	s.procs["jumiosim"] = p
 	s.SimURL = "http://" + addr
 	return waitFor(ctx, 20*time.Second, func() bool { return httpOK(s.SimURL + "/_sim/stats") })
+}
+
+func (s *Stack) stageBin() string {
+	if s.StageBinDir != "" {
+		return s.StageBinDir
+	}
+	return s.binDir
 }
 
 // Env is the configuration every stage gets; extra settings override it.
@@ -154,7 +168,7 @@ func (s *Stack) StartStages(ctx context.Context, extra []string, stages ...strin
 		if s.ProfileDir != "" {
 			env = append(env, "KYCPIPE_CPU_PROFILE="+filepath.Join(s.ProfileDir, st+".pprof"))
 		}
-		p, err := procs.Start(st, filepath.Join(s.binDir, st), env, filepath.Join(s.dir, st+".log"))
+		p, err := procs.Start(st, filepath.Join(s.stageBin(), st), env, filepath.Join(s.dir, st+".log"))
 		if err != nil {
 			return err
 		}
@@ -169,6 +183,30 @@ func (s *Stack) StartStages(ctx context.Context, extra []string, stages ...strin
 		}
 	}
 	return nil
+}
+
+// BaselinePrefix is the subject prefix of a baseline ingest run beside the
+// current one on the same nats-server: its own streams and bucket, so that
+// neither pipeline's provisioning changes the other's.
+const BaselinePrefix = "kycbase"
+
+// StartBaselineIngest starts a baseline's ingest (process "ingest-base")
+// with its own HTTP address and subject prefix, and returns the address.
+func (s *Stack) StartBaselineIngest(ctx context.Context, baseBinDir string) (string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return "", err
+	}
+	env := append(s.env([]string{"KYCPIPE_HTTP_ADDR=" + addr, "KYCPIPE_SUBJECT_PREFIX=" + BaselinePrefix}), "KYCPIPE_METRICS_ADDR=127.0.0.1:0")
+	p, err := procs.Start("ingest-base", filepath.Join(baseBinDir, "ingest"), env, filepath.Join(s.dir, "ingest-base.log"))
+	if err != nil {
+		return "", err
+	}
+	s.procs["ingest-base"] = p
+	if err := waitFor(ctx, 30*time.Second, func() bool { return httpOK("http://"+addr+"/readyz") || !p.Running() }); err != nil || !p.Running() {
+		return "", fmt.Errorf("bench: baseline ingest did not become ready: %v\n%s", err, tail(p.Output(), 2000))
+	}
+	return addr, nil
 }
 
 // StartProcess starts another child process (the reference server).
@@ -244,7 +282,7 @@ func (s *Stack) SimStats() (jumiotest.Stats, error) {
 
 // Close stops the stages gracefully, then the simulator and NATS.
 func (s *Stack) Close() {
-	for _, name := range []string{"ingest", "worker", "retriever", "notifier", "reference", "jumiosim", "nats"} {
+	for _, name := range []string{"ingest", "ingest-base", "worker", "retriever", "notifier", "reference", "jumiosim", "nats"} {
 		if p, ok := s.procs[name]; ok {
 			p.Stop(15 * time.Second)
 		}

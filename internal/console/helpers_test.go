@@ -230,7 +230,9 @@ func (f *fixture) record(t *testing.T, id string) *pipeline.JobRecord {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, _, err := idx.Store().Get(context.Background(), id)
+	// As the console reads it: a job no worker has picked up yet has no
+	// record, and its pending message stands for it.
+	rec, err := pipeline.LookupJob(context.Background(), f.stack.JS, idx.Store(), f.subj, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -251,10 +251,12 @@ func (c *Console) loadJob(ctx context.Context, id string) (*pipeline.JobRecord, 
 	if !messages.ValidJobID(id) {
 		return nil, pipeline.ErrJobNotFound
 	}
-	// An unknown job is confirmed by the bucket stream's leader: a replica
-	// that has not seen a job accepted a moment before answers "none".
-	rec, _, err := c.store.GetConfirmed(ctx, id)
-	return rec, err
+	// A job accepted but not yet picked up by a worker has no record yet:
+	// its pending message stands for it (ACCEPTED). A job neither the
+	// replica nor the queue knows is confirmed by the bucket stream's
+	// leader: a replica that has not seen a job accepted a moment before
+	// answers "none".
+	return pipeline.LookupJob(ctx, c.js, c.store, c.subj, id)
 }
 
 // jobOrAnswer loads the job the path names; when it cannot, it answers

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -173,6 +174,17 @@ func (c *Console) jobs(w http.ResponseWriter, q request) {
 	if f.Q != "" {
 		d.Searched = true
 		recs, err := c.idx.Search(q.r.Context(), f.Q)
+		if err == nil && messages.ValidJobID(f.Q) && !slices.ContainsFunc(recs, func(r *pipeline.JobRecord) bool { return r.JobID == f.Q }) {
+			// A job accepted but not yet picked up by a worker has no
+			// record (nor index entries) yet: its pending message stands
+			// for it.
+			var pending *pipeline.JobRecord
+			if pending, err = pipeline.PendingJob(q.r.Context(), c.js, c.subj, f.Q); err == nil {
+				recs = append([]*pipeline.JobRecord{pending}, recs...)
+			} else if errors.Is(err, pipeline.ErrJobNotFound) {
+				err = nil
+			}
+		}
 		if err != nil {
 			c.unavailable(w, q.r, "the jobs", err)
 			return

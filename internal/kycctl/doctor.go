@@ -513,6 +513,21 @@ func (d *doctorRun) checkPermissions(ctx context.Context) {
 		}
 		return err
 	})
+	// A job accepted but not yet picked up by a worker is read from its
+	// message in the jobs queue, and a missing record is confirmed by the
+	// bucket stream's leader (status; submit's repeat check and erase read
+	// the same way).
+	probe("pending jobs and job records from the stream leader (status, jobs, submit, erase)", func(ctx context.Context) error {
+		store, err := e.jobStore(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = pipeline.LookupJob(ctx, e.js, store, e.subj, "kycctl-doctor-probe")
+		if errors.Is(err, pipeline.ErrJobNotFound) {
+			return nil
+		}
+		return err
+	})
 	for _, src := range []struct{ what, stream, filter string }{
 		{"lifecycle events (status, watch)", e.subj.StreamEvents(), e.subj.Events()},
 		{"decisions (status, watch)", e.subj.StreamDecisions(), e.subj.Decisions()},
@@ -542,7 +557,7 @@ func (d *doctorRun) checkPermissions(ctx context.Context) {
 		problems = append(problems, fmt.Sprintf("the server refused %d request subject(s)", len(d.violations)))
 	}
 	if len(problems) == 0 {
-		d.add("permissions", checkOK, "can read stream, consumer and bucket info, job records, events, decisions and dead letters")
+		d.add("permissions", checkOK, "can read stream, consumer and bucket info, job records, pending jobs, events, decisions and dead letters")
 		return
 	}
 	d.add("permissions", checkWarn, "%s (kycctl needs a user like deploy/nats's admin)", strings.Join(problems, "; "))

@@ -35,7 +35,8 @@ decision, or the poll that finds it done, is not counted), last Jumio status, de
 timeline), then every message the record lists (its lifecycle events, its decision and its dead
 letters), each by its stream sequence: no stream is scanned, however large. A message the record
 lists but the stream no longer holds (past the stream's retention, a replayed dead letter) is
-reported as gone.
+reported as gone. A job accepted but not yet picked up by a worker has no record yet: it is shown
+from its message in the jobs queue (ACCEPTED, its submission in the timeline).
 
 Web links and SDK tokens are bearer credentials of the end user: they are shown as "present".
 Dead letters show their stage, reason and error, not their payload (see kycctl dlq show).`,
@@ -102,7 +103,9 @@ func status(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	rec, _, err := store.Get(ctx, id)
+	// A job accepted but not yet picked up by a worker has no record yet:
+	// its pending message stands for it (ACCEPTED).
+	rec, err := pipeline.LookupJob(ctx, e.js, store, e.subj, id)
 	if errors.Is(err, pipeline.ErrJobNotFound) {
 		return fmt.Errorf("job %s not found (unknown, or its record expired)", id)
 	}
@@ -264,7 +267,10 @@ Columns: JOB, STATUS, UPDATED (last change of the record, what --older-than filt
 (since the job was created), REGION, CHANNEL, ACCOUNT, EXECUTION, ERROR (last error code).
 Reads the job index (KYC_INDEX) in the order jobs last changed state, and the records of the jobs
 it lists: with --older-than it stops at the first job that moved since, and with --limit at the
-limit, so a listing costs the jobs it shows, not the number of jobs stored.`,
+limit, so a listing costs the jobs it shows, not the number of jobs stored. ACCEPTED also lists the
+jobs accepted but not yet picked up by a worker (they have no record yet), read from their messages
+in the jobs queue (KYC_JOBS) in the order they were submitted: a queue that no worker drains shows
+here.`,
 		flags: func(o *opts, s *config.Set) {
 			s.String(&o.state, "state", "", "", "only jobs in this state (comma-separated; AWAITING_CALLBACK = LAUNCHED or FINALIZED)")
 			s.Duration(&o.olderThan, "older-than", "", 0, "only jobs whose record has not changed for this long (e.g. 15m)")
@@ -272,6 +278,21 @@ limit, so a listing costs the jobs it shows, not the number of jobs stored.`,
 		},
 		run: jobs,
 	}
+}
+
+// pendingJobs returns the jobs accepted but not yet picked up by a worker
+// (pipeline.PendingJobs), oldest first, that q's cut (ChangedBefore: their
+// submission) and limit keep.
+func pendingJobs(ctx context.Context, e *env, store *pipeline.JobStore, q pipeline.JobQuery) ([]*pipeline.JobRecord, error) {
+	var out []*pipeline.JobRecord
+	err := pipeline.PendingJobs(ctx, e.js, store, e.subj, func(r *pipeline.JobRecord) bool {
+		if !q.ChangedBefore.IsZero() && !lastChange(r).Before(q.ChangedBefore) {
+			return false // oldest first: the rest are newer still
+		}
+		out = append(out, r)
+		return q.Limit == 0 || len(out) < q.Limit
+	})
+	return out, err
 }
 
 // lastChange is when a record last changed: a record no worker has
@@ -352,6 +373,15 @@ func jobs(ctx context.Context, e *env) error {
 			return err
 		}
 		recs = append(recs, found...)
+	}
+	if states == nil || states[pipeline.StatusAccepted] {
+		// A job no worker has picked up yet has no record, so the index
+		// does not list it: its message in the jobs queue stands for it.
+		pending, err := pendingJobs(ctx, e, idx.Store(), q)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, pending...)
 	}
 	rows := []jobRow{}
 	for _, r := range recs {

@@ -220,10 +220,17 @@ func TestDoctorPermissions(t *testing.T) {
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>", "kyc.decisions.>", "kyc.events.>"}},
 	}
+	// Everything but reading messages of the jobs queue and job records
+	// from the bucket stream's leader (STREAM.MSG.GET).
+	noQueue := &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.STREAM.MSG.GET.KYC_JOBS", "$JS.API.STREAM.MSG.GET.KV_KYC_JOBS_STATE"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{">"}},
+	}
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
 		NoLog: true, NoSigs: true, Users: []*server.User{
 			{Username: "admin", Password: "admin-pw"},
 			{Username: "reader", Password: "reader-pw", Permissions: reader},
+			{Username: "noqueue", Password: "noqueue-pw", Permissions: noQueue},
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +264,7 @@ func TestDoctorPermissions(t *testing.T) {
 	}
 	c := d.find(t, "permissions")
 	for _, want := range []string{"cannot read the info of 7 stream(s) KYC_JOBS, KYC_CALLBACKS, KYC_RETRIEVE, KYC_DLQ, KYC_ADVISORIES, KYC_WEBHOOKS, KYC_WEBHOOK_LOG",
-		"5 consumer(s)", "4 kv bucket(s)", "1 object store(s)", "job records", "dead letters", "the server refused"} {
+		"5 consumer(s)", "4 kv bucket(s)", "1 object store(s)", "job records", "pending jobs", "dead letters", "the server refused"} {
 		if !strings.Contains(c.Detail, want) {
 			t.Errorf("permissions lacks %q: %+v", want, c)
 		}
@@ -266,6 +273,21 @@ func TestDoctorPermissions(t *testing.T) {
 		t.Errorf("permissions: %+v", c)
 	}
 	lacks(t, r, "reader-pw")
+
+	// A user who may read job records with direct gets but not the jobs
+	// queue's messages nor the bucket's leader is told which reads fail:
+	// a pending job (status, submit, erase) and the leader's confirmation.
+	r = kycctlRun(t, ctx, as("noqueue", "noqueue-pw"), nil, "doctor", "--json", "--sample", "0", "--check-timeout", "1s")
+	d = decodeJSON[doctorJSON](t, result{out: r.out})
+	c = d.find(t, "permissions")
+	for _, want := range []string{"pending jobs and job records from the stream leader (status, jobs, submit, erase)", "the server refused 1 request subject(s)"} {
+		if !strings.Contains(c.Detail, want) {
+			t.Errorf("permissions without the jobs queue lacks %q: %+v", want, c)
+		}
+	}
+	if c.Status != "WARN" || strings.Contains(c.Detail, "cannot read the info") || strings.Contains(c.Detail, "job records (status") {
+		t.Errorf("permissions without the jobs queue: %+v", c)
+	}
 
 	if r := kycctlRun(t, ctx, as("reader", "wrong"), nil, "doctor", "--json"); r.err == nil || !strings.Contains(r.out, "Authorization Violation") {
 		t.Errorf("wrong NATS password: %s", r)

@@ -1,10 +1,5 @@
 package messages
 
-import (
-	"bytes"
-	"encoding/json"
-)
-
 // Message is a payload the pipeline publishes: a [VerificationRequest],
 // [Event], [CallbackReceived], [DecisionEvent] or [RetrievalTask]. The set
 // is closed: only this package's types implement it.
@@ -26,11 +21,19 @@ func (t *RetrievalTask) stamp()       { t.Schema = SchemaRetrievalTask }
 // body accepted at the door could exceed the size a stream accepts.
 func Marshal(m Message) ([]byte, error) {
 	m.stamp()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return nil, err
+	if b, ok := appendMessage(make([]byte, 0, 512), m); ok {
+		return b, nil
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return encodeJSON(m, false)
+}
+
+// appendMessage writes m with the hand-written encoders (the bytes
+// encoding/json writes); false: m holds a value they leave to
+// encoding/json.
+func appendMessage(b []byte, m Message) ([]byte, bool) {
+	switch v := m.(type) {
+	case *VerificationRequest:
+		return appendRequest(b, v, false)
+	}
+	return b, false
 }

@@ -216,8 +216,14 @@ func ObjectName(jobID, nonce, classifier string) string {
 // call Validate.
 func DecodeRequest(b []byte) (*VerificationRequest, error) {
 	var r VerificationRequest
-	if err := strictDecode(b, &r); err != nil {
-		return nil, err
+	if !decodeRequestFast(b, &r) {
+		// Anything the fast path does not take (an error above all) is
+		// decoded by encoding/json, whose result and errors are the
+		// contract.
+		r = VerificationRequest{}
+		if err := strictDecode(b, &r); err != nil {
+			return nil, err
+		}
 	}
 	if r.Schema != "" && r.Schema != SchemaVerification {
 		return nil, inputError(ErrUnsupportedSchema, fmt.Sprintf("%q (want %s)", truncate(r.Schema, 64), SchemaVerification))

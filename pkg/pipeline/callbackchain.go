@@ -40,8 +40,11 @@ func (r *Retriever) chainSpan() time.Duration {
 
 // inChain runs a callback's retrieval if the callback holds, or can take,
 // its execution's chain claim; else it acknowledges the callback. A chain
-// that ends (acknowledged or terminated) releases the claim.
-func (r *Retriever) inChain(ctx context.Context, m jetstream.Msg, executionID string, log *zap.Logger, retrieve func(context.Context) outcome) outcome {
+// that ends (acknowledged or terminated) without a decision releases the
+// claim; after a decision (decided reports one) it is left to lapse: every
+// later callback for the execution finds the job decided before it asks
+// for the claim.
+func (r *Retriever) inChain(ctx context.Context, m jetstream.Msg, executionID string, log *zap.Logger, retrieve func(context.Context) outcome, decided func() bool) outcome {
 	md, err := m.Metadata()
 	if err != nil {
 		return retrieve(ctx) // not a JetStream message: nothing to claim with
@@ -58,7 +61,7 @@ func (r *Retriever) inChain(ctx context.Context, m jetstream.Msg, executionID st
 		return ack()
 	}
 	o := retrieve(ctx)
-	if o.action == actAck || o.action == actTerminate {
+	if (o.action == actAck || o.action == actTerminate) && !decided() {
 		r.releaseChain(context.WithoutCancel(ctx), executionID, seq)
 	}
 	return o
@@ -72,6 +75,13 @@ func (r *Retriever) claimChain(ctx context.Context, executionID string, seq uint
 	val, err := json.Marshal(chainClaim{Seq: seq, Until: now.Add(r.chainSpan()).UTC()})
 	if err != nil {
 		return false, err
+	}
+	// Usually the execution's first callback: the claim is created in one
+	// request, without reading first.
+	if _, err := kv.Create(ctx, key, val); err == nil {
+		return true, nil
+	} else if !errors.Is(err, jetstream.ErrKeyExists) {
+		return false, fmt.Errorf("pipeline: create chain claim: %w", err)
 	}
 	for range 5 {
 		e, err := kv.Get(ctx, key)

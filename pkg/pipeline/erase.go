@@ -45,16 +45,22 @@ type ErasureRequest struct {
 
 // RequestErasure queues the erasure of a job and marks it ERASING. It
 // returns the job's record: ERASING (queued now or before) or ERASED (done
-// before; nothing queued). It returns ErrJobNotFound for a job the bucket
-// stream's leader does not know either.
+// before; nothing queued). It returns ErrJobNotFound for a job that has
+// neither a record (the bucket stream's leader confirms) nor a pending job
+// message. A job accepted but not yet picked up by a worker has no record
+// yet: its record is created from its pending message (see [PendingJob]),
+// so that the worker that takes the message finds the job erasing and
+// acks it without a Jumio call (which removes it from the work queue; the
+// eraser waits for that).
 func RequestErasure(ctx context.Context, js jetstream.JetStream, store *JobStore, subj messages.Subjects, req ErasureRequest) (*JobRecord, error) {
 	rec, rev, err := store.Get(ctx, req.JobID)
 	if errors.Is(err, ErrJobNotFound) {
 		// A direct get may be answered by a replica that has not seen the
 		// record yet (a job accepted a moment before, a replica that was
 		// cut off): "unknown job" refuses an erasure, so the bucket
-		// stream's leader confirms it (found by the chaosnet soak).
-		rec, rev, err = store.getLatest(ctx, req.JobID)
+		// stream's leader confirms it (found by the chaosnet soak), and
+		// a job without a record may still be pending.
+		rec, rev, err = recordPending(ctx, js, store, subj, req.JobID)
 	}
 	if err != nil {
 		return nil, err
@@ -83,6 +89,25 @@ func RequestErasure(ctx context.Context, js jetstream.JetStream, store *JobStore
 		return nil
 	})
 	return rec, err
+}
+
+// recordPending creates the record of a job whose message is pending (no
+// worker has created it yet), or returns the record the worker created
+// meanwhile; ErrJobNotFound when there is neither.
+func recordPending(ctx context.Context, js jetstream.JetStream, store *JobStore, subj messages.Subjects, jobID string) (*JobRecord, uint64, error) {
+	pending, err := PendingJob(ctx, js, subj, jobID)
+	if errors.Is(err, ErrJobNotFound) {
+		// Taken by a worker meanwhile, or unknown: the leader says which.
+		return store.getLatest(ctx, jobID)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	rec, rev, err := store.Create(ctx, pending)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		err = nil // the worker created it first: that one
+	}
+	return rec, rev, err
 }
 
 // eraser carries out erasure tasks (a consumer of the worker stage).

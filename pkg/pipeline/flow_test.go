@@ -219,7 +219,11 @@ func TestJumioBadRequestIsTerminal(t *testing.T) {
 	if _, err := messages.DecodeRequest(dl.Raw); err != nil {
 		t.Errorf("dead letter does not carry the original job: %v", err)
 	}
-	if v := b.job(t, jobID); v.Status != pipeline.StatusFailed || v.Error == nil {
+	// failJob publishes the failed event before it writes FAILED (the
+	// record lists the event, for erasure): the record follows.
+	var v pipeline.JobView
+	pipelinetest.Eventually(t, waitLong, func() bool { v = b.job(t, jobID); return v.Status == pipeline.StatusFailed }, "job not FAILED")
+	if v.Error == nil || v.Error.Code != messages.ErrCodeJumioRejected {
 		t.Errorf("job view = %+v", v)
 	}
 	// Terminated, not retried: nothing is pending and Jumio saw one call.

@@ -154,8 +154,8 @@ func TestFullJobsStreamRefusesSubmissions(t *testing.T) {
 
 // When JetStream's store limit (max_file_store) is reached, every write
 // fails with "insufficient resources": ingest answers 503 + Retry-After
-// and stores nothing, and a worker that meanwhile created a Jumio account
-// keeps the job until the account can be recorded. Once space is freed (here
+// and stores nothing, and a worker that takes a queued job meanwhile keeps
+// it, without calling Jumio, until its record can be created. Once space is freed (here
 // by deleting the stream that filled the store), every job is decided with
 // one account, and the refused job goes through on retry. The limit is set
 // from the store's actual usage after provisioning, so the test holds
@@ -226,12 +226,23 @@ func TestFullStoreRefusesSubmissionsAndResumes(t *testing.T) {
 		t.Logf("store limit %d bytes, %d used: submission refused with 503, Retry-After %ss", limit, ai.Store, full.header.Get("Retry-After"))
 	}
 
-	// A worker takes the queued jobs while the store is full: Jumio accounts
-	// are created, but no checkpoint can be written, so no job advances.
+	// A worker takes the queued jobs while the store is full: it cannot
+	// create their records (the job message is the record of acceptance
+	// until then), so it makes no Jumio call and no job advances.
 	if _, err := b.stack.AddWorker(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.Eventually(t, waitLong, func() bool { return b.sim.Stats().AccountsCreated >= 1 }, "no worker reached Jumio")
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		c, err := b.stack.JS.Consumer(ctx, b.subj.StreamJobs(), pipeline.ConsumerWorker)
+		if err != nil {
+			return false
+		}
+		ci, err := c.Info(ctx)
+		return err == nil && ci.Delivered.Consumer >= uint64(len(accepted))
+	}, "no worker took the queued jobs")
+	if n := b.sim.Stats().AccountsCreated; n != 0 {
+		t.Errorf("%d Jumio accounts created for jobs whose records cannot be stored", n)
+	}
 	for ref, id := range accepted {
 		if v := b.job(t, id); v.Status != pipeline.StatusAccepted {
 			t.Errorf("%s advanced to %s while nothing can be stored", ref, v.Status)

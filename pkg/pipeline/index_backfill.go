@@ -107,9 +107,7 @@ func (x *JobIndex) publishIfNone(ctx context.Context, subject string, data []byt
 	_, err := x.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(0))
 	// A subject that holds a message: 10071, or 10164 on a replicated
 	// stream (nats.go's jetstream/errors.go).
-	var api *jetstream.APIError
-	if errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+	if subjectHoldsMessage(err) {
 		return false, nil
 	}
 	return err == nil, err

@@ -46,11 +46,12 @@ func (in *Ingest) submit(w http.ResponseWriter, r *http.Request) {
 	var req *messages.VerificationRequest
 	var images []pendingImage
 	var p *Problem
+	newID := false
 	switch mt {
 	case "application/json":
 		req, images, p = in.readJSON(w, r)
 	case "multipart/form-data":
-		req, images, p = in.readMultipart(storeContext(r), w, r, params["boundary"])
+		req, images, newID, p = in.readMultipart(storeContext(r), w, r, params["boundary"])
 	default:
 		p = &Problem{Type: ProblemUnsupportedType, Status: http.StatusUnsupportedMediaType,
 			Detail: "send application/json, or multipart/form-data with a request part and image parts"}
@@ -73,7 +74,7 @@ func (in *Ingest) submit(w http.ResponseWriter, r *http.Request) {
 		in.unavailable(w, "cannot store the job now", err)
 		return
 	}
-	in.respondSubmit(ctx, w, req, images, key)
+	in.respondSubmit(ctx, w, req, images, key, newID)
 }
 
 // pendingImage is an image read from the request, to be stored.
@@ -208,9 +209,11 @@ func ImageType(b []byte) (string, bool) {
 // readMultipart reads a multipart submission: a "request" part with the JSON
 // first, then FRONT, BACK and FACE file parts, each streamed into the image
 // store (never held in memory whole).
-func (in *Ingest) readMultipart(ctx context.Context, w http.ResponseWriter, r *http.Request, boundary string) (*messages.VerificationRequest, []pendingImage, *Problem) {
+//
+// newID says the job was given a new ID (the request part named none).
+func (in *Ingest) readMultipart(ctx context.Context, w http.ResponseWriter, r *http.Request, boundary string) (*messages.VerificationRequest, []pendingImage, bool, *Problem) {
 	if boundary == "" {
-		return nil, nil, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "multipart body without a boundary"}
+		return nil, nil, false, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "multipart body without a boundary"}
 	}
 	limit := in.cfg.MaxBodyBytes + 3*in.cfg.MaxImageBytes + 64<<10
 	mr := multipart.NewReader(http.MaxBytesReader(w, r.Body, limit), boundary)
@@ -218,6 +221,7 @@ func (in *Ingest) readMultipart(ctx context.Context, w http.ResponseWriter, r *h
 		Detail: fmt.Sprintf("the request part is limited to %d bytes and each image to %d bytes", in.cfg.MaxBodyBytes, in.cfg.MaxImageBytes)}
 	var req *messages.VerificationRequest
 	var imgs []pendingImage
+	newID := false
 	nonce := newNonce()
 	cleanup := func() { in.deleteObjects(context.WithoutCancel(ctx), imgs) }
 	for {
@@ -229,66 +233,66 @@ func (in *Ingest) readMultipart(ctx context.Context, w http.ResponseWriter, r *h
 			cleanup()
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, nil, tooLarge
+				return nil, nil, false, tooLarge
 			}
-			return nil, nil, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "malformed multipart body"}
+			return nil, nil, false, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "malformed multipart body"}
 		}
 		name := part.FormName()
 		switch {
 		case name == "request":
 			if req != nil {
 				cleanup()
-				return nil, nil, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "more than one request part"}
+				return nil, nil, false, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "more than one request part"}
 			}
 			body, err := io.ReadAll(io.LimitReader(part, in.cfg.MaxBodyBytes+1))
 			if err != nil || int64(len(body)) > in.cfg.MaxBodyBytes {
 				cleanup()
-				return nil, nil, tooLarge
+				return nil, nil, false, tooLarge
 			}
 			var p *Problem
 			if req, p = decodeOnly(body); p != nil {
 				cleanup()
-				return nil, nil, p
+				return nil, nil, false, p
 			}
 			if len(req.Parts) > 0 {
 				cleanup()
-				return nil, nil, validationProblem(jumio.FieldError{Field: "parts", Code: jumio.CodeInvalidValue, Message: "send images as file parts, not in the request JSON, in a multipart submission"})
+				return nil, nil, false, validationProblem(jumio.FieldError{Field: "parts", Code: jumio.CodeInvalidValue, Message: "send images as file parts, not in the request JSON, in a multipart submission"})
 			}
 			// Name the job now: its images are stored under its ID.
-			PrepareRequest(req, r.Header.Get("Idempotency-Key"), in.cfg.DefaultRegion, in.now())
+			newID = PrepareRequest(req, r.Header.Get("Idempotency-Key"), in.cfg.DefaultRegion, in.now())
 		case name == jumio.PartFront || name == jumio.PartBack || name == jumio.PartFace:
 			if req == nil {
 				cleanup()
-				return nil, nil, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "the request part must come before the image parts"}
+				return nil, nil, false, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "the request part must come before the image parts"}
 			}
 			for _, im := range imgs {
 				if im.classifier == name {
 					cleanup()
-					return nil, nil, validationProblem(jumio.FieldError{Field: name, Code: jumio.CodeInvalidValue, Message: "each image may be sent once"})
+					return nil, nil, false, validationProblem(jumio.FieldError{Field: name, Code: jumio.CodeInvalidValue, Message: "each image may be sent once"})
 				}
 			}
 			if p := checkBeforeStore(req, imgs, name); p != nil {
 				cleanup()
-				return nil, nil, p
+				return nil, nil, false, p
 			}
 			if fields := CheckUploadRules(req, append(classifiersOf(imgs), name)); len(fields) > 0 {
 				cleanup()
-				return nil, nil, validationProblem(fields...)
+				return nil, nil, false, validationProblem(fields...)
 			}
 			img, p := in.storeImage(ctx, req.JobID, nonce, name, part)
 			if p != nil {
 				cleanup()
-				return nil, nil, p
+				return nil, nil, false, p
 			}
 			imgs = append(imgs, img)
 		default:
 			cleanup()
-			return nil, nil, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "unexpected multipart field; expected request, FRONT, BACK, FACE"}
+			return nil, nil, false, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "unexpected multipart field; expected request, FRONT, BACK, FACE"}
 		}
 	}
 	if req == nil {
 		cleanup()
-		return nil, nil, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "missing the request part"}
+		return nil, nil, false, &Problem{Type: ProblemInvalidBody, Status: http.StatusBadRequest, Detail: "missing the request part"}
 	}
 	// Validate with the images in place (an API job may carry only images).
 	for _, im := range imgs {
@@ -298,9 +302,9 @@ func (in *Ingest) readMultipart(ctx context.Context, w http.ResponseWriter, r *h
 	req.Parts = nil
 	if p != nil {
 		cleanup()
-		return nil, nil, p
+		return nil, nil, false, p
 	}
-	return req, imgs, nil
+	return req, imgs, newID, nil
 }
 
 // storeImage streams one multipart image into the image store.
@@ -338,8 +342,10 @@ func newNonce() string {
 
 // respondSubmit stores the job and answers. The 202 is written only after
 // JetStream acknowledged the job message.
-func (in *Ingest) respondSubmit(ctx context.Context, w http.ResponseWriter, req *messages.VerificationRequest, imgs []pendingImage, idemKey string) {
-	PrepareRequest(req, idemKey, in.cfg.DefaultRegion, in.now())
+func (in *Ingest) respondSubmit(ctx context.Context, w http.ResponseWriter, req *messages.VerificationRequest, imgs []pendingImage, idemKey string, newID bool) {
+	if PrepareRequest(req, idemKey, in.cfg.DefaultRegion, in.now()) {
+		newID = true
+	}
 	// Images from JSON go to the store too, under this submission's nonce.
 	nonce := newNonce()
 	var parts []messages.Part
@@ -367,7 +373,7 @@ func (in *Ingest) respondSubmit(ctx context.Context, w http.ResponseWriter, req 
 		writeProblem(w, *p)
 		return
 	}
-	res, err := in.submitter.Submit(ctx, req, "submitted over HTTP")
+	res, err := in.submitter.submit(ctx, req, "submitted over HTTP", newID)
 	bg := context.WithoutCancel(ctx)
 	switch {
 	case errors.Is(err, ErrJobConflict):
@@ -382,7 +388,9 @@ func (in *Ingest) respondSubmit(ctx context.Context, w http.ResponseWriter, req 
 		}
 		writeProblem(w, Problem{Type: ProblemConflict, Status: http.StatusConflict, Detail: detail})
 	case err != nil:
-		in.deleteObjects(bg, imgs)
+		if !errors.Is(err, errStoredUnconfirmed) {
+			in.deleteObjects(bg, imgs) // nothing refers to them
+		}
 		in.unavailable(w, "cannot store the job now", err)
 	case res.Repeated:
 		if !res.Stored {

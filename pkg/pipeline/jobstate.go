@@ -355,7 +355,7 @@ func (s *JobStore) get(ctx context.Context, jobID string, latest bool) (*JobReco
 		return nil, 0, fmt.Errorf("pipeline: read job record: %w", err)
 	}
 	var r JobRecord
-	if err := json.Unmarshal(value, &r); err != nil {
+	if err := decodeRecord(value, &r); err != nil {
 		return nil, 0, fmt.Errorf("pipeline: decode job record: %w", err)
 	}
 	return &r, rev, nil

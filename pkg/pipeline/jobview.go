@@ -78,9 +78,12 @@ func (in *Ingest) status(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), in.cfg.PublishTimeout)
 	defer cancel()
-	// A replica that has not seen the record yet answers "none" for a job
-	// accepted a moment before: the leader confirms a 404.
-	rec, _, err := in.store.GetConfirmed(ctx, id)
+	rec, err := in.lookupJob(ctx, id)
+	if errors.Is(err, ErrJobNotFound) {
+		// A replica that has not seen the record yet answers "none" for a
+		// job accepted a moment before: the leader confirms a 404.
+		rec, _, err = in.store.getLatest(ctx, id)
+	}
 	if errors.Is(err, ErrJobNotFound) {
 		writeProblem(w, Problem{Type: ProblemNotFound, Status: http.StatusNotFound, Detail: "unknown job"})
 		return

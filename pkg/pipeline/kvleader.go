@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -40,6 +41,12 @@ type leaderReader struct {
 // newLeaderReader returns the leader reader of bucket, using js's connection
 // and API prefix (or domain).
 func newLeaderReader(js jetstream.JetStream, bucket string) *leaderReader {
+	return &leaderReader{nc: js.Conn(), apiSubj: msgGetSubject(js, "KV_"+bucket), keyPrefix: "$KV." + bucket + "."}
+}
+
+// msgGetSubject is the STREAM.MSG.GET request subject of stream, under js's
+// API prefix (or domain).
+func msgGetSubject(js jetstream.JetStream, stream string) string {
 	o := js.Options()
 	prefix := jetstream.DefaultAPIPrefix
 	switch {
@@ -51,7 +58,7 @@ func newLeaderReader(js jetstream.JetStream, bucket string) *leaderReader {
 	case o.Domain != "":
 		prefix = "$JS." + o.Domain + ".API."
 	}
-	return &leaderReader{nc: js.Conn(), apiSubj: prefix + "STREAM.MSG.GET.KV_" + bucket, keyPrefix: "$KV." + bucket + "."}
+	return prefix + "STREAM.MSG.GET." + stream
 }
 
 // errCodeNoMessage is JetStream's "no message found" (10037).
@@ -76,43 +83,78 @@ type msgGetResponse struct {
 // jetstream.ErrKeyNotFound when the key has none or its latest entry is a
 // delete or purge marker.
 func (l *leaderReader) get(ctx context.Context, key string) ([]byte, uint64, error) {
+	m, err := lastMsgFromLeader(ctx, l.nc, l.apiSubj, l.keyPrefix+key)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, 0, jetstream.ErrKeyNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s from the stream leader: %w", key, err)
+	}
+	if m.header.Get("KV-Operation") != "" || m.header.Get(jetstream.MarkerReasonHeader) != "" {
+		return nil, 0, jetstream.ErrKeyNotFound
+	}
+	return m.data, m.seq, nil
+}
+
+// leaderMsg is a message read from a stream's leader.
+type leaderMsg struct {
+	subject string
+	seq     uint64
+	header  nats.Header
+	data    []byte
+}
+
+// lastMsgFromLeader returns the last message on subject of the stream whose
+// STREAM.MSG.GET subject is apiSubj (see msgGetSubject): one request, which
+// only the stream's leader answers. It returns jetstream.ErrMsgNotFound when
+// the subject holds no message.
+func lastMsgFromLeader(ctx context.Context, nc *nats.Conn, apiSubj, subject string) (*leaderMsg, error) {
+	return msgFromLeader(ctx, nc, apiSubj, msgGetRequest{LastBySubject: subject})
+}
+
+// msgGetRequest is a STREAM.MSG.GET request: the last message on a subject,
+// or the first at or after a sequence on subjects matching a filter.
+type msgGetRequest struct {
+	Seq           uint64 `json:"seq,omitempty"`
+	LastBySubject string `json:"last_by_subj,omitempty"`
+	NextBySubject string `json:"next_by_subj,omitempty"`
+}
+
+// msgFromLeader sends one STREAM.MSG.GET request to the stream's leader; a
+// missing message is jetstream.ErrMsgNotFound.
+func msgFromLeader(ctx context.Context, nc *nats.Conn, apiSubj string, get msgGetRequest) (*leaderMsg, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, defaultLeaderReadTimeout)
 		defer cancel()
 	}
-	req, err := json.Marshal(struct {
-		LastBySubject string `json:"last_by_subj"`
-	}{l.keyPrefix + key})
+	req, err := json.Marshal(get)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	msg, err := l.nc.RequestWithContext(ctx, l.apiSubj, req)
+	msg, err := nc.RequestWithContext(ctx, apiSubj, req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("read %s from the stream leader: %w", key, err)
+		return nil, err
 	}
 	var resp msgGetResponse
 	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return nil, 0, fmt.Errorf("read %s from the stream leader: %w", key, err)
+		return nil, err
 	}
 	switch {
 	case resp.Error != nil && resp.Error.ErrCode == errCodeNoMessage:
-		return nil, 0, jetstream.ErrKeyNotFound
+		return nil, jetstream.ErrMsgNotFound
 	case resp.Error != nil:
-		return nil, 0, fmt.Errorf("read %s from the stream leader: %w", key, &leaderReadError{code: resp.Error.Code, errCode: resp.Error.ErrCode, desc: resp.Error.Description})
+		return nil, &leaderReadError{code: resp.Error.Code, errCode: resp.Error.ErrCode, desc: resp.Error.Description}
 	case resp.Message == nil:
-		return nil, 0, fmt.Errorf("read %s from the stream leader: %w", key, jetstream.ErrInvalidJetStreamResponse)
+		return nil, jetstream.ErrInvalidJetStreamResponse
 	}
+	m := &leaderMsg{subject: resp.Message.Subject, seq: resp.Message.Sequence, data: resp.Message.Data}
 	if len(resp.Message.Header) > 0 {
-		h, err := nats.DecodeHeadersMsg(resp.Message.Header)
-		if err != nil {
-			return nil, 0, fmt.Errorf("read %s from the stream leader: %w", key, err)
-		}
-		if h.Get("KV-Operation") != "" || h.Get(jetstream.MarkerReasonHeader) != "" {
-			return nil, 0, jetstream.ErrKeyNotFound
+		if m.header, err = nats.DecodeHeadersMsg(resp.Message.Header); err != nil {
+			return nil, err
 		}
 	}
-	return resp.Message.Data, resp.Message.Sequence, nil
+	return m, nil
 }
 
 // leaderReadError is an error JetStream answered a leader read with (a

@@ -107,6 +107,17 @@ func answered(err error) bool {
 	return errors.As(err, &api)
 }
 
+// subjectHoldsMessage reports whether err is JetStream's refusal of a
+// publish whose expected last sequence per subject did not hold (here
+// always 0: the subject holds a message already). A single-replica stream
+// answers 10071; a replicated (R3) one answers 10164 instead (nats.go's
+// jetstream/errors.go), so both are that refusal.
+func subjectHoldsMessage(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
 // confirm publishes o again until JetStream answers, for up to confirmFor:
 // a message that was stored answers as a duplicate with its sequence. The
 // sequence is what an erasure needs: an event stored without its sequence

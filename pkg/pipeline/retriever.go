@@ -135,7 +135,7 @@ func (r *Retriever) handleCallback(ctx context.Context, m jetstream.Msg) outcome
 	a := &attempt{r: r, m: m, rec: rec, rev: rev, trigger: "callback", receivedAt: cr.ReceivedAt, log: log}
 	// Callbacks have their own lane of the retrieval rate limit: they never
 	// queue behind polls (§10.8).
-	return r.inChain(withCallbackPriority(ctx), m, cb.WorkflowExecution.ID, log, a.retrieve)
+	return r.inChain(withCallbackPriority(ctx), m, cb.WorkflowExecution.ID, log, a.retrieve, func() bool { return a.decided })
 }
 
 // unknownExecution handles a callback for an execution no job knows: it is
@@ -246,6 +246,8 @@ type attempt struct {
 	// deadline of a poll task; pastDeadline: this is the last look.
 	deadline     time.Time
 	pastDeadline bool
+	// decided: the job's record says DECIDED after this attempt.
+	decided bool
 }
 
 // retrieve reads the execution's status and, once it is terminal, its
@@ -340,6 +342,7 @@ func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcom
 		log.Warn("decision published but not recorded; will retry (the republish is deduplicated)", zap.Error(err))
 		return retry(r.backoff.Delay(deliveries(m)))
 	}
+	a.decided = true
 	if pubAck.Duplicate {
 		log.Debug("decision already published", zap.String("trigger", a.trigger))
 		return ack()

@@ -100,7 +100,8 @@ func (r *jobRun) reload(ctx context.Context) error {
 // mayBeStale reports whether this delivery's record may be older than
 // what an earlier delivery of the job recorded: a redelivery, a held job
 // published again, or a replay. (On a first delivery the record is the one
-// ingest created.)
+// the worker just created from the message, or, when one existed, read by
+// Create from the stream leader.)
 func (r *jobRun) mayBeStale() bool {
 	h := r.m.Headers()
 	return deliveries(r.m) > 1 || h.Get(messages.HeaderRequeueOf) != "" || h.Get(messages.HeaderReplayOf) != ""
@@ -565,6 +566,7 @@ func (r *jobRun) acquisitionOver(ctx context.Context, callErr error) (bool, erro
 func (r *jobRun) finish(ctx context.Context) error {
 	w := r.w
 	api := r.rec.Channel == messages.ChannelAPI
+	finalizedNow := false
 	if api && !r.rec.Finalized {
 		cred, ok := r.rec.FinalizeCredential()
 		if !ok {
@@ -577,27 +579,20 @@ func (r *jobRun) finish(ctx context.Context) error {
 			if done, cerr := r.acquisitionOver(ctx, err); cerr != nil || !done {
 				return cmp.Or(cerr, err)
 			}
-		} else if err := r.record(ctx, "finalize", func(ctx context.Context) error {
-			return r.checkpoint(ctx, func(rec *JobRecord) error {
-				rec.Finalized = true
-				// The retriever may have decided already: Jumio can call
-				// back before its finalize answer arrives. A decided job
-				// stays DECIDED.
-				if !rec.Terminal() {
-					rec.SetStatus(w.now(), StatusFinalized, "")
-				}
-				return nil
-			})
-		}); err != nil {
-			return err
 		} else {
+			// Recorded with the announcement below, in one checkpoint: a
+			// crash before it makes the next delivery finalize again, which
+			// Jumio refuses (the token is spent) and acquisitionOver
+			// recognizes. The step boundary is still reported here.
+			finalizedNow = true
 			r.boundary("finalize")
 		}
 		w.m.finalized()
 		r.log.Info("finalized")
 	}
+	imagesDeleted := false
 	if api {
-		r.deleteImages(ctx)
+		imagesDeleted = r.deleteImages(ctx)
 	}
 	switch {
 	case r.rec.Channel == messages.ChannelWeb && r.rec.WebHref == "":
@@ -645,16 +640,27 @@ func (r *jobRun) finish(ctx context.Context) error {
 	// accepted event whose acknowledgement was lost is confirmed here.
 	unconfirmedAt := r.rec.AcceptedUnconfirmed
 	accepted := w.reconfirmAcceptedAtCheckpoint(ctx, r.rec, r.log)
-	err = r.checkpoint(ctx, func(rec *JobRecord) error {
-		rec.Announced = true
-		rec.PollSequence = acks[1].Sequence
-		rec.PollDeadline = deadline
-		rec.addMessages(event)
-		w.noteAccepted(rec, unconfirmedAt, accepted, nil)
-		if !rec.Terminal() {
-			rec.SetStatus(w.now(), status, "")
-		}
-		return nil
+	err = r.record(ctx, "announce", func(ctx context.Context) error {
+		return r.checkpoint(ctx, func(rec *JobRecord) error {
+			if finalizedNow {
+				rec.Finalized = true
+			}
+			if imagesDeleted {
+				rec.ImagesDeleted = true
+			}
+			rec.Announced = true
+			rec.PollSequence = acks[1].Sequence
+			rec.PollDeadline = deadline
+			rec.addMessages(event)
+			w.noteAccepted(rec, unconfirmedAt, accepted, nil)
+			// The retriever may have decided already: Jumio can call
+			// back before the finalize answer arrives. A decided job
+			// stays DECIDED.
+			if !rec.Terminal() {
+				rec.SetStatus(w.now(), status, "")
+			}
+			return nil
+		})
 	})
 	if errors.Is(err, ErrErased) {
 		w.deleteMessages(ctx, event, MessageRef{Stream: acks[1].Stream, Seq: acks[1].Sequence}, accepted)
@@ -669,11 +675,12 @@ func (r *jobRun) finish(ctx context.Context) error {
 }
 
 // deleteImages removes the job's images from the store after finalize
-// (data minimization). Failures are logged: the store's TTL removes them
-// anyway.
-func (r *jobRun) deleteImages(ctx context.Context) {
+// (data minimization) and reports whether it removed any, which the
+// announce checkpoint records. Failures are logged: the store's TTL
+// removes them anyway.
+func (r *jobRun) deleteImages(ctx context.Context) bool {
 	if r.rec.ImagesDeleted {
-		return
+		return false
 	}
 	n := 0
 	for _, p := range r.req.Parts {
@@ -682,13 +689,11 @@ func (r *jobRun) deleteImages(ctx context.Context) {
 		}
 		if err := r.w.images.Delete(ctx, p.Object); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 			r.log.Warn("cannot delete image after finalize; the store's TTL will", zap.String("part", p.Classifier), zap.Error(err))
-			return
+			return false
 		}
 		n++
 	}
-	if n > 0 {
-		_ = r.checkpoint(ctx, func(rec *JobRecord) error { rec.ImagesDeleted = true; return nil })
-	}
+	return n > 0
 }
 
 // failure settles a failed step through the stage core: the job's record

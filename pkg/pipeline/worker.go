@@ -150,38 +150,79 @@ func jobIDOf(req *messages.VerificationRequest, m jetstream.Msg) string {
 	return ""
 }
 
+// republished reports whether the message is a job's message published
+// again by kycpipe: a held job requeued, or a replayed dead letter.
+func (r *jobRun) republished() bool {
+	h := r.m.Headers()
+	return h.Get(messages.HeaderRequeueOf) != "" || h.Get(messages.HeaderReplayOf) != ""
+}
+
 // load reads (or creates) the job record. done means the delivery is
 // settled already (a finished job, a conflicting duplicate, an error).
+//
+// Ingest stores nothing but the job message (see Submitter): the first
+// delivery of a job creates its record, from the message (status ACCEPTED,
+// created at its submission, JobSeq its stream sequence), before any Jumio
+// call; a redelivery reads it.
 func (r *jobRun) load(ctx context.Context, region jumio.Region) (outcome, bool) {
 	w := r.w
 	hash := RequestHash(r.req)
-	rec, rev, err := w.store.Get(ctx, r.req.JobID)
-	if err == nil && rec.Status == StatusFailed {
+	var seq uint64
+	if md, err := r.m.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	perJob := r.m.Subject() == w.subj.JobSubmit(r.req.JobID)
+	create := func() (*JobRecord, uint64, error) {
+		note := r.m.Headers().Get(HeaderSubmitNote)
+		if !perJob || note == "" {
+			note = "received from " + r.m.Subject()
+		}
+		rec := acceptedRecord(r.req, hash, seq, note, w.now())
+		rec.Region, rec.TraceParent = string(region), traceParentOf(ctx)
+		rec, rev, err := w.store.Create(ctx, rec)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			err = nil // created meanwhile (another delivery, an erasure): that one
+		}
+		return rec, rev, err
+	}
+	var rec *JobRecord
+	var rev uint64
+	var err error
+	if deliveries(r.m) == 1 {
+		rec, rev, err = create()
+	} else if rec, rev, err = w.store.Get(ctx, r.req.JobID); errors.Is(err, ErrJobNotFound) {
+		rec, rev, err = create() // an existing record is read from the leader
+	} else if err == nil && rec.Status == StatusFailed {
 		// A replay moves a failed job back before it republishes the job: a
 		// replica that lags may not know yet (saga.go, reload).
 		rec, rev, err = w.store.getLatest(ctx, r.req.JobID)
-	}
-	if errors.Is(err, ErrJobNotFound) {
-		rec = newJobRecord(r.req, hash, w.now())
-		rec.Region, rec.TraceParent = string(region), traceParentOf(ctx)
-		if md, err := r.m.Metadata(); err == nil && r.m.Subject() != w.subj.JobSubmit(r.req.JobID) {
-			// Published on kyc.jobs.submit by an upstream system: note where,
-			// so an erasure finds it while it is pending.
-			rec.JobSeq = md.Sequence.Stream
-		}
-		rec.note(w.now(), StatusAccepted, "received from "+r.m.Subject())
-		rec, rev, err = w.store.Create(ctx, rec)
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			err = nil
-		}
 	}
 	if err != nil {
 		r.log.Warn("cannot read job record", zap.Error(err))
 		return retry(w.backoff.Delay(deliveries(r.m))), true
 	}
 	if rec.RequestHash != "" && rec.RequestHash != hash {
+		if perJob && rec.JobSeq != seq {
+			// A resubmission of the job ID with another request, stored
+			// after the job's own message had left the queue: ingest
+			// answered it 409 (Submitter.afterStore). It is not the job's,
+			// whose record was created from another message (JobSeq), or
+			// by ingest before submissions were one write (JobSeq 0).
+			r.log.Info("dropping a refused resubmission of a job ID with another request", zap.Uint64("job_seq", rec.JobSeq))
+			return ack(), true
+		}
 		err := fmt.Errorf("job ID %s already names a different request", r.req.JobID)
 		return w.giveUp(ctx, r.m, giveUp{reason: messages.ReasonPoison, info: errorInfo(messages.ErrCodeInvalidJob, err), cause: err, log: r.log}), true
+	}
+	if perJob && rec.JobSeq != 0 && rec.JobSeq != seq && !r.republished() {
+		// The same request again on the job's subject, but not the message
+		// its record was created from, nor that message published again (a
+		// held job, a replay): a repeat stored after the job's own message
+		// had left the queue, which ingest answered 200 from the record
+		// (Submitter.afterStore). The job is the record's; running this
+		// message too would be a second delivery of a job in flight.
+		r.log.Info("dropping a repeated submission of a job", zap.Uint64("job_seq", rec.JobSeq))
+		return ack(), true
 	}
 	if rec.Terminal() || rec.Announced {
 		r.log.Debug("job already handled, acking duplicate delivery", zap.String("status", rec.Status))
