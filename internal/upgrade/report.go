@@ -45,6 +45,9 @@ type Report struct {
 	// kycctl after the roll; ReplayedDecided the jobs decided afterwards.
 	Replayed, ReplayedDecided int
 	DeadLetterExamples        map[string][]string // by stage/reason: job, original subject, error
+	// UnexplainedExamples are up to 5 of the unexplained dead letters, as
+	// DeadLetterExamples shows them.
+	UnexplainedExamples []string
 	Decode                    map[string]*DecodeResult
 	Records                   *RecordStats
 	Erasure                   *ErasureStats
@@ -105,6 +108,9 @@ func (h *harness) finish(ctx context.Context) error {
 			continue
 		}
 		r.UnexplainedDeadLetters[d.stage+"/"+d.reason]++
+		if len(r.UnexplainedExamples) < 5 {
+			r.UnexplainedExamples = append(r.UnexplainedExamples, fmt.Sprintf("job %s (%s/%s): %s", d.job, d.stage, d.reason, d.error))
+		}
 	}
 	if len(replay) > 0 {
 		// As an operator would after the upgrade: the new release's
@@ -243,6 +249,12 @@ func (r *Report) Markdown() string {
 	}
 	for _, row := range rows {
 		fmt.Fprintf(&b, "| %s | %s |\n", row[0], row[1])
+	}
+	if len(r.UnexplainedExamples) > 0 {
+		fmt.Fprintf(&b, "\nunexplained dead letters, e.g.:\n")
+		for _, e := range r.UnexplainedExamples {
+			fmt.Fprintf(&b, "- %s\n", e)
+		}
 	}
 	for _, k := range sortedKeys(r.DeadLetterExamples) {
 		fmt.Fprintf(&b, "\ndead letters %s, e.g.:\n", k)
