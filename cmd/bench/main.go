@@ -69,12 +69,21 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.CacheDir, "cache-dir", "", "where baseline builds are kept (default: the user's cache directory)")
 	fs.IntVar(&o.Pairs, "pairs", 0, "end-to-end pairs of the comparison, current and baseline in ABBA order (default 2)")
 	fs.IntVar(&o.ConsoleJobs, "console-jobs", 0, "jobs seeded for the console step (default 1,000,000)")
+	natsEnv := fs.String("nats-env", "", "comma-separated KEY=VALUE environment of every nats-server the steps start, e.g. GOMEMLIMIT=4GiB,GOGC=400 (default: this process's own)")
 	only := fs.String("only", "", "comma-separated steps to run: ingest, e2e, bound, burst, webhooks, erasure, console (default all; the report needs all)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if *natsEnv != "" {
+		for _, kv := range strings.Split(*natsEnv, ",") {
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				return fmt.Errorf("-nats-env: %q is not KEY=VALUE", kv)
+			}
+			o.NATSEnv = append(o.NATSEnv, kv)
+		}
 	}
 	if *only != "" {
 		o.Only = strings.Split(*only, ",")

@@ -101,7 +101,7 @@ func (b *runner) console(ctx context.Context) error {
 		_, port, _ := net.SplitHostPort(addr)
 		natsArgs, profAddr = []string{"--profile", port}, addr
 	}
-	s, err := NewStack(ctx, b.binDir, filepath.Join(b.o.WorkDir, "console"), natsArgs...)
+	s, err := NewStack(ctx, b.binDir, filepath.Join(b.o.WorkDir, "console"), b.o.NATSEnv, natsArgs...)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func (b *runner) erasure(ctx context.Context) error {
 
 func (b *runner) erasureRun(ctx context.Context, name string, stored, erase int) (ErasureRun, error) {
 	run := ErasureRun{Stored: stored, Erased: erase}
-	s, err := NewStack(ctx, b.binDir, filepath.Join(b.o.WorkDir, name))
+	s, err := NewStack(ctx, b.binDir, filepath.Join(b.o.WorkDir, name), b.o.NATSEnv)
 	if err != nil {
 		return run, err
 	}

@@ -57,6 +57,9 @@ type Options struct {
 	// ABBA order) of the comparison (default 2).
 	Pairs       int
 	ConsoleJobs int // jobs seeded for the console step (default 1,000,000)
+	// NATSEnv are KEY=VALUE environment variables for every nats-server
+	// the steps start (e.g. GOMEMLIMIT, GOGC), beside this process's own.
+	NATSEnv []string
 }
 
 func (o Options) withDefaults() Options {
@@ -205,7 +208,7 @@ type runner struct {
 
 func (b *runner) stack(ctx context.Context, name string) (*Stack, error) {
 	b.n++
-	s, err := NewStack(ctx, b.binDir, filepath.Join(b.o.WorkDir, fmt.Sprintf("%d-%s", b.n, name)))
+	s, err := NewStack(ctx, b.binDir, filepath.Join(b.o.WorkDir, fmt.Sprintf("%d-%s", b.n, name)), b.o.NATSEnv)
 	if err == nil && b.o.ProfileDir != "" && (name == "ingest" || name == "e2e") {
 		s.ProfileDir = filepath.Join(b.o.ProfileDir, name)
 		err = os.MkdirAll(s.ProfileDir, 0o755)

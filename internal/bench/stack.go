@@ -75,8 +75,8 @@ func freeAddr() (string, error) {
 }
 
 // NewStack starts a nats-server with JetStream in a new directory under dir
-// (natsArgs are added to its command line).
-func NewStack(ctx context.Context, binDir, dir string, natsArgs ...string) (*Stack, error) {
+// (natsEnv is added to its environment, natsArgs to its command line).
+func NewStack(ctx context.Context, binDir, dir string, natsEnv []string, natsArgs ...string) (*Stack, error) {
 	s := &Stack{binDir: binDir, dir: dir, APIKey: benchAPIKey, procs: map[string]*procs.Proc{}, ops: map[string]string{}}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -87,7 +87,7 @@ func NewStack(ctx context.Context, binDir, dir string, natsArgs ...string) (*Sta
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	p, err := procs.StartArgs("nats", filepath.Join(binDir, "nats-server"),
-		append([]string{"-js", "-sd", filepath.Join(dir, "jetstream"), "-a", host, "-p", port, "-n", "kycpipe-bench"}, natsArgs...), nil, filepath.Join(dir, "nats.log"))
+		append([]string{"-js", "-sd", filepath.Join(dir, "jetstream"), "-a", host, "-p", port, "-n", "kycpipe-bench"}, natsArgs...), natsEnv, filepath.Join(dir, "nats.log"))
 	if err != nil {
 		return nil, err
 	}
