@@ -133,3 +133,33 @@ func (s *stage) reconfirmAcceptedAtCheckpoint(ctx context.Context, rec *JobRecor
 	}
 	return ref
 }
+
+// forgetAccepted handles an accepted event whose acknowledgement was lost
+// (werr) for a job already erased (its tombstone refused the write that
+// would have marked the event unconfirmed, so the eraser never learns of
+// it): it publishes the event again with its Nats-Msg-Id and deletes the
+// copy JetStream answers with (the stored one, or one stored now if the
+// first never was). Found by the 60-minute soak: a worker cut off from
+// NATS during the job's account step, the job erased meanwhile; its
+// accepted event stayed in KYC_EVENTS.
+func (s *stage) forgetAccepted(ctx context.Context, rec *JobRecord, at time.Time, werr error) {
+	if !lostAck(werr) || at.IsZero() {
+		return
+	}
+	log := s.log.With(jobField(rec.JobID))
+	if !s.reconfirmable(at) {
+		log.Warn("the accepted event of an erased job may be stored (its acknowledgement was lost) and is too old to be found by its message ID; it stays until the events stream's age limit")
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	o, err := acceptedMsg(s.subj, rec, at)
+	if err != nil {
+		return
+	}
+	ack, err := publish(ctx, s.js, o)
+	if err != nil {
+		log.Error("cannot find the accepted event of an erased job (its acknowledgement was lost)", zap.Error(err))
+		return
+	}
+	s.deleteMessages(ctx, acceptedRef(ack.Stream, ack.Sequence))
+}

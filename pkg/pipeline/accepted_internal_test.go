@@ -372,3 +372,58 @@ func TestReconfirmAcceptedWithinTheDuplicateWindowOnly(t *testing.T) {
 		t.Errorf("a copy learned past the window: unconfirmed %v, refs %+v; want both kept", r.AcceptedUnconfirmed, r.Messages)
 	}
 }
+
+// A worker whose accepted event's acknowledgement was lost, and whose job
+// was erased before it could mark the event unconfirmed (the tombstone
+// refuses the write), finds the stored copy by its message ID and deletes
+// it; a copy that was never stored is stored by the search and deleted
+// too; past the duplicate window nothing is published (found by the
+// 60-minute soak: a worker cut off from NATS during the account step).
+func TestForgetAcceptedOfAnErasedJob(t *testing.T) {
+	t.Parallel()
+	js, topo := provisioned(t)
+	ctx := t.Context()
+	now := time.Now().UTC()
+	s := &stage{js: js, topo: topo, subj: topo.Subjects, log: pipelinetest.Logger(t), now: time.Now}
+	events, err := js.Stream(ctx, topo.Subjects.StreamEvents())
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() uint64 {
+		t.Helper()
+		info, err := events.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Msgs
+	}
+
+	stored := &JobRecord{JobID: "job-forget-1", Region: "amer-1", CustomerInternalReference: "ref-forget-1"}
+	o, err := acceptedMsg(topo.Subjects, stored, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publish(ctx, js, o); err != nil { // stored; its answer "lost"
+		t.Fatal(err)
+	}
+	s.forgetAccepted(ctx, stored, now, nats.ErrTimeout)
+	if n := count(); n != 0 {
+		t.Errorf("after forgetting a stored accepted event the events stream holds %d messages", n)
+	}
+
+	never := &JobRecord{JobID: "job-forget-2", Region: "amer-1", CustomerInternalReference: "ref-forget-2"}
+	s.forgetAccepted(ctx, never, now, nats.ErrTimeout)
+	if n := count(); n != 0 {
+		t.Errorf("after forgetting an accepted event never stored the events stream holds %d messages", n)
+	}
+
+	s.forgetAccepted(ctx, never, now, &jetstream.APIError{Code: 503, ErrorCode: 10077}) // an answer: nothing lost
+	s.forgetAccepted(ctx, never, now.Add(-topo.DuplicateWindow), nats.ErrTimeout)       // too old
+	info, err := events.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.LastSeq != 2 {
+		t.Errorf("events published: %d, want 2 (the stored event and the search for the one never stored)", info.State.LastSeq)
+	}
+}

@@ -208,6 +208,7 @@ func (r *jobRun) account(ctx context.Context) error {
 	})
 	if errors.Is(err, ErrErased) {
 		r.w.deleteMessages(ctx, acceptedEvent)
+		r.w.forgetAccepted(ctx, r.rec, acceptedAt, aerr)
 	}
 	if errors.Is(err, errConcurrentAccount) {
 		return r.compensate(ctx, resp, err)
@@ -399,6 +400,7 @@ func (r *jobRun) recordEvent(ctx context.Context, at time.Time, wait func() (Mes
 	}
 	if errors.Is(err, ErrErased) {
 		r.w.deleteMessages(ctx, ref)
+		r.w.forgetAccepted(ctx, r.rec, at, werr)
 	}
 }
 
