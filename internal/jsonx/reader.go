@@ -295,6 +295,23 @@ func (r *Reader) escaped(start int) (string, bool) {
 	return "", false
 }
 
+// Strings reads an array of strings, or null, into dst as encoding/json
+// does: [] is an empty slice, null is nil.
+func (r *Reader) Strings(dst *[]string) bool {
+	if r.Null() {
+		*dst = nil
+		return true
+	}
+	out := []string{}
+	ok := r.Array(func() bool {
+		s, ok := r.String()
+		out = append(out, s)
+		return ok
+	})
+	*dst = out
+	return ok
+}
+
 // StringOrNull reads a string into *dst; null leaves *dst alone (as
 // encoding/json does for a string field).
 func (r *Reader) StringOrNull(dst *string) bool {

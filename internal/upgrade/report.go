@@ -48,9 +48,9 @@ type Report struct {
 	// UnexplainedExamples are up to 5 of the unexplained dead letters, as
 	// DeadLetterExamples shows them.
 	UnexplainedExamples []string
-	Decode                    map[string]*DecodeResult
-	Records                   *RecordStats
-	Erasure                   *ErasureStats
+	Decode              map[string]*DecodeResult
+	Records             *RecordStats
+	Erasure             *ErasureStats
 
 	BalancerRelayed, BalancerFailed int64
 	Invariants                      []soak.Invariant

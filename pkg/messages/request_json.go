@@ -180,27 +180,10 @@ func decodePredefinedValue(r *jsonx.Reader, p *PredefinedValue) bool {
 		case "predefinedType":
 			return r.StringOrNull(&p.PredefinedType)
 		case "values":
-			return decodeStrings(r, &p.Values)
+			return r.Strings(&p.Values)
 		}
 		return false
 	})
-}
-
-// decodeStrings reads a []string as encoding/json does ([] is empty, not
-// nil; null is nil).
-func decodeStrings(r *jsonx.Reader, dst *[]string) bool {
-	if r.Null() {
-		*dst = nil
-		return true
-	}
-	out := []string{}
-	ok := r.Array(func() bool {
-		s, ok := r.String()
-		out = append(out, s)
-		return ok
-	})
-	*dst = out
-	return ok
 }
 
 func decodeWebSettings(r *jsonx.Reader, w *WebSettings) bool {

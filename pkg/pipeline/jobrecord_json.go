@@ -72,7 +72,7 @@ func decodeRecordFast(b []byte, rec *JobRecord) bool {
 		case "sdkToken":
 			return r.StringOrNull(&rec.SDKToken)
 		case "uploaded":
-			return readStrings(r, &rec.Uploaded)
+			return r.Strings(&rec.Uploaded)
 		case "finalized":
 			return r.Bool(&rec.Finalized)
 		case "announced":
@@ -107,7 +107,7 @@ func decodeRecordFast(b []byte, rec *JobRecord) bool {
 		case "held":
 			return r.Int(&rec.Held)
 		case "replacedExecutions":
-			return readStrings(r, &rec.ReplacedExecutions)
+			return r.Strings(&rec.ReplacedExecutions)
 		case "polls":
 			return r.Int(&rec.Polls)
 		case "pollDeadline":
@@ -159,7 +159,7 @@ func decodeRecordFast(b []byte, rec *JobRecord) bool {
 				return ok
 			})
 		case "images":
-			return readStrings(r, &rec.Images)
+			return r.Strings(&rec.Images)
 		case "jobSeq":
 			return r.Uint64(&rec.JobSeq)
 		case "messages":
@@ -224,7 +224,7 @@ func decodeCredentialState(r *jsonx.Reader, c *CredentialState) bool {
 		case "category":
 			return r.StringOrNull(&c.Category)
 		case "channels":
-			return readStrings(r, &c.Channels)
+			return r.Strings(&c.Channels)
 		case "token":
 			return r.StringOrNull(&c.Token)
 		case "parts":
@@ -243,21 +243,4 @@ func decodeCredentialState(r *jsonx.Reader, c *CredentialState) bool {
 		}
 		return false
 	})
-}
-
-// readStrings reads a []string as encoding/json does ([] is empty, not
-// nil; null is nil).
-func readStrings(r *jsonx.Reader, dst *[]string) bool {
-	if r.Null() {
-		*dst = nil
-		return true
-	}
-	out := []string{}
-	ok := r.Array(func() bool {
-		s, ok := r.String()
-		out = append(out, s)
-		return ok
-	})
-	*dst = out
-	return ok
 }
