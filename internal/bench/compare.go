@@ -1,17 +1,16 @@
 package bench
 
 import (
-	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kycpipe/kycpipe/internal/procs"
 )
 
 // This file measures kycpipe against an earlier commit of itself, built
@@ -35,82 +34,13 @@ type Baseline struct {
 	BinDir string // its ingest, worker, retriever and jumiosim
 }
 
-// ResolveCommit returns the full hash of rev in the repository at dir.
-func ResolveCommit(dir, rev string) (string, error) {
-	out, err := exec.Command("git", "-C", dir, "rev-parse", "--verify", rev+"^{commit}").Output()
-	if err != nil {
-		return "", fmt.Errorf("bench: git rev-parse %s: %w", rev, err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// ExtractCommit writes the tree of commit (git archive) into dst.
-func ExtractCommit(ctx context.Context, repoDir, commit, dst string) error {
-	cmd := exec.CommandContext(ctx, "git", "-C", repoDir, "archive", "--format=tar", commit)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("bench: git archive: %w", err)
-	}
-	xerr := untar(out, dst)
-	_, _ = io.Copy(io.Discard, out)
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("bench: git archive %s: %w: %s", commit, err, stderr.String())
-	}
-	return xerr
-}
-
-// untar extracts regular files and directories of a tar stream under dst.
-func untar(r io.Reader, dst string) error {
-	tr := tar.NewReader(r)
-	root := filepath.Clean(dst) + string(os.PathSeparator)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("bench: read archive: %w", err)
-		}
-		p := filepath.Join(dst, filepath.FromSlash(h.Name))
-		if !strings.HasPrefix(p+string(os.PathSeparator), root) {
-			return fmt.Errorf("bench: archive entry %q outside the target", h.Name)
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&0o755|0o600)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
-}
-
 // BuildBaseline builds the commands of rev (a commit of the repository at
 // moduleDir) into cacheDir/<commit>/bin, reusing an earlier build of the
 // same commit. Builds use -trimpath, as the harness's own builds do, so
 // packages the commit shares with the working tree come from the build
 // cache.
 func BuildBaseline(ctx context.Context, moduleDir, rev, cacheDir string, logf func(string, ...any)) (Baseline, error) {
-	commit, err := ResolveCommit(moduleDir, rev)
+	commit, err := procs.ResolveCommit(moduleDir, rev)
 	if err != nil {
 		return Baseline{}, err
 	}
@@ -126,7 +56,7 @@ func BuildBaseline(ctx context.Context, moduleDir, rev, cacheDir string, logf fu
 		return b, err
 	}
 	logf("baseline %s: extracting %s into %s", rev, commit[:12], src)
-	if err := ExtractCommit(ctx, moduleDir, commit, src); err != nil {
+	if err := procs.ExtractCommit(ctx, moduleDir, commit, src); err != nil {
 		return b, err
 	}
 	logf("baseline %s: building %s", rev, strings.Join(baselineCommands, ", "))

@@ -1,13 +1,9 @@
 package upgrade
 
 import (
-	"archive/tar"
-	"bytes"
-	"errors"
+	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -47,11 +43,10 @@ func (r Release) Bin(name string) string { return filepath.Join(r.BinDir, name) 
 // reuses it.
 func BuildRelease(moduleDir, ref, dir string, names ...string) (Release, error) {
 	src, bin := filepath.Join(dir, "src"), filepath.Join(dir, "bin")
-	out, err := exec.Command("git", "-C", moduleDir, "rev-parse", "--verify", ref+"^{commit}").Output()
+	commit, err := procs.ResolveCommit(moduleDir, ref)
 	if err != nil {
-		return Release{}, fmt.Errorf("upgrade: unknown commit %s (a shallow clone lacks old commits: git fetch --unshallow): %w", ref, err)
+		return Release{}, fmt.Errorf("upgrade: unknown commit %s: %w", ref, err)
 	}
-	commit := strings.TrimSpace(string(out))
 	rel := Release{Name: ref, Src: src, BinDir: bin}
 	if built(bin, commit, names) {
 		return rel, nil
@@ -62,14 +57,7 @@ func BuildRelease(moduleDir, ref, dir string, names ...string) (Release, error) 
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		return Release{}, err
 	}
-	var archive, stderr bytes.Buffer
-	cmd := exec.Command("git", "-C", moduleDir, "archive", "--format=tar", ref)
-	cmd.Stdout, cmd.Stderr = &archive, &stderr
-	if err := cmd.Run(); err != nil {
-		return Release{}, fmt.Errorf("upgrade: git archive %s (a shallow clone lacks old commits: git fetch --unshallow): %w: %s",
-			ref, err, strings.TrimSpace(stderr.String()))
-	}
-	if err := extractTar(&archive, src); err != nil {
+	if err := procs.ExtractCommit(context.Background(), moduleDir, commit, src); err != nil {
 		return Release{}, fmt.Errorf("upgrade: extract %s: %w", ref, err)
 	}
 	if err := procs.Build(src, bin, false, names...); err != nil {
@@ -109,46 +97,4 @@ func BuildCurrent(moduleDir, dir string, names ...string) (Release, error) {
 		return Release{}, fmt.Errorf("upgrade: build the current tree: %w", err)
 	}
 	return Release{Name: "current", Src: moduleDir, BinDir: dir}, nil
-}
-
-// extractTar writes a tar stream's regular files and directories under dir,
-// refusing paths that leave it.
-func extractTar(r io.Reader, dir string) error {
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := filepath.Clean(h.Name)
-		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, ".."+string(filepath.Separator)) {
-			return fmt.Errorf("unsafe path %q in archive", h.Name)
-		}
-		path := filepath.Join(dir, name)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(path, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&0o777|0o600)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-		}
-		// Symlinks and other entries: the module has none it needs.
-	}
 }
