@@ -326,31 +326,34 @@ func (n *Notifier) eventSubjectMatches(t webhooks.EventType, subject string) boo
 }
 
 func (d *delivery) loadAttempts(ctx context.Context) (attemptState, error) {
-	var st attemptState
-	e, err := d.n.attempts.Get(ctx, d.key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) && d.job.RedriveOf != 0 {
+	st, found, err := d.n.readAttempts(ctx, d.key)
+	if err == nil && !found && d.job.RedriveOf != 0 {
 		// Queued again by the sweep, which moves the entry after the new
-		// job is stored: the delivery may come first.
-		if e, err = d.n.attempts.Get(ctx, attemptKey(d.job.JobID, d.job.WebhookID, d.job.RedriveOf)); err == nil {
-			d.known = true // the entry is the old job's: this one has none yet
-			if json.Unmarshal(e.Value(), &st) != nil {
-				return attemptState{}, nil
-			}
-			return st, nil
-		}
-	}
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		d.known = true
-		return st, nil
+		// job is stored: the delivery may come first. The entry read is
+		// the old job's: this one has none yet.
+		st, _, err = d.n.readAttempts(ctx, attemptKey(d.job.JobID, d.job.WebhookID, d.job.RedriveOf))
 	}
 	if err != nil {
-		return st, err
+		return attemptState{}, err
 	}
-	d.known, d.entry = true, true
-	if err := json.Unmarshal(e.Value(), &st); err != nil {
-		return attemptState{}, nil // unreadable: count afresh rather than block
-	}
+	d.known, d.entry = true, found
 	return st, nil
+}
+
+// readAttempts reads the attempts entry under key: found is false when
+// there is none; an unreadable entry counts afresh rather than block.
+func (n *Notifier) readAttempts(ctx context.Context, key string) (st attemptState, found bool, err error) {
+	e, err := n.attempts.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, err
+	}
+	if json.Unmarshal(e.Value(), &st) != nil {
+		return attemptState{}, true, nil
+	}
+	return st, true, nil
 }
 
 func (d *delivery) saveAttempts(ctx context.Context, st attemptState) error {
@@ -367,13 +370,19 @@ func (d *delivery) saveAttempts(ctx context.Context, st attemptState) error {
 // clearAttempts removes the delivery's counter without leaving a delete
 // marker behind (the bucket's TTL would remove it anyway).
 func (d *delivery) clearAttempts(ctx context.Context) {
-	st, err := d.n.stream(ctx, "KV_"+d.n.subj.BucketWebhookAttempts())
-	if err == nil {
-		err = st.Purge(ctx, jetstream.WithPurgeSubject("$KV."+d.n.subj.BucketWebhookAttempts()+"."+d.key))
-	}
-	if err != nil {
+	if err := d.n.purgeAttempts(ctx, d.key); err != nil {
 		d.log.Debug("cannot remove the delivery's attempt counter; it expires by itself", zap.Error(err))
 	}
+}
+
+// purgeAttempts removes the attempts entry under key, leaving no delete
+// marker.
+func (n *Notifier) purgeAttempts(ctx context.Context, key string) error {
+	st, err := n.stream(ctx, "KV_"+n.subj.BucketWebhookAttempts())
+	if err != nil {
+		return err
+	}
+	return st.Purge(ctx, jetstream.WithPurgeSubject("$KV."+n.subj.BucketWebhookAttempts()+"."+key))
 }
 
 // attemptLog is what one delivery-log entry says about an attempt.

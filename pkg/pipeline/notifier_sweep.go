@@ -230,7 +230,7 @@ func (n *Notifier) redrive(ctx context.Context, job *webhookJob, seq uint64, rea
 		log.Warn("cannot read a stranded webhook delivery's event; will try again", zap.Error(err))
 		return false
 	}
-	a, err := n.loadAttemptsAt(ctx, job, seq)
+	a, _, err := n.readAttempts(ctx, attemptKey(job.JobID, job.WebhookID, seq))
 	if err != nil {
 		log.Warn("cannot read a stranded webhook delivery's attempts; will try again", zap.Error(err))
 		return false
@@ -265,21 +265,6 @@ func (n *Notifier) redrive(ctx context.Context, job *webhookJob, seq uint64, rea
 	return true
 }
 
-// loadAttemptsAt reads the attempts entry of job's delivery stored at seq
-// (zero values if there is none).
-func (n *Notifier) loadAttemptsAt(ctx context.Context, job *webhookJob, seq uint64) (attemptState, error) {
-	var a attemptState
-	e, err := n.attempts.Get(ctx, attemptKey(job.JobID, job.WebhookID, seq))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return a, nil
-	}
-	if err != nil {
-		return a, err
-	}
-	_ = json.Unmarshal(e.Value(), &a) // unreadable: the schedule starts again
-	return a, nil
-}
-
 // dropStranded deletes the delivery job at seq (if still stored) and its
 // attempts entry.
 func (n *Notifier) dropStranded(ctx context.Context, job *webhookJob, seq uint64) {
@@ -291,6 +276,7 @@ func (n *Notifier) dropStranded(ctx context.Context, job *webhookJob, seq uint64
 
 // dropAttempts removes the attempts entry of job's delivery stored at seq.
 func (n *Notifier) dropAttempts(ctx context.Context, job *webhookJob, seq uint64) {
-	d := &delivery{n: n, job: job, key: attemptKey(job.JobID, job.WebhookID, seq), log: n.log}
-	d.clearAttempts(ctx)
+	if err := n.purgeAttempts(ctx, attemptKey(job.JobID, job.WebhookID, seq)); err != nil {
+		n.log.Debug("cannot remove a stranded delivery's attempt counter; it expires by itself", zap.Error(err))
+	}
 }
