@@ -170,6 +170,16 @@ func (d *delivery) run(ctx context.Context) outcome {
 
 	data, err := d.event(ctx)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		ahead, aerr := d.eventAhead(ctx)
+		if aerr != nil {
+			return d.infra("cannot tell whether the event is stored yet", aerr)
+		}
+		if ahead {
+			n.wm.eventNotStoredYet()
+			d.log.Debug("the event is not stored on its stream's leader yet; will retry", zap.Uint64("event_seq", job.Sequence))
+			d.remember(ctx, st)
+			return retry(eventAheadDelay)
+		}
 		n.wm.delivery(ep.ID, outcomeEventGone)
 		// No log entry: the entry would name a job whose data the erasure
 		// just removed (the usual reason an event is gone).
@@ -292,6 +302,37 @@ func (d *delivery) remember(ctx context.Context, st attemptState) {
 	if err := d.saveAttempts(ctx, st); err != nil {
 		d.log.Debug("cannot record the waiting delivery", zap.Error(err))
 	}
+}
+
+// The stream leader answers "no message" for an event it has not stored
+// yet: it applies a committed message after the replica that delivered it
+// to the fan-out may have (under load, by some milliseconds), and the
+// fan-out's delivery job can reach a notifier before the leader has
+// caught up. A 2026-12-07 soak dropped a decided event as gone 7 ms after
+// it was stored. The delivery waits for such an event, for at most
+// eventAheadFor after the delivery job was stored (an event stream deleted
+// and created again restarts its sequences: the event is then gone).
+const (
+	eventAheadDelay = 200 * time.Millisecond
+	eventAheadFor   = time.Minute
+)
+
+// eventAhead reports whether the delivery's event, not found, lies beyond
+// the last sequence its stream's leader has stored, and the delivery job
+// is recent enough to wait for it.
+func (d *delivery) eventAhead(ctx context.Context) (bool, error) {
+	if md, err := d.m.Metadata(); err == nil && time.Since(md.Timestamp) > eventAheadFor {
+		return false, nil
+	}
+	st, err := d.n.stream(ctx, d.job.Stream)
+	if err != nil {
+		return false, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	return d.job.Sequence > info.State.LastSeq, nil
 }
 
 // event reads the event the delivery references, exactly as stored.

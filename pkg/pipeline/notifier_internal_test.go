@@ -1,14 +1,24 @@
 package pipeline
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
+	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
 	"github.com/kycpipe/kycpipe/pkg/webhooks"
 )
 
@@ -69,4 +79,127 @@ func TestDeliveryRetriesNATSTroubleSoon(t *testing.T) {
 	if o.action != actRetry || o.delay > 10*time.Second {
 		t.Errorf("retry after NATS trouble on the 40th delivery: %v", o)
 	}
+}
+
+// A delivery whose event its stream's leader has not stored yet waits for
+// it instead of dropping it as gone. The leader applies a committed
+// message after the replica that fed the fan-out may have; a 2026-12-07
+// soak dropped a decided event 7 ms after it was stored. Here the delivery
+// job is queued before its decision is published: the first attempt finds
+// nothing at the referenced sequence, which is beyond the stream's last.
+func TestDeliveryWaitsForAnEventNotStoredYet(t *testing.T) {
+	t.Parallel()
+	js, topo := provisioned(t)
+	ctx := t.Context()
+	subj := topo.Subjects
+
+	got := make(chan *http.Request, 8)
+	bodies := make(chan []byte, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r
+		bodies <- b
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	settings := WebhookSettings{Policy: webhooks.Policy{AllowInsecure: true, AllowPrivate: true}}
+	reg, err := NewWebhookEndpoints(ctx, js, topo, settings, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, _, err := reg.Create(ctx, WebhookEndpointInput{URL: srv.URL + "/hook", EventTypes: []string{string(webhooks.EventDecided)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	decisions, err := js.Stream(ctx, subj.StreamDecisions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := decisions.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const jobID, execID = "job-ahead-1", "exec-ahead-1"
+	job := &webhookJob{WebhookID: webhooks.MessageID(execID, ep.ID), EndpointID: ep.ID, JobID: jobID, EventID: execID,
+		Type: webhooks.EventDecided, Timestamp: time.Now().UTC(), Stream: subj.StreamDecisions(), Sequence: info.State.LastSeq + 1}
+	o, err := job.outMsg(subj, job.WebhookID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publishAll(ctx, js, o); err != nil {
+		t.Fatal(err)
+	}
+
+	prom := prometheus.NewRegistry()
+	runCtx, cancel := context.WithCancel(ctx)
+	n, err := NewNotifier(runCtx, js, NotifierConfig{Topology: topo, Webhooks: settings, Logger: zap.NewNop(),
+		Backoff: Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}, ShutdownGrace: time.Second,
+		WebhookMetrics: NewWebhookMetrics(prom, js, topo)})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("notifier: %v", err)
+		}
+	})
+
+	// The first attempt has found no event: the job is delivered again.
+	delivery, err := js.Consumer(ctx, subj.StreamWebhooks(), ConsumerNotifierDelivery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipelinetest.Eventually(t, 10*time.Second, func() bool {
+		ci, err := delivery.Info(ctx)
+		return err == nil && ci.Delivered.Consumer >= 2
+	}, "the delivery of an event not stored yet was never delivered again (dropped as gone?)")
+
+	ev, err := messages.Marshal(&messages.DecisionEvent{JobID: jobID, Region: "amer-1", AccountID: "acc-1",
+		WorkflowExecutionID: execID, Status: "PROCESSED", Decision: messages.DecisionSummary{Type: messages.DecisionPassed, Label: "OK"},
+		DecidedAt: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(subj.Decision(messages.DecisionPassed))
+	m.Data = ev
+	m.Header.Set(messages.HeaderMsgID, execID)
+	m.Header.Set(messages.HeaderJobID, jobID)
+	ack, err := js.PublishMsg(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Sequence != job.Sequence {
+		t.Fatalf("the decision was stored at %d, the delivery references %d", ack.Sequence, job.Sequence)
+	}
+
+	r := pipelinetest.WaitFor(t, got, 10*time.Second, "the delivery of the decision")
+	body := pipelinetest.WaitFor(t, bodies, time.Second, "the body")
+	if id := r.Header.Get("webhook-id"); id != job.WebhookID {
+		t.Errorf("webhook-id %q, want %q", id, job.WebhookID)
+	}
+	var p webhooks.Payload
+	if err := json.Unmarshal(body, &p); err != nil || !bytes.Equal(p.Data, ev) {
+		t.Errorf("delivered %s (%v), want the decision %s", body, err, ev)
+	}
+	if v := counterValue(t, n.wm.notStored); v < 1 {
+		t.Errorf("kycpipe_webhook_event_not_stored_yet_total %v, want ≥ 1", v)
+	}
+	if v := counterValue(t, n.wm.deliveries.WithLabelValues(ep.ID, outcomeEventGone)); v != 0 {
+		t.Errorf("dropped as gone %v times", v)
+	}
+}
+
+// counterValue reads a counter.
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -19,6 +19,7 @@ type WebhookMetrics struct {
 	fanout     *prometheus.CounterVec
 	busy       *prometheus.CounterVec
 	redrive    *prometheus.CounterVec
+	notStored  prometheus.Counter
 }
 
 // Delivery outcomes counted by kycpipe_webhook_deliveries_total.
@@ -55,8 +56,10 @@ func NewWebhookMetrics(reg prometheus.Registerer, js jetstream.JetStream, t Topo
 		redrive: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kycpipe_webhook_redriven_total",
 			Help: "Waiting deliveries JetStream stopped delivering that the notifier's sweep queued again, by endpoint and reason (untracked: stored below the consumer's acknowledgement floor; vanished: removed without an outcome)."},
 			[]string{"endpoint", "reason"}),
+		notStored: prometheus.NewCounter(prometheus.CounterOpts{Name: "kycpipe_webhook_event_not_stored_yet_total",
+			Help: "Deliveries that found their event not yet stored on its stream's leader (the replica that fed the fan-out was ahead) and waited for it."}),
 	}
-	reg.MustRegister(m.deliveries, m.attempts, m.delay, m.enabled, m.fanout, m.busy, m.redrive)
+	reg.MustRegister(m.deliveries, m.attempts, m.delay, m.enabled, m.fanout, m.busy, m.redrive, m.notStored)
 	if js != nil {
 		reg.MustRegister(&oldestPendingCollector{js: js, stream: t.WithDefaults().Subjects.StreamWebhooks(),
 			desc: prometheus.NewDesc("kycpipe_webhook_oldest_pending_seconds",
@@ -115,6 +118,12 @@ func (m *WebhookMetrics) busyHandBack(endpoint string) {
 func (m *WebhookMetrics) redriven(endpoint, reason string) {
 	if m != nil {
 		m.redrive.WithLabelValues(endpoint, reason).Inc()
+	}
+}
+
+func (m *WebhookMetrics) eventNotStoredYet() {
+	if m != nil {
+		m.notStored.Inc()
 	}
 }
 
