@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/kycpipe/kycpipe/pkg/messages"
@@ -36,6 +37,53 @@ import (
 // window on the server, its copy is handled like any message about the
 // job: recorded (the job side) or deleted (the eraser, which records it
 // before it removes the job's messages).
+
+// The erasure must also find an accepted event whose worker died before
+// any checkpoint recorded it (the 60-minute soak of 2026-12-07 02:38: a
+// worker SIGKILLed between the publish and the account's checkpoint, the
+// job erased before its redelivery). So the accepted event is written
+// ahead: the record the first delivery creates says when the event will
+// be published (AcceptedUnconfirmed, at no extra write), and the publish
+// uses that time, or first records a new one when it is too old to be
+// published again. The eraser then never publishes the event (a copy it
+// stored would reach subscribers and webhook receivers after the erasure
+// was requested): it searches the events stream for the job's accepted
+// event from that time on (findAccepted), which reads a few accepted
+// events' headers and only for a job erased between its record and the
+// account's checkpoint, or whose acknowledgement was lost.
+
+// acceptedSkew is how much earlier than the recorded time the search for
+// an accepted event starts: the time is the worker's clock, the stream's
+// is the server's.
+const acceptedSkew = 2 * time.Second
+
+// findAccepted returns where the job's accepted event, published at at
+// (AcceptedUnconfirmed), is stored: it reads the headers of the accepted
+// events stored from at on, until the time past which no publish of it
+// can have been made (the duplicate window; a publish is made only while
+// reconfirmable), or the end of the stream. None found: the event was
+// never stored.
+func (s *stage) findAccepted(ctx context.Context, jobID string, at time.Time) ([]MessageRef, error) {
+	start, end := at.Add(-acceptedSkew), at.Add(s.topo.DuplicateWindow+acceptedSkew)
+	want := messages.EventMsgID(messages.KindAccepted, jobID)
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{s.subj.Event(messages.KindAccepted)},
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start, HeadersOnly: true}
+	var refs []MessageRef
+	err := readOrdered(ctx, s.js, s.subj.StreamEvents(), cfg, func(m jetstream.Msg) bool {
+		md, err := m.Metadata()
+		if err != nil {
+			return true
+		}
+		if md.Timestamp.After(end) {
+			return false
+		}
+		if m.Headers().Get(messages.HeaderMsgID) == want {
+			refs = append(refs, acceptedRef(md.Stream, md.Sequence.Stream))
+		}
+		return true
+	})
+	return refs, err
+}
 
 // errAcceptedTooOld says that an unconfirmed accepted event is older than
 // a republish may be: past the duplicate window, JetStream would store a
@@ -136,30 +184,21 @@ func (s *stage) reconfirmAcceptedAtCheckpoint(ctx context.Context, rec *JobRecor
 
 // forgetAccepted handles an accepted event whose acknowledgement was lost
 // (werr) for a job already erased (its tombstone refused the write that
-// would have marked the event unconfirmed, so the eraser never learns of
-// it): it publishes the event again with its Nats-Msg-Id and deletes the
-// copy JetStream answers with (the stored one, or one stored now if the
-// first never was). Found by the 60-minute soak: a worker cut off from
-// NATS during the job's account step, the job erased meanwhile; its
-// accepted event stayed in KYC_EVENTS.
+// would have recorded the outcome): it searches for the event and deletes
+// what it finds. The eraser searched too, from the record's time, but the
+// event may have been stored after its search. Found by the 60-minute
+// soak: a worker cut off from NATS during the job's account step, the job
+// erased meanwhile; its accepted event stayed in KYC_EVENTS.
 func (s *stage) forgetAccepted(ctx context.Context, rec *JobRecord, at time.Time, werr error) {
 	if !lostAck(werr) || at.IsZero() {
 		return
 	}
-	log := s.log.With(jobField(rec.JobID))
-	if !s.reconfirmable(at) {
-		log.Warn("the accepted event of an erased job may be stored (its acknowledgement was lost) and is too old to be found by its message ID; it stays until the events stream's age limit")
-		return
-	}
 	ctx = context.WithoutCancel(ctx)
-	o, err := acceptedMsg(s.subj, rec, at)
+	refs, err := s.findAccepted(ctx, rec.JobID, at)
 	if err != nil {
+		s.log.Error("cannot search for the accepted event of an erased job (its acknowledgement was lost); it stays until the events stream's age limit",
+			jobField(rec.JobID), zap.Error(err))
 		return
 	}
-	ack, err := publish(ctx, s.js, o)
-	if err != nil {
-		log.Error("cannot find the accepted event of an erased job (its acknowledgement was lost)", zap.Error(err))
-		return
-	}
-	s.deleteMessages(ctx, acceptedRef(ack.Stream, ack.Sequence))
+	s.deleteMessages(ctx, refs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -242,8 +243,8 @@ func TestAcceptedEventWhoseAckWasLostIsRecordedAndErased(t *testing.T) {
 
 // A job erased before any checkpoint after its account (its saga stops at
 // the next erasure check) still has its unconfirmed accepted event: the
-// eraser publishes it again within the duplicate window, records the
-// sequence JetStream answers with, and deletes it with the job's messages.
+// eraser finds it from the recorded time, records it, and deletes it with
+// the job's messages.
 func TestErasureFindsTheUnconfirmedAcceptedEvent(t *testing.T) {
 	t.Parallel()
 	var once sync.Once
@@ -374,11 +375,11 @@ func TestReconfirmAcceptedWithinTheDuplicateWindowOnly(t *testing.T) {
 }
 
 // A worker whose accepted event's acknowledgement was lost, and whose job
-// was erased before it could mark the event unconfirmed (the tombstone
-// refuses the write), finds the stored copy by its message ID and deletes
-// it; a copy that was never stored is stored by the search and deleted
-// too; past the duplicate window nothing is published (found by the
-// 60-minute soak: a worker cut off from NATS during the account step).
+// was erased before it could record the outcome (the tombstone refuses
+// the write), searches for the event from its time and deletes what it
+// finds; it never publishes the event, which would store a copy never
+// stored before (found by the 60-minute soak: a worker cut off from NATS
+// during the account step).
 func TestForgetAcceptedOfAnErasedJob(t *testing.T) {
 	t.Parallel()
 	js, topo := provisioned(t)
@@ -389,41 +390,169 @@ func TestForgetAcceptedOfAnErasedJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	count := func() uint64 {
+	state := func() jetstream.StreamState {
 		t.Helper()
 		info, err := events.Info(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return info.State.Msgs
+		return info.State
 	}
 
+	other := publishAccepted(t, s, "job-forget-0", now)
 	stored := &JobRecord{JobID: "job-forget-1", Region: "amer-1", CustomerInternalReference: "ref-forget-1"}
-	o, err := acceptedMsg(topo.Subjects, stored, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := publish(ctx, js, o); err != nil { // stored; its answer "lost"
-		t.Fatal(err)
-	}
+	publishAccepted(t, s, stored.JobID, now) // stored; its answer "lost"
 	s.forgetAccepted(ctx, stored, now, nats.ErrTimeout)
-	if n := count(); n != 0 {
-		t.Errorf("after forgetting a stored accepted event the events stream holds %d messages", n)
+	if st := state(); st.Msgs != 1 {
+		t.Errorf("after forgetting a stored accepted event the events stream holds %d messages, want 1 (another job's)", st.Msgs)
+	}
+	if _, err := events.GetMsg(ctx, other.Seq); err != nil {
+		t.Errorf("another job's accepted event: %v", err)
 	}
 
 	never := &JobRecord{JobID: "job-forget-2", Region: "amer-1", CustomerInternalReference: "ref-forget-2"}
 	s.forgetAccepted(ctx, never, now, nats.ErrTimeout)
-	if n := count(); n != 0 {
-		t.Errorf("after forgetting an accepted event never stored the events stream holds %d messages", n)
-	}
-
 	s.forgetAccepted(ctx, never, now, &jetstream.APIError{Code: 503, ErrorCode: 10077}) // an answer: nothing lost
-	s.forgetAccepted(ctx, never, now.Add(-topo.DuplicateWindow), nats.ErrTimeout)       // too old
+	if st := state(); st.LastSeq != 2 || st.Msgs != 1 {
+		t.Errorf("events stream: last sequence %d, %d messages; want 2 and 1 (the search publishes nothing)", st.LastSeq, st.Msgs)
+	}
+}
+
+// publishAccepted publishes jobID's accepted event of time at, as the
+// worker does, and returns where it is.
+func publishAccepted(t *testing.T, s *stage, jobID string, at time.Time) MessageRef {
+	t.Helper()
+	o, err := acceptedMsg(s.subj, &JobRecord{JobID: jobID, Region: "amer-1", CustomerInternalReference: "ref-" + jobID}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := publish(t.Context(), s.js, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acceptedRef(ack.Stream, ack.Sequence)
+}
+
+// findAccepted searches from the accepted event's time (less the clock
+// skew allowed) to the end of its duplicate window: it finds the job's
+// event among others', not one stored before the time, and nothing for a
+// job whose event was never stored.
+func TestFindAcceptedSearchesFromTheRecordedTime(t *testing.T) {
+	t.Parallel()
+	js, topo := provisioned(t)
+	ctx := t.Context()
+	s := &stage{js: js, topo: topo, subj: topo.Subjects, log: pipelinetest.Logger(t), now: time.Now}
+	now := time.Now().UTC()
+	for i := range 300 {
+		publishAccepted(t, s, fmt.Sprintf("job-find-other-%d", i), now)
+	}
+	want := publishAccepted(t, s, "job-find-1", now)
+	for i := range 300 {
+		publishAccepted(t, s, fmt.Sprintf("job-find-later-%d", i), now)
+	}
+	if got, err := s.findAccepted(ctx, "job-find-1", now); err != nil || len(got) != 1 || got[0] != want {
+		t.Errorf("findAccepted: %+v, %v; want [%+v]", got, err, want)
+	}
+	if got, err := s.findAccepted(ctx, "job-find-1", time.Now().Add(time.Minute)); err != nil || len(got) != 0 {
+		t.Errorf("from a time after the event was stored: %+v, %v; want nothing", got, err)
+	}
+	if got, err := s.findAccepted(ctx, "job-find-never", now); err != nil || len(got) != 0 {
+		t.Errorf("an event never stored: %+v, %v; want nothing", got, err)
+	}
+}
+
+// The 60-minute soak of 2026-12-07 02:38: a worker published a job's
+// accepted event and was killed before any checkpoint recorded it; the
+// job was erased before its redelivery. The record the first delivery
+// created says when the event was to be published (written ahead), and
+// the eraser finds the event from that time and deletes it. A job whose
+// event was never published gets none from the erasure.
+func TestErasureFindsAnAcceptedEventNoCheckpointRecorded(t *testing.T) {
+	t.Parallel()
+	b := newAcceptedBench(t, nil)
+	ctx := t.Context()
+	s := b.w.stage
+	at := time.Now().UTC()
+	create := func(jobID string) {
+		t.Helper()
+		req := &messages.VerificationRequest{JobID: jobID, CustomerInternalReference: "ref-" + jobID, Region: "amer-1"}
+		rec := acceptedRecord(req, "hash-"+jobID, 0, "test", at)
+		rec.AcceptedUnconfirmed = at
+		if _, _, err := b.w.store.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("job-killed-1")
+	publishAccepted(t, s, "job-killed-1", at) // the worker died here
+	other := publishAccepted(t, s, "job-other-1", at)
+	create("job-killed-2") // died before the publish
+
+	b.erase(t, "job-killed-1")
+	b.erase(t, "job-killed-2")
+	for _, id := range []string{"job-killed-1", "job-killed-2"} {
+		for _, m := range b.eventsAbout(t, id) {
+			t.Errorf("a message about the erased job %s remains: %s/%d %s", id, m.Stream, m.Seq, m.Subject)
+		}
+	}
+	events, err := b.js.Stream(ctx, b.topo.Subjects.StreamEvents())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := events.GetMsg(ctx, other.Seq); err != nil {
+		t.Errorf("another job's accepted event: %v", err)
+	}
 	info, err := events.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State.LastSeq != 2 {
-		t.Errorf("events published: %d, want 2 (the stored event and the search for the one never stored)", info.State.LastSeq)
+	if info.State.LastSeq != 4 { // two accepted events, two erased events
+		t.Errorf("events stored: %d, want 4 (the erasure published no accepted event)", info.State.LastSeq)
 	}
+}
+
+// The first delivery of a job writes its accepted event ahead in the
+// record it creates, and the event goes out with that time: an erasure
+// knows from when on to search.
+func TestAcceptedEventIsWrittenAhead(t *testing.T) {
+	t.Parallel()
+	b := newAcceptedBench(t, nil)
+	ahead := &recordAtPublishJS{JetStream: b.js, store: b.w.store, seen: make(chan time.Time, 4)}
+	b.w.acceptedJS = ahead
+	jobID := b.submitJob(t, webJobBody("acc-ahead"))
+	rec := b.waitRecord(t, jobID, pipelinetest.DefaultTimeout, func(r *JobRecord) bool { return len(acceptedRefs(r)) == 1 }, "the accepted event recorded")
+	if !rec.AcceptedUnconfirmed.IsZero() {
+		t.Errorf("the acknowledged accepted event is still marked unconfirmed (%v)", rec.AcceptedUnconfirmed)
+	}
+	written := pipelinetest.WaitFor(t, ahead.seen, time.Second, "the record read at the publish")
+	events, err := b.js.Stream(t.Context(), b.topo.Subjects.StreamEvents())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := events.GetMsg(t.Context(), acceptedRefs(rec)[0].Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := messages.DecodeEvent(m.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if written.IsZero() || !ev.At.Equal(written) {
+		t.Errorf("when the event was published the record said %v, the event says %v; want the same time", written, ev.At)
+	}
+}
+
+// recordAtPublishJS reads the job's record from the bucket stream's
+// leader whenever an accepted event is published, and reports its
+// AcceptedUnconfirmed.
+type recordAtPublishJS struct {
+	jetstream.JetStream
+	store *JobStore
+	seen  chan time.Time
+}
+
+func (j *recordAtPublishJS) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if rec, _, err := j.store.getLatest(context.Background(), m.Header.Get(messages.HeaderJobID)); err == nil {
+		j.seen <- rec.AcceptedUnconfirmed
+	}
+	return j.JetStream.PublishMsgAsync(m, opts...)
 }

@@ -284,39 +284,23 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 }
 
 // confirmAccepted learns where the job's unconfirmed accepted event is
-// (accepted.go) before the job's messages are removed: it publishes the
-// event again, with its Nats-Msg-Id, and records the sequence JetStream
-// answers with, which removeData then deletes. Within the duplicate window
-// the answer names the stored copy and stores nothing; if the first copy
-// never reached the stream, the copy stored now is the one recorded and
-// deleted. A failed publish fails the pass (the erasure is retried, and
-// goes on without it once the window has passed). Past the window nothing
-// is published: a new copy would not find the old one, which, if it was
-// stored, stays until the events stream's MaxAge; the warning says so.
+// (accepted.go) before the job's messages are removed: it searches the
+// events stream from the recorded time (findAccepted) and records what it
+// finds, which removeData then deletes; nothing found, the event was never
+// stored. It never publishes the event: a copy stored now would reach
+// subscribers and webhook receivers after the erasure was requested. The
+// job's saga has stopped (jobMessagePending), so no publish of it is
+// under way.
 func (r *erasureRun) confirmAccepted(ctx context.Context, rec *JobRecord, rev uint64) (*JobRecord, uint64, error) {
-	ref, err := r.reconfirmAccepted(ctx, rec)
-	if errors.Is(err, errAcceptedTooOld) {
-		r.log.Warn("the job's accepted event was never confirmed and its duplicate window has passed: if it was stored, it stays in the events stream until it expires",
-			zap.Time("accepted_at", rec.AcceptedUnconfirmed))
-		return rec, rev, nil
-	}
+	refs, err := r.findAccepted(ctx, rec.JobID, rec.AcceptedUnconfirmed)
 	if err != nil {
-		return rec, rev, fmt.Errorf("confirm where the accepted event is: %w", err)
+		return rec, rev, fmt.Errorf("search for the accepted event: %w", err)
 	}
-	at := rec.AcceptedUnconfirmed
-	next, nextRev, err := r.store.updateErasure(ctx, rec, rev, func(j *JobRecord) error {
-		r.noteAccepted(j, at, ref, nil)
+	return r.store.updateErasure(ctx, rec, rev, func(j *JobRecord) error {
+		j.addMessages(refs...)
+		j.AcceptedUnconfirmed = time.Time{}
 		return nil
 	})
-	if err != nil {
-		// Not recorded: the copy goes now, in case this publish stored it
-		// (the pass's retry publishes again and finds it deleted).
-		if derr := r.eraseMsg(ctx, ref.Stream, ref.Seq); derr != nil {
-			r.log.Warn("cannot delete the accepted event just confirmed; the erasure's retry does", zap.Error(derr))
-		}
-		return rec, rev, err
-	}
-	return next, nextRev, nil
 }
 
 // jobMessagePending reports whether the job's message is still in the jobs

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -406,9 +407,24 @@ func (r *jobRun) recordEvent(ctx context.Context, at time.Time, wait func() (Mes
 
 // announceAccepted publishes the accepted event asynchronously and returns
 // its time and a function that waits for its acknowledgement and says
-// where it is stored.
+// where it is stored. The time is the one the record holds (written ahead
+// by the record's creation, accepted.go); a record without one, or with
+// one too old to publish with, first records the time used now, so that
+// an erasure knows from when on to search for the event.
 func (r *jobRun) announceAccepted(ctx context.Context) (at time.Time, wait func() (MessageRef, error), err error) {
-	at = r.w.now().UTC()
+	if i := slices.IndexFunc(r.rec.Messages, func(m MessageRef) bool { return m.Kind == eventKind(messages.KindAccepted) }); i >= 0 {
+		// Announced by an earlier delivery whose account call failed.
+		ref := r.rec.Messages[i]
+		return r.w.now().UTC(), func() (MessageRef, error) { return ref, nil }, nil
+	}
+	at = r.rec.AcceptedUnconfirmed
+	if at.IsZero() || !r.w.reconfirmable(at) {
+		now := r.w.now().UTC()
+		if err := r.checkpoint(ctx, func(rec *JobRecord) error { rec.AcceptedUnconfirmed = now; return nil }); err != nil {
+			return now, nil, err
+		}
+		at = now
+	}
 	o, err := acceptedMsg(r.w.subj, r.rec, at)
 	if err != nil {
 		return at, nil, err

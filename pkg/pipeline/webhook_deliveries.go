@@ -178,11 +178,12 @@ func (r *WebhookEndpoints) readLog(ctx context.Context, filter string, limit int
 			cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
 		}
 		var found []webhookLogEntry
-		err := readOrdered(ctx, r.js, r.subj.StreamWebhookLog(), cfg, func(m jetstream.Msg) {
+		err := readOrdered(ctx, r.js, r.subj.StreamWebhookLog(), cfg, func(m jetstream.Msg) bool {
 			var e webhookLogEntry
 			if json.Unmarshal(m.Data(), &e) == nil && keep(&e) {
 				found = append(found, e)
 			}
+			return true
 		})
 		if err != nil {
 			return nil, err
@@ -196,8 +197,8 @@ func (r *WebhookEndpoints) readLog(ctx context.Context, filter string, limit int
 }
 
 // readOrdered reads every message an ordered consumer with cfg delivers
-// now, in order.
-func readOrdered(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.OrderedConsumerConfig, each func(jetstream.Msg)) error {
+// now, in order, until each returns false.
+func readOrdered(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.OrderedConsumerConfig, each func(jetstream.Msg) bool) error {
 	cons, err := js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		return err
@@ -209,17 +210,20 @@ func readOrdered(ctx context.Context, js jetstream.JetStream, stream string, cfg
 		}
 		n := 0
 		var pending uint64
+		more := true
 		for m := range batch.Messages() {
 			n++
 			if md, err := m.Metadata(); err == nil {
 				pending = md.NumPending
 			}
-			each(m)
+			if more {
+				more = each(m)
+			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return err
 		}
-		if n == 0 || pending == 0 {
+		if n == 0 || pending == 0 || !more {
 			return nil
 		}
 	}

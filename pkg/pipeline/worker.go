@@ -179,6 +179,9 @@ func (r *jobRun) load(ctx context.Context, region jumio.Region) (outcome, bool) 
 		}
 		rec := acceptedRecord(r.req, hash, seq, note, w.now())
 		rec.Region, rec.TraceParent = string(region), traceParentOf(ctx)
+		// The accepted event, written ahead (accepted.go): the account
+		// step publishes it with this time.
+		rec.AcceptedUnconfirmed = w.now().UTC()
 		rec, rev, err := w.store.Create(ctx, rec)
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			err = nil // created meanwhile (another delivery, an erasure): that one
