@@ -242,7 +242,7 @@ func SeedConsoleJobs(ctx context.Context, js jetstream.JetStream, topo pipeline.
 			rec := p.rec
 			if p.event != nil {
 				ea, da := <-p.event.Ok(), <-p.decide.Ok()
-				rec.Messages = []pipeline.MessageRef{{Stream: ea.Stream, Seq: ea.Sequence, Kind: "event:accepted"}, {Stream: da.Stream, Seq: da.Sequence, Kind: "decision"}}
+				rec.Messages = []pipeline.MessageRef{{Stream: ea.Stream, Seq: ea.Sequence, Kind: "event:accepted", At: rec.DecidedAt}, {Stream: da.Stream, Seq: da.Sequence, Kind: "decision"}}
 			}
 			rb, _ := json.Marshal(rec)
 			entry := pipeline.IndexEntry{JobID: rec.JobID, Status: rec.Status, Region: rec.Region, Channel: rec.Channel,

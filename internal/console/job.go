@@ -117,6 +117,10 @@ func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord) 
 	var out jobMessages
 	got := c.fetchJobMessages(ctx, rec.Messages)
 	for i, ref := range rec.Messages {
+		if eventFromRecord(ref) {
+			out.rows = append(out.rows, recordedEventRow(rec, ref))
+			continue
+		}
 		if got[i].streamErr != nil {
 			out.warnings = append(out.warnings, fmt.Sprintf("cannot read %s: %s", ref.Stream, errText(got[i].streamErr)))
 			continue
@@ -183,6 +187,37 @@ func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord) 
 	return out
 }
 
+// eventFromRecord reports whether the timeline row of ref is drawn from
+// the record alone, without reading the message: an accepted, launched or
+// finalized event whose time its publisher recorded. Its row shows the
+// kind, the time and the hand-over the channel implies, all known from the
+// record; failed events (their error) and decisions are read.
+func eventFromRecord(ref pipeline.MessageRef) bool {
+	switch ref.Kind {
+	case "event:" + messages.KindAccepted, "event:" + messages.KindLaunched, "event:" + messages.KindFinalized:
+		return !ref.At.IsZero()
+	}
+	return false
+}
+
+// recordedEventRow is the timeline row of an event eventFromRecord
+// accepts: what readJobMessages shows of the event itself.
+func recordedEventRow(rec *pipeline.JobRecord, ref pipeline.MessageRef) timelineRow {
+	kind := strings.TrimPrefix(ref.Kind, "event:")
+	row := timelineRow{At: ref.At, Ref: fmt.Sprintf("%s#%d", ref.Stream, ref.Seq), Kind: "event", Title: "event " + kind}
+	if kind != messages.KindAccepted {
+		// The announce hands the channel's link or token over with the
+		// launched or finalized event.
+		switch rec.Channel {
+		case messages.ChannelWeb:
+			row.Detail = "web link handed over"
+		case messages.ChannelSDK:
+			row.Detail = "SDK token handed over"
+		}
+	}
+	return row
+}
+
 // fetchedMsg is one message a record lists, as read by sequence.
 type fetchedMsg struct {
 	msg       *jetstream.RawStreamMsg
@@ -196,6 +231,9 @@ func (c *Console) fetchJobMessages(ctx context.Context, refs []pipeline.MessageR
 	out := make([]fetchedMsg, len(refs))
 	var wg sync.WaitGroup
 	for i, ref := range refs {
+		if eventFromRecord(ref) {
+			continue
+		}
 		st, err := c.streamHandle(ctx, ref.Stream)
 		if err != nil {
 			out[i].streamErr = err

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -176,4 +177,44 @@ func (fb *frozenBucket) originDirect(t *testing.T, on bool) {
 	if _, err := fb.js.UpdateStream(ctx, cfg); err != nil {
 		t.Fatalf("bucket stream: %v", err)
 	}
+}
+
+// TestJobPageDrawsRecordedEventsFromTheRecord: the accepted, launched and
+// finalized events whose time the record holds are shown without reading
+// them (one cold block read fewer per page); events recorded without a
+// time, failed events and decisions are read.
+func TestJobPageDrawsRecordedEventsFromTheRecord(t *testing.T) {
+	t.Parallel()
+	f := startFixture(t, fixtureOpts{})
+	ctx := t.Context()
+	events, err := f.stack.JS.Stream(ctx, f.subj.StreamEvents())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := events.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 7, 9, 30, 0, 0, time.UTC)
+	// Sequences past the stream's last: nothing is stored there, so a
+	// read would say "no longer stored".
+	next := info.State.LastSeq + 100
+	f.createRecord(t, &pipeline.JobRecord{JobID: "recorded-events-1", Status: pipeline.StatusFinalized, Region: "amer-1",
+		Channel: messages.ChannelWeb, CreatedAt: at, Messages: []pipeline.MessageRef{
+			{Stream: f.subj.StreamEvents(), Seq: next, Kind: "event:accepted", At: at.Add(time.Second)},
+			{Stream: f.subj.StreamEvents(), Seq: next + 1, Kind: "event:finalized", At: at.Add(2 * time.Second)},
+			{Stream: f.subj.StreamEvents(), Seq: next + 2, Kind: "event:launched"}, // no time: read
+		}})
+	ops := f.browser(t)
+	ops.signIn(opsKey)
+	p := ops.get("/console/jobs/recorded-events-1")
+	if p.status != http.StatusOK {
+		t.Fatalf("job page: %d", p.status)
+	}
+	contains(t, p, "event accepted")
+	contains(t, p, "event finalized")
+	contains(t, p, "web link handed over")
+	lacks(t, p, fmt.Sprintf("#%d (event:accepted) is no longer stored", next))
+	lacks(t, p, fmt.Sprintf("#%d (event:finalized) is no longer stored", next+1))
+	contains(t, p, fmt.Sprintf("#%d (event:launched) is no longer stored", next+2))
 }

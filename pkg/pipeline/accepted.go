@@ -78,7 +78,7 @@ func (s *stage) findAccepted(ctx context.Context, jobID string, at time.Time) ([
 			return false
 		}
 		if m.Headers().Get(messages.HeaderMsgID) == want {
-			refs = append(refs, acceptedRef(md.Stream, md.Sequence.Stream))
+			refs = append(refs, acceptedRef(md.Stream, md.Sequence.Stream, at))
 		}
 		return true
 	})
@@ -98,9 +98,9 @@ func acceptedMsg(subj messages.Subjects, rec *JobRecord, at time.Time) (outMsg, 
 	return newOutMsg(subj.Event(messages.KindAccepted), ev, messages.EventMsgID(messages.KindAccepted, rec.JobID), rec.JobID)
 }
 
-// acceptedRef is where an acknowledged accepted event is.
-func acceptedRef(stream string, seq uint64) MessageRef {
-	return MessageRef{Stream: stream, Seq: seq, Kind: eventKind(messages.KindAccepted)}
+// acceptedRef is where an acknowledged accepted event of time at is.
+func acceptedRef(stream string, seq uint64, at time.Time) MessageRef {
+	return MessageRef{Stream: stream, Seq: seq, Kind: eventKind(messages.KindAccepted), At: at.UTC()}
 }
 
 // reconfirmable reports whether an accepted event published at at may be
@@ -162,7 +162,7 @@ func (s *stage) reconfirmAccepted(ctx context.Context, rec *JobRecord) (MessageR
 		// the window passed on the server); this copy is the recorded one.
 		s.log.Info("the unconfirmed accepted event was not stored; stored it now", jobField(rec.JobID))
 	}
-	return acceptedRef(ack.Stream, ack.Sequence), nil
+	return acceptedRef(ack.Stream, ack.Sequence, at), nil
 }
 
 // reconfirmAcceptedAtCheckpoint is reconfirmAccepted on a job's own path

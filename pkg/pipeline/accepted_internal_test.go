@@ -368,7 +368,7 @@ func TestReconfirmAcceptedWithinTheDuplicateWindowOnly(t *testing.T) {
 	}
 	s.noteAccepted(r, now, MessageRef{}, &jetstream.APIError{Code: 503, ErrorCode: 10077})
 	clock.Store(now.Add(topo.DuplicateWindow).UnixNano())
-	s.noteAccepted(r, now, acceptedRef(topo.Subjects.StreamEvents(), 7), nil)
+	s.noteAccepted(r, now, acceptedRef(topo.Subjects.StreamEvents(), 7, now), nil)
 	if !r.AcceptedUnconfirmed.Equal(now) || len(acceptedRefs(r)) != 1 {
 		t.Errorf("a copy learned past the window: unconfirmed %v, refs %+v; want both kept", r.AcceptedUnconfirmed, r.Messages)
 	}
@@ -430,7 +430,7 @@ func publishAccepted(t *testing.T, s *stage, jobID string, at time.Time) Message
 	if err != nil {
 		t.Fatal(err)
 	}
-	return acceptedRef(ack.Stream, ack.Sequence)
+	return acceptedRef(ack.Stream, ack.Sequence, at)
 }
 
 // findAccepted searches from the accepted event's time (less the clock

@@ -177,6 +177,8 @@ func decodeRecordFast(b []byte, rec *JobRecord) bool {
 						return r.Uint64(&m.Seq)
 					case "kind":
 						return r.StringOrNull(&m.Kind)
+					case "at":
+						return r.Time(&m.At)
 					}
 					return false
 				})

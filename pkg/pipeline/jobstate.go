@@ -125,6 +125,11 @@ type MessageRef struct {
 	Stream string `json:"stream"`
 	Seq    uint64 `json:"seq"`
 	Kind   string `json:"kind"` // event:<kind>, decision, dead_letter
+	// At is a lifecycle event's own time (its "at"), recorded by its
+	// publisher: the console shows the accepted, launched and finalized
+	// events from the record without reading them. Zero in records
+	// written before it was added.
+	At time.Time `json:"at,omitzero"`
 }
 
 // Erasure describes a job's erasure (DESIGN 3.7).
@@ -168,7 +173,7 @@ func (r *JobRecord) Erasing() bool { return r.Status == StatusErasing || r.Statu
 // addMessages records messages about the job, once each.
 func (r *JobRecord) addMessages(refs ...MessageRef) {
 	for _, m := range refs {
-		if m.Seq != 0 && !slices.Contains(r.Messages, m) {
+		if m.Seq != 0 && !slices.ContainsFunc(r.Messages, func(o MessageRef) bool { return o.Stream == m.Stream && o.Seq == m.Seq }) {
 			r.Messages = append(r.Messages, m)
 		}
 	}

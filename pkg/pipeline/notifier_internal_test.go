@@ -133,7 +133,7 @@ func TestDeliveryWaitsForAnEventNotStoredYet(t *testing.T) {
 
 	prom := prometheus.NewRegistry()
 	runCtx, cancel := context.WithCancel(ctx)
-	n, err := NewNotifier(runCtx, js, NotifierConfig{Topology: topo, Webhooks: settings, Logger: zap.NewNop(),
+	n, err := NewNotifier(runCtx, js, NotifierConfig{Topology: topo, Webhooks: settings, Logger: pipelinetest.Logger(t),
 		Backoff: Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}, ShutdownGrace: time.Second,
 		WebhookMetrics: NewWebhookMetrics(prom, js, topo)})
 	if err != nil {
@@ -154,7 +154,7 @@ func TestDeliveryWaitsForAnEventNotStoredYet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.Eventually(t, 10*time.Second, func() bool {
+	pipelinetest.Eventually(t, pipelinetest.DefaultTimeout, func() bool {
 		ci, err := delivery.Info(ctx)
 		return err == nil && ci.Delivered.Consumer >= 2
 	}, "the delivery of an event not stored yet was never delivered again (dropped as gone?)")
@@ -177,7 +177,7 @@ func TestDeliveryWaitsForAnEventNotStoredYet(t *testing.T) {
 		t.Fatalf("the decision was stored at %d, the delivery references %d", ack.Sequence, job.Sequence)
 	}
 
-	r := pipelinetest.WaitFor(t, got, 10*time.Second, "the delivery of the decision")
+	r := pipelinetest.WaitFor(t, got, pipelinetest.DefaultTimeout, "the delivery of the decision")
 	body := pipelinetest.WaitFor(t, bodies, time.Second, "the body")
 	if id := r.Header.Get("webhook-id"); id != job.WebhookID {
 		t.Errorf("webhook-id %q, want %q", id, job.WebhookID)

@@ -437,7 +437,7 @@ func (r *jobRun) announceAccepted(ctx context.Context) (at time.Time, wait func(
 	return at, func() (MessageRef, error) {
 		select {
 		case ack := <-f.Ok():
-			return acceptedRef(ack.Stream, ack.Sequence), nil
+			return acceptedRef(ack.Stream, ack.Sequence, at), nil
 		case err := <-f.Err():
 			if !unconfirmed(ctx, o, err) {
 				return MessageRef{}, err
@@ -446,7 +446,7 @@ func (r *jobRun) announceAccepted(ctx context.Context) (at time.Time, wait func(
 			if err != nil {
 				return MessageRef{}, err
 			}
-			return acceptedRef(ack.Stream, ack.Sequence), nil
+			return acceptedRef(ack.Stream, ack.Sequence, at), nil
 		case <-ctx.Done():
 			return MessageRef{}, ctx.Err()
 		}
@@ -653,7 +653,7 @@ func (r *jobRun) finish(ctx context.Context) error {
 	if err != nil {
 		return &infraError{err}
 	}
-	event := MessageRef{Stream: acks[0].Stream, Seq: acks[0].Sequence, Kind: eventKind(kind)}
+	event := MessageRef{Stream: acks[0].Stream, Seq: acks[0].Sequence, Kind: eventKind(kind), At: ev.At}
 	// The announce is the job's next checkpoint after its account: an
 	// accepted event whose acknowledgement was lost is confirmed here.
 	unconfirmedAt := r.rec.AcceptedUnconfirmed
