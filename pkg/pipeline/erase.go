@@ -190,7 +190,7 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 				return outcome{}, err
 			}
 		}
-		return ack(), nil
+		return r.latePass(ctx, rec)
 	}
 	if rec.Status != StatusErasing {
 		rec, rev, err = store.updateErasure(ctx, rec, rev, func(j *JobRecord) error {
@@ -271,7 +271,8 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 			if err := r.announce(ctx, tomb); err != nil {
 				return outcome{}, err
 			}
-			return ack(), nil
+			// The task comes back for the late pass (latePass).
+			return retry(lateWebhookPurgeAfter), nil
 		} else if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return outcome{}, err
 		}
@@ -281,6 +282,27 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 		}
 		r.log.Debug("the record changed during the erasure; removing what was added", zap.Int("messages_before", seen), zap.Int("messages_now", len(rec.Messages)))
 	}
+}
+
+// latePass is an erasure task's last delivery, lateWebhookPurgeAfter after
+// the erasure completed: it removes the webhook data that deliveries in
+// flight during the erasure wrote afterwards (eraseLateWebhookData). A
+// task that comes back sooner waits for the rest of the time.
+func (r *erasureRun) latePass(ctx context.Context, tomb *JobRecord) (outcome, error) {
+	if tomb.Erasure == nil || tomb.Erasure.CompletedAt.IsZero() {
+		return ack(), nil
+	}
+	if wait := tomb.Erasure.CompletedAt.Add(lateWebhookPurgeAfter).Sub(r.now()); wait > 0 {
+		return retry(wait), nil
+	}
+	n, err := eraseLateWebhookData(ctx, r.js, r.topo, tomb.JobID, r.topo.SecureErase)
+	if err != nil {
+		return outcome{}, err
+	}
+	if n > 0 {
+		r.log.Info("removed webhook data that deliveries in flight during the erasure wrote afterwards", jobField(tomb.JobID), zap.Int("messages", n))
+	}
+	return ack(), nil
 }
 
 // confirmAccepted learns where the job's unconfirmed accepted event is

@@ -56,6 +56,9 @@ type delivery struct {
 	// delivery knows, known says whether it knows (it read the bucket, or
 	// this is the first delivery of a job that was never queued again).
 	entry, known bool
+	// awaitingEvent: the delivery waits for an event its stream's leader
+	// has not stored yet; what it recorded is not about an erased job.
+	awaitingEvent bool
 }
 
 // deliver handles one delivery job: one signed attempt, then ack (2xx, 410,
@@ -90,7 +93,7 @@ func (n *Notifier) deliver(ctx context.Context, m jetstream.Msg) outcome {
 // and a later purge removes them; gone, and they are removed here. The
 // erased event itself is never deleted: its deliveries keep their entries.
 func (d *delivery) forgetIfErased(ctx context.Context) {
-	if (len(d.logged) == 0 && !d.saved) || d.job.Type == webhooks.EventErased {
+	if (len(d.logged) == 0 && !d.saved) || d.job.Type == webhooks.EventErased || d.awaitingEvent {
 		return
 	}
 	_, err := d.event(ctx)
@@ -178,8 +181,14 @@ func (d *delivery) run(ctx context.Context) outcome {
 			n.wm.eventNotStoredYet()
 			d.log.Debug("the event is not stored on its stream's leader yet; will retry", zap.Uint64("event_seq", job.Sequence))
 			d.remember(ctx, st)
+			d.awaitingEvent = true
 			return retry(eventAheadDelay)
 		}
+		// The leader has stored past the event's sequence: read it once
+		// more, for it may have been stored between the two reads.
+		data, err = d.event(ctx)
+	}
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		n.wm.delivery(ep.ID, outcomeEventGone)
 		// No log entry: the entry would name a job whose data the erasure
 		// just removed (the usual reason an event is gone).
@@ -197,7 +206,9 @@ func (d *delivery) run(ctx context.Context) outcome {
 
 	attempt := st.Failed + 1
 	start := time.Now()
+	stopTracking := d.trackSlowAttempt(ctx, st)
 	res := n.deliverer.Deliver(ctx, ep.URL, job.WebhookID, n.now(), body, activeSecrets(ep.secrets, n.now()))
+	stopTracking()
 	if ctx.Err() != nil {
 		return handBack() // stopping: not an attempt
 	}
@@ -301,6 +312,39 @@ func (d *delivery) remember(ctx context.Context, st attemptState) {
 	st.Job = d.job
 	if err := d.saveAttempts(ctx, st); err != nil {
 		d.log.Debug("cannot record the waiting delivery", zap.Error(err))
+	}
+}
+
+// slowAttemptAfter is how long a first attempt runs before the delivery
+// records itself (trackSlowAttempt).
+const slowAttemptAfter = time.Second
+
+// trackSlowAttempt writes the delivery's attempts entry, due when the
+// attempt will have timed out, once a first attempt (a delivery with no
+// entry) has run for slowAttemptAfter: a notifier killed during a long
+// attempt (an endpoint that hangs until the timeout) then leaves an entry
+// from which the sweep queues the job again should JetStream not deliver
+// it again (found by the soak of 2026-12-07 04:15: a delivery job gone
+// from the stream after its notifier was killed during an attempt to a
+// hanging endpoint, with nothing left to redrive it from). A redelivery
+// that finds the entry waits until it is due. Fast attempts write
+// nothing. The returned function stops the tracking and waits for a write
+// under way, so that the delivery knows whether it has an entry.
+func (d *delivery) trackSlowAttempt(ctx context.Context, st attemptState) (stop func()) {
+	if !d.known || d.entry {
+		return func() {}
+	}
+	done := make(chan struct{})
+	t := time.AfterFunc(slowAttemptAfter, func() {
+		defer close(done)
+		st.Next = d.n.now().Add(d.n.cfg.Timeout)
+		d.remember(context.WithoutCancel(ctx), st)
+	})
+	return func() {
+		if t.Stop() {
+			close(done)
+		}
+		<-done
 	}
 }
 

@@ -3,8 +3,10 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,4 +205,59 @@ func (h *hooks) waitNoAttempts(t *testing.T) {
 		}
 		return n == 0
 	}, "attempt entries remain")
+}
+
+// A first attempt that runs longer than a second (an endpoint that hangs)
+// records the delivery in the attempts bucket, due when the attempt will
+// have timed out, with its job: a notifier killed during it leaves what
+// the sweep queues the job again from, should JetStream not deliver it
+// again (the soak of 2026-12-07 04:15). The entry goes once the attempt
+// succeeds.
+func TestSlowFirstAttemptIsRecorded(t *testing.T) {
+	t.Parallel()
+	h := newHooks(t, pipeline.WebhookSettings{Policy: devPolicy}, nil)
+	release := make(chan struct{})
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	ep, _ := h.register(t, rc.srv.URL, "*")
+	h.startNotifier(t, func(c *pipeline.NotifierConfig) { c.Timeout = time.Minute })
+	const jobID = "job-slow-1"
+	start := time.Now()
+	h.publishEvent(t, messages.KindAccepted, jobID)
+	first := rc.next(t)
+
+	kv, err := h.js.KeyValue(context.Background(), h.subj.BucketWebhookAttempts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := "att." + jobID + "." + first.header.Get(webhooks.HeaderID) + "."
+	var entry struct {
+		Failed int                    `json:"failed"`
+		Next   time.Time              `json:"next"`
+		Job    *struct{ Type string } `json:"job"`
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		keys, _ := kv.Keys(context.Background())
+		for _, k := range keys {
+			if e, err := kv.Get(context.Background(), k); err == nil && strings.HasPrefix(k, prefix) {
+				return json.Unmarshal(e.Value(), &entry) == nil
+			}
+		}
+		return false
+	}, "the attempts entry of the attempt in flight")
+	if entry.Failed != 0 || entry.Job == nil || entry.Job.Type != string(webhooks.EventAccepted) ||
+		entry.Next.Before(start.Add(time.Minute)) || entry.Next.After(time.Now().Add(time.Minute)) {
+		t.Errorf("attempts entry of the attempt in flight: %+v; want no failure, the job, due when the attempt times out", entry)
+	}
+	close(release)
+	h.waitAttempts(t, ep.ID, 1)
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		keys, err := kv.Keys(context.Background())
+		return errors.Is(err, jetstream.ErrNoKeysFound) || err == nil && len(keys) == 0
+	}, "the attempts entry removed after the delivery")
 }

@@ -2,12 +2,15 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kycpipe/kycpipe/pkg/messages"
+	"github.com/kycpipe/kycpipe/pkg/webhooks"
 )
 
 // EraseWebhookData removes what the webhooks hold about a job (DESIGN
@@ -67,4 +70,105 @@ func purgeSubject(ctx context.Context, js jetstream.JetStream, stream, subject s
 		return 0, err
 	}
 	return n, nil
+}
+
+// lateWebhookPurgeAfter is how long after an erasure its task comes back
+// to remove what deliveries in flight during the erasure wrote afterwards
+// (eraseLateWebhookData): an attempt lasts at most the notifier's timeout
+// (15 s by default), and its log entry and attempt counter are written
+// within confirm's 15 s each after it.
+const lateWebhookPurgeAfter = 2 * time.Minute
+
+// eraseLateWebhookData removes, from an erased job's webhook data, every
+// pending delivery, delivery log entry and attempt counter that is not
+// about the job's erased event, and returns how many it removed. A
+// delivery of an older event in flight during the erasure removes what it
+// writes afterwards itself when it reads its event as gone
+// (forgetIfErased); this pass is for the delivery that could not (killed)
+// or read a stream leader just elected that had not applied the event's
+// deletion yet (found by the soak of 2026-12-07 04:15: a failed attempt's
+// log entry of an erased job's accepted event, written two seconds after
+// the erasure during a node loss). It reads the job's messages by subject,
+// one by one, from each stream's leader: a job has a handful.
+func eraseLateWebhookData(ctx context.Context, js jetstream.JetStream, t Topology, jobID string, secure bool) (removed int, err error) {
+	if !messages.ValidJobID(jobID) {
+		return 0, fmt.Errorf("pipeline: erase webhook data: invalid job ID")
+	}
+	t = t.WithDefaults()
+	s := t.Subjects
+	erased := string(webhooks.EventErased)
+	for _, p := range []subjectSweep{
+		{stream: s.StreamWebhooks(), subject: s.WebhookDeliveriesOfJob(jobID), keep: func(b []byte) bool {
+			var j webhookJob
+			return json.Unmarshal(b, &j) == nil && string(j.Type) == erased
+		}},
+		{stream: s.StreamWebhookLog(), subject: s.WebhookLogsOfJob(jobID), keep: func(b []byte) bool {
+			var e webhookLogEntry
+			return json.Unmarshal(b, &e) == nil && e.EventType == erased
+		}},
+		{stream: "KV_" + s.BucketWebhookAttempts(), subject: "$KV." + s.BucketWebhookAttempts() + ".att." + jobID + ".>", keep: func(b []byte) bool {
+			var st attemptState
+			return json.Unmarshal(b, &st) == nil && st.Job != nil && string(st.Job.Type) == erased
+		}, perKey: true},
+	} {
+		p.secure = secure
+		n, err := p.run(ctx, js)
+		removed += n
+		if err != nil {
+			return removed, fmt.Errorf("pipeline: erase late webhook data of %s from %s: %w", jobID, p.stream, err)
+		}
+	}
+	return removed, nil
+}
+
+// subjectSweep deletes every message on subject (wildcards allowed) in
+// stream that keep refuses, reading them in order from the stream's
+// leader. Empty bodies (a key-value delete marker) are deleted too. perKey
+// purges the message's own subject instead (a key-value bucket, whose
+// stream refuses deletes: each key is a subject, and a purge leaves no
+// marker).
+type subjectSweep struct {
+	stream, subject string
+	keep            func(data []byte) bool
+	perKey, secure  bool
+}
+
+// run sweeps and returns how many messages it removed.
+func (p subjectSweep) run(ctx context.Context, js jetstream.JetStream) (int, error) {
+	stream, subject, keep, secure, perKey := p.stream, p.subject, p.keep, p.secure, p.perKey
+	st, err := js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for seq := uint64(1); ; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		seq = m.Sequence + 1
+		if len(m.Data) > 0 && keep(m.Data) {
+			continue
+		}
+		if perKey {
+			if err := st.Purge(ctx, jetstream.WithPurgeSubject(m.Subject)); err != nil {
+				return n, err
+			}
+			n++
+			continue
+		}
+		removed, err := deleteMsg(ctx, js.Conn(), stream, m.Sequence, secure)
+		if err != nil {
+			return n, err
+		}
+		if removed {
+			n++
+		}
+	}
 }
