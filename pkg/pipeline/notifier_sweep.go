@@ -193,25 +193,16 @@ func (n *Notifier) settled(ctx context.Context, job *webhookJob) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	subject := n.subj.WebhookLog(job.EndpointID, job.JobID)
-	for seq := uint64(1); ; {
-		raw, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		seq = raw.Sequence + 1
+	settled := false
+	err = eachBySubject(ctx, st, n.subj.WebhookLog(job.EndpointID, job.JobID), func(raw *jetstream.RawStreamMsg) (bool, error) {
 		var e webhookLogEntry
 		if json.Unmarshal(raw.Data, &e) != nil || e.WebhookID != job.WebhookID {
-			continue
-		}
-		switch {
-		case e.DeadLettered, e.Outcome == AttemptDelivered, e.Outcome == AttemptGone, e.Outcome == AttemptDropped:
 			return true, nil
 		}
-	}
+		settled = e.DeadLettered || e.Outcome == AttemptDelivered || e.Outcome == AttemptGone || e.Outcome == AttemptDropped
+		return !settled, nil
+	})
+	return settled, err
 }
 
 // redrive queues job (stored at seq, or lost from there) again as a new

@@ -144,31 +144,41 @@ func (p subjectSweep) run(ctx context.Context, js jetstream.JetStream) (int, err
 		return 0, err
 	}
 	n := 0
-	for seq := uint64(1); ; {
-		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-		seq = m.Sequence + 1
+	err = eachBySubject(ctx, st, subject, func(m *jetstream.RawStreamMsg) (bool, error) {
 		if len(m.Data) > 0 && keep(m.Data) {
-			continue
+			return true, nil
 		}
 		if perKey {
 			if err := st.Purge(ctx, jetstream.WithPurgeSubject(m.Subject)); err != nil {
-				return n, err
+				return false, err
 			}
 			n++
-			continue
+			return true, nil
 		}
 		removed, err := deleteMsg(ctx, js.Conn(), stream, m.Sequence, secure)
-		if err != nil {
-			return n, err
-		}
 		if removed {
 			n++
+		}
+		return err == nil, err
+	})
+	return n, err
+}
+
+// eachBySubject calls f with every message on subject (wildcards allowed)
+// in st, in order, read one by one from the stream's leader, until f
+// returns false or an error.
+func eachBySubject(ctx context.Context, st jetstream.Stream, subject string, f func(*jetstream.RawStreamMsg) (bool, error)) error {
+	for seq := uint64(1); ; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		seq = m.Sequence + 1
+		if more, err := f(m); err != nil || !more {
+			return err
 		}
 	}
 }
