@@ -262,9 +262,10 @@ func (d *delivery) failed(ctx context.Context, attempt int, res webhooks.Result)
 	}
 	n.wm.delivery(d.ep.ID, outcomeLabel)
 	next := n.now().Add(wait)
-	if err := d.saveAttempts(ctx, attemptState{Failed: attempt, Next: next, Job: d.job}); err != nil {
+	if err := d.saveAttemptsRetrying(ctx, attemptState{Failed: attempt, Next: next, Job: d.job}, nil); err != nil {
 		// The attempt will be made again without being counted: at most
-		// one extra attempt per NATS failure.
+		// one extra attempt per NATS failure. Should JetStream lose the
+		// waiting job meanwhile, nothing is left to queue it again from.
 		d.log.Warn("cannot record the failed attempt", zap.Error(err))
 	}
 	d.logEntry(ctx, attemptLog{outcome: entryOutcome, attempt: attempt, res: res, errText: cause.Error(), next: &next})
@@ -302,7 +303,11 @@ const infraRememberTimeout = 2 * time.Second
 // the entry is what the sweep queues the job again from if JetStream loses
 // the waiting message. A failure is only logged (the delivery itself does
 // not depend on it).
-func (d *delivery) remember(ctx context.Context, st attemptState) {
+func (d *delivery) remember(ctx context.Context, st attemptState) { d.rememberUntil(ctx, st, nil) }
+
+// rememberUntil is remember, whose tries after NATS trouble stop when
+// quit is closed (a write under way finishes).
+func (d *delivery) rememberUntil(ctx context.Context, st attemptState, quit <-chan struct{}) {
 	if !d.known || d.entry {
 		return
 	}
@@ -310,8 +315,45 @@ func (d *delivery) remember(ctx context.Context, st attemptState) {
 		st.Next = d.n.now()
 	}
 	st.Job = d.job
-	if err := d.saveAttempts(ctx, st); err != nil {
-		d.log.Debug("cannot record the waiting delivery", zap.Error(err))
+	if err := d.saveAttemptsRetrying(ctx, st, quit); err != nil {
+		d.log.Warn("cannot record the waiting delivery", zap.Error(err))
+	}
+}
+
+// recordFor bounds how long a delivery keeps trying to write its attempts
+// entry while NATS cannot store it (the bucket's stream has no leader for
+// the seconds of an election). The entry is what the sweep queues a
+// waiting delivery again from, and a leader change is also when JetStream
+// has lost waiting delivery jobs: the soak of 2026-12-07 05:49 lost an
+// erased event's delivery whose failed attempt, during a node loss, could
+// not be recorded ("no response from stream"), and whose job then vanished
+// from the stream with nothing to redrive it from. The delivery's message
+// is kept meanwhile (the runner's InProgress heartbeats).
+const recordFor = 30 * time.Second
+
+// saveAttemptsRetrying writes the delivery's attempts entry, trying again
+// after NATS trouble until it is written, ctx ends, quit is closed or
+// recordFor has passed.
+func (d *delivery) saveAttemptsRetrying(ctx context.Context, st attemptState, quit <-chan struct{}) error {
+	deadline := time.Now().Add(recordFor)
+	delay := 100 * time.Millisecond
+	for {
+		err := d.saveAttempts(ctx, st)
+		if err == nil || ctx.Err() != nil || time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		d.log.Debug("cannot record the delivery's attempts yet; trying again", zap.Error(err), zap.Duration("delay", delay))
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-quit:
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(2*delay, 2*time.Second)
 	}
 }
 
@@ -328,22 +370,24 @@ const slowAttemptAfter = time.Second
 // from the stream after its notifier was killed during an attempt to a
 // hanging endpoint, with nothing left to redrive it from). A redelivery
 // that finds the entry waits until it is due. Fast attempts write
-// nothing. The returned function stops the tracking and waits for a write
-// under way, so that the delivery knows whether it has an entry.
+// nothing. A write NATS refuses is tried again while the attempt runs.
+// The returned function stops the tracking and waits for a write under
+// way, so that the delivery knows whether it has an entry.
 func (d *delivery) trackSlowAttempt(ctx context.Context, st attemptState) (stop func()) {
 	if !d.known || d.entry {
 		return func() {}
 	}
-	done := make(chan struct{})
+	quit, done := make(chan struct{}), make(chan struct{})
 	t := time.AfterFunc(slowAttemptAfter, func() {
 		defer close(done)
 		st.Next = d.n.now().Add(d.n.cfg.Timeout)
-		d.remember(context.WithoutCancel(ctx), st)
+		d.rememberUntil(context.WithoutCancel(ctx), st, quit)
 	})
 	return func() {
 		if t.Stop() {
 			close(done)
 		}
+		close(quit)
 		<-done
 	}
 }

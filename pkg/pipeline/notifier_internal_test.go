@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,23 +132,7 @@ func TestDeliveryWaitsForAnEventNotStoredYet(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	prom := prometheus.NewRegistry()
-	runCtx, cancel := context.WithCancel(ctx)
-	n, err := NewNotifier(runCtx, js, NotifierConfig{Topology: topo, Webhooks: settings, Logger: pipelinetest.Logger(t),
-		Backoff: Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}, ShutdownGrace: time.Second,
-		WebhookMetrics: NewWebhookMetrics(prom, js, topo)})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- n.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("notifier: %v", err)
-		}
-	})
+	n := runInternalNotifier(t, js, NotifierConfig{Topology: topo, Webhooks: settings}, nil)
 
 	// The first attempt has found no event: the job is delivered again.
 	delivery, err := js.Consumer(ctx, subj.StreamWebhooks(), ConsumerNotifierDelivery)
@@ -202,4 +187,136 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// runInternalNotifier starts a notifier with cfg (quick backoff, a test
+// logger and its own metrics), after edit, if any, has changed it, and
+// stops it at the end of the test.
+func runInternalNotifier(t *testing.T, js jetstream.JetStream, cfg NotifierConfig, edit func(*Notifier)) *Notifier {
+	t.Helper()
+	cfg.Logger = pipelinetest.Logger(t)
+	cfg.Backoff = Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}
+	cfg.ShutdownGrace = time.Second
+	cfg.WebhookMetrics = NewWebhookMetrics(prometheus.NewRegistry(), js, cfg.Topology)
+	runCtx, cancel := context.WithCancel(t.Context())
+	n, err := NewNotifier(runCtx, js, cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(n)
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("notifier: %v", err)
+		}
+	})
+	return n
+}
+
+// unavailableAttempts is an attempts bucket whose writes fail, as while
+// the bucket's stream has no leader, until it is made available.
+type unavailableAttempts struct {
+	jetstream.KeyValue
+	down    atomic.Bool
+	refused atomic.Int64
+}
+
+func (kv *unavailableAttempts) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+	if kv.down.Load() {
+		kv.refused.Add(1)
+		return 0, nats.ErrNoResponders
+	}
+	return kv.KeyValue.Put(ctx, key, value)
+}
+
+// A delivery that cannot write its attempts entry (the soak of 2026-12-07
+// 05:49: "no response from stream" during a node loss, after which
+// JetStream lost the waiting job and nothing was left to queue it again
+// from) keeps trying while it holds the job: after a failed attempt, and
+// during a first attempt that runs long.
+func TestDeliveryKeepsTryingToRecordItsAttempts(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		failed int // the entry's failed attempts
+		hang   bool
+	}{
+		{name: "after a failed attempt", failed: 1},
+		{name: "during a long first attempt", failed: 0, hang: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			js, topo := provisioned(t)
+			ctx := t.Context()
+			release := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.hang {
+					select {
+					case <-release:
+					case <-r.Context().Done():
+					}
+				}
+				w.WriteHeader(http.StatusInternalServerError)
+			}))
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { close(release) })
+			settings := WebhookSettings{Policy: webhooks.Policy{AllowInsecure: true, AllowPrivate: true}}
+			reg, err := NewWebhookEndpoints(ctx, js, topo, settings, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ep, _, err := reg.Create(ctx, WebhookEndpointInput{URL: srv.URL + "/hook", EventTypes: []string{"*"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sched, err := webhooks.NewSchedule(time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kv *unavailableAttempts
+			runInternalNotifier(t, js, NotifierConfig{Topology: topo, Webhooks: settings, Schedule: &sched, Timeout: time.Minute},
+				func(n *Notifier) {
+					kv = &unavailableAttempts{KeyValue: n.attempts}
+					kv.down.Store(true)
+					n.attempts = kv
+				})
+			publishAcceptedEvent(t, js, topo.Subjects, "job-record-1")
+
+			pipelinetest.Eventually(t, pipelinetest.DefaultTimeout, func() bool { return kv.refused.Load() >= 3 },
+				"the delivery did not try again to write its attempts entry")
+			kv.down.Store(false)
+			var st attemptState
+			pipelinetest.Eventually(t, pipelinetest.DefaultTimeout, func() bool {
+				keys, err := kv.Keys(ctx)
+				if err != nil || len(keys) != 1 {
+					return false
+				}
+				e, err := kv.Get(ctx, keys[0])
+				return err == nil && json.Unmarshal(e.Value(), &st) == nil && st.Failed == tc.failed
+			}, "no attempts entry with %d failed attempts once the bucket took writes again", tc.failed)
+			if st.Job == nil || st.Job.EndpointID != ep.ID || st.Job.JobID != "job-record-1" {
+				t.Errorf("the attempts entry holds the job %+v", st.Job)
+			}
+		})
+	}
+}
+
+// publishAcceptedEvent publishes an accepted event of jobID.
+func publishAcceptedEvent(t *testing.T, js jetstream.JetStream, subj messages.Subjects, jobID string) {
+	t.Helper()
+	b, err := messages.Marshal(&messages.Event{Kind: messages.KindAccepted, JobID: jobID, Region: "amer-1", At: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(subj.Event(messages.KindAccepted))
+	m.Data = b
+	m.Header.Set(messages.HeaderJobID, jobID)
+	if _, err := js.PublishMsg(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
 }
