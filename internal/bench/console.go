@@ -132,6 +132,19 @@ type seeded struct {
 	id, cref, uref, exec string
 }
 
+// seedCapabilities are the capabilities of an ID-and-selfie workflow's
+// decision of type typ, as the retriever summarizes them.
+func seedCapabilities(typ string) map[string][]messages.CapabilitySummary {
+	return map[string][]messages.CapabilitySummary{
+		"usability":   {{Decision: messages.DecisionPassed, Label: "OK", Credential: "ID"}, {Decision: messages.DecisionPassed, Label: "OK", Credential: "SELFIE"}},
+		"extraction":  {{Decision: messages.DecisionPassed, Label: "OK"}},
+		"dataChecks":  {{Decision: messages.DecisionPassed, Label: "OK"}},
+		"imageChecks": {{Decision: typ, Label: "OK", Data: &messages.CapabilityData{FaceSearchStatus: "DONE"}}},
+		"liveness":    {{Decision: messages.DecisionPassed, Label: "OK", Data: &messages.CapabilityData{LivenessType: "JUMIO_STANDARD"}}},
+		"similarity":  {{Decision: messages.DecisionPassed, Label: "MATCH", Data: &messages.CapabilityData{Similarity: "MATCH"}}},
+	}
+}
+
 // Seeding distribution: states, decisions and regions in the proportions
 // of a busy production day.
 var (
@@ -216,11 +229,14 @@ func SeedConsoleJobs(ctx context.Context, js jetstream.JetStream, topo pipeline.
 				}) float64 {
 					return s.share
 				}).typ
-				rec.Decision, rec.DecidedAt = &messages.DecisionSummary{Type: typ, Label: typ}, now
+				rec.Decision, rec.DecidedAt, rec.LastStatus = &messages.DecisionSummary{Type: typ, Label: typ}, now, "PROCESSED"
+				caps := seedCapabilities(typ)
+				// The record holds the decision's detail as the retriever writes it.
+				rec.DecisionDetail = &pipeline.DecisionDetail{Capabilities: caps}
 				ev, _ := messages.Marshal(&messages.Event{Kind: messages.KindAccepted, JobID: id, Region: region, CustomerInternalReference: rec.CustomerInternalReference, At: now})
 				dec, _ := messages.Marshal(&messages.DecisionEvent{JobID: id, Region: region, AccountID: rec.AccountID, WorkflowExecutionID: rec.WorkflowExecutionID,
 					CustomerInternalReference: rec.CustomerInternalReference, UserReference: rec.UserReference, Status: "PROCESSED", Decision: *rec.Decision,
-					Capabilities: map[string][]messages.CapabilitySummary{"emailVerification": {{Decision: typ, Label: "LOW_RISK"}}}, DecidedAt: now})
+					Capabilities: caps, DecidedAt: now})
 				var err error
 				if p.event, err = js.PublishMsgAsync(&nats.Msg{Subject: subj.Event(messages.KindAccepted), Data: ev, Header: nats.Header{messages.HeaderJobID: {id}}}, stall); err != nil {
 					return nil, 0, err
@@ -242,7 +258,7 @@ func SeedConsoleJobs(ctx context.Context, js jetstream.JetStream, topo pipeline.
 			rec := p.rec
 			if p.event != nil {
 				ea, da := <-p.event.Ok(), <-p.decide.Ok()
-				rec.Messages = []pipeline.MessageRef{{Stream: ea.Stream, Seq: ea.Sequence, Kind: "event:accepted", At: rec.DecidedAt}, {Stream: da.Stream, Seq: da.Sequence, Kind: "decision"}}
+				rec.Messages = []pipeline.MessageRef{{Stream: ea.Stream, Seq: ea.Sequence, Kind: "event:accepted", At: rec.DecidedAt}, {Stream: da.Stream, Seq: da.Sequence, Kind: "decision", At: rec.DecidedAt}}
 			}
 			rb, _ := json.Marshal(rec)
 			entry := pipeline.IndexEntry{JobID: rec.JobID, Status: rec.Status, Region: rec.Region, Channel: rec.Channel,

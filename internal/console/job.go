@@ -112,13 +112,18 @@ type jobMessages struct {
 	warnings []string
 }
 
-// readJobMessages reads every message the record lists, by sequence.
-func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord) jobMessages {
+// readJobMessages reads every message the record lists, by sequence,
+// but those the record itself tells enough of (fromRecord). readDecision
+// reads the decision event even so (its extracted data is revealed).
+func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord, readDecision bool) jobMessages {
 	var out jobMessages
-	got := c.fetchJobMessages(ctx, rec.Messages)
+	got := c.fetchJobMessages(ctx, rec, readDecision)
 	for i, ref := range rec.Messages {
-		if eventFromRecord(ref) {
-			out.rows = append(out.rows, recordedEventRow(rec, ref))
+		if fromRecord(rec, ref, readDecision) {
+			out.rows = append(out.rows, recordedRow(rec, ref))
+			if ref.Kind == kindDecision {
+				out.alerts = alertTexts(rec.DecisionDetail.Alerts)
+			}
 			continue
 		}
 		if got[i].streamErr != nil {
@@ -152,20 +157,14 @@ func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord) 
 			ev, err := messages.DecodeDecision(m.Data)
 			row.Kind, row.Title = "decision", "decision published"
 			var extra struct {
-				Alerts []struct{ Capability, Decision, Label string } `json:"alerts"`
+				Alerts []messages.Alert `json:"alerts"`
 			}
 			if json.Unmarshal(m.Data, &extra) == nil {
-				for _, a := range extra.Alerts {
-					out.alerts = append(out.alerts, strings.TrimSpace(a.Capability+": "+a.Decision+" "+a.Label))
-				}
+				out.alerts = alertTexts(extra.Alerts)
 			}
 			if err == nil {
 				out.decision = ev
-				row.Detail = ev.Decision.Type
-				if ev.Decision.Label != "" {
-					row.Detail += " (" + ev.Decision.Label + ")"
-				}
-				row.Detail += ", Jumio status " + ev.Status
+				row.Detail = decisionDetail(ev.Decision, ev.Status)
 			}
 		default:
 			ev, err := messages.DecodeEvent(m.Data)
@@ -187,22 +186,52 @@ func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord) 
 	return out
 }
 
-// eventFromRecord reports whether the timeline row of ref is drawn from
-// the record alone, without reading the message: an accepted, launched or
-// finalized event whose time its publisher recorded. Its row shows the
-// kind, the time and the hand-over the channel implies, all known from the
-// record; failed events (their error) and decisions are read.
-func eventFromRecord(ref pipeline.MessageRef) bool {
+// kindDecision is a decision's MessageRef.Kind.
+const kindDecision = "decision"
+
+// fromRecord reports whether the timeline row of ref is drawn from the
+// record alone, without reading the message: an accepted, launched or
+// finalized event whose time its publisher recorded (its row shows the
+// kind, the time and the hand-over the channel implies), and the decision
+// when the record holds its detail (capabilities and alerts; the event is
+// read only to reveal its extracted data, readDecision). Failed events
+// (their error), decisions recorded before the detail was, and dead
+// letters are read.
+func fromRecord(rec *pipeline.JobRecord, ref pipeline.MessageRef, readDecision bool) bool {
 	switch ref.Kind {
 	case "event:" + messages.KindAccepted, "event:" + messages.KindLaunched, "event:" + messages.KindFinalized:
 		return !ref.At.IsZero()
+	case kindDecision:
+		return !readDecision && !ref.At.IsZero() && rec.Decision != nil && rec.DecisionDetail != nil
 	}
 	return false
 }
 
-// recordedEventRow is the timeline row of an event eventFromRecord
-// accepts: what readJobMessages shows of the event itself.
-func recordedEventRow(rec *pipeline.JobRecord, ref pipeline.MessageRef) timelineRow {
+// decisionDetail is a decision's timeline detail.
+func decisionDetail(d messages.DecisionSummary, jumioStatus string) string {
+	s := d.Type
+	if d.Label != "" {
+		s += " (" + d.Label + ")"
+	}
+	return s + ", Jumio status " + jumioStatus
+}
+
+// alertTexts shows a decision's alerts.
+func alertTexts(alerts []messages.Alert) []string {
+	var out []string
+	for _, a := range alerts {
+		out = append(out, strings.TrimSpace(a.Capability+": "+a.Decision+" "+a.Label))
+	}
+	return out
+}
+
+// recordedRow is the timeline row of a message fromRecord accepts: what
+// readJobMessages shows of the message itself.
+func recordedRow(rec *pipeline.JobRecord, ref pipeline.MessageRef) timelineRow {
+	if ref.Kind == kindDecision {
+		return timelineRow{At: ref.At, Ref: fmt.Sprintf("%s#%d", ref.Stream, ref.Seq), Kind: "decision", Title: "decision published",
+			Detail: decisionDetail(*rec.Decision, rec.LastStatus)}
+	}
 	kind := strings.TrimPrefix(ref.Kind, "event:")
 	row := timelineRow{At: ref.At, Ref: fmt.Sprintf("%s#%d", ref.Stream, ref.Seq), Kind: "event", Title: "event " + kind}
 	if kind != messages.KindAccepted {
@@ -227,11 +256,11 @@ type fetchedMsg struct {
 
 // fetchJobMessages reads the messages refs name, concurrently: a job's page
 // waits for one round trip, not one per message.
-func (c *Console) fetchJobMessages(ctx context.Context, refs []pipeline.MessageRef) []fetchedMsg {
-	out := make([]fetchedMsg, len(refs))
+func (c *Console) fetchJobMessages(ctx context.Context, rec *pipeline.JobRecord, readDecision bool) []fetchedMsg {
+	out := make([]fetchedMsg, len(rec.Messages))
 	var wg sync.WaitGroup
-	for i, ref := range refs {
-		if eventFromRecord(ref) {
+	for i, ref := range rec.Messages {
+		if fromRecord(rec, ref, readDecision) {
 			continue
 		}
 		st, err := c.streamHandle(ctx, ref.Stream)
@@ -345,7 +374,7 @@ func (c *Console) jobData(ctx context.Context, rec *pipeline.JobRecord, reveal [
 	if !rec.Erasing() {
 		wg.Go(func() { queued = c.jobInQueue(ctx, rec) })
 	}
-	msgs := c.readJobMessages(ctx, rec)
+	msgs := c.readJobMessages(ctx, rec, slices.Contains(reveal, fieldExtraction))
 	wg.Wait()
 	d.Warnings = msgs.warnings
 	d.DeadLetters = msgs.letters
@@ -413,7 +442,14 @@ func (c *Console) personal(rec *pipeline.JobRecord, req *messages.VerificationRe
 	}
 	out = append(out, prepared)
 	extraction := personalField{Name: fieldExtraction, Label: "extracted document data", Block: true}
+	fromRec := dec == nil && rec.DecisionDetail != nil && !slices.Contains(reveal, fieldExtraction)
 	switch {
+	case fromRec && rec.DecisionDetail.Extraction:
+		// The decision was drawn from the record, which says the event
+		// holds extracted data: revealing it reads the event.
+		extraction.Present, extraction.Where = true, "decision event"
+	case fromRec:
+		extraction.Where = "not in the decision event (KYCPIPE_INCLUDE_EXTRACTION is off)"
 	case dec == nil:
 		extraction.Where = "no decision event held"
 	case len(dec.Extraction) == 0:
@@ -441,11 +477,15 @@ func decisionOf(rec *pipeline.JobRecord, ev *messages.DecisionEvent) *decisionVi
 	if rec.Decision.RiskScore != nil {
 		d.Risk = fmt.Sprintf("%g", *rec.Decision.RiskScore)
 	}
-	if ev == nil {
-		return d
+	caps := map[string][]messages.CapabilitySummary(nil)
+	switch {
+	case ev != nil:
+		caps = ev.Capabilities
+	case rec.DecisionDetail != nil:
+		caps = rec.DecisionDetail.Capabilities
 	}
-	for _, name := range slices.Sorted(maps.Keys(ev.Capabilities)) {
-		for _, cs := range ev.Capabilities[name] {
+	for _, name := range slices.Sorted(maps.Keys(caps)) {
+		for _, cs := range caps[name] {
 			row := capabilityRow{Name: name, Decision: cs.Decision, Label: cs.Label}
 			if cs.Data != nil {
 				row.Data = capabilityData(cs.Data)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -217,4 +218,46 @@ func TestJobPageDrawsRecordedEventsFromTheRecord(t *testing.T) {
 	lacks(t, p, fmt.Sprintf("#%d (event:accepted) is no longer stored", next))
 	lacks(t, p, fmt.Sprintf("#%d (event:finalized) is no longer stored", next+1))
 	contains(t, p, fmt.Sprintf("#%d (event:launched) is no longer stored", next+2))
+}
+
+// TestJobPageDrawsTheDecisionFromTheRecord: a decision whose detail the
+// record holds (capabilities, alerts, whether the event holds extracted
+// data) is shown without reading the event (one read per page: the
+// record); revealing the extracted data reads it.
+func TestJobPageDrawsTheDecisionFromTheRecord(t *testing.T) {
+	t.Parallel()
+	f := startFixture(t, fixtureOpts{})
+	ctx := t.Context()
+	decisions, err := f.stack.JS.Stream(ctx, f.subj.StreamDecisions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := decisions.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 7, 9, 30, 0, 0, time.UTC)
+	seq := info.State.LastSeq + 100 // nothing stored there: a read says "no longer stored"
+	f.createRecord(t, &pipeline.JobRecord{JobID: "recorded-decision-1", Status: pipeline.StatusDecided, Region: "amer-1",
+		Channel: messages.ChannelAPI, CreatedAt: at, LastStatus: "PROCESSED", DecidedAt: at.Add(time.Minute),
+		Decision: &messages.DecisionSummary{Type: messages.DecisionPassed, Label: "OK"},
+		DecisionDetail: &pipeline.DecisionDetail{Extraction: true,
+			Capabilities: map[string][]messages.CapabilitySummary{
+				"similarity":         {{Decision: "PASSED", Label: "MATCH", Data: &messages.CapabilityData{Similarity: "MATCH"}}},
+				"watchlistScreening": {{Decision: "WARNING", Label: "ALERT"}},
+			},
+			Alerts: []messages.Alert{{Capability: "watchlistScreening", Decision: "WARNING", Label: "ALERT"}}},
+		Messages: []pipeline.MessageRef{{Stream: f.subj.StreamDecisions(), Seq: seq, Kind: "decision", At: at.Add(time.Minute)}}})
+	ops := f.browser(t)
+	ops.signIn(opsKey)
+	p := ops.get("/console/jobs/recorded-decision-1")
+	if p.status != http.StatusOK {
+		t.Fatalf("job page: %d", p.status)
+	}
+	contains(t, p, "decision published", "PASSED (OK), Jumio status PROCESSED", "similarity", "MATCH", "watchlistScreening",
+		"watchlistScreening: WARNING ALERT", `data-field="extraction"`)
+	lacks(t, p, fmt.Sprintf("#%d (decision) is no longer stored", seq), "no decision event held")
+
+	revealed := ops.action("/console/jobs/recorded-decision-1", "/console/jobs/recorded-decision-1/reveal", url.Values{"field": {"extraction"}})
+	contains(t, revealed, fmt.Sprintf("#%d (decision) is no longer stored", seq), "no decision event held")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -233,7 +232,7 @@ func (s *stage) recordLetter(ctx context.Context, jobID string, letter MessageRe
 		return err
 	}
 	_, _, err = s.store.Update(ctx, rec, rev, func(r *JobRecord) error {
-		if slices.Contains(r.Messages, letter) {
+		if r.hasMessage(letter) {
 			return errStop
 		}
 		r.addMessages(letter)

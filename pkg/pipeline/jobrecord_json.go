@@ -137,6 +137,12 @@ func decodeRecordFast(b []byte, rec *JobRecord) bool {
 			})
 		case "decidedAt":
 			return r.Time(&rec.DecidedAt)
+		case "decisionDetail":
+			if r.Null() {
+				return true
+			}
+			rec.DecisionDetail = new(DecisionDetail)
+			return decodeDecisionDetail(r, rec.DecisionDetail)
 		case "timeline":
 			if r.Null() {
 				return true
@@ -242,6 +248,122 @@ func decodeCredentialState(r *jsonx.Reader, c *CredentialState) bool {
 			})
 		case "finalizeUrl":
 			return r.StringOrNull(&c.FinalizeURL)
+		}
+		return false
+	})
+}
+
+func decodeDecisionDetail(r *jsonx.Reader, d *DecisionDetail) bool {
+	return r.Object(func(k []byte) bool {
+		switch string(k) {
+		case "capabilities":
+			if r.Null() {
+				return true
+			}
+			d.Capabilities = map[string][]messages.CapabilitySummary{}
+			return r.Map(func(name string) bool {
+				if r.Null() {
+					d.Capabilities[name] = nil
+					return true
+				}
+				list := []messages.CapabilitySummary{}
+				ok := r.Array(func() bool {
+					var c messages.CapabilitySummary
+					ok := decodeCapability(r, &c)
+					list = append(list, c)
+					return ok
+				})
+				d.Capabilities[name] = list
+				return ok
+			})
+		case "alerts":
+			if r.Null() {
+				return true
+			}
+			d.Alerts = []messages.Alert{}
+			return r.Array(func() bool {
+				var a messages.Alert
+				ok := r.Object(func(k []byte) bool {
+					switch string(k) {
+					case "capability":
+						return r.StringOrNull(&a.Capability)
+					case "decision":
+						return r.StringOrNull(&a.Decision)
+					case "label":
+						return r.StringOrNull(&a.Label)
+					}
+					return false
+				})
+				d.Alerts = append(d.Alerts, a)
+				return ok
+			})
+		case "extraction":
+			return r.Bool(&d.Extraction)
+		}
+		return false
+	})
+}
+
+func decodeCapability(r *jsonx.Reader, c *messages.CapabilitySummary) bool {
+	return r.Object(func(k []byte) bool {
+		switch string(k) {
+		case "decision":
+			return r.StringOrNull(&c.Decision)
+		case "label":
+			return r.StringOrNull(&c.Label)
+		case "credential":
+			return r.StringOrNull(&c.Credential)
+		case "data":
+			if r.Null() {
+				return true
+			}
+			c.Data = new(messages.CapabilityData)
+			return decodeCapabilityData(r, c.Data)
+		}
+		return false
+	})
+}
+
+func decodeCapabilityData(r *jsonx.Reader, d *messages.CapabilityData) bool {
+	boolPtr := func(dst **bool) bool {
+		if r.Null() {
+			return true
+		}
+		*dst = new(bool)
+		return r.Bool(*dst)
+	}
+	return r.Object(func(k []byte) bool {
+		switch string(k) {
+		case "similarity":
+			return r.StringOrNull(&d.Similarity)
+		case "livenessType":
+			return r.StringOrNull(&d.LivenessType)
+		case "faceSearchStatus":
+			return r.StringOrNull(&d.FaceSearchStatus)
+		case "faceSearchFindings":
+			return r.Strings(&d.FaceSearchFindings)
+		case "emailStatus":
+			return r.StringOrNull(&d.EmailStatus)
+		case "emailExists":
+			return boolPtr(&d.EmailExists)
+		case "domainRiskLevel":
+			return r.StringOrNull(&d.DomainRiskLevel)
+		case "advice":
+			return r.StringOrNull(&d.Advice)
+		case "phoneType":
+			return r.StringOrNull(&d.PhoneType)
+		case "phoneBlocked":
+			return boolPtr(&d.PhoneBlocked)
+		case "phoneRisk":
+			return r.Strings(&d.PhoneRisk)
+		case "watchlistStatus":
+			return r.StringOrNull(&d.WatchlistStatus)
+		case "watchlistResults":
+			if r.Null() {
+				return true
+			}
+			d.WatchlistResults = new(int)
+			return r.Int(d.WatchlistResults)
 		}
 		return false
 	})

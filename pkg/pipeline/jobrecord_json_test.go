@@ -119,6 +119,8 @@ func FuzzRecordDecode(f *testing.F) {
 		`{"decision":{"type":"PASSED","riskScore":1e400}}`, `{"decision":{"riskScore":null}}`, `{"createdAt":null,"timeline":[null]}`,
 		`{"credentials":[{"parts":{"front":null}}]}`, `{"credentials":[],"uploaded":[],"messages":[{"seq":1}]}`, `{"lastError":{"status":400}} x`,
 		`{"status":"ERASED","erasure":{"jumio":"DELETED","removed":{"messages":1,"images":0,"kvRevisions":1}}}`,
+		`{"decisionDetail":{"capabilities":{"a":null,"b":[],"c":[{"data":{"emailExists":null,"watchlistResults":1.5}}]},"alerts":[]}}`,
+		`{"decisionDetail":{"capabilities":{"a":[]},"capabilities":{}}}`, `{"decisionDetail":null,"decisionDetail":{}}`,
 	} {
 		f.Add([]byte(s))
 	}

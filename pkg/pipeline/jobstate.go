@@ -85,6 +85,11 @@ type JobRecord struct {
 	LastStatus   string                    `json:"lastStatus,omitempty"` // Jumio workflow status last seen
 	Decision     *messages.DecisionSummary `json:"decision,omitempty"`
 	DecidedAt    time.Time                 `json:"decidedAt,omitzero"`
+	// DecisionDetail is what the decision event says beyond its summary
+	// and holds nothing personal: a job's page shows the decision from the
+	// record alone (one read, not two). Nil in records decided before it
+	// was added.
+	DecisionDetail *DecisionDetail `json:"decisionDetail,omitempty"`
 
 	Timeline []TimelineEntry `json:"timeline,omitempty"`
 
@@ -118,6 +123,21 @@ type JobRecord struct {
 	// Erasure, once requested. A tombstone (StatusErased) keeps only JobID,
 	// Status, Erasure and the IDs Erasure names.
 	Erasure *Erasure `json:"erasure,omitempty"`
+}
+
+// DecisionDetail is a decision event's capabilities and alerts, recorded
+// with the decision.
+type DecisionDetail struct {
+	Capabilities map[string][]messages.CapabilitySummary `json:"capabilities,omitempty"`
+	Alerts       []messages.Alert                        `json:"alerts,omitempty"`
+	// Extraction says the decision event holds extracted document data
+	// (KYCPIPE_INCLUDE_EXTRACTION): personal, so only the event has it.
+	Extraction bool `json:"extraction,omitempty"`
+}
+
+// detailOf returns ev's DecisionDetail.
+func detailOf(ev *messages.DecisionEvent) *DecisionDetail {
+	return &DecisionDetail{Capabilities: ev.Capabilities, Alerts: ev.Alerts, Extraction: len(ev.Extraction) > 0}
 }
 
 // MessageRef names one message about a job in a limits stream.
@@ -173,10 +193,16 @@ func (r *JobRecord) Erasing() bool { return r.Status == StatusErasing || r.Statu
 // addMessages records messages about the job, once each.
 func (r *JobRecord) addMessages(refs ...MessageRef) {
 	for _, m := range refs {
-		if m.Seq != 0 && !slices.ContainsFunc(r.Messages, func(o MessageRef) bool { return o.Stream == m.Stream && o.Seq == m.Seq }) {
+		if m.Seq != 0 && !r.hasMessage(m) {
 			r.Messages = append(r.Messages, m)
 		}
 	}
+}
+
+// hasMessage reports whether the record lists the message m names (its
+// stream and sequence; the kind and time are what the list says of it).
+func (r *JobRecord) hasMessage(m MessageRef) bool {
+	return slices.ContainsFunc(r.Messages, func(o MessageRef) bool { return o.Stream == m.Stream && o.Seq == m.Seq })
 }
 
 // offersChannel reports whether any of the job's credentials may be

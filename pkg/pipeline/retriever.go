@@ -312,14 +312,14 @@ func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcom
 		log.Warn("cannot publish decision; will retry", zap.Error(err))
 		return retry(r.backoff.Delay(deliveries(m)))
 	}
-	decision := MessageRef{Stream: pubAck.Stream, Seq: pubAck.Sequence, Kind: kindDecision}
+	decision := MessageRef{Stream: pubAck.Stream, Seq: pubAck.Sequence, Kind: kindDecision, At: ev.DecidedAt}
 	summary := ev.Decision
 	// The decision is a checkpoint of the job: an accepted event whose
 	// acknowledgement was lost is confirmed here (accepted.go).
 	unconfirmedAt := a.rec.AcceptedUnconfirmed
 	accepted := r.reconfirmAcceptedAtCheckpoint(ctx, a.rec, log)
 	rec, _, err := r.store.Update(ctx, a.rec, a.rev, func(j *JobRecord) error {
-		if j.Status == StatusDecided && slices.Contains(j.Messages, decision) && (accepted.Seq == 0 || slices.Contains(j.Messages, accepted)) {
+		if j.Status == StatusDecided && j.hasMessage(decision) && (accepted.Seq == 0 || j.hasMessage(accepted)) {
 			return errStop
 		}
 		j.addMessages(decision)
@@ -327,7 +327,7 @@ func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcom
 		if j.Status == StatusDecided {
 			return nil
 		}
-		j.Decision, j.DecidedAt, j.LastStatus = &summary, ev.DecidedAt, ev.Status
+		j.Decision, j.DecidedAt, j.LastStatus, j.DecisionDetail = &summary, ev.DecidedAt, ev.Status, detailOf(ev)
 		j.SetStatus(r.now(), StatusDecided, summary.Type)
 		return nil
 	})
