@@ -30,12 +30,7 @@ func EraseWebhookData(ctx context.Context, js jetstream.JetStream, t Topology, j
 	if !messages.ValidJobID(jobID) {
 		return 0, fmt.Errorf("pipeline: erase webhook data: invalid job ID")
 	}
-	s := t.WithDefaults().Subjects
-	for _, p := range []struct{ stream, subject string }{
-		{s.StreamWebhooks(), s.WebhookDeliveriesOfJob(jobID)},
-		{s.StreamWebhookLog(), s.WebhookLogsOfJob(jobID)},
-		{"KV_" + s.BucketWebhookAttempts(), "$KV." + s.BucketWebhookAttempts() + ".att." + jobID + ".>"},
-	} {
+	for _, p := range webhookDataOf(t.WithDefaults().Subjects, jobID) {
 		n, err := purgeSubject(ctx, js, p.stream, p.subject)
 		removed += n
 		if err != nil {
@@ -43,6 +38,20 @@ func EraseWebhookData(ctx context.Context, js jetstream.JetStream, t Topology, j
 		}
 	}
 	return removed, nil
+}
+
+// webhookData names where the webhooks hold something about a job: a
+// stream and the subject (with wildcards) of the job's messages in it.
+type webhookData struct{ stream, subject string }
+
+// webhookDataOf lists a job's webhook data: its pending deliveries, its
+// delivery log and its attempt counters (a key-value bucket's stream).
+func webhookDataOf(s messages.Subjects, jobID string) [3]webhookData {
+	return [3]webhookData{
+		{s.StreamWebhooks(), s.WebhookDeliveriesOfJob(jobID)},
+		{s.StreamWebhookLog(), s.WebhookLogsOfJob(jobID)},
+		{"KV_" + s.BucketWebhookAttempts(), "$KV." + s.BucketWebhookAttempts() + ".att." + jobID + ".>"},
+	}
 }
 
 // purgeSubject removes every message on subject (wildcards allowed) from
@@ -94,24 +103,24 @@ func eraseLateWebhookData(ctx context.Context, js jetstream.JetStream, t Topolog
 	if !messages.ValidJobID(jobID) {
 		return 0, fmt.Errorf("pipeline: erase webhook data: invalid job ID")
 	}
-	t = t.WithDefaults()
-	s := t.Subjects
 	erased := string(webhooks.EventErased)
-	for _, p := range []subjectSweep{
-		{stream: s.StreamWebhooks(), subject: s.WebhookDeliveriesOfJob(jobID), keep: func(b []byte) bool {
+	where := webhookDataOf(t.WithDefaults().Subjects, jobID)
+	for i, keep := range [3]func([]byte) bool{
+		func(b []byte) bool { // a delivery job
 			var j webhookJob
 			return json.Unmarshal(b, &j) == nil && string(j.Type) == erased
-		}},
-		{stream: s.StreamWebhookLog(), subject: s.WebhookLogsOfJob(jobID), keep: func(b []byte) bool {
+		},
+		func(b []byte) bool { // a delivery-log entry
 			var e webhookLogEntry
 			return json.Unmarshal(b, &e) == nil && e.EventType == erased
-		}},
-		{stream: "KV_" + s.BucketWebhookAttempts(), subject: "$KV." + s.BucketWebhookAttempts() + ".att." + jobID + ".>", keep: func(b []byte) bool {
+		},
+		func(b []byte) bool { // an attempts entry
 			var st attemptState
 			return json.Unmarshal(b, &st) == nil && st.Job != nil && string(st.Job.Type) == erased
-		}, perKey: true},
+		},
 	} {
-		p.secure = secure
+		// The attempts bucket (the third) refuses deletes: its keys are purged.
+		p := subjectSweep{stream: where[i].stream, subject: where[i].subject, keep: keep, perKey: i == 2, secure: secure}
 		n, err := p.run(ctx, js)
 		removed += n
 		if err != nil {
