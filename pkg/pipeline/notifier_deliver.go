@@ -328,8 +328,11 @@ func (d *delivery) rememberUntil(ctx context.Context, st attemptState, quit <-ch
 // erased event's delivery whose failed attempt, during a node loss, could
 // not be recorded ("no response from stream"), and whose job then vanished
 // from the stream with nothing to redrive it from. The delivery's message
-// is kept meanwhile (the runner's InProgress heartbeats).
-const recordFor = 30 * time.Second
+// is kept meanwhile (the runner's InProgress heartbeats). Two minutes
+// outlast the soak's longest fault (the meta and stream leader isolated
+// for 45 s: the bucket took no write for about a minute, and a delivery
+// that tried for 30 s gave up before it did).
+const recordFor = 2 * time.Minute
 
 // saveAttemptsRetrying writes the delivery's attempts entry, trying again
 // after NATS trouble until it is written, ctx ends, quit is closed or
