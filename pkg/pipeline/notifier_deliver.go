@@ -206,7 +206,7 @@ func (d *delivery) run(ctx context.Context) outcome {
 
 	attempt := st.Failed + 1
 	start := time.Now()
-	stopTracking := d.trackSlowAttempt(ctx, st)
+	stopTracking := d.trackAttempt(ctx, st)
 	res := n.deliverer.Deliver(ctx, ep.URL, job.WebhookID, n.now(), body, activeSecrets(ep.secrets, n.now()))
 	stopTracking()
 	if ctx.Err() != nil {
@@ -360,36 +360,32 @@ func (d *delivery) saveAttemptsRetrying(ctx context.Context, st attemptState, qu
 	}
 }
 
-// slowAttemptAfter is how long a first attempt runs before the delivery
-// records itself (trackSlowAttempt).
-const slowAttemptAfter = time.Second
-
-// trackSlowAttempt writes the delivery's attempts entry, due when the
-// attempt will have timed out, once a first attempt (a delivery with no
-// entry) has run for slowAttemptAfter: a notifier killed during a long
-// attempt (an endpoint that hangs until the timeout) then leaves an entry
-// from which the sweep queues the job again should JetStream not deliver
-// it again (found by the soak of 2026-12-07 04:15: a delivery job gone
-// from the stream after its notifier was killed during an attempt to a
-// hanging endpoint, with nothing left to redrive it from). A redelivery
-// that finds the entry waits until it is due. Fast attempts write
-// nothing. A write NATS refuses is tried again while the attempt runs.
-// The returned function stops the tracking and waits for a write under
-// way, so that the delivery knows whether it has an entry.
-func (d *delivery) trackSlowAttempt(ctx context.Context, st attemptState) (stop func()) {
+// trackAttempt writes the delivery's attempts entry, due when the attempt
+// will have timed out, while a first attempt (a delivery with no entry)
+// runs: a notifier killed during the attempt, or a delivery job JetStream
+// no longer has once the attempt is over, then leaves an entry from which
+// the sweep queues the job again. JetStream's redelivery alone did not
+// suffice: the soak of 2026-12-07 04:15 lost a delivery whose notifier was
+// killed during an attempt to a hanging endpoint, and the one of 07:06 a
+// delivery whose notifier was killed within the attempt's first second,
+// its job gone from the stream afterwards with no cluster fault under way
+// (the entry was then written only after a second of attempt). The write
+// runs beside the attempt (it delays no request); a redelivery that finds
+// the entry waits until it is due; a delivered attempt removes it. A write
+// NATS refuses is tried again while the attempt runs. The returned
+// function waits for the write under way, so that the delivery knows
+// whether it has an entry.
+func (d *delivery) trackAttempt(ctx context.Context, st attemptState) (stop func()) {
 	if !d.known || d.entry {
 		return func() {}
 	}
 	quit, done := make(chan struct{}), make(chan struct{})
-	t := time.AfterFunc(slowAttemptAfter, func() {
+	st.Next = d.n.now().Add(d.n.cfg.Timeout)
+	go func() {
 		defer close(done)
-		st.Next = d.n.now().Add(d.n.cfg.Timeout)
 		d.rememberUntil(context.WithoutCancel(ctx), st, quit)
-	})
+	}()
 	return func() {
-		if t.Stop() {
-			close(done)
-		}
 		close(quit)
 		<-done
 	}

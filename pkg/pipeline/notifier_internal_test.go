@@ -238,7 +238,7 @@ func (kv *unavailableAttempts) Put(ctx context.Context, key string, value []byte
 // 05:49: "no response from stream" during a node loss, after which
 // JetStream lost the waiting job and nothing was left to queue it again
 // from) keeps trying while it holds the job: after a failed attempt, and
-// during a first attempt that runs long.
+// during a first attempt.
 func TestDeliveryKeepsTryingToRecordItsAttempts(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -247,7 +247,7 @@ func TestDeliveryKeepsTryingToRecordItsAttempts(t *testing.T) {
 		hang   bool
 	}{
 		{name: "after a failed attempt", failed: 1},
-		{name: "during a long first attempt", failed: 0, hang: true},
+		{name: "during a first attempt", failed: 0, hang: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
