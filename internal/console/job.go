@@ -121,7 +121,7 @@ func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord, 
 	for i, ref := range rec.Messages {
 		if fromRecord(rec, ref, readDecision) {
 			out.rows = append(out.rows, recordedRow(rec, ref))
-			if ref.Kind == kindDecision {
+			if ref.Kind == pipeline.MessageKindDecision {
 				out.alerts = alertTexts(rec.DecisionDetail.Alerts)
 			}
 			continue
@@ -132,7 +132,7 @@ func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord, 
 		}
 		m, err := got[i].msg, got[i].err
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			if ref.Kind == "dead_letter" {
+			if ref.Kind == pipeline.MessageKindDeadLetter {
 				out.letters = append(out.letters, jobLetter{Seq: ref.Seq, Gone: true})
 			}
 			out.warnings = append(out.warnings, fmt.Sprintf("%s#%d (%s) is no longer stored: past its stream's retention, replayed or deleted.", ref.Stream, ref.Seq, ref.Kind))
@@ -168,7 +168,8 @@ func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord, 
 			}
 		default:
 			ev, err := messages.DecodeEvent(m.Data)
-			row.Kind, row.Title = "event", "event "+strings.TrimPrefix(ref.Kind, "event:")
+			kind, _ := ref.EventKind()
+			row.Kind, row.Title = "event", "event "+kind
 			if err == nil {
 				row.Title = "event " + ev.Kind
 				switch {
@@ -186,9 +187,6 @@ func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord, 
 	return out
 }
 
-// kindDecision is a decision's MessageRef.Kind.
-const kindDecision = "decision"
-
 // fromRecord reports whether the timeline row of ref is drawn from the
 // record alone, without reading the message: an accepted, launched or
 // finalized event whose time its publisher recorded (its row shows the
@@ -199,9 +197,9 @@ const kindDecision = "decision"
 // letters are read.
 func fromRecord(rec *pipeline.JobRecord, ref pipeline.MessageRef, readDecision bool) bool {
 	switch ref.Kind {
-	case "event:" + messages.KindAccepted, "event:" + messages.KindLaunched, "event:" + messages.KindFinalized:
+	case pipeline.EventMessageKind(messages.KindAccepted), pipeline.EventMessageKind(messages.KindLaunched), pipeline.EventMessageKind(messages.KindFinalized):
 		return !ref.At.IsZero()
-	case kindDecision:
+	case pipeline.MessageKindDecision:
 		return !readDecision && !ref.At.IsZero() && rec.Decision != nil && rec.DecisionDetail != nil
 	}
 	return false
@@ -228,11 +226,11 @@ func alertTexts(alerts []messages.Alert) []string {
 // recordedRow is the timeline row of a message fromRecord accepts: what
 // readJobMessages shows of the message itself.
 func recordedRow(rec *pipeline.JobRecord, ref pipeline.MessageRef) timelineRow {
-	if ref.Kind == kindDecision {
+	if ref.Kind == pipeline.MessageKindDecision {
 		return timelineRow{At: ref.At, Ref: fmt.Sprintf("%s#%d", ref.Stream, ref.Seq), Kind: "decision", Title: "decision published",
 			Detail: decisionDetail(*rec.Decision, rec.LastStatus)}
 	}
-	kind := strings.TrimPrefix(ref.Kind, "event:")
+	kind, _ := ref.EventKind()
 	row := timelineRow{At: ref.At, Ref: fmt.Sprintf("%s#%d", ref.Stream, ref.Seq), Kind: "event", Title: "event " + kind}
 	if kind != messages.KindAccepted {
 		// The announce hands the channel's link or token over with the

@@ -100,7 +100,7 @@ func acceptedMsg(subj messages.Subjects, rec *JobRecord, at time.Time) (outMsg, 
 
 // acceptedRef is where an acknowledged accepted event of time at is.
 func acceptedRef(stream string, seq uint64, at time.Time) MessageRef {
-	return MessageRef{Stream: stream, Seq: seq, Kind: eventKind(messages.KindAccepted), At: at.UTC()}
+	return MessageRef{Stream: stream, Seq: seq, Kind: EventMessageKind(messages.KindAccepted), At: at.UTC()}
 }
 
 // reconfirmable reports whether an accepted event published at at may be

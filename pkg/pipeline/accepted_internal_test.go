@@ -176,7 +176,7 @@ func (b *acceptedBench) eventsAbout(t *testing.T, jobID string) []pipelinetest.S
 func acceptedRefs(rec *JobRecord) []MessageRef {
 	var out []MessageRef
 	for _, m := range rec.Messages {
-		if m.Kind == eventKind(messages.KindAccepted) {
+		if m.Kind == EventMessageKind(messages.KindAccepted) {
 			out = append(out, m)
 		}
 	}
@@ -322,7 +322,7 @@ func TestReconfirmAcceptedWithinTheDuplicateWindowOnly(t *testing.T) {
 	}
 	rec.AcceptedUnconfirmed = now.Add(-time.Minute)
 	first, err := s.reconfirmAccepted(ctx, rec)
-	if err != nil || first.Seq == 0 || first.Kind != eventKind(messages.KindAccepted) {
+	if err != nil || first.Seq == 0 || first.Kind != EventMessageKind(messages.KindAccepted) {
 		t.Fatalf("first republish: %+v, %v", first, err)
 	}
 	again, err := s.reconfirmAccepted(ctx, rec)

@@ -147,16 +147,24 @@ func (s *stage) publishDeadLetter(ctx context.Context, dl deadLetter) (MessageRe
 	if err != nil {
 		return MessageRef{}, fmt.Errorf("pipeline: dead-letter to %s: %w", m.Subject, err)
 	}
-	return MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: kindDeadLetter}, nil
+	return MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: MessageKindDeadLetter}, nil
 }
 
-// Kinds of the messages a job record lists.
+// Kinds of the messages a job record lists (MessageRef.Kind).
 const (
-	kindDeadLetter = "dead_letter"
-	kindDecision   = "decision"
+	MessageKindDeadLetter = "dead_letter"
+	MessageKindDecision   = "decision"
 )
 
-func eventKind(kind string) string { return "event:" + kind }
+// eventKindPrefix starts a lifecycle event's MessageRef.Kind.
+const eventKindPrefix = "event:"
+
+// EventMessageKind is the MessageRef.Kind of a lifecycle event of kind
+// (messages.KindAccepted, …).
+func EventMessageKind(kind string) string { return eventKindPrefix + kind }
+
+// EventKind returns the lifecycle event kind m names, if it names an event.
+func (m MessageRef) EventKind() (string, bool) { return strings.CutPrefix(m.Kind, eventKindPrefix) }
 
 // failJob marks a job FAILED with info (unless it already finished),
 // publishes its failed event, and records where its dead letter (letter,
@@ -189,7 +197,7 @@ func (s *stage) failJob(ctx context.Context, jobID string, info messages.ErrorIn
 		if err != nil {
 			return err
 		}
-		event = MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: eventKind(messages.KindFailed)}
+		event = MessageRef{Stream: ack.Stream, Seq: ack.Sequence, Kind: EventMessageKind(messages.KindFailed)}
 	}
 	// A give-up is a checkpoint of the job: an accepted event whose
 	// acknowledgement was lost is confirmed here (accepted.go).

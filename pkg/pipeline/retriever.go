@@ -312,7 +312,7 @@ func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcom
 		log.Warn("cannot publish decision; will retry", zap.Error(err))
 		return retry(r.backoff.Delay(deliveries(m)))
 	}
-	decision := MessageRef{Stream: pubAck.Stream, Seq: pubAck.Sequence, Kind: kindDecision, At: ev.DecidedAt}
+	decision := MessageRef{Stream: pubAck.Stream, Seq: pubAck.Sequence, Kind: MessageKindDecision, At: ev.DecidedAt}
 	summary := ev.Decision
 	// The decision is a checkpoint of the job: an accepted event whose
 	// acknowledgement was lost is confirmed here (accepted.go).

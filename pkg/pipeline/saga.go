@@ -412,7 +412,7 @@ func (r *jobRun) recordEvent(ctx context.Context, at time.Time, wait func() (Mes
 // one too old to publish with, first records the time used now, so that
 // an erasure knows from when on to search for the event.
 func (r *jobRun) announceAccepted(ctx context.Context) (at time.Time, wait func() (MessageRef, error), err error) {
-	if i := slices.IndexFunc(r.rec.Messages, func(m MessageRef) bool { return m.Kind == eventKind(messages.KindAccepted) }); i >= 0 {
+	if i := slices.IndexFunc(r.rec.Messages, func(m MessageRef) bool { return m.Kind == EventMessageKind(messages.KindAccepted) }); i >= 0 {
 		// Announced by an earlier delivery whose account call failed.
 		ref := r.rec.Messages[i]
 		return r.w.now().UTC(), func() (MessageRef, error) { return ref, nil }, nil
@@ -653,7 +653,7 @@ func (r *jobRun) finish(ctx context.Context) error {
 	if err != nil {
 		return &infraError{err}
 	}
-	event := MessageRef{Stream: acks[0].Stream, Seq: acks[0].Sequence, Kind: eventKind(kind), At: ev.At}
+	event := MessageRef{Stream: acks[0].Stream, Seq: acks[0].Sequence, Kind: EventMessageKind(kind), At: ev.At}
 	// The announce is the job's next checkpoint after its account: an
 	// accepted event whose acknowledgement was lost is confirmed here.
 	unconfirmedAt := r.rec.AcceptedUnconfirmed
