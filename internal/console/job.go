@@ -156,14 +156,9 @@ func (c *Console) readJobMessages(ctx context.Context, rec *pipeline.JobRecord, 
 		case ref.Stream == c.subj.StreamDecisions():
 			ev, err := messages.DecodeDecision(m.Data)
 			row.Kind, row.Title = "decision", "decision published"
-			var extra struct {
-				Alerts []messages.Alert `json:"alerts"`
-			}
-			if json.Unmarshal(m.Data, &extra) == nil {
-				out.alerts = alertTexts(extra.Alerts)
-			}
 			if err == nil {
 				out.decision = ev
+				out.alerts = alertTexts(ev.Alerts)
 				row.Detail = decisionDetail(ev.Decision, ev.Status)
 			}
 		default:
