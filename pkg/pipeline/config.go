@@ -187,6 +187,10 @@ type RetrieverConfig struct {
 	Logger         *zap.Logger
 	Now            func() time.Time
 	Metrics        *Metrics
+	// BeforeDecision, when set, is called with the job ID after the
+	// retriever found the job not being erased and before it publishes the
+	// job's decision. Tests use it to accept an erasure in that window.
+	BeforeDecision func(jobID string)
 }
 
 func (c RetrieverConfig) withDefaults() RetrieverConfig {

@@ -202,7 +202,12 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 }
 
 // An erasure accepted at any step boundary of the saga stops the job: no
-// Jumio call for it starts after the 202 but the DELETE.
+// Jumio call for it starts after the 202 but the DELETE, and no decision is
+// published by a retriever that reads the job after it. The retriever starts
+// after the 202: one already deciding when the erasure is accepted may still
+// publish (it read the record before), a race no check can close across two
+// streams; the erasure removes what it published (checked below, and by
+// TestErasureRemovesADecisionPublishedBesideIt).
 func TestErasureStopsTheSagaAtEachStep(t *testing.T) {
 	t.Parallel()
 	for _, step := range []string{"account", "prepared_data", "part:FRONT", "part:BACK", "part:FACE", "finalize", "announce"} {
@@ -211,6 +216,7 @@ func TestErasureStopsTheSagaAtEachStep(t *testing.T) {
 			paused, resume := make(chan struct{}), make(chan struct{})
 			var once sync.Once
 			b := setup(t, func(o *localstack.Options) {
+				o.Retrievers = 0
 				o.Worker.AfterCheckpoint = func(s string) {
 					if s == step {
 						once.Do(func() { close(paused); <-resume })
@@ -239,6 +245,11 @@ func TestErasureStopsTheSagaAtEachStep(t *testing.T) {
 			at202 := b.sim.Stats()
 			decisionsAt202 := len(b.decisions.Where(pipelinetest.ForJob[*messages.DecisionEvent](sub.JobID)))
 			close(resume)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if _, err := b.stack.AddRetriever(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
 			v := b.erase(t, sub.JobID)
 			after := b.sim.Stats()
 			for _, route := range []jumiotest.Route{jumiotest.RouteCreateAccount, jumiotest.RouteUpdateAccount, jumiotest.RouteUploadPart,
@@ -259,6 +270,77 @@ func TestErasureStopsTheSagaAtEachStep(t *testing.T) {
 					t.Errorf("a message about the erased job remains: %s/%d %s", m.Stream, m.Seq, m.Subject)
 				}
 			}
+		})
+	}
+}
+
+// A retriever that found the job not being erased publishes its decision
+// after the erasure was accepted, while the erasure runs or after it ended:
+// the erasure (which finds the decision in the record) or the retriever
+// (which finds the tombstone) removes it, and only the erased event, the
+// audit record and the erasure task remain.
+func TestErasureRemovesADecisionPublishedBesideIt(t *testing.T) {
+	t.Parallel()
+	for _, release := range []string{"while-erasing", "after-erased"} {
+		t.Run(release, func(t *testing.T) {
+			t.Parallel()
+			reached, resume := make(chan string, 1), make(chan struct{})
+			var once sync.Once
+			hold := make(chan struct{}) // closed when the erasure may finish
+			b := setup(t, func(o *localstack.Options) {
+				o.Retriever.BeforeDecision = func(jobID string) {
+					once.Do(func() { reached <- jobID; <-resume })
+				}
+				if release == "while-erasing" {
+					// The erasure pauses after its first pass removed the
+					// job's data, before its tombstone.
+					var first sync.Once
+					o.Worker.AfterCheckpoint = func(s string) {
+						if s == "erasure:data_removed" {
+							first.Do(func() { <-hold })
+						}
+					}
+				} else {
+					close(hold)
+				}
+			})
+			jobID := b.submit(t, emailJob("order-decision-beside-erasure"), http.StatusAccepted, nil)
+			select {
+			case got := <-reached:
+				if got != jobID {
+					t.Fatalf("the retriever decided %s, want %s", got, jobID)
+				}
+			case <-time.After(waitLong):
+				t.Fatal("the retriever never came to publish the decision")
+			}
+			if r := b.do(t, http.MethodDelete, "/v1/verifications/"+jobID, "", nil, nil); r.status != http.StatusAccepted {
+				t.Fatalf("DELETE: %d %s", r.status, r.body)
+			}
+			if release == "after-erased" {
+				b.waitErased(t, jobID)
+				close(resume)
+			} else {
+				// The first pass has removed the data (the decision is not
+				// published yet): let the retriever publish and record it,
+				// then let the erasure commit, which finds the record changed.
+				pipelinetest.Eventually(t, waitLong, func() bool {
+					return b.job(t, jobID).Status == pipeline.StatusErasing
+				}, "job not erasing")
+				close(resume)
+				b.decisions.WaitN(t, 1, waitLong, pipelinetest.ForJob[*messages.DecisionEvent](jobID), "the decision published beside the erasure")
+				close(hold)
+				b.waitErased(t, jobID)
+			}
+			b.decisions.WaitN(t, 1, waitLong, pipelinetest.ForJob[*messages.DecisionEvent](jobID), "the decision published beside the erasure")
+			pipelinetest.Eventually(t, waitLong, func() bool {
+				for _, m := range pipelinetest.AllMessages(t, b.stack.JS) {
+					if m.Header.Get(messages.HeaderJobID) == jobID && m.Subject != b.subj.Event(messages.KindErased) && m.Stream != b.subj.StreamAudit() &&
+						m.Stream != b.subj.StreamErasures() {
+						return false
+					}
+				}
+				return true
+			}, "a message about the erased job remains")
 		})
 	}
 }

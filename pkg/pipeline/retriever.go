@@ -307,6 +307,9 @@ func (a *attempt) decide(ctx context.Context, ev *messages.DecisionEvent) outcom
 		log.Info("the job is being erased; its decision is not published")
 		return ack()
 	}
+	if h := r.cfg.BeforeDecision; h != nil {
+		h(a.rec.JobID)
+	}
 	pubAck, err := r.publishDecision(ctx, ev, a.rec.JobID)
 	if err != nil {
 		log.Warn("cannot publish decision; will retry", zap.Error(err))
