@@ -70,7 +70,8 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Pairs, "pairs", 0, "end-to-end pairs of the comparison, current and baseline in ABBA order (default 2)")
 	fs.IntVar(&o.ConsoleJobs, "console-jobs", 0, "jobs seeded for the console step (default 1,000,000)")
 	natsEnv := fs.String("nats-env", "", "comma-separated KEY=VALUE environment of every nats-server the steps start, e.g. GOMEMLIMIT=4GiB,GOGC=400 (default: this process's own)")
-	only := fs.String("only", "", "comma-separated steps to run: ingest, e2e, bound, burst, webhooks, erasure, console (default all; the report needs all)")
+	fs.IntVar(&o.ClusterJobs, "cluster-jobs", 0, "jobs of the end-to-end run on a three-node cluster (default half of -e2e-jobs)")
+	only := fs.String("only", "", "comma-separated steps to run: ingest, e2e, cluster, bound, burst, webhooks, erasure, console (default all; the report needs all)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,5 +98,36 @@ func TestLoadGeneratorSmoke(t *testing.T) {
 	cancel()
 	if err := <-served; err != nil {
 		t.Errorf("reference server: %v", err)
+	}
+}
+
+// Every step of `make bench` runs, briefly, as docs/BENCHMARKS.md tells a
+// user to smoke-test it (`go run ./cmd/bench --quick`), against real
+// processes: nats-server (one, and a three-node cluster), the simulator and
+// every stage. Its figures are meaningless and nothing here asserts a time;
+// a step that a change broke fails here, not in the next benchmark run.
+// (The comparison with the baseline commit, a second build of an older
+// tree, is left out: -baseline none.)
+func TestQuickBenchSmoke(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "report.md")
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/bench", "--quick", "--out", report, "--chart", "", "-baseline", "none", "-work-dir", filepath.Join(dir, "work"))
+	cmd.Dir = filepath.Join("..", "..")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go run ./cmd/bench --quick: %v\n%s", err, tail(string(out), 4000))
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"### Targets", "### 1. Raw JetStream baselines", "### 2–3. Reference server vs ingest", "### 4. End to end",
+		"### 4b. End to end on a 3-node JetStream cluster", "| nats-3 |", "### 5. Latency-bound run", "### 6. Burst", "### 7. Token economy",
+		"### 8. Webhooks", "### 9. Erasure", "### 10. Console"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the report lacks %q:\n%s", want, b)
+		}
 	}
 }

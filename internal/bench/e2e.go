@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -55,6 +57,19 @@ func (e E2EResult) CPUPerJob(names ...string) time.Duration {
 		sum += e.CPU[n]
 	}
 	return sum / time.Duration(max(e.Jobs, 1))
+}
+
+// natsProcs names the run's nats-server processes: "nats", or the nodes
+// of a cluster ("nats-1" …), in order.
+func (e E2EResult) natsProcs() []string {
+	var out []string
+	for n := range e.CPU {
+		if n == "nats" || strings.HasPrefix(n, "nats-") {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // LowLoadResult is the latency at 10% of the end-to-end throughput.
@@ -115,12 +130,18 @@ func (b *runner) e2e(ctx context.Context) error {
 // binaries, or those in stageDir (a baseline's stages and simulator).
 // With low, it also measures the 10%-load latency and the token economy.
 func (b *runner) e2eRun(ctx context.Context, name, stageDir string, low bool) (E2EResult, LowLoadResult, error) {
-	var lowRes LowLoadResult
 	s, err := b.stack(ctx, name)
 	if err != nil {
-		return E2EResult{}, lowRes, err
+		return E2EResult{}, LowLoadResult{}, err
 	}
 	defer s.Close()
+	return b.e2eOn(ctx, s, name, stageDir, low, nil, b.o.E2EJobs)
+}
+
+// e2eOn is e2eRun on a given stack for the given number of jobs, the
+// stages started with extra settings.
+func (b *runner) e2eOn(ctx context.Context, s *Stack, name, stageDir string, low bool, extra []string, jobs int) (E2EResult, LowLoadResult, error) {
+	var lowRes LowLoadResult
 	if stageDir != "" {
 		s.StageBinDir = stageDir
 	}
@@ -129,6 +150,7 @@ func (b *runner) e2eRun(ctx context.Context, name, stageDir string, low bool) (E
 	}
 	c := strconv.Itoa(b.o.Concurrency)
 	env := append([]string{"KYCPIPE_WORKER_CONCURRENCY=" + c, "KYCPIPE_RETRIEVER_CONCURRENCY=" + c}, unthrottled...)
+	env = append(env, extra...)
 	if err := s.StartStages(ctx, env, "ingest", "worker", "retriever"); err != nil {
 		return E2EResult{}, lowRes, err
 	}
@@ -138,7 +160,7 @@ func (b *runner) e2eRun(ctx context.Context, name, stageDir string, low bool) (E
 	}
 	defer nc.Close()
 	subj := messages.MustSubjects("kyc")
-	e := E2EResult{Name: name, Jobs: b.o.E2EJobs, Concurrency: b.o.Concurrency, CPU: map[string]time.Duration{}, Peak: map[string]int64{}, Tokens: map[string]float64{}}
+	e := E2EResult{Name: name, Jobs: jobs, Concurrency: b.o.Concurrency, CPU: map[string]time.Duration{}, Peak: map[string]int64{}, Tokens: map[string]float64{}}
 	e.LoadBefore = loadAvg()
 
 	w, err := watchDecisions(nc, subj, e.Jobs)
@@ -180,7 +202,7 @@ func (b *runner) e2eRun(ctx context.Context, name, stageDir string, low bool) (E
 		e.Peak[name] = st.PeakRSS
 	}
 	b.o.Logf("%s: %d jobs in %s = %.0f jobs/s; pipeline CPU %s ms/job (+ nats %s, sim %s); p50 %s ms; load %s → %s",
-		name, e.Jobs, e.Elapsed.Round(time.Millisecond), e.Rate(), ms(e.CPUPerJob(pipelineStages...)), ms(e.CPUPerJob("nats")), ms(e.CPUPerJob("jumiosim")), ms(e.Lat.P(0.5)), e.LoadBefore, e.LoadAfter)
+		name, e.Jobs, e.Elapsed.Round(time.Millisecond), e.Rate(), ms(e.CPUPerJob(pipelineStages...)), ms(e.CPUPerJob(e.natsProcs()...)), ms(e.CPUPerJob("jumiosim")), ms(e.Lat.P(0.5)), e.LoadBefore, e.LoadAfter)
 	if !low {
 		return e, lowRes, nil
 	}

@@ -162,6 +162,7 @@ func (r *Results) Markdown(command, chart string) string {
 	p("| **pipeline (ingest + worker + retriever)** | **%s** | |\n", ms(e.CPUPerJob(pipelineStages...)))
 	p("| pipeline + nats-server | %s | |\n", ms(e.CPUPerJob(append(slices.Clone(pipelineStages), "nats")...)))
 	sb.WriteString(r.compareMarkdown())
+	r.clusterMarkdown(p)
 
 	bd := r.Bound
 	p("\n### 5. Latency-bound run\n\n")

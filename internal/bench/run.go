@@ -34,6 +34,7 @@ type Options struct {
 	LoadDuration  time.Duration // each closed-loop HTTP load (default 10s)
 	SweepDuration time.Duration // each point of the offered-load sweep (default 4s)
 	E2EJobs       int           // jobs of the end-to-end run (default 20000)
+	ClusterJobs   int           // jobs of the end-to-end run on a three-node cluster (default E2EJobs/2)
 	LowLoadFor    time.Duration // the 10%-load latency run (default 10s)
 	BoundC        int           // worker concurrency of the latency-bound run (default 64)
 	BoundJobs     int           // jobs of the latency-bound run (default 3000)
@@ -42,7 +43,7 @@ type Options struct {
 	DrainWindow   time.Duration // how long the drain under rate limits is watched (default 60s)
 	Concurrency   int           // worker and retriever concurrency of the end-to-end run (default 256)
 	ProfileDir    string        // stages of the ingest and end-to-end runs write CPU profiles here, and the console step its pages
-	Only          []string      // run only these steps (ingest, e2e, bound, burst, webhooks, erasure, console); empty: all
+	Only          []string      // run only these steps (ingest, e2e, cluster, bound, burst, webhooks, erasure, console); empty: all
 	ErasureStored int           // jobs stored in the large erasure run (default 1,000,000; the small one stores 1%)
 	ErasureCount  int           // jobs erased in each erasure run (default 1000)
 	// WebhookDeliveries is the number of decisions of the webhook
@@ -79,6 +80,7 @@ func (o Options) withDefaults() Options {
 	def(&o.CallLatency, 200*time.Millisecond)
 	def(&o.DrainWindow, 60*time.Second)
 	defi(&o.E2EJobs, 20000)
+	defi(&o.ClusterJobs, o.E2EJobs/2)
 	defi(&o.BoundC, 64)
 	defi(&o.BoundJobs, 3000)
 	defi(&o.BurstJobs, 50000)
@@ -102,6 +104,7 @@ func (o Options) withDefaults() Options {
 func Quick(o Options) Options {
 	o.LoadDuration, o.SweepDuration, o.LowLoadFor, o.DrainWindow = time.Second, 500*time.Millisecond, time.Second, 3*time.Second
 	o.E2EJobs, o.BoundJobs, o.BurstJobs, o.BoundC = 300, 60, 500, 8
+	o.ClusterJobs = 150
 	o.CallLatency = 20 * time.Millisecond
 	o.ErasureStored, o.ErasureCount = 2000, 20
 	o.WebhookDeliveries = 300
@@ -128,6 +131,9 @@ type Results struct {
 
 	E2E     E2EResult
 	LowLoad LowLoadResult
+	// Cluster is the end-to-end run on a three-node cluster (step
+	// "cluster").
+	Cluster E2EResult
 	Bound   BoundResult
 	Burst   BurstResult
 	Erasure ErasureResult
@@ -177,6 +183,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	}{
 		{"ingest", b.ingest},
 		{"e2e", b.e2e},
+		{"cluster", b.cluster},
 		{"bound", b.bound},
 		{"burst", b.burst},
 		{"webhooks", b.webhooks},

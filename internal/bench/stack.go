@@ -107,6 +107,64 @@ func NewStack(ctx context.Context, binDir, dir string, natsEnv []string, natsArg
 	return s, nil
 }
 
+// NewClusterStack starts a JetStream cluster of n nats-server processes
+// (named nats-1 … nats-n) on loopback, each with its own store under dir,
+// and waits for its meta leader. The stack's NATSURL lists every node.
+func NewClusterStack(ctx context.Context, binDir, dir string, natsEnv []string, n int) (*Stack, error) {
+	s := &Stack{binDir: binDir, dir: dir, APIKey: benchAPIKey, procs: map[string]*procs.Proc{}, ops: map[string]string{}}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	clients, routes := make([]string, n), make([]string, n)
+	for i := range n {
+		c, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		r, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		clients[i], routes[i] = c, r
+	}
+	var urls []string
+	for i := range n {
+		host, port, _ := net.SplitHostPort(clients[i])
+		var peers []string
+		for j, r := range routes {
+			if j != i {
+				peers = append(peers, "nats://"+r)
+			}
+		}
+		name := fmt.Sprintf("nats-%d", i+1)
+		p, err := procs.StartArgs(name, filepath.Join(binDir, "nats-server"),
+			[]string{"-js", "-sd", filepath.Join(dir, name), "-a", host, "-p", port, "-n", "kycpipe-bench-" + name,
+				"--cluster_name", "kycpipe-bench", "--cluster", "nats://" + routes[i], "--routes", strings.Join(peers, ",")},
+			natsEnv, filepath.Join(dir, name+".log"))
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.procs[name] = p
+		urls = append(urls, "nats://"+clients[i])
+	}
+	s.NATSURL = strings.Join(urls, ",")
+	if err := waitFor(ctx, 60*time.Second, func() bool {
+		nc, err := nats.Connect(s.NATSURL)
+		if err != nil {
+			return false
+		}
+		defer nc.Close()
+		// The meta leader answers account info once it is elected.
+		m, err := nc.Request("$JS.API.INFO", nil, 2*time.Second)
+		return err == nil && !strings.Contains(string(m.Data), `"error"`)
+	}); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("bench: the nats cluster did not form: %w\n%s", err, tail(s.procs["nats-1"].Output(), 2000))
+	}
+	return s, nil
+}
+
 // StartSim starts cmd/jumiosim with the given extra arguments.
 func (s *Stack) StartSim(ctx context.Context, args ...string) error {
 	addr, err := freeAddr()
@@ -280,10 +338,16 @@ func (s *Stack) SimStats() (jumiotest.Stats, error) {
 	return st, json.Unmarshal([]byte(body), &st)
 }
 
-// Close stops the stages gracefully, then the simulator and NATS.
+// Close stops the stages gracefully, then the simulator and NATS (every
+// node of a cluster).
 func (s *Stack) Close() {
 	for _, name := range []string{"ingest", "ingest-base", "worker", "retriever", "notifier", "reference", "jumiosim", "nats"} {
 		if p, ok := s.procs[name]; ok {
+			p.Stop(15 * time.Second)
+		}
+	}
+	for name, p := range s.procs {
+		if strings.HasPrefix(name, "nats-") {
 			p.Stop(15 * time.Second)
 		}
 	}
