@@ -67,7 +67,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 2m; FUZZFLAGS=-paralle
 
 BENCH_ARGS ?=
 .PHONY: bench
-bench: ## Benchmarks (~7 min): baselines, reference server, ingest, end to end, latency bound, burst, tokens; writes docs/BENCHMARKS.md + docs/benchmarks.png
+bench: ## Benchmarks (~15 min): baselines, reference server, ingest, end to end (one node and a 3-node cluster), latency bound, burst, tokens; writes docs/BENCHMARKS.md + docs/benchmarks.png
 	$(GO) run ./cmd/bench $(BENCH_ARGS)
 
 PEERS_ARGS ?=
