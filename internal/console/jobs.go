@@ -120,7 +120,9 @@ func parseJobFilters(q url.Values) (jobFilters, string) {
 
 // query is the index query of the filters (age and idle relative to now).
 func (f jobFilters) query(now time.Time) pipeline.JobQuery {
-	q := pipeline.JobQuery{Status: f.Status, Decision: f.Decision, Region: f.Region, Before: f.Before, Limit: f.Limit}
+	// A row shows only what an index entry holds (rowOf; a failed job's
+	// error code is read from its record, which Summaries still reads).
+	q := pipeline.JobQuery{Status: f.Status, Decision: f.Decision, Region: f.Region, Before: f.Before, Limit: f.Limit, Summaries: true}
 	if d, err := time.ParseDuration(f.Age); err == nil {
 		q.CreatedAfter = now.Add(-d)
 	}

@@ -302,6 +302,14 @@ func (r *erasureRun) latePass(ctx context.Context, tomb *JobRecord) (outcome, er
 	if n > 0 {
 		r.log.Info("removed webhook data that deliveries in flight during the erasure wrote afterwards", jobField(tomb.JobID), zap.Int("messages", n))
 	}
+	// An index entry a stage published before the erasure and that reached
+	// the server after it (an asynchronous publish held up, by a reconnect
+	// for one) is purged too: listings of decided jobs trust their entries
+	// (JobQuery.Summaries). The tombstone no longer says which attributes
+	// the job had: every status, region and decision of the job's ID.
+	if err := purgeIndexSubject(ctx, r.js, r.subj.StreamIndex(), r.subj.IndexJob("*", "*", "*", tomb.JobID)); err != nil {
+		return outcome{}, err
+	}
 	return ack(), nil
 }
 

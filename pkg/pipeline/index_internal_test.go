@@ -422,6 +422,77 @@ func TestJobIndexSparseListing(t *testing.T) {
 	}
 }
 
+// With Summaries a decided job's entry stands for its record (one request
+// fewer per decided row), other entries are still checked, and a decided
+// job being erased leaves the listing once its ERASING entry replaced the
+// decided one.
+func TestJobIndexSummariesOfDecidedJobs(t *testing.T) {
+	t.Parallel()
+	f := newIndexFixture(t)
+	ctx := t.Context()
+	d1 := f.seed(t, "job-d1", StatusDecided, "apac-1", messages.DecisionPassed, "ref-d1", "")
+	f.seed(t, "job-d2", StatusDecided, "apac-1", messages.DecisionPassed, "ref-d2", "")
+	f.seed(t, "job-f", StatusFailed, "apac-1", "", "ref-f", "")
+	f.waitIndexed(t, 3)
+
+	// Counted on a connection of its own, after a first listing (which
+	// looks the stream up).
+	nc, js := pipelinetest.Connect(t, f.js.Conn().ConnectedUrl())
+	idx, err := NewJobIndex(ctx, js, Topology{Storage: jetstream.MemoryStorage}.WithDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func(q JobQuery) ([]*JobRecord, uint64) {
+		t.Helper()
+		before := nc.Stats().OutMsgs
+		p, err := idx.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Jobs, nc.Stats().OutMsgs - before
+	}
+	list(JobQuery{})
+	full, nFull := list(JobQuery{Region: "apac-1"})
+	sum, nSum := list(JobQuery{Region: "apac-1", Summaries: true})
+	if !slices.Equal(recordIDs(full), recordIDs(sum)) || len(sum) != 3 {
+		t.Fatalf("listed %v with summaries, %v without", recordIDs(sum), recordIDs(full))
+	}
+	if nFull-nSum != 2 {
+		t.Errorf("%d requests with summaries, %d without: want the two decided records not read", nSum, nFull)
+	}
+	for _, r := range sum {
+		if r.JobID == "job-d1" && (r.Status != StatusDecided || r.Decision == nil || r.Decision.Type != messages.DecisionPassed ||
+			r.Region != "apac-1" || r.Channel != messages.ChannelAPI || !r.CreatedAt.Equal(d1.CreatedAt) || !r.UpdatedAt.Equal(d1.UpdatedAt)) {
+			t.Errorf("job-d1's summary %+v, record %+v", r, d1)
+		}
+		if r.JobID == "job-f" && r.CustomerInternalReference != "ref-f" {
+			t.Errorf("job-f was not read from its record: %+v", r)
+		}
+	}
+	// With ChangedBefore every entry is checked against its record.
+	cut := time.Now().Add(time.Hour)
+	if _, n := list(JobQuery{Region: "apac-1", Summaries: true, ChangedBefore: cut}); n != nFull+1 {
+		t.Errorf("%d requests with ChangedBefore, want %d (its time's lookup and every record read)", n, nFull+1)
+	}
+
+	// An erasure accepted: the ERASING entry replaces the decided one.
+	rec, rev, err := f.store.Get(ctx, "job-d2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.store.Update(ctx, rec, rev, func(r *JobRecord) error {
+		r.Erasure = &Erasure{RequestedAt: time.Now(), Source: messages.ErasureRequest}
+		r.SetStatus(time.Now(), StatusErasing, "erasure requested")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pipelinetest.Eventually(t, 10*time.Second, func() bool {
+		got, _ := list(JobQuery{Status: StatusDecided, Summaries: true})
+		return slices.Equal(recordIDs(got), []string{"job-d1"})
+	}, "the erasing job is still listed as decided")
+}
+
 // TestJobIndexSearchRequests: a search asks once for the record of the
 // text as a job ID, once for the execution index and once per kind of
 // reference (the index stream's handle is looked up by the first search

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,12 @@ func TestErasureLatePassRemovesLateWebhookData(t *testing.T) {
 	}
 	publishLate(webhooks.EventAccepted, "msg_late_accepted")
 	publishLate(webhooks.EventErased, "msg_late_erased")
+	// And a decided index entry that reached the server after the
+	// erasure's purge (listings trust decided entries: JobQuery.Summaries).
+	lateEntry := topo.Subjects.IndexJob(StatusDecided, "emea-1", "PASSED", jobID)
+	if _, err := js.Publish(ctx, lateEntry, []byte(`{"jobId":"`+jobID+`","status":"DECIDED"}`)); err != nil {
+		t.Fatal(err)
+	}
 
 	// Before its time the late pass waits; then it removes the three
 	// messages about the accepted event.
@@ -64,6 +71,11 @@ func TestErasureLatePassRemovesLateWebhookData(t *testing.T) {
 	tomb.Erasure.CompletedAt = time.Now().Add(-lateWebhookPurgeAfter)
 	if o, err := r.latePass(ctx, tomb); err != nil || o.action != actAck {
 		t.Fatalf("the late pass: %v, %v", o, err)
+	}
+	if idx, err := js.Stream(ctx, topo.Subjects.StreamIndex()); err != nil {
+		t.Fatal(err)
+	} else if _, err := idx.GetLastMsgForSubject(ctx, lateEntry); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Errorf("the late index entry after the late pass: %v", err)
 	}
 	for _, c := range []struct{ stream, subject string }{
 		{topo.Subjects.StreamWebhooks(), topo.Subjects.WebhookDeliveriesOfJob(jobID)},
