@@ -10,6 +10,7 @@ import (
 	"hash"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -107,22 +108,37 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 // signJWT returns a JWT with claims, signed with the server's random key.
 func (s *Server) signJWT(h func() hash.Hash, alg string, claims map[string]any) string {
-	enc := base64.RawURLEncoding
 	header, _ := json.Marshal(map[string]string{"alg": alg, "typ": "JWT"})
 	payload, _ := json.Marshal(claims)
-	signing := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
-	mac := hmac.New(h, s.jwtKey)
-	mac.Write([]byte(signing))
-	return signing + "." + enc.EncodeToString(mac.Sum(nil))
+	return s.signParts(h, base64.RawURLEncoding.EncodeToString(header), payload)
 }
 
+// signParts signs an encoded JWT header and a payload.
+func (s *Server) signParts(h func() hash.Hash, header string, payload []byte) string {
+	enc := base64.RawURLEncoding
+	signing := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(h().Size()))
+	signing = append(append(signing, header...), '.')
+	signing = enc.AppendEncode(signing, payload)
+	mac := hmac.New(h, s.jwtKey)
+	mac.Write(signing)
+	return string(enc.AppendEncode(append(signing, '.'), mac.Sum(nil)))
+}
+
+// hs512Header is the encoded header of every transaction token.
+var hs512Header = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS512","typ":"JWT"}`))
+
 // transactionToken mints a JWT-shaped transaction (api) token, like the
-// HS512 tokens Jumio returns.
+// HS512 tokens Jumio returns. Its claims are written directly, as
+// json.Marshal writes a map of them (keys in order; kind is a constant and
+// the IDs are the simulator's UUIDs, which need no escaping): one is minted
+// per execution and channel, on the simulator's hot path.
 func (s *Server) transactionToken(kind, accountID, executionID string, iat, exp time.Time) string {
-	return s.signJWT(sha512.New, "HS512", map[string]any{
-		"typ": kind, "acc": accountID, "wfe": executionID,
-		"iat": iat.Unix(), "exp": exp.Unix(), "jti": newUUID(),
-	})
+	p := make([]byte, 0, 192)
+	p = append(append(append(p, `{"acc":"`...), accountID...), `","exp":`...)
+	p = append(strconv.AppendInt(p, exp.Unix(), 10), `,"iat":`...)
+	p = append(strconv.AppendInt(p, iat.Unix(), 10), `,"jti":"`...)
+	p = append(append(append(append(append(append(p, newUUID()...), `","typ":"`...), kind...), `","wfe":"`...), executionID...), `"}`...)
+	return s.signParts(sha512.New, hs512Header, p)
 }
 
 type permission int

@@ -1,7 +1,6 @@
 package jumiotest
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,7 +47,8 @@ func (s *Server) handleDetails(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, detailNoExecution)
 		return
 	}
-	b, err := json.Marshal(s.detailsLocked(e))
+	// MarshalJSON directly: json.Marshal would re-scan (compact) its output.
+	b, err := s.detailsLocked(e).MarshalJSON()
 	s.mu.Unlock()
 	if err != nil {
 		writeProblem(w, http.StatusInternalServerError, "The details could not be encoded")
