@@ -116,11 +116,15 @@ func TestJobsPagination(t *testing.T) {
 	}
 	b := f.browser(t)
 	b.signIn(viewerKey)
-	var first page
+	// Index entries are written asynchronously: wait until all 30 are
+	// listed (a first page of 25 is full before the last five arrive).
 	pipelinetest.Eventually(t, testTimeout, func() bool {
-		first = b.get("/console/jobs?limit=25&region=emea-1")
-		return strings.Count(first.body, `<a href="/console/jobs/page-job-`) == 25
-	}, "first page of 25")
+		return strings.Count(b.get("/console/jobs?limit=100&region=emea-1").body, `<a href="/console/jobs/page-job-`) == 30
+	}, "all 30 jobs listed")
+	first := b.get("/console/jobs?limit=25&region=emea-1")
+	if n := strings.Count(first.body, `<a href="/console/jobs/page-job-`); n != 25 {
+		t.Fatalf("first page: %d jobs", n)
+	}
 	contains(t, first, "page-job-29", `rel="next"`)
 	lacks(t, first, "page-job-04\"", `rel="first"`)
 	next := html.UnescapeString(regexpFind(t, first.body, `<a href="([^"]+)" rel="next">`))
