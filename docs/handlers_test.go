@@ -337,7 +337,13 @@ func TestHandlersMatchOpenAPI(t *testing.T) {
 	}
 	other := bytes.Replace(email, []byte("order-2026-0001"), []byte("order-2026-0099"), 1)
 	post("key reused", "application/json", other, idem, http.StatusConflict)
-	pd := requestExamples(t, "application/json")["preparedDataRisk"].(map[string]any)
+	// A copy: the examples are the parsed spec's own maps, which later
+	// tests (and -count) read again.
+	var pd map[string]any
+	b, _ := json.Marshal(requestExamples(t, "application/json")["preparedDataRisk"])
+	if err := json.Unmarshal(b, &pd); err != nil {
+		t.Fatal(err)
+	}
 	pd["customerInternalReference"] = "order-2026-0098"
 	body, _ := json.Marshal(pd)
 	post("jobId reused", "application/json", body, auth, http.StatusConflict)
