@@ -70,6 +70,19 @@ func (f *indexFixture) waitIndexed(t *testing.T, want int) {
 	}, "index lists %d jobs", want)
 }
 
+// countingIndex opens the index on a connection of its own and returns it
+// with a count of the messages that connection sent so far: a listing's
+// or a search's requests are the difference around it.
+func (f *indexFixture) countingIndex(t *testing.T) (*JobIndex, func() uint64) {
+	t.Helper()
+	nc, js := pipelinetest.Connect(t, f.js.Conn().ConnectedUrl())
+	idx, err := NewJobIndex(t.Context(), js, Topology{Storage: jetstream.MemoryStorage}.WithDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idx, func() uint64 { return nc.Stats().OutMsgs }
+}
+
 // listAll pages through a listing and returns the job IDs in order.
 func (f *indexFixture) listAll(t *testing.T, q JobQuery) []string {
 	t.Helper()
@@ -397,17 +410,13 @@ func TestJobIndexSparseListing(t *testing.T) {
 	}
 
 	// The listing on a connection of its own, to count its requests.
-	nc, js := pipelinetest.Connect(t, f.js.Conn().ConnectedUrl())
-	idx, err := NewJobIndex(ctx, js, Topology{Storage: jetstream.MemoryStorage}.WithDefaults())
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := nc.Stats().OutMsgs
+	idx, sent := f.countingIndex(t)
+	before := sent()
 	p, err := idx.List(ctx, JobQuery{Status: StatusFinalized, Limit: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests := nc.Stats().OutMsgs - before
+	requests := sent() - before
 	t.Logf("the first page of 50 took %d requests", requests)
 	if got := recordIDs(p.Jobs); !slices.Equal(got, want[:50]) {
 		t.Errorf("first page:\n got %v\nwant %v", got, want[:50])
@@ -437,19 +446,15 @@ func TestJobIndexSummariesOfDecidedJobs(t *testing.T) {
 
 	// Counted on a connection of its own, after a first listing (which
 	// looks the stream up).
-	nc, js := pipelinetest.Connect(t, f.js.Conn().ConnectedUrl())
-	idx, err := NewJobIndex(ctx, js, Topology{Storage: jetstream.MemoryStorage}.WithDefaults())
-	if err != nil {
-		t.Fatal(err)
-	}
+	idx, sent := f.countingIndex(t)
 	list := func(q JobQuery) ([]*JobRecord, uint64) {
 		t.Helper()
-		before := nc.Stats().OutMsgs
+		before := sent()
 		p, err := idx.List(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return p.Jobs, nc.Stats().OutMsgs - before
+		return p.Jobs, sent() - before
 	}
 	list(JobQuery{})
 	full, nFull := list(JobQuery{Region: "apac-1"})
@@ -503,13 +508,9 @@ func TestJobIndexSearchRequests(t *testing.T) {
 	ctx := t.Context()
 	f.seed(t, "job-s", StatusFailed, "amer-1", "", "order-s", "user-s")
 	f.waitIndexed(t, 1)
-	nc, js := pipelinetest.Connect(t, f.js.Conn().ConnectedUrl())
-	idx, err := NewJobIndex(ctx, js, Topology{Storage: jetstream.MemoryStorage}.WithDefaults())
-	if err != nil {
-		t.Fatal(err)
-	}
+	idx, sent := f.countingIndex(t)
 	for i, text := range []string{"job-s", "job-s", "order-s"} {
-		before := nc.Stats().OutMsgs
+		before := sent()
 		recs, err := idx.Search(ctx, text)
 		if err != nil {
 			t.Fatal(err)
@@ -521,7 +522,7 @@ func TestJobIndexSearchRequests(t *testing.T) {
 		// is a valid job ID too: its record is confirmed missing by the
 		// leader, then job-s's is read.
 		want := map[int]uint64{1: 4, 2: 6}[i]
-		if n := nc.Stats().OutMsgs - before; i > 0 && n != want {
+		if n := sent() - before; i > 0 && n != want {
 			t.Errorf("search %d (%q) took %d requests, want %d", i, text, n, want)
 		}
 	}
