@@ -50,6 +50,21 @@ func (b *bundle) waitErased(t *testing.T, jobID string) pipeline.JobView {
 	return v
 }
 
+// remainsOf lists the messages about jobID still stored but for those an
+// erasure keeps: its erased event, its audit record and its erasure task
+// (until the task's late pass).
+func (b *bundle) remainsOf(t *testing.T, jobID string) []string {
+	t.Helper()
+	var out []string
+	for _, m := range pipelinetest.AllMessages(t, b.stack.JS) {
+		if m.Header.Get(messages.HeaderJobID) == jobID && m.Subject != b.subj.Event(messages.KindErased) &&
+			m.Stream != b.subj.StreamAudit() && m.Stream != b.subj.StreamErasures() {
+			out = append(out, fmt.Sprintf("%s/%d %s", m.Stream, m.Seq, m.Subject))
+		}
+	}
+	return out
+}
+
 // Jobs of every channel, with a marker in every personal field, are erased
 // in every state they can be in (queued, launched, finalized, failed and
 // dead-lettered, decided, on an existing account): afterwards the marker is
@@ -264,11 +279,8 @@ func TestErasureStopsTheSagaAtEachStep(t *testing.T) {
 			if d := b.decisions.Where(pipelinetest.ForJob[*messages.DecisionEvent](sub.JobID)); len(d) != decisionsAt202 {
 				t.Errorf("a decision was published after the 202")
 			}
-			for _, m := range pipelinetest.AllMessages(t, b.stack.JS) {
-				if m.Header.Get(messages.HeaderJobID) == sub.JobID && m.Subject != b.subj.Event(messages.KindErased) && m.Stream != b.subj.StreamAudit() &&
-					m.Stream != b.subj.StreamErasures() { // the task, until its late pass
-					t.Errorf("a message about the erased job remains: %s/%d %s", m.Stream, m.Seq, m.Subject)
-				}
+			for _, m := range b.remainsOf(t, sub.JobID) {
+				t.Errorf("a message about the erased job remains: %s", m)
 			}
 		})
 	}
@@ -332,15 +344,7 @@ func TestErasureRemovesADecisionPublishedBesideIt(t *testing.T) {
 				b.waitErased(t, jobID)
 			}
 			b.decisions.WaitN(t, 1, waitLong, pipelinetest.ForJob[*messages.DecisionEvent](jobID), "the decision published beside the erasure")
-			pipelinetest.Eventually(t, waitLong, func() bool {
-				for _, m := range pipelinetest.AllMessages(t, b.stack.JS) {
-					if m.Header.Get(messages.HeaderJobID) == jobID && m.Subject != b.subj.Event(messages.KindErased) && m.Stream != b.subj.StreamAudit() &&
-						m.Stream != b.subj.StreamErasures() {
-						return false
-					}
-				}
-				return true
-			}, "a message about the erased job remains")
+			pipelinetest.Eventually(t, waitLong, func() bool { return len(b.remainsOf(t, jobID)) == 0 }, "a message about the erased job remains")
 		})
 	}
 }
