@@ -160,7 +160,7 @@ func (r *Results) Markdown(command, chart string) string {
 		p("| %s | %s | %s MiB |\n", n, ms(e.CPUPerJob(n)), mib(e.Peak[n]))
 	}
 	p("| **pipeline (ingest + worker + retriever)** | **%s** | |\n", ms(e.CPUPerJob(pipelineStages...)))
-	p("| pipeline + nats-server | %s | |\n", ms(e.CPUPerJob(append(slices.Clone(pipelineStages), "nats")...)))
+	p("| pipeline + nats-server | %s | |\n", ms(e.CPUPerJob(append(slices.Clone(pipelineStages), e.natsProcs()...)...)))
 	sb.WriteString(r.compareMarkdown())
 	r.clusterMarkdown(p)
 

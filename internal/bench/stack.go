@@ -74,11 +74,19 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
+// emptyStack is a stack of no process yet, its directory created.
+func emptyStack(binDir, dir string) (*Stack, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return &Stack{binDir: binDir, dir: dir, APIKey: benchAPIKey, procs: map[string]*procs.Proc{}, ops: map[string]string{}}, nil
+}
+
 // NewStack starts a nats-server with JetStream in a new directory under dir
 // (natsEnv is added to its environment, natsArgs to its command line).
 func NewStack(ctx context.Context, binDir, dir string, natsEnv []string, natsArgs ...string) (*Stack, error) {
-	s := &Stack{binDir: binDir, dir: dir, APIKey: benchAPIKey, procs: map[string]*procs.Proc{}, ops: map[string]string{}}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	s, err := emptyStack(binDir, dir)
+	if err != nil {
 		return nil, err
 	}
 	addr, err := freeAddr()
@@ -111,8 +119,8 @@ func NewStack(ctx context.Context, binDir, dir string, natsEnv []string, natsArg
 // (named nats-1 … nats-n) on loopback, each with its own store under dir,
 // and waits for its meta leader. The stack's NATSURL lists every node.
 func NewClusterStack(ctx context.Context, binDir, dir string, natsEnv []string, n int) (*Stack, error) {
-	s := &Stack{binDir: binDir, dir: dir, APIKey: benchAPIKey, procs: map[string]*procs.Proc{}, ops: map[string]string{}}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	s, err := emptyStack(binDir, dir)
+	if err != nil {
 		return nil, err
 	}
 	clients, routes := make([]string, n), make([]string, n)
