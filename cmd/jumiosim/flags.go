@@ -87,6 +87,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&o.DefaultCallbackURL, "default-callback-url", "", "callback URL for requests without callbackUrl")
 	fs.Int64Var(&o.MaxUploadSize, "max-upload-size", jumiotest.DefaultMaxUploadSize, "largest image accepted, in bytes (Jumio: 15 MB)")
 	fs.Int64Var(&o.Seed, "seed", 0, "seed for random callback drops")
+	fs.IntVar(&o.MaxExecutions, "max-executions", 0, "keep at most this many workflow executions in memory, forgetting the oldest ended ones (0: keep all; set it for long load tests)")
 	// switches
 	fs.BoolVar(&sw.StrictCallbackURL, "strict-callback-url", false, "enforce all of Jumio's callbackUrl rules (https, no IP, no port)")
 	fs.BoolVar(&sw.AllowMissingUserAgent, "allow-missing-user-agent", false, "accept requests without User-Agent")

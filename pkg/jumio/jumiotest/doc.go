@@ -242,6 +242,17 @@
 // soak uses it to check that no call for a job arrives after the job's
 // erasure was accepted, which totals cannot tell.
 //
+// # Memory on long runs
+//
+// The simulator keeps every execution it created, for tests to inspect.
+// For long load tests and demos, Options.MaxExecutions (jumiosim
+// -max-executions) bounds them: the sweeper forgets the executions that
+// ended longest ago (PROCESSED, expired or deleted, callbacks delivered)
+// beyond the bound, as Jumio's retention deletes data: their routes answer
+// 404, their accounts go with their last execution, and
+// Stats.ExecutionsForgotten counts them. The sweeper's own work grows with
+// the executions still INITIATED, not with all of them.
+//
 // # The control API
 //
 // Under /_sim/ at the root URL only (JSON in and out, durations as Go

@@ -93,6 +93,7 @@ func (s *Server) newExecutionLocked(acc *account, req *accountInput, spec Workfl
 		s.credOwner[c.id] = e.id
 	}
 	s.execs[e.id] = e
+	s.initiated[e.id] = e
 	s.txTokens[e.txToken] = e.id
 	if spec.allows(jumio.ChannelWeb) {
 		e.webToken = s.transactionToken("web", acc.id, e.id, now, e.tokenDeadline)

@@ -154,4 +154,5 @@ func (s *Server) deleteExecutionLocked(e *execution) {
 		clear(c.parts)
 	}
 	delete(s.webTokens, e.webToken)
+	s.endedLocked(e)
 }

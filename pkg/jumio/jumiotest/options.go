@@ -145,6 +145,15 @@ type Options struct {
 	// /_sim/call-log switch it at runtime.
 	RecordCalls bool
 
+	// MaxExecutions bounds the workflow executions the simulator keeps in
+	// memory, for long load tests and demos: beyond it, the background
+	// sweeper (and [Server.Sweep]) forgets the executions that ended
+	// longest ago (PROCESSED, expired or deleted, their callbacks
+	// delivered), as Jumio's retention deletes data: their routes then
+	// answer 404 and their accounts go with their last execution. Default
+	// 0: keep every execution (tests inspect them).
+	MaxExecutions int
+
 	// Logger receives the simulator's logs: lifecycle events at info level,
 	// requests at debug level, with IDs only (never tokens, secrets,
 	// references or prepared data). Default: no logging.
@@ -474,6 +483,9 @@ func (o Options) validate() error {
 	}
 	if !o.DefaultRegion.Valid() {
 		return fail("DefaultRegion must be amer-1, emea-1 or apac-1")
+	}
+	if o.MaxExecutions < 0 {
+		return fail("MaxExecutions must not be negative")
 	}
 	seen := map[string]bool{}
 	for i, c := range o.Clients {

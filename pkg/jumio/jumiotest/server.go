@@ -54,6 +54,8 @@ type Server struct {
 	rng         *mrand.Rand
 	accounts    map[string]*account
 	execs       map[string]*execution
+	initiated   map[string]*execution // executions the clock may still expire (Sweep's work)
+	finished    []string              // IDs of ended executions, oldest first (retention.go)
 	credOwner   map[string]string // credential ID -> execution ID
 	txTokens    map[string]string // transaction api.token -> execution ID
 	webTokens   map[string]string // web authorizationToken -> execution ID
@@ -127,6 +129,7 @@ func newServer(opts Options) (*Server, error) {
 		rng:       mrand.New(mrand.NewPCG(uint64(o.Seed), 0x6a756d696f)),
 		accounts:  map[string]*account{},
 		execs:     map[string]*execution{},
+		initiated: map[string]*execution{},
 		credOwner: map[string]string{},
 		txTokens:  map[string]string{},
 		webTokens: map[string]string{},

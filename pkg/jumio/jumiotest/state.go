@@ -83,6 +83,8 @@ type execution struct {
 	cbHeld      []cbJob // intermediate callbacks held back by Reorder
 	cbDelivered []string
 	cbDropped   int
+
+	ended bool // in Server.finished (retention.go)
 }
 
 func (e *execution) credential(id string) *credential {
@@ -128,6 +130,7 @@ func (s *Server) expireLocked(e *execution, status string, at time.Time) {
 	e.consumed = true
 	e.completedAt = at
 	e.result = s.expiredResultLocked(e)
+	s.endedLocked(e)
 	s.log.Info("workflow execution expired", zap.String("workflow_execution_id", e.id), zap.String("status", status))
 	s.notifyLocked(e, status)
 }
@@ -196,6 +199,7 @@ func (s *Server) process(id string) {
 	e.result = s.processedResultLocked(e, out, now)
 	e.status = jumio.StatusProcessed
 	e.completedAt = now
+	s.endedLocked(e)
 	e.retrievableAt = time.Now().Add(s.opts.RetrievableDelay)
 	s.log.Info("workflow execution processed", zap.String("workflow_execution_id", e.id),
 		zap.String("decision", e.result.decision.Type))
@@ -219,14 +223,22 @@ func (e *execution) visibleStatus() string {
 // Sweep applies clock-driven transitions now: executions whose token
 // lifetime passed before acquisition started become TOKEN_EXPIRED, started
 // ones inactive for SessionTimeout become SESSION_EXPIRED, each with its
-// callback. The background sweeper calls it every SweepInterval.
+// callback. With Options.MaxExecutions, it then forgets the oldest ended
+// executions beyond the bound. The background sweeper calls it every
+// SweepInterval. Its work grows with the executions still INITIATED, not
+// with every execution ever created.
 func (s *Server) Sweep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	for _, id := range sortedKeys(s.execs) {
-		s.applyClockLocked(s.execs[id], now)
+	for _, id := range sortedKeys(s.initiated) {
+		e := s.initiated[id]
+		s.applyClockLocked(e, now)
+		if e.deleted || e.status != jumio.StatusInitiated {
+			delete(s.initiated, id)
+		}
 	}
+	s.forgetLocked()
 	for tok, t := range s.oauth {
 		if now.Sub(t.expiry) > time.Hour && s.current[t.clientID] != t {
 			delete(s.oauth, tok)

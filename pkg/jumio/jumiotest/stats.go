@@ -67,6 +67,10 @@ type Stats struct {
 	// Deletions counts successful DELETE calls (accounts and executions).
 	Deletions int `json:"deletions"`
 
+	// ExecutionsForgotten counts ended workflow executions the simulator
+	// dropped to stay within Options.MaxExecutions.
+	ExecutionsForgotten int `json:"executionsForgotten"`
+
 	// Refusals counts requests the simulator refused for breaking one of
 	// Jumio's rules, by rule (the Refusal* constants): a test can assert
 	// that kycpipe never trips one.
