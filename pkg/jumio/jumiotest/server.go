@@ -56,9 +56,9 @@ type Server struct {
 	execs       map[string]*execution
 	initiated   map[string]*execution // executions the clock may still expire (Sweep's work)
 	finished    []string              // IDs of ended executions, oldest first (retention.go)
-	credOwner   map[string]string // credential ID -> execution ID
-	txTokens    map[string]string // transaction api.token -> execution ID
-	webTokens   map[string]string // web authorizationToken -> execution ID
+	credOwner   map[string]string     // credential ID -> execution ID
+	txTokens    map[string]string     // transaction api.token -> execution ID
+	webTokens   map[string]string     // web authorizationToken -> execution ID
 	oauth       map[string]*oauthToken
 	current     map[string]*oauthToken // client ID -> token handed out
 	faults      map[Route][]*pendingFault
