@@ -135,6 +135,66 @@ func (x *jobIndexer) update(prev, next *JobRecord) {
 	}
 }
 
+// move is update for a record write made under ctx: within a worker's run
+// of a job (withIndexHold), the move waits for the run's end.
+func (x *jobIndexer) move(ctx context.Context, prev, next *JobRecord) {
+	if h, _ := ctx.Value(indexHoldKey{}).(*indexHold); h != nil && x != nil && prev != nil {
+		h.hold(prev, next)
+		return
+	}
+	x.update(prev, next)
+}
+
+// An index hold keeps a job's index moves during one run of the worker's
+// saga and makes one at its end: from the entry the job had when the run
+// began to the one it has when it ends. The steps in between (ACCOUNT_CREATED
+// on the way from ACCEPTED to FINALIZED, a few hundred milliseconds at
+// Jumio's pace) cost no entry and no purge; a run that stops on the way
+// (an error, a retry later) publishes where it stopped. The new record
+// entry of a job (its creation, with its reference entries) is published
+// at once, before any wait for Jumio's rate limits. A worker killed
+// mid-run leaves the entry of the run's start until the job's next run,
+// as a lost asynchronous publish does; readers check entries against the
+// record either way. An entry written at a run's end carries the stream
+// time of the run's end, which lags the record's change by the run's last
+// steps.
+type indexHold struct {
+	mu       sync.Mutex
+	from, to *JobRecord // the record before the run's first move, and after its last
+}
+
+type indexHoldKey struct{}
+
+// withIndexHold returns ctx carrying a new index hold.
+func withIndexHold(ctx context.Context) (context.Context, *indexHold) {
+	h := &indexHold{}
+	return context.WithValue(ctx, indexHoldKey{}, h), h
+}
+
+func (h *indexHold) hold(prev, next *JobRecord) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.to == nil {
+		from := *prev
+		h.from = &from
+	}
+	to := *next // the fields an entry takes are never changed in place; a copy makes sure
+	h.to = &to
+}
+
+// release makes the move the run held, unless the job is being erased (the
+// eraser publishes its entry and removes the others).
+func (h *indexHold) release(x *jobIndexer) {
+	h.mu.Lock()
+	from, to := h.from, h.to
+	h.from, h.to = nil, nil
+	h.mu.Unlock()
+	if to == nil || to.Erasing() {
+		return
+	}
+	x.update(from, to)
+}
+
 // indexPurgeDelay is how long after a job's entry moved its old one is
 // purged. Until then listings skip it (it no longer matches the record).
 const indexPurgeDelay = 500 * time.Millisecond

@@ -470,7 +470,7 @@ func (s *JobStore) update(ctx context.Context, r *JobRecord, rev uint64, mutate 
 		}
 		newRev, err := s.kv.Update(ctx, jobKey(next.JobID), b, rev)
 		if err == nil {
-			s.index.update(r, next)
+			s.index.move(ctx, r, next)
 			if erasing {
 				return next, newRev, ErrErasing
 			}

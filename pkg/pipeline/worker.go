@@ -110,6 +110,8 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) outcome {
 	if o, held := run.holdIfPaused(ctx); held {
 		return o
 	}
+	ctx, moves := withIndexHold(ctx)
+	defer moves.release(w.store.index)
 	return run.saga(ctx)
 }
 
