@@ -155,9 +155,10 @@ func (x *jobIndexer) move(ctx context.Context, prev, next *JobRecord) {
 // at once, before any wait for Jumio's rate limits. A worker killed
 // mid-run leaves the entry of the run's start until the job's next run,
 // as a lost asynchronous publish does; readers check entries against the
-// record either way. An entry written at a run's end carries the stream
-// time of the run's end, which lags the record's change by the run's last
-// steps.
+// record either way. A run stopped by an erasure, or by another delivery
+// that got further, publishes nothing. An entry written at a run's end
+// carries the stream time of the run's end, which lags the record's change
+// by the run's last steps.
 type indexHold struct {
 	mu       sync.Mutex
 	from, to *JobRecord // the record before the run's first move, and after its last
@@ -180,6 +181,18 @@ func (h *indexHold) hold(prev, next *JobRecord) {
 	}
 	to := *next // the fields an entry takes are never changed in place; a copy makes sure
 	h.to = &to
+}
+
+// discardHeldMoves drops the moves held under ctx: the run stops because the
+// job is being erased (the eraser publishes its entry and removes the
+// others) or because another delivery of the job got further (its entries
+// are newer than this run's).
+func discardHeldMoves(ctx context.Context) {
+	if h, _ := ctx.Value(indexHoldKey{}).(*indexHold); h != nil {
+		h.mu.Lock()
+		h.from, h.to = nil, nil
+		h.mu.Unlock()
+	}
 }
 
 // release makes the move the run held, unless the job is being erased (the

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kycpipe/kycpipe/pkg/messages"
@@ -525,5 +526,62 @@ func TestJobIndexSearchRequests(t *testing.T) {
 		if n := sent() - before; i > 0 && n != want {
 			t.Errorf("search %d (%q) took %d requests, want %d", i, text, n, want)
 		}
+	}
+}
+
+// Moves held during a worker's run: released, they make one move from the
+// run's first record to its last; discarded (an erasure, another delivery
+// that got further), none.
+func TestIndexHoldReleaseAndDiscard(t *testing.T) {
+	t.Parallel()
+	f := newIndexFixture(t)
+	sub, err := f.js.Conn().SubscribeSync(f.subj.IndexJobs("*", "*", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := f.js.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	published := func() []string {
+		var out []string
+		for {
+			m, err := sub.NextMsg(200 * time.Millisecond)
+			if errors.Is(err, nats.ErrTimeout) {
+				return out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e IndexEntry
+			if err := json.Unmarshal(m.Data, &e); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e.JobID+" "+e.Status)
+		}
+	}
+	run := func(id string, discard bool) {
+		rec, rev, err := f.store.Create(t.Context(), &JobRecord{JobID: id, Status: StatusAccepted, Region: "amer-1", CreatedAt: time.Now().UTC()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, moves := withIndexHold(t.Context())
+		for _, st := range []string{StatusAccountCreated, StatusFinalized} {
+			if rec, rev, err = f.store.Update(ctx, rec, rev, func(r *JobRecord) error { r.SetStatus(time.Now(), st, ""); return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if discard {
+			discardHeldMoves(ctx)
+		}
+		moves.release(f.store.index)
+	}
+	run("held-1", false)
+	if got, want := published(), []string{"held-1 ACCEPTED", "held-1 FINALIZED"}; !slices.Equal(got, want) {
+		t.Errorf("released: published %v, want %v", got, want)
+	}
+	run("held-2", true)
+	if got, want := published(), []string{"held-2 ACCEPTED"}; !slices.Equal(got, want) {
+		t.Errorf("discarded: published %v, want %v", got, want)
 	}
 }

@@ -41,6 +41,7 @@ func (r *jobRun) saga(ctx context.Context) outcome {
 			// Another delivery of the job got further (announced it, or
 			// finished it): this one has nothing left to do.
 			r.w.m.observeStep(s.name, r.w.now().Sub(start), nil)
+			discardHeldMoves(ctx)
 			r.log.Info("another delivery of the job got further; this one stops", zap.String("step", s.name), zap.String("status", r.rec.Status))
 			return ack()
 		}
@@ -48,6 +49,7 @@ func (r *jobRun) saga(ctx context.Context) outcome {
 		if errors.Is(err, ErrErasing) || errors.Is(err, ErrErased) {
 			// The job is being erased: stop here. Its message leaves the
 			// queue, which tells the eraser the saga is over.
+			discardHeldMoves(ctx)
 			r.log.Info("erasure requested; the saga stops", zap.String("step", s.name))
 			return ack()
 		}
