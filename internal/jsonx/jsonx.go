@@ -148,6 +148,17 @@ func (o *Object) Key(name string) {
 	o.B = append(o.B, '"', ':')
 }
 
+// MapKey writes the next member's name, escaped as a string (a map's key),
+// and colon.
+func (o *Object) MapKey(name string) {
+	if o.n > 0 {
+		o.B = append(o.B, ',')
+	}
+	o.n++
+	o.B = AppendString(o.B, name, o.EscapeHTML)
+	o.B = append(o.B, ':')
+}
+
 // Str writes a string member.
 func (o *Object) Str(name, v string) {
 	o.Key(name)

@@ -98,3 +98,21 @@ func TestObjectFloatAndStringMapOmit(t *testing.T) {
 		}
 	}
 }
+
+// MapKey writes a member name as encoding/json writes a map key: escaped
+// as a string is.
+func TestObjectMapKey(t *testing.T) {
+	t.Parallel()
+	m := map[string]int{"<a>": 1, "b&c": 2, "\u2028": 3, "\xff": 4, "\"q\"": 5, "\x01": 6, "plain": 7}
+	for _, html := range []bool{true, false} {
+		o := Open(nil, html)
+		var buf [8]string
+		for _, k := range SortedKeys(buf[:0], m) {
+			o.MapKey(k)
+			o.B = append(o.B, byte('0'+m[k]))
+		}
+		if got, want := string(o.Close()), marshal(t, m, html); got != want {
+			t.Fatalf("escapeHTML %v: MapKey wrote %s, encoding/json %s", html, got, want)
+		}
+	}
+}
