@@ -198,7 +198,7 @@ func TestRecordEncoderCoversEveryField(t *testing.T) {
 		t.Fatalf("the encoder gives up on a full record:\n%s", want)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("the encoder wrote a full record as (a JobRecord field without a line in appendRecord?)\n%s\njson.Marshal as\n%s", got, want)
+		t.Fatalf("the encoder and json.Marshal differ on a full record (a field without a line in appendRecord?): %s", firstDiff(got, want))
 	}
 	// And with every field zero.
 	zero := &JobRecord{}
@@ -206,6 +206,17 @@ func TestRecordEncoderCoversEveryField(t *testing.T) {
 	if got, ok = appendRecord(nil, zero); !ok || !bytes.Equal(got, want) {
 		t.Fatalf("the encoder wrote a zero record as %s (ok %v), json.Marshal as %s", got, ok, want)
 	}
+}
+
+// firstDiff describes where got first differs from want, with some
+// context.
+func firstDiff(got, want []byte) string {
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	from := max(i-60, 0)
+	return fmt.Sprintf("at byte %d, after %q: encoder %q, json.Marshal %q", i, got[from:i], got[i:min(i+60, len(got))], want[i:min(i+60, len(want))])
 }
 
 // sampleRecords are records as the stages write them, from submission to
@@ -389,7 +400,7 @@ func TestRecordEncodeMatchesEncodingJSON(t *testing.T) {
 				t.Fatalf("encodeRecord error %v, json.Marshal's %v", err, wantErr)
 			}
 			if !bytes.Equal(got, want) {
-				t.Fatalf("encodeRecord wrote\n%s\njson.Marshal\n%s", got, want)
+				t.Fatalf("encodeRecord and json.Marshal differ: %s", firstDiff(got, want))
 			}
 			// The hand-written path gives up exactly when json.Marshal fails.
 			if tc.rec != nil {
