@@ -20,7 +20,7 @@ import (
 // them with a hand-written encoder whose output is byte for byte
 // json.Marshal's (the stored JSON is a contract: older releases read it
 // during a rolling upgrade), and leaves to encoding/json what it refuses
-// (a time outside RFC 3339's years, a NaN risk score), so that the error
+// (a time RFC 3339 cannot write, a NaN risk score), so that the error
 // is json.Marshal's. FuzzRecordEncode checks the bytes;
 // TestRecordEncoderCoversEveryField fails when JobRecord, or a type it
 // holds, gains a field the encoder does not write.
