@@ -3,6 +3,7 @@ package jsonx
 import (
 	"encoding/base64"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -147,6 +148,17 @@ func (o *Object) Key(name string) {
 	o.B = append(o.B, '"', ':')
 }
 
+// MapKey writes the next member's name, escaped as a string (a map's key),
+// and colon.
+func (o *Object) MapKey(name string) {
+	if o.n > 0 {
+		o.B = append(o.B, ',')
+	}
+	o.n++
+	o.B = AppendString(o.B, name, o.EscapeHTML)
+	o.B = append(o.B, ':')
+}
+
 // Str writes a string member.
 func (o *Object) Str(name, v string) {
 	o.Key(name)
@@ -249,4 +261,52 @@ func AppendStrings(dst []byte, v []string, escapeHTML bool) []byte {
 		dst = AppendString(dst, s, escapeHTML)
 	}
 	return append(dst, ']')
+}
+
+// Float writes a float64 member; false as AppendFloat (NaN, infinities).
+func (o *Object) Float(name string, f float64) bool {
+	o.Key(name)
+	var ok bool
+	o.B, ok = AppendFloat(o.B, f)
+	return ok
+}
+
+// StringMapOmit writes a map[string]string member unless it is empty
+// (omitempty: nil or no entries).
+func (o *Object) StringMapOmit(name string, m map[string]string) {
+	if len(m) > 0 {
+		o.Key(name)
+		o.B = AppendStringMap(o.B, m, o.EscapeHTML)
+	}
+}
+
+// AppendStringMap appends a map[string]string as encoding/json does: null
+// for a nil map, else an object with its keys sorted (byte order of the
+// keys, before escaping).
+func AppendStringMap(dst []byte, m map[string]string, escapeHTML bool) []byte {
+	if m == nil {
+		return append(dst, "null"...)
+	}
+	var buf [8]string
+	dst = append(dst, '{')
+	for i, k := range SortedKeys(buf[:0], m) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, k, escapeHTML)
+		dst = append(dst, ':')
+		dst = AppendString(dst, m[k], escapeHTML)
+	}
+	return append(dst, '}')
+}
+
+// SortedKeys appends m's keys to buf, sorted as encoding/json orders a
+// map's members, and returns the result. A caller passes a small array's
+// slice as buf to sort a small map's keys without allocating.
+func SortedKeys[V any](buf []string, m map[string]V) []string {
+	for k := range m {
+		buf = append(buf, k)
+	}
+	slices.Sort(buf)
+	return buf
 }

@@ -251,7 +251,7 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 		// which the erasure cannot know of (the soak reads it).
 		tomb := &JobRecord{JobID: rec.JobID, Status: StatusErased, CreatedAt: rec.CreatedAt, UpdatedAt: completedAt,
 			WorkflowExecutionID: rec.WorkflowExecutionID, AmbiguousCreates: rec.AmbiguousCreates, Erasure: &erasure}
-		b, err := json.Marshal(tomb)
+		b, err := encodeRecord(tomb)
 		if err != nil {
 			return outcome{}, err
 		}

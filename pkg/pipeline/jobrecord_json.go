@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
+	"sync"
 
 	"github.com/kycpipe/kycpipe/internal/jsonx"
 	"github.com/kycpipe/kycpipe/pkg/messages"
@@ -13,6 +15,15 @@ import (
 // unknown or differently spelled key, a value of another type, a record
 // written by a later version with a new field): the result is always what
 // json.Unmarshal gives, which FuzzRecordDecode checks.
+//
+// They are written on every checkpoint of every job: encodeRecord writes
+// them with a hand-written encoder whose output is byte for byte
+// json.Marshal's (the stored JSON is a contract: older releases read it
+// during a rolling upgrade), and leaves to encoding/json what it refuses
+// (a time RFC 3339 cannot write, a NaN risk score), so that the error
+// is json.Marshal's. FuzzRecordEncode checks the bytes;
+// TestRecordEncoderCoversEveryField fails when JobRecord, or a type it
+// holds, gains a field the encoder does not write.
 
 // decodeRecord decodes a job record as json.Unmarshal does.
 func decodeRecord(b []byte, r *JobRecord) error {
@@ -21,6 +32,256 @@ func decodeRecord(b []byte, r *JobRecord) error {
 	}
 	*r = JobRecord{}
 	return json.Unmarshal(b, r)
+}
+
+// encodeRecord encodes a job record as json.Marshal(r) does, byte for
+// byte, and fails exactly when it fails (with its error).
+func encodeRecord(r *JobRecord) ([]byte, error) {
+	if r == nil {
+		return json.Marshal(r)
+	}
+	bp := recordBufs.Get().(*[]byte)
+	b, ok := appendRecord((*bp)[:0], r)
+	var out []byte
+	if ok {
+		out = bytes.Clone(b)
+	}
+	if cap(b) <= maxPooledRecordBuf {
+		*bp = b[:0]
+		recordBufs.Put(bp)
+	}
+	if !ok {
+		return json.Marshal(r)
+	}
+	return out, nil
+}
+
+// recordBufs holds encodeRecord's scratch buffers: a record is written
+// into one and copied out at its size, one allocation per record.
+var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// maxPooledRecordBuf bounds the buffers recordBufs keeps (a record with an
+// unusually long timeline or message list does not pin its buffer).
+const maxPooledRecordBuf = 64 << 10
+
+// appendRecord appends r's JSON as json.Marshal writes it. false: r holds
+// a value encoding/json refuses (a time it cannot write as RFC 3339, a
+// NaN or infinite risk score); b is then garbage.
+func appendRecord(b []byte, r *JobRecord) ([]byte, bool) {
+	o := jsonx.Open(b, true)
+	o.Str("jobId", r.JobID)
+	o.Str("status", r.Status)
+	o.Str("region", r.Region)
+	o.Str("channel", r.Channel)
+	o.StrOmit("customerInternalReference", r.CustomerInternalReference)
+	o.StrOmit("userReference", r.UserReference)
+	o.StrOmit("requestHash", r.RequestHash)
+	o.StrOmit("traceParent", r.TraceParent)
+	if !o.Time("createdAt", r.CreatedAt) || !o.Time("updatedAt", r.UpdatedAt) {
+		return o.B, false
+	}
+	o.StrOmit("accountId", r.AccountID)
+	o.StrOmit("workflowExecutionId", r.WorkflowExecutionID)
+	if len(r.Credentials) > 0 {
+		o.Key("credentials")
+		o.B = append(o.B, '[')
+		for i := range r.Credentials {
+			if i > 0 {
+				o.B = append(o.B, ',')
+			}
+			o.B = appendCredentialState(o.B, &r.Credentials[i])
+		}
+		o.B = append(o.B, ']')
+	}
+	o.StrOmit("webHref", r.WebHref)
+	o.StrOmit("sdkToken", r.SDKToken)
+	o.StringsOmit("uploaded", r.Uploaded)
+	o.BoolOmit("finalized", r.Finalized)
+	o.BoolOmit("announced", r.Announced)
+	o.UintOmit("pollSequence", r.PollSequence)
+	o.BoolOmit("imagesDeleted", r.ImagesDeleted)
+	o.IntOmit("attempts", int64(r.Attempts))
+	o.IntOmit("throttled", int64(r.Throttled))
+	if e := r.LastError; e != nil {
+		o.Key("lastError")
+		eo := jsonx.Open(o.B, true)
+		eo.Str("code", e.Code)
+		eo.Str("message", e.Message)
+		eo.IntOmit("status", int64(e.Status))
+		o.B = eo.Close()
+	}
+	o.IntOmit("ambiguousCreates", int64(r.AmbiguousCreates))
+	o.IntOmit("held", int64(r.Held))
+	o.StringsOmit("replacedExecutions", r.ReplacedExecutions)
+	o.IntOmit("polls", int64(r.Polls))
+	if !o.TimeOmitZero("pollDeadline", r.PollDeadline) {
+		return o.B, false
+	}
+	o.StrOmit("lastStatus", r.LastStatus)
+	if d := r.Decision; d != nil {
+		o.Key("decision")
+		do := jsonx.Open(o.B, true)
+		do.Str("type", d.Type)
+		do.StrOmit("label", d.Label)
+		if d.RiskScore != nil && !do.Float("riskScore", *d.RiskScore) {
+			return do.B, false
+		}
+		o.B = do.Close()
+	}
+	if !o.TimeOmitZero("decidedAt", r.DecidedAt) {
+		return o.B, false
+	}
+	if d := r.DecisionDetail; d != nil {
+		o.Key("decisionDetail")
+		o.B = appendDecisionDetail(o.B, d)
+	}
+	if len(r.Timeline) > 0 {
+		o.Key("timeline")
+		o.B = append(o.B, '[')
+		for i := range r.Timeline {
+			if i > 0 {
+				o.B = append(o.B, ',')
+			}
+			e := &r.Timeline[i]
+			to := jsonx.Open(o.B, true)
+			if !to.Time("at", e.At) {
+				return to.B, false
+			}
+			to.Str("status", e.Status)
+			to.StrOmit("note", e.Note)
+			o.B = to.Close()
+		}
+		o.B = append(o.B, ']')
+	}
+	o.StringsOmit("images", r.Images)
+	o.UintOmit("jobSeq", r.JobSeq)
+	if len(r.Messages) > 0 {
+		o.Key("messages")
+		o.B = append(o.B, '[')
+		for i := range r.Messages {
+			if i > 0 {
+				o.B = append(o.B, ',')
+			}
+			m := &r.Messages[i]
+			mo := jsonx.Open(o.B, true)
+			mo.Str("stream", m.Stream)
+			mo.Uint("seq", m.Seq)
+			mo.Str("kind", m.Kind)
+			if !mo.TimeOmitZero("at", m.At) {
+				return mo.B, false
+			}
+			o.B = mo.Close()
+		}
+		o.B = append(o.B, ']')
+	}
+	o.BoolOmit("existingAccount", r.ExistingAccount)
+	o.BoolOmit("ownAccount", r.OwnAccount)
+	if !o.TimeOmitZero("acceptedUnconfirmed", r.AcceptedUnconfirmed) {
+		return o.B, false
+	}
+	if e := r.Erasure; e != nil {
+		o.Key("erasure")
+		eo := jsonx.Open(o.B, true)
+		if !eo.Time("requestedAt", e.RequestedAt) || !eo.TimeOmitZero("completedAt", e.CompletedAt) {
+			return eo.B, false
+		}
+		eo.Str("source", e.Source)
+		eo.StrOmit("actor", e.Actor)
+		eo.StrOmit("jumio", e.Jumio)
+		o.B = eo.Close()
+	}
+	return o.Close(), true
+}
+
+func appendCredentialState(b []byte, c *CredentialState) []byte {
+	o := jsonx.Open(b, true)
+	o.Str("id", c.ID)
+	o.Str("category", c.Category)
+	o.StringsOmit("channels", c.Channels)
+	o.StrOmit("token", c.Token)
+	o.StringMapOmit("parts", c.Parts)
+	o.StrOmit("finalizeUrl", c.FinalizeURL)
+	return o.Close()
+}
+
+func appendDecisionDetail(b []byte, d *DecisionDetail) []byte {
+	o := jsonx.Open(b, true)
+	if len(d.Capabilities) > 0 {
+		o.Key("capabilities")
+		var buf [16]string
+		co := jsonx.Open(o.B, true)
+		for _, name := range jsonx.SortedKeys(buf[:0], d.Capabilities) {
+			co.MapKey(name)
+			co.B = appendCapabilities(co.B, d.Capabilities[name])
+		}
+		o.B = co.Close()
+	}
+	if len(d.Alerts) > 0 {
+		o.Key("alerts")
+		o.B = append(o.B, '[')
+		for i := range d.Alerts {
+			if i > 0 {
+				o.B = append(o.B, ',')
+			}
+			a := &d.Alerts[i]
+			ao := jsonx.Open(o.B, true)
+			ao.Str("capability", a.Capability)
+			ao.Str("decision", a.Decision)
+			ao.StrOmit("label", a.Label)
+			o.B = ao.Close()
+		}
+		o.B = append(o.B, ']')
+	}
+	o.BoolOmit("extraction", d.Extraction)
+	return o.Close()
+}
+
+func appendCapabilities(b []byte, list []messages.CapabilitySummary) []byte {
+	if list == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		c := &list[i]
+		o := jsonx.Open(b, true)
+		o.Str("decision", c.Decision)
+		o.StrOmit("label", c.Label)
+		o.StrOmit("credential", c.Credential)
+		if d := c.Data; d != nil {
+			o.Key("data")
+			o.B = appendCapabilityData(o.B, d)
+		}
+		b = o.Close()
+	}
+	return append(b, ']')
+}
+
+func appendCapabilityData(b []byte, d *messages.CapabilityData) []byte {
+	o := jsonx.Open(b, true)
+	boolPtr := func(name string, v *bool) {
+		if v != nil {
+			o.Bool(name, *v)
+		}
+	}
+	o.StrOmit("similarity", d.Similarity)
+	o.StrOmit("livenessType", d.LivenessType)
+	o.StrOmit("faceSearchStatus", d.FaceSearchStatus)
+	o.StringsOmit("faceSearchFindings", d.FaceSearchFindings)
+	o.StrOmit("emailStatus", d.EmailStatus)
+	boolPtr("emailExists", d.EmailExists)
+	o.StrOmit("domainRiskLevel", d.DomainRiskLevel)
+	o.StrOmit("advice", d.Advice)
+	o.StrOmit("phoneType", d.PhoneType)
+	boolPtr("phoneBlocked", d.PhoneBlocked)
+	o.StringsOmit("phoneRisk", d.PhoneRisk)
+	o.StrOmit("watchlistStatus", d.WatchlistStatus)
+	if d.WatchlistResults != nil {
+		o.Int("watchlistResults", int64(*d.WatchlistResults))
+	}
+	return o.Close()
 }
 
 func decodeRecordFast(b []byte, rec *JobRecord) bool {

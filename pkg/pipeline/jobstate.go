@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -395,7 +394,7 @@ func (s *JobStore) get(ctx context.Context, jobID string, latest bool) (*JobReco
 // Create stores a new record. It returns jetstream.ErrKeyExists (and the
 // existing record) if the job is already known.
 func (s *JobStore) Create(ctx context.Context, r *JobRecord) (*JobRecord, uint64, error) {
-	b, err := json.Marshal(r)
+	b, err := encodeRecord(r)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -464,7 +463,7 @@ func (s *JobStore) update(ctx context.Context, r *JobRecord, rev uint64, mutate 
 			next.Status, next.Timeline, next.Erasure = r.Status, r.Timeline, r.Erasure
 		}
 		next.UpdatedAt = s.now().UTC()
-		b, err := json.Marshal(next)
+		b, err := encodeRecord(next)
 		if err != nil {
 			return r, rev, err
 		}
