@@ -12,8 +12,22 @@ import (
 // documentation); the caller then gives up and decodes the same bytes with
 // encoding/json. After a false, the Reader is not used again.
 type Reader struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	depth int // objects and arrays open around the position
+}
+
+// maxDepth is encoding/json's nesting limit: a document with more objects
+// and arrays open at once is an error there ("exceeded max depth"), so the
+// Reader gives up on it.
+const maxDepth = 10000
+
+// enter opens an object or array: false past maxDepth. Each successful
+// Object, Map or Array closes it again (after a false the Reader is not
+// used, so the count need not be restored).
+func (r *Reader) enter() bool {
+	r.depth++
+	return r.depth <= maxDepth
 }
 
 // NewReader reads b.
@@ -61,10 +75,11 @@ func (r *Reader) Peek() byte {
 // repeated in the same object makes Object return false (encoding/json
 // merges or overwrites, the fast path does not). Keys are compared as raw
 // bytes, so a key with an escape never matches a field name: callers give
-// up on unknown keys.
+// up on unknown keys. Like Map and Array, it gives up past encoding/json's
+// nesting limit.
 func (r *Reader) Object(member func(key []byte) bool) bool {
 	r.ws()
-	if r.i >= len(r.b) || r.b[r.i] != '{' {
+	if r.i >= len(r.b) || r.b[r.i] != '{' || !r.enter() {
 		return false
 	}
 	r.i++
@@ -73,6 +88,7 @@ func (r *Reader) Object(member func(key []byte) bool) bool {
 	r.ws()
 	if r.i < len(r.b) && r.b[r.i] == '}' {
 		r.i++
+		r.depth--
 		return true
 	}
 	for {
@@ -104,6 +120,7 @@ func (r *Reader) Object(member func(key []byte) bool) bool {
 			r.i++
 		case '}':
 			r.i++
+			r.depth--
 			return true
 		default:
 			return false
@@ -115,7 +132,7 @@ func (r *Reader) Object(member func(key []byte) bool) bool {
 // string; like Object, it gives up on a repeated key.
 func (r *Reader) Map(member func(key string) bool) bool {
 	r.ws()
-	if r.i >= len(r.b) || r.b[r.i] != '{' {
+	if r.i >= len(r.b) || r.b[r.i] != '{' || !r.enter() {
 		return false
 	}
 	r.i++
@@ -123,6 +140,7 @@ func (r *Reader) Map(member func(key string) bool) bool {
 	r.ws()
 	if r.i < len(r.b) && r.b[r.i] == '}' {
 		r.i++
+		r.depth--
 		return true
 	}
 	for {
@@ -149,6 +167,7 @@ func (r *Reader) Map(member func(key string) bool) bool {
 			r.ws()
 		case '}':
 			r.i++
+			r.depth--
 			return true
 		default:
 			return false
@@ -179,13 +198,14 @@ func (r *Reader) rawKey() ([]byte, bool) {
 // element; elem must consume it and return true.
 func (r *Reader) Array(elem func() bool) bool {
 	r.ws()
-	if r.i >= len(r.b) || r.b[r.i] != '[' {
+	if r.i >= len(r.b) || r.b[r.i] != '[' || !r.enter() {
 		return false
 	}
 	r.i++
 	r.ws()
 	if r.i < len(r.b) && r.b[r.i] == ']' {
 		r.i++
+		r.depth--
 		return true
 	}
 	for {
@@ -201,6 +221,7 @@ func (r *Reader) Array(elem func() bool) bool {
 			r.i++
 		case ']':
 			r.i++
+			r.depth--
 			return true
 		default:
 			return false
