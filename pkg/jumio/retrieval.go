@@ -378,8 +378,21 @@ var detailsKnownFields = map[string]bool{
 }
 
 // UnmarshalJSON decodes the details and keeps top-level fields the model
-// does not know in Other.
+// does not know in Other. It reads the documents Jumio sends with a
+// hand-written fast path (retrieval_json.go) and everything else with
+// encoding/json; the result is the same either way.
 func (d *WorkflowDetails) UnmarshalJSON(b []byte) error {
+	var f WorkflowDetails
+	if decodeDetailsFast(b, &f) {
+		*d = f
+		return nil
+	}
+	return decodeDetailsSlow(b, d)
+}
+
+// decodeDetailsSlow decodes the details with encoding/json: the reference
+// the fast path agrees with, and its fallback.
+func decodeDetailsSlow(b []byte, d *WorkflowDetails) error {
 	var f workflowDetailsFields
 	if err := json.Unmarshal(b, &f); err != nil {
 		return err
