@@ -232,7 +232,36 @@ func (r *Reader) Array(elem func() bool) bool {
 // String reads a string. Simple escapes and \u escapes outside the
 // surrogate range are decoded; invalid UTF-8 (which encoding/json
 // replaces), surrogates and control characters make it return false.
-func (r *Reader) String() (string, bool) {
+func (r *Reader) String() (string, bool) { return r.str(nil) }
+
+// Interned is a set of strings a Reader hands out without allocating a
+// copy ([Reader.InternedStringOrNull]): the values of an enumeration
+// (decision types, labels, categories), which a document repeats. It is
+// read-only once made and safe for concurrent use.
+type Interned struct{ m map[string]string }
+
+// NewInterned returns the set of ss.
+func NewInterned(ss ...string) *Interned {
+	in := &Interned{m: make(map[string]string, len(ss))}
+	for _, s := range ss {
+		in.m[s] = s
+	}
+	return in
+}
+
+// InternedStringOrNull reads a string into *dst as StringOrNull does; a
+// string of set written without escapes is set's own, not a new copy.
+func (r *Reader) InternedStringOrNull(dst *string, set *Interned) bool {
+	if r.Null() {
+		return true
+	}
+	s, ok := r.str(set)
+	*dst = s
+	return ok
+}
+
+// str reads a string (see String), taking it from set when it is there.
+func (r *Reader) str(set *Interned) (string, bool) {
 	r.ws()
 	if r.i >= len(r.b) || r.b[r.i] != '"' {
 		return "", false
@@ -248,6 +277,11 @@ func (r *Reader) String() (string, bool) {
 				return "", false
 			}
 			r.i = j + 1
+			if set != nil {
+				if s, ok := set.m[string(seg)]; ok {
+					return s, true
+				}
+			}
 			return string(seg), true
 		case c == '\\':
 			return r.escaped(start)

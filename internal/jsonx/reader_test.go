@@ -84,3 +84,39 @@ func FuzzRaw(f *testing.F) {
 		}
 	})
 }
+
+// InternedStringOrNull reads strings as StringOrNull does, and a string of
+// its set without allocating.
+func TestInternedStringOrNull(t *testing.T) { // not parallel: AllocsPerRun
+	set := NewInterned("PASSED", "OK", "é")
+	for _, tt := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{`"PASSED"`, "PASSED", true},
+		{` "OK"`, "OK", true},
+		{`"é"`, "é", true},
+		{`"P\u0041SSED"`, "PASSED", true}, // escaped: a copy, the same string
+		{`"REJECTED"`, "REJECTED", true},
+		{`""`, "", true},
+		{`null`, "prior", true},
+		{"\"\xff\"", "prior", false},
+		{`1`, "prior", false},
+	} {
+		var plain, interned string = "prior", "prior"
+		okPlain := NewReader([]byte(tt.in)).StringOrNull(&plain)
+		okInterned := NewReader([]byte(tt.in)).InternedStringOrNull(&interned, set)
+		if okInterned != tt.ok || okPlain != tt.ok || (tt.ok && (interned != tt.want || plain != tt.want)) {
+			t.Errorf("%s: InternedStringOrNull %q %v, StringOrNull %q %v, want %q %v", tt.in, interned, okInterned, plain, okPlain, tt.want, tt.ok)
+		}
+	}
+	b := []byte(`"PASSED"`)
+	var s string
+	if n := testing.AllocsPerRun(100, func() {
+		if !NewReader(b).InternedStringOrNull(&s, set) || s != "PASSED" {
+			t.Fatal("PASSED not read")
+		}
+	}); n != 0 {
+		t.Errorf("reading an interned string allocates %v times", n)
+	}
+}

@@ -68,6 +68,45 @@ var (
 	phoneRiskNames           = jsonNames(reflect.TypeFor[PhoneRiskInsights]())
 )
 
+// enumValues are the values of the enumerations in details (decision
+// types and labels, statuses, categories, classifiers; jumio-api.md §6.2),
+// which a document repeats: the fast path hands them out without a copy
+// each time.
+var enumValues = jsonx.NewInterned(
+	// Decision types, labels of overall decisions.
+	DecisionPassed, DecisionRejected, DecisionWarning, DecisionNotExecuted, "TECHNICAL_ERROR", "TXN_PASSED", "TXN_REJECTED",
+	"TXN_WARNING",
+	// Capability labels.
+	"OK", "NOT_UPLOADED", "PRECONDITION_NOT_FULFILLED", "NOT_ENOUGH_DATA", "MATCH", "NO_MATCH", "NOT_MATCH",
+	"NOT_POSSIBLE", "REPEATED_FACE", "DIFFERENT_PERSON", "ALERT", "DENY", "FAILED", "LOW_RISK", "MEDIUM_RISK",
+	"HIGH_RISK", "VALIDATION_FAILED", "UNSUPPORTED_COUNTRY", "UNSUPPORTED_STATE", "UNSUPPORTED_DOCUMENT_TYPE",
+	"INVALID_MERCHANT_SETTINGS", "EXTRACTION_NOT_DONE", "NO_VALID_ID_CREDENTIAL", "PERMISSION_DENIED", "BAD_REQUEST",
+	"BLACK_WHITE", "MISSING_SIGNATURE", "MISSING_PAGE", "NOT_A_DOCUMENT", "PHOTOCOPY", "BAD_QUALITY", "BAD_QUALITY_IMAGE",
+	"BLURRED", "GLARE", "PART_OF_DOCUMENT_MISSING", "PART_OF_DOCUMENT_HIDDEN", "DAMAGED_DOCUMENT",
+	"MISSING_MANDATORY_DATAPOINTS", "LIVENESS_UNDETERMINED", "ID_USED_AS_SELFIE", "MULTIPLE_PEOPLE", "DIGITAL_COPY",
+	"MANIPULATED", "NO_FACE_PRESENT", "FACE_NOT_FULLY_VISIBLE", "AGE_DIFFERENCE", "WATERMARK", "MANIPULATED_DOCUMENT",
+	"OTHER_REJECTION", "GHOST_IMAGE_DIFFERENT", "PUNCHED", "SAMPLE", "FAKE", "CHIP_MISSING", "DIGITAL_MANIPULATION",
+	"MISMATCH_FRONT_BACK", "DOCUMENT_EXPIRY_WITHIN_CONFIGURED_LIMIT", "HIGH_FRAUD_RISK", "NFC_CERTIFICATE",
+	"MISMATCHING_DATAPOINTS", "MRZ_CHECKSUM", "MISMATCHING_DATA_REPEATED_FACE", "SUPERIMPOSED_TEXT",
+	"MISMATCH_HRZ_MRZ_DATA",
+	// Statuses.
+	StatusInitiated, StatusAcquired, StatusProcessed, StatusSessionExpired, StatusTokenExpired, "DONE", "PENDING",
+	"ERROR", "NOT_DONE", "SUCCESS",
+	// Workflow keys, categories, classifiers, consent.
+	string(WorkflowIDIV), string(WorkflowIDIVScreening), string(WorkflowIDIVSupporting), string(WorkflowIDSelfie),
+	string(WorkflowWatchlistScreening), string(WorkflowPhoneVerification), string(WorkflowEmailVerification),
+	string(WorkflowPreparedData),
+	CategoryID, CategorySelfie, CategoryFacemap, CategoryDocument, CategoryData, "FRONT", "FRONT_WITH_FLASH", "BACK",
+	"FACE", "FACEMAP", "LIVENESS_1", "LIVENESS_2", "LIVENESS_3", "LIVENESS_4", "LIVENESS_5", "LIVENESS_6",
+	"PREPARED_DATA", ChannelWeb, ChannelAPI, ChannelSDK, "CUSTOMER", "yes",
+	// Data: liveness types, document types, risk levels.
+	"JUMIO_STANDARD", "IPROOV_STANDARD", "IPROOV_PREMIUM", "PASSPORT", "DRIVING_LICENSE", "ID_CARD", "VISA",
+	"UNSUPPORTED", "REGULAR_DRIVING_LICENSE", "M", "F", "X", "LOW", "MEDIUM", "HIGH",
+)
+
+// enum reads a string field whose value is usually one of enumValues.
+func enum(r *jsonx.Reader, dst *string) bool { return r.InternedStringOrNull(dst, enumValues) }
+
 // jsonNames returns the names encoding/json matches keys against for the
 // fields of struct type t. An embedded struct contributes its own fields
 // as well as its name: more names only make the fast path give up more.
@@ -214,12 +253,10 @@ func decodeSlice[T any](r *jsonx.Reader, dst *[]T, dec func(*jsonx.Reader, *T) b
 	}
 	out := []T{}
 	ok := r.Array(func() bool {
-		var v T
-		if !dec(r, &v) {
-			return false
-		}
-		out = append(out, v)
-		return true
+		// Decoded in place: a local passed to dec would be on the heap.
+		var zero T
+		out = append(out, zero)
+		return dec(r, &out[len(out)-1])
 	})
 	*dst = out
 	return ok
@@ -240,9 +277,9 @@ func decodeWorkflowInfo(r *jsonx.Reader, v *WorkflowInfo) bool {
 		case "id":
 			return r.StringOrNull(&v.ID)
 		case "status":
-			return r.StringOrNull(&v.Status)
+			return enum(r, &v.Status)
 		case "definitionKey":
-			return r.StringOrNull(&v.DefinitionKey)
+			return enum(r, &v.DefinitionKey)
 		case "userReference":
 			return r.StringOrNull(&v.UserReference)
 		case "customerInternalReference":
@@ -286,7 +323,7 @@ func decodeConsent(r *jsonx.Reader, v *Consent) bool {
 	return r.Object(func(k []byte) bool {
 		switch string(k) {
 		case "obtained":
-			return r.StringOrNull(&v.Obtained)
+			return enum(r, &v.Obtained)
 		case "obtainedAt":
 			return r.StringOrNull(&v.ObtainedAt)
 		}
@@ -303,7 +340,7 @@ func decodeRetrievedCredential(r *jsonx.Reader, v *RetrievedCredential) bool {
 		case "id":
 			return r.StringOrNull(&v.ID)
 		case "category":
-			return r.StringOrNull(&v.Category)
+			return enum(r, &v.Category)
 		case "parts":
 			return decodeSlice(r, &v.Parts, decodeRetrievedPart)
 		case "consent":
@@ -322,11 +359,11 @@ func decodeRetrievedPart(r *jsonx.Reader, v *RetrievedPart) bool {
 	return r.Object(func(k []byte) bool {
 		switch string(k) {
 		case "classifier":
-			return r.StringOrNull(&v.Classifier)
+			return enum(r, &v.Classifier)
 		case "href":
 			return r.StringOrNull(&v.Href)
 		case "captureType":
-			return r.StringOrNull(&v.CaptureType)
+			return enum(r, &v.CaptureType)
 		}
 		return ignore(r, k, retrievedPartNames)
 	})
@@ -341,7 +378,7 @@ func decodeCredentialConsent(r *jsonx.Reader, v *CredentialConsent) bool {
 		case "decisionAccepted":
 			return decodePtr(r, &v.DecisionAccepted, (*jsonx.Reader).Bool)
 		case "collectedBy":
-			return r.StringOrNull(&v.CollectedBy)
+			return enum(r, &v.CollectedBy)
 		}
 		return ignore(r, k, credentialConsentNames)
 	})
@@ -354,7 +391,7 @@ func decodeDecision(r *jsonx.Reader, v *Decision) bool {
 	return r.Object(func(k []byte) bool {
 		switch string(k) {
 		case "type":
-			return r.StringOrNull(&v.Type)
+			return enum(r, &v.Type)
 		case "details":
 			return decodeDecisionDetails(r, &v.Details)
 		case "risk":
@@ -370,7 +407,7 @@ func decodeDecisionDetails(r *jsonx.Reader, v *DecisionDetails) bool {
 	}
 	return r.Object(func(k []byte) bool {
 		if string(k) == "label" {
-			return r.StringOrNull(&v.Label)
+			return enum(r, &v.Label)
 		}
 		return ignore(r, k, decisionDetailsNames)
 	})
@@ -397,7 +434,7 @@ func decodeCredentialRef(r *jsonx.Reader, v *CredentialRef) bool {
 		case "id":
 			return r.StringOrNull(&v.ID)
 		case "category":
-			return r.StringOrNull(&v.Category)
+			return enum(r, &v.Category)
 		}
 		return ignore(r, k, credentialRefNames)
 	})
@@ -485,9 +522,9 @@ func decodeExtractionData(r *jsonx.Reader, v *ExtractionData) bool {
 	return r.Object(func(k []byte) bool {
 		switch string(k) {
 		case "type":
-			return r.StringOrNull(&v.Type)
+			return enum(r, &v.Type)
 		case "subType":
-			return r.StringOrNull(&v.SubType)
+			return enum(r, &v.SubType)
 		case "issuingCountry":
 			return r.StringOrNull(&v.IssuingCountry)
 		case "firstName":
@@ -509,7 +546,7 @@ func decodeExtractionData(r *jsonx.Reader, v *ExtractionData) bool {
 		case "state":
 			return r.StringOrNull(&v.State)
 		case "gender":
-			return r.StringOrNull(&v.Gender)
+			return enum(r, &v.Gender)
 		case "currentAge":
 			return r.StringOrNull(&v.CurrentAge)
 		case "nationality":
@@ -593,7 +630,7 @@ func decodeSimilarityData(r *jsonx.Reader, v *SimilarityData) bool {
 	}
 	return r.Object(func(k []byte) bool {
 		if string(k) == "similarity" {
-			return r.StringOrNull(&v.Similarity)
+			return enum(r, &v.Similarity)
 		}
 		return ignore(r, k, similarityNames)
 	})
@@ -606,7 +643,7 @@ func decodeLivenessData(r *jsonx.Reader, v *LivenessData) bool {
 	return r.Object(func(k []byte) bool {
 		switch string(k) {
 		case "type":
-			return r.StringOrNull(&v.Type)
+			return enum(r, &v.Type)
 		case "predictedAge":
 			return decodePtr(r, &v.PredictedAge, (*jsonx.Reader).Float64)
 		case "ageConfidenceRange":
@@ -635,7 +672,7 @@ func decodeFaceSearchFindings(r *jsonx.Reader, v *FaceSearchFindings) bool {
 	return r.Object(func(k []byte) bool {
 		switch string(k) {
 		case "status":
-			return r.StringOrNull(&v.Status)
+			return enum(r, &v.Status)
 		case "findings":
 			return r.Strings(&v.Findings)
 		}
@@ -652,7 +689,7 @@ func decodeWatchlistData(r *jsonx.Reader, v *WatchlistData) bool {
 		case "searchDate":
 			return r.StringOrNull(&v.SearchDate)
 		case "searchStatus":
-			return r.StringOrNull(&v.SearchStatus)
+			return enum(r, &v.SearchStatus)
 		case "searchId":
 			return r.StringOrNull(&v.SearchID)
 		case "searchReference":
@@ -687,7 +724,7 @@ func decodeEmailVerificationData(r *jsonx.Reader, v *EmailVerificationData) bool
 		case "domainCompany":
 			return r.StringOrNull(&v.DomainCompany)
 		case "domainRiskLevel":
-			return r.StringOrNull(&v.DomainRiskLevel)
+			return enum(r, &v.DomainRiskLevel)
 		case "domainCreationDate":
 			return r.StringOrNull(&v.DomainCreationDate)
 		case "advice":
@@ -710,7 +747,7 @@ func decodePhoneVerificationData(r *jsonx.Reader, v *PhoneVerificationData) bool
 	return r.Object(func(k []byte) bool {
 		switch string(k) {
 		case "phoneType":
-			return r.StringOrNull(&v.PhoneType)
+			return enum(r, &v.PhoneType)
 		case "carrier":
 			return r.StringOrNull(&v.Carrier)
 		case "blocked":
