@@ -6,4 +6,6 @@ var (
 	DecodeDetailsSlow = decodeDetailsSlow
 	// DecodeDetailsFast is the hand-written fast path; false: it gives up.
 	DecodeDetailsFast = decodeDetailsFast
+	// DecodeDetailsValue is how Client.WorkflowDetails decodes the body.
+	DecodeDetailsValue = decodeDetailsValue
 )

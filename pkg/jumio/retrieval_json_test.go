@@ -3,6 +3,7 @@ package jumio_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -455,10 +456,10 @@ func checkSameAsSlow(t *testing.T, b []byte) {
 	}
 }
 
-// FuzzWorkflowDetailsDecode checks UnmarshalJSON (the fast path, else
-// encoding/json) against the encoding/json decoder alone, for any input:
-// the same value and the same error-ness.
-func FuzzWorkflowDetailsDecode(f *testing.F) {
+// addDetailsSeeds seeds f with the simulator's documents, the fixtures, a
+// full document and the edge cases.
+func addDetailsSeeds(f *testing.F) {
+	f.Helper()
 	for _, doc := range simulatorDetails(f) {
 		f.Add(doc.body)
 	}
@@ -479,8 +480,58 @@ func FuzzWorkflowDetailsDecode(f *testing.F) {
 			f.Add([]byte(tt.in))
 		}
 	}
+}
+
+// FuzzWorkflowDetailsDecode checks UnmarshalJSON (the fast path, else
+// encoding/json) against the encoding/json decoder alone, for any input:
+// the same value and the same error-ness.
+func FuzzWorkflowDetailsDecode(f *testing.F) {
+	addDetailsSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkSameAsSlow(t, b)
+	})
+}
+
+// checkValueAsDecoder fails unless Client.WorkflowDetails's decoding of a
+// body (raw, as json.Unmarshal leaves it in a json.RawMessage) gives what
+// DecodeWorkflowDetails gives for it: the same details, the same error.
+func checkValueAsDecoder(t *testing.T, raw []byte) {
+	t.Helper()
+	got, gotErr := jumio.DecodeDetailsValue(raw)
+	want, wantErr := jumio.DecodeWorkflowDetails(bytes.NewReader(raw))
+	if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) ||
+		errors.Is(gotErr, jumio.ErrInvalidResponse) != errors.Is(wantErr, jumio.ErrInvalidResponse) {
+		t.Fatalf("body %.300q: error %v, DecodeWorkflowDetails %v", raw, gotErr, wantErr)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("body %.300q decoded\n%#v\nDecodeWorkflowDetails\n%#v", raw, got, want)
+	}
+}
+
+// Client.WorkflowDetails decodes the body it has read as
+// DecodeWorkflowDetails does, without a json.Decoder.
+func TestDetailsValueDecodesAsDecoder(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{``, `null`, `[]`, `"x"`, `1`, `true`, `{}`, `{"workflow":{"id":"w"}}`, `{"workflow":{"id":""}}`,
+		`{"workflow":{"id":"w"},"decision":{"risk":{"score":"x"}}}`, `{"Workflow":{"id":"w"}}`} {
+		checkValueAsDecoder(t, []byte(in))
+	}
+	for _, doc := range simulatorDetails(t) {
+		checkValueAsDecoder(t, doc.body)
+	}
+}
+
+// FuzzDetailsValueDecode checks Client.WorkflowDetails's decoding of a
+// body against DecodeWorkflowDetails for any body json.Unmarshal accepts
+// into a json.RawMessage (what the client reads the body into).
+func FuzzDetailsValueDecode(f *testing.F) {
+	addDetailsSeeds(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var raw json.RawMessage
+		if json.Unmarshal(b, &raw) != nil {
+			return
+		}
+		checkValueAsDecoder(t, raw)
 	})
 }
 
