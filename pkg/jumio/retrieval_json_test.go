@@ -535,24 +535,33 @@ func FuzzDetailsValueDecode(f *testing.F) {
 	})
 }
 
-// BenchmarkWorkflowDetailsDecode compares the encoding/json decoder
-// ("slow") with UnmarshalJSON ("fast") on realistic documents: the
-// simulator's details of an ID workflow with screening (compact, as the
-// retriever reads them in the end-to-end benchmark) and Jumio's documented
-// ID and selfie example (indented).
-func BenchmarkWorkflowDetailsDecode(b *testing.B) {
+// benchmarkDocs are realistic documents: the simulator's details of an ID
+// workflow with screening (compact, as the retriever reads them in the
+// end-to-end benchmark) and Jumio's documented ID and selfie example
+// (indented).
+func benchmarkDocs(b *testing.B) []detailsDoc {
+	b.Helper()
 	var sim []byte
 	for _, doc := range simulatorDetails(b) {
 		if doc.name == "ID and screening, watchlist alert" {
 			sim = doc.body
 		}
 	}
-	for _, doc := range []detailsDoc{{"simulator-id-screening", sim}, {"fixture-id-selfie", readFixture(b, "details_id_selfie.json")}} {
+	docs := []detailsDoc{{"sim-id-screening", sim}, {"fixture-id-selfie", readFixture(b, "details_id_selfie.json")}}
+	for _, doc := range docs {
 		var check jumio.WorkflowDetails
 		if !jumio.DecodeDetailsFast(doc.body, &check) {
 			b.Fatalf("%s: the fast path gives up", doc.name)
 		}
-		b.Run(doc.name+"/slow", func(b *testing.B) {
+	}
+	return docs
+}
+
+// BenchmarkWorkflowDetailsDecode compares the encoding/json decoder
+// (impl=slow, the former UnmarshalJSON) with UnmarshalJSON (impl=fast).
+func BenchmarkWorkflowDetailsDecode(b *testing.B) {
+	for _, doc := range benchmarkDocs(b) {
+		b.Run("doc="+doc.name+"/impl=slow", func(b *testing.B) {
 			b.SetBytes(int64(len(doc.body)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -562,12 +571,39 @@ func BenchmarkWorkflowDetailsDecode(b *testing.B) {
 				}
 			}
 		})
-		b.Run(doc.name+"/fast", func(b *testing.B) {
+		b.Run("doc="+doc.name+"/impl=fast", func(b *testing.B) {
 			b.SetBytes(int64(len(doc.body)))
 			b.ReportAllocs()
 			for b.Loop() {
 				var d jumio.WorkflowDetails
 				if err := d.UnmarshalJSON(doc.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkWorkflowDetailsBody compares the two ways of decoding a body the
+// client has read: DecodeWorkflowDetails, a json.Decoder around
+// UnmarshalJSON (impl=decoder, what Client.WorkflowDetails did), and
+// decodeDetailsValue (impl=value, what it does).
+func BenchmarkWorkflowDetailsBody(b *testing.B) {
+	for _, doc := range benchmarkDocs(b) {
+		b.Run("doc="+doc.name+"/impl=decoder", func(b *testing.B) {
+			b.SetBytes(int64(len(doc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := jumio.DecodeWorkflowDetails(bytes.NewReader(doc.body)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("doc="+doc.name+"/impl=value", func(b *testing.B) {
+			b.SetBytes(int64(len(doc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := jumio.DecodeDetailsValue(doc.body); err != nil {
 					b.Fatal(err)
 				}
 			}
