@@ -12,8 +12,22 @@ import (
 // documentation); the caller then gives up and decodes the same bytes with
 // encoding/json. After a false, the Reader is not used again.
 type Reader struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	depth int // objects and arrays open around the position
+}
+
+// maxDepth is encoding/json's nesting limit: a document with more objects
+// and arrays open at once is an error there ("exceeded max depth"), so the
+// Reader gives up on it.
+const maxDepth = 10000
+
+// enter opens an object or array: false past maxDepth. Each successful
+// Object, Map or Array closes it again (after a false the Reader is not
+// used, so the count need not be restored).
+func (r *Reader) enter() bool {
+	r.depth++
+	return r.depth <= maxDepth
 }
 
 // NewReader reads b.
@@ -61,10 +75,11 @@ func (r *Reader) Peek() byte {
 // repeated in the same object makes Object return false (encoding/json
 // merges or overwrites, the fast path does not). Keys are compared as raw
 // bytes, so a key with an escape never matches a field name: callers give
-// up on unknown keys.
+// up on unknown keys. Like Map and Array, it gives up past encoding/json's
+// nesting limit.
 func (r *Reader) Object(member func(key []byte) bool) bool {
 	r.ws()
-	if r.i >= len(r.b) || r.b[r.i] != '{' {
+	if r.i >= len(r.b) || r.b[r.i] != '{' || !r.enter() {
 		return false
 	}
 	r.i++
@@ -73,6 +88,7 @@ func (r *Reader) Object(member func(key []byte) bool) bool {
 	r.ws()
 	if r.i < len(r.b) && r.b[r.i] == '}' {
 		r.i++
+		r.depth--
 		return true
 	}
 	for {
@@ -104,6 +120,7 @@ func (r *Reader) Object(member func(key []byte) bool) bool {
 			r.i++
 		case '}':
 			r.i++
+			r.depth--
 			return true
 		default:
 			return false
@@ -115,7 +132,7 @@ func (r *Reader) Object(member func(key []byte) bool) bool {
 // string; like Object, it gives up on a repeated key.
 func (r *Reader) Map(member func(key string) bool) bool {
 	r.ws()
-	if r.i >= len(r.b) || r.b[r.i] != '{' {
+	if r.i >= len(r.b) || r.b[r.i] != '{' || !r.enter() {
 		return false
 	}
 	r.i++
@@ -123,6 +140,7 @@ func (r *Reader) Map(member func(key string) bool) bool {
 	r.ws()
 	if r.i < len(r.b) && r.b[r.i] == '}' {
 		r.i++
+		r.depth--
 		return true
 	}
 	for {
@@ -149,6 +167,7 @@ func (r *Reader) Map(member func(key string) bool) bool {
 			r.ws()
 		case '}':
 			r.i++
+			r.depth--
 			return true
 		default:
 			return false
@@ -179,13 +198,14 @@ func (r *Reader) rawKey() ([]byte, bool) {
 // element; elem must consume it and return true.
 func (r *Reader) Array(elem func() bool) bool {
 	r.ws()
-	if r.i >= len(r.b) || r.b[r.i] != '[' {
+	if r.i >= len(r.b) || r.b[r.i] != '[' || !r.enter() {
 		return false
 	}
 	r.i++
 	r.ws()
 	if r.i < len(r.b) && r.b[r.i] == ']' {
 		r.i++
+		r.depth--
 		return true
 	}
 	for {
@@ -201,6 +221,7 @@ func (r *Reader) Array(elem func() bool) bool {
 			r.i++
 		case ']':
 			r.i++
+			r.depth--
 			return true
 		default:
 			return false
@@ -211,7 +232,36 @@ func (r *Reader) Array(elem func() bool) bool {
 // String reads a string. Simple escapes and \u escapes outside the
 // surrogate range are decoded; invalid UTF-8 (which encoding/json
 // replaces), surrogates and control characters make it return false.
-func (r *Reader) String() (string, bool) {
+func (r *Reader) String() (string, bool) { return r.str(nil) }
+
+// Interned is a set of strings a Reader hands out without allocating a
+// copy ([Reader.InternedStringOrNull]): the values of an enumeration
+// (decision types, labels, categories), which a document repeats. It is
+// read-only once made and safe for concurrent use.
+type Interned struct{ m map[string]string }
+
+// NewInterned returns the set of ss.
+func NewInterned(ss ...string) *Interned {
+	in := &Interned{m: make(map[string]string, len(ss))}
+	for _, s := range ss {
+		in.m[s] = s
+	}
+	return in
+}
+
+// InternedStringOrNull reads a string into *dst as StringOrNull does; a
+// string of set written without escapes is set's own, not a new copy.
+func (r *Reader) InternedStringOrNull(dst *string, set *Interned) bool {
+	if r.Null() {
+		return true
+	}
+	s, ok := r.str(set)
+	*dst = s
+	return ok
+}
+
+// str reads a string (see String), taking it from set when it is there.
+func (r *Reader) str(set *Interned) (string, bool) {
 	r.ws()
 	if r.i >= len(r.b) || r.b[r.i] != '"' {
 		return "", false
@@ -227,6 +277,11 @@ func (r *Reader) String() (string, bool) {
 				return "", false
 			}
 			r.i = j + 1
+			if set != nil {
+				if s, ok := set.m[string(seg)]; ok {
+					return s, true
+				}
+			}
 			return string(seg), true
 		case c == '\\':
 			return r.escaped(start)

@@ -378,8 +378,21 @@ var detailsKnownFields = map[string]bool{
 }
 
 // UnmarshalJSON decodes the details and keeps top-level fields the model
-// does not know in Other.
+// does not know in Other. It reads the documents Jumio sends with a
+// hand-written fast path (retrieval_json.go) and everything else with
+// encoding/json; the result is the same either way.
 func (d *WorkflowDetails) UnmarshalJSON(b []byte) error {
+	var f WorkflowDetails
+	if decodeDetailsFast(b, &f) {
+		*d = f
+		return nil
+	}
+	return decodeDetailsSlow(b, d)
+}
+
+// decodeDetailsSlow decodes the details with encoding/json: the reference
+// the fast path agrees with, and its fallback.
+func decodeDetailsSlow(b []byte, d *WorkflowDetails) error {
 	var f workflowDetailsFields
 	if err := json.Unmarshal(b, &f); err != nil {
 		return err
@@ -602,11 +615,30 @@ func (c *Client) WorkflowDetails(ctx context.Context, accountID, executionID str
 	if err := c.doOAuth(ctx, opWorkflowDetails, http.MethodGet, c.executionURL(accountID, executionID), nil, &raw); err != nil {
 		return nil, err
 	}
-	d, err := DecodeWorkflowDetails(bytes.NewReader(raw))
+	d, err := decodeDetailsValue(raw)
 	if err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// decodeDetailsValue decodes raw as DecodeWorkflowDetails(bytes.NewReader(raw))
+// does, when raw is what json.Unmarshal leaves in a json.RawMessage (nothing,
+// or one JSON value without space around it): a json.Decoder would add a
+// pass over the bytes to find the value and another to skip it, each
+// costing as much as decoding them on the fast path.
+func decodeDetailsValue(raw []byte) (*WorkflowDetails, error) {
+	if len(raw) == 0 { // an empty body: the decoder's error
+		return DecodeWorkflowDetails(bytes.NewReader(raw))
+	}
+	var d WorkflowDetails
+	if err := d.UnmarshalJSON(raw); err != nil {
+		return nil, fmt.Errorf("jumio: decode workflow details: %w", err)
+	}
+	if d.Workflow.ID == "" {
+		return nil, fmt.Errorf("jumio: decode workflow details: %w: missing workflow.id", ErrInvalidResponse)
+	}
+	return &d, nil
 }
 
 // WorkflowSteps retrieves the steps of a workflow execution.
