@@ -231,6 +231,13 @@ func (c *Client) readResponse(resp *http.Response, op string, out any) error {
 	if out == nil || len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
+	if raw, ok := out.(*json.RawMessage); ok && json.Valid(body) {
+		// What json.Unmarshal leaves in a RawMessage, in one pass and
+		// without a copy (it checks the body, walks it again, and copies
+		// it); an invalid body takes json.Unmarshal for its error.
+		*raw = bytes.TrimSpace(body)
+		return nil
+	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("jumio: %s: %w: %w", op, ErrInvalidResponse, stripJSONValue(err))
 	}
