@@ -82,17 +82,9 @@ func appendRecord(b []byte, r *JobRecord) ([]byte, bool) {
 	}
 	o.StrOmit("accountId", r.AccountID)
 	o.StrOmit("workflowExecutionId", r.WorkflowExecutionID)
-	if len(r.Credentials) > 0 {
-		o.Key("credentials")
-		o.B = append(o.B, '[')
-		for i := range r.Credentials {
-			if i > 0 {
-				o.B = append(o.B, ',')
-			}
-			o.B = appendCredentialState(o.B, &r.Credentials[i])
-		}
-		o.B = append(o.B, ']')
-	}
+	memberArray(&o, "credentials", r.Credentials, func(b []byte, c *CredentialState) ([]byte, bool) {
+		return appendCredentialState(b, c), true
+	})
 	o.StrOmit("webHref", r.WebHref)
 	o.StrOmit("sdkToken", r.SDKToken)
 	o.StringsOmit("uploaded", r.Uploaded)
@@ -135,44 +127,30 @@ func appendRecord(b []byte, r *JobRecord) ([]byte, bool) {
 		o.Key("decisionDetail")
 		o.B = appendDecisionDetail(o.B, d)
 	}
-	if len(r.Timeline) > 0 {
-		o.Key("timeline")
-		o.B = append(o.B, '[')
-		for i := range r.Timeline {
-			if i > 0 {
-				o.B = append(o.B, ',')
-			}
-			e := &r.Timeline[i]
-			to := jsonx.Open(o.B, true)
-			if !to.Time("at", e.At) {
-				return to.B, false
-			}
-			to.Str("status", e.Status)
-			to.StrOmit("note", e.Note)
-			o.B = to.Close()
+	if !memberArray(&o, "timeline", r.Timeline, func(b []byte, e *TimelineEntry) ([]byte, bool) {
+		to := jsonx.Open(b, true)
+		if !to.Time("at", e.At) {
+			return to.B, false
 		}
-		o.B = append(o.B, ']')
+		to.Str("status", e.Status)
+		to.StrOmit("note", e.Note)
+		return to.Close(), true
+	}) {
+		return o.B, false
 	}
 	o.StringsOmit("images", r.Images)
 	o.UintOmit("jobSeq", r.JobSeq)
-	if len(r.Messages) > 0 {
-		o.Key("messages")
-		o.B = append(o.B, '[')
-		for i := range r.Messages {
-			if i > 0 {
-				o.B = append(o.B, ',')
-			}
-			m := &r.Messages[i]
-			mo := jsonx.Open(o.B, true)
-			mo.Str("stream", m.Stream)
-			mo.Uint("seq", m.Seq)
-			mo.Str("kind", m.Kind)
-			if !mo.TimeOmitZero("at", m.At) {
-				return mo.B, false
-			}
-			o.B = mo.Close()
+	if !memberArray(&o, "messages", r.Messages, func(b []byte, m *MessageRef) ([]byte, bool) {
+		mo := jsonx.Open(b, true)
+		mo.Str("stream", m.Stream)
+		mo.Uint("seq", m.Seq)
+		mo.Str("kind", m.Kind)
+		if !mo.TimeOmitZero("at", m.At) {
+			return mo.B, false
 		}
-		o.B = append(o.B, ']')
+		return mo.Close(), true
+	}) {
+		return o.B, false
 	}
 	o.BoolOmit("existingAccount", r.ExistingAccount)
 	o.BoolOmit("ownAccount", r.OwnAccount)
@@ -191,6 +169,28 @@ func appendRecord(b []byte, r *JobRecord) ([]byte, bool) {
 		o.B = eo.Close()
 	}
 	return o.Close(), true
+}
+
+// memberArray writes the member name: [elem(x) for each x of xs], as
+// encoding/json writes a non-empty slice under omitempty (nothing when xs
+// is empty). false: elem refused an element (see appendRecord).
+func memberArray[T any](o *jsonx.Object, name string, xs []T, elem func(b []byte, x *T) ([]byte, bool)) bool {
+	if len(xs) == 0 {
+		return true
+	}
+	o.Key(name)
+	o.B = append(o.B, '[')
+	for i := range xs {
+		if i > 0 {
+			o.B = append(o.B, ',')
+		}
+		var ok bool
+		if o.B, ok = elem(o.B, &xs[i]); !ok {
+			return false
+		}
+	}
+	o.B = append(o.B, ']')
+	return true
 }
 
 func appendCredentialState(b []byte, c *CredentialState) []byte {
@@ -216,22 +216,13 @@ func appendDecisionDetail(b []byte, d *DecisionDetail) []byte {
 		}
 		o.B = co.Close()
 	}
-	if len(d.Alerts) > 0 {
-		o.Key("alerts")
-		o.B = append(o.B, '[')
-		for i := range d.Alerts {
-			if i > 0 {
-				o.B = append(o.B, ',')
-			}
-			a := &d.Alerts[i]
-			ao := jsonx.Open(o.B, true)
-			ao.Str("capability", a.Capability)
-			ao.Str("decision", a.Decision)
-			ao.StrOmit("label", a.Label)
-			o.B = ao.Close()
-		}
-		o.B = append(o.B, ']')
-	}
+	memberArray(&o, "alerts", d.Alerts, func(b []byte, a *messages.Alert) ([]byte, bool) {
+		ao := jsonx.Open(b, true)
+		ao.Str("capability", a.Capability)
+		ao.Str("decision", a.Decision)
+		ao.StrOmit("label", a.Label)
+		return ao.Close(), true
+	})
 	o.BoolOmit("extraction", d.Extraction)
 	return o.Close()
 }
