@@ -3,7 +3,6 @@ package messages
 import (
 	"bytes"
 	"encoding/json"
-	"sort"
 	"strconv"
 	"time"
 
@@ -581,12 +580,3 @@ func appendPart(b []byte, p *Part, escapeHTML bool) []byte {
 	return o.Close()
 }
 
-// sortedKeys returns m's keys in order (encoding/json sorts map keys).
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
