@@ -579,4 +579,3 @@ func appendPart(b []byte, p *Part, escapeHTML bool) []byte {
 	o.StrOmit("sha256", p.SHA256)
 	return o.Close()
 }
-
