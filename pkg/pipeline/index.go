@@ -154,21 +154,27 @@ func (x *jobIndexer) move(ctx context.Context, prev, next *JobRecord) {
 // entry of a job (its creation, with its reference entries) is published
 // at once, before any wait for Jumio's rate limits. A worker killed
 // mid-run leaves the entry of the run's start until the job's next run,
-// as a lost asynchronous publish does; readers check entries against the
-// record either way. A run stopped by an erasure, or by another delivery
+// whose release (a redelivery: sweep) purges it with the subjects of every
+// other status of the job's timeline; readers check entries against the
+// record meanwhile. A run stopped by an erasure, or by another delivery
 // that got further, publishes nothing. An entry written at a run's end
 // carries the stream time of the run's end, which lags the record's change
 // by the run's last steps.
 type indexHold struct {
 	mu       sync.Mutex
 	from, to *JobRecord // the record before the run's first move, and after its last
+	// sweep: the run may follow one that was killed mid-run, whose held
+	// move never happened, so the job's entry may be older than from's.
+	// Its release then purges every other status's subject as well.
+	sweep bool
 }
 
 type indexHoldKey struct{}
 
-// withIndexHold returns ctx carrying a new index hold.
-func withIndexHold(ctx context.Context) (context.Context, *indexHold) {
-	h := &indexHold{}
+// withIndexHold returns ctx carrying a new index hold; sweep: see
+// indexHold.
+func withIndexHold(ctx context.Context, sweep bool) (context.Context, *indexHold) {
+	h := &indexHold{sweep: sweep}
 	return context.WithValue(ctx, indexHoldKey{}, h), h
 }
 
@@ -206,6 +212,24 @@ func (h *indexHold) release(x *jobIndexer) {
 		return
 	}
 	x.update(from, to)
+	if h.sweep && x != nil {
+		// Exact subjects, not a wildcard: a wildcard purge makes the server
+		// look through every block of the index.
+		keep := []string{indexSubject(x.subj, to), indexSubject(x.subj, from)} // from's: update purges it
+		var stale []string
+		for _, s := range jobStatusSubjects(x.subj, to) {
+			if !slices.Contains(keep, s) {
+				stale = append(stale, s)
+			}
+		}
+		if len(stale) > 0 {
+			time.AfterFunc(indexPurgeDelay, func() {
+				for _, s := range stale {
+					x.purge(s)
+				}
+			})
+		}
+	}
 }
 
 // indexPurgeDelay is how long after a job's entry moved its old one is
@@ -264,6 +288,18 @@ func purgeIndexSubject(ctx context.Context, js jetstream.JetStream, stream, subj
 // maintain the index (a replay resets FAILED with a bare store) is found
 // too; and its references'.
 func jobIndexSubjects(subj messages.Subjects, r *JobRecord) []string {
+	out := jobStatusSubjects(subj, r)
+	for _, ref := range []struct{ kind, value string }{{"c", r.CustomerInternalReference}, {"u", r.UserReference}} {
+		if ref.value != "" {
+			out = append(out, subj.IndexRef(ref.kind, messages.RefHash(ref.value), r.JobID))
+		}
+	}
+	return out
+}
+
+// jobStatusSubjects lists the subjects of jobIndexSubjects but for the
+// references': the job's current one and one per status of its timeline.
+func jobStatusSubjects(subj messages.Subjects, r *JobRecord) []string {
 	decisions := []string{""}
 	if r.Decision != nil && r.Decision.Type != "" {
 		decisions = append(decisions, r.Decision.Type)
@@ -280,11 +316,6 @@ func jobIndexSubjects(subj messages.Subjects, r *JobRecord) []string {
 			if s := subj.IndexJob(st, r.Region, d, r.JobID); !slices.Contains(out, s) {
 				out = append(out, s)
 			}
-		}
-	}
-	for _, ref := range []struct{ kind, value string }{{"c", r.CustomerInternalReference}, {"u", r.UserReference}} {
-		if ref.value != "" {
-			out = append(out, subj.IndexRef(ref.kind, messages.RefHash(ref.value), r.JobID))
 		}
 	}
 	return out

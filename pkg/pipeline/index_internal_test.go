@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -565,7 +566,7 @@ func TestIndexHoldReleaseAndDiscard(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, moves := withIndexHold(t.Context())
+		ctx, moves := withIndexHold(t.Context(), false)
 		for _, st := range []string{StatusAccountCreated, StatusFinalized} {
 			if rec, rev, err = f.store.Update(ctx, rec, rev, func(r *JobRecord) error { r.SetStatus(time.Now(), st, ""); return nil }); err != nil {
 				t.Fatal(err)
@@ -584,4 +585,49 @@ func TestIndexHoldReleaseAndDiscard(t *testing.T) {
 	if got, want := published(), []string{"held-2 ACCEPTED"}; !slices.Equal(got, want) {
 		t.Errorf("discarded: published %v, want %v", got, want)
 	}
+
+	// A run killed after its first move (never released) leaves the
+	// ACCEPTED entry; the redelivered run starts from ACCOUNT_CREATED, and
+	// its release (sweep) purges ACCEPTED's subject too.
+	rec, rev, err := f.store.Create(t.Context(), &JobRecord{JobID: "held-3", Status: StatusAccepted, Region: "amer-1", CreatedAt: time.Now().UTC(),
+		Timeline: []TimelineEntry{{At: time.Now().UTC(), Status: StatusAccepted}}}) // as newJobRecord writes it
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed, _ := withIndexHold(t.Context(), false)
+	if rec, rev, err = f.store.Update(killed, rec, rev, func(r *JobRecord) error { r.SetStatus(time.Now(), StatusAccountCreated, ""); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, moves := withIndexHold(t.Context(), true)
+	if _, _, err = f.store.Update(ctx, rec, rev, func(r *JobRecord) error { r.SetStatus(time.Now(), StatusFinalized, ""); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	moves.release(f.store.index)
+	if got, want := published(), []string{"held-3 ACCEPTED", "held-3 FINALIZED"}; !slices.Equal(got, want) {
+		t.Errorf("swept: published %v, want %v", got, want)
+	}
+	pipelinetest.Eventually(t, 10*time.Second, func() bool {
+		info, err := f.idx.entrySubjects(t, "held-3")
+		return err == nil && len(info) == 1 && info[0] == f.subj.IndexJob(StatusFinalized, "amer-1", "", "held-3")
+	}, "the index holds only held-3's FINALIZED entry")
+}
+
+// entrySubjects lists the index subjects holding an entry of jobID.
+func (x *JobIndex) entrySubjects(t *testing.T, jobID string) ([]string, error) {
+	t.Helper()
+	st, err := x.stream(t.Context())
+	if err != nil {
+		return nil, err
+	}
+	prefix := strings.TrimSuffix(x.subj.IndexJobs("X", "X", "X"), "X.X.X.*")
+	info, err := st.Info(t.Context(), jetstream.WithSubjectFilter(prefix+"*.*.*."+jobID))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for s := range info.State.Subjects {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out, nil
 }

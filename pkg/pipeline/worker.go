@@ -110,7 +110,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) outcome {
 	if o, held := run.holdIfPaused(ctx); held {
 		return o
 	}
-	ctx, moves := withIndexHold(ctx)
+	ctx, moves := withIndexHold(ctx, run.mayBeStale())
 	defer moves.release(w.store.index)
 	return run.saga(ctx)
 }
