@@ -31,9 +31,9 @@ import (
 // job records. The entries hold IDs, attributes and times, no personal data
 // (references appear only as hashes). Writes are asynchronous and
 // best-effort: the record is the truth, and readers check each entry against
-// it (a stale entry is skipped, and purged when the record changed after
-// it was written), so a lost index write delays a listing's accuracy, never
-// a job. A decided job's entry may stand for its record (JobQuery.Summaries).
+// it (a stale entry is skipped, and replaced by the record's when the record
+// changed after it was written: see JobIndex.repair), so a lost index write
+// delays a listing's accuracy, never a job. A decided job's entry may stand for its record (JobQuery.Summaries).
 //
 // An entry's stream time is when the job's attributes last changed (it is
 // published right after the record write that changed them), and that is
@@ -800,8 +800,9 @@ func (x *JobIndex) checkAll(ctx context.Context, cands []rawMsg, q JobQuery, nee
 
 // check returns the record an entry stands for, if the entry is current
 // and matches q; a stale entry (the job moved on, or was erased) is
-// skipped, and purged when the record changed after it was written (an
-// entry newer than the record read is not: the record read may lag).
+// skipped, and replaced by the record's entry when the record changed after
+// it was written (an entry newer than the record read is not: the record
+// read may lag).
 func (x *JobIndex) check(ctx context.Context, m rawMsg, q JobQuery) *JobRecord {
 	var e IndexEntry
 	if err := json.Unmarshal(m.data, &e); err != nil || !messages.ValidJobID(e.JobID) {
@@ -824,7 +825,7 @@ func (x *JobIndex) check(ctx context.Context, m rawMsg, q JobQuery) *JobRecord {
 	}
 	if indexSubject(x.subj, rec) != m.subject {
 		if rec.Status == StatusErased || (!m.time.IsZero() && m.time.Before(lastChange(rec).Add(-indexClockSlack))) {
-			go x.repair(m.subject)
+			go x.repair(m.subject, rec)
 		}
 		return nil
 	}
@@ -840,10 +841,23 @@ func (x *JobIndex) check(ctx context.Context, m rawMsg, q JobQuery) *JobRecord {
 	return rec
 }
 
-// repair purges a stale entry.
-func (x *JobIndex) repair(subject string) {
+// repair replaces a stale entry with rec's: it publishes rec's entry
+// unless the job is being erased or already has one (a writer killed
+// between its record write and its asynchronous index publish left the job
+// with only the stale entry, which alone would drop it from every
+// listing), then purges the stale subject. The entry it publishes carries
+// the repair's stream time, later than the job's change, so "unchanged
+// since" listings see the job once that time is older than their cut.
+func (x *JobIndex) repair(subject string, rec *JobRecord) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if rec != nil && rec.Status != "" && !rec.Erasing() {
+		b, _ := json.Marshal(indexEntryOf(rec))
+		m := &nats.Msg{Subject: indexSubject(x.subj, rec), Data: b, Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}}}
+		if _, err := x.js.PublishMsg(ctx, m); err != nil && !subjectHoldsMessage(err) {
+			x.log.Debug("index entry not restored", jobField(rec.JobID), zap.Error(err))
+		}
+	}
 	if err := purgeIndexSubject(ctx, x.js, x.subj.StreamIndex(), subject); err != nil {
 		x.log.Debug("stale index entry not purged", zap.Error(err))
 	}

@@ -288,6 +288,15 @@ func TestJobIndexRepairsAndErases(t *testing.T) {
 		t.Fatalf("stale FAILED entries listed: %v %v", p, err)
 	}
 	pipelinetest.Eventually(t, 10*time.Second, func() bool { return !f.hasSubject(t, failedX) }, "stale entry purged")
+	// The bare store never published job-x's FINALIZED entry (as a writer
+	// killed before its asynchronous publish would not): the repair put
+	// the record's entry in the stale one's place.
+	if !f.hasSubject(t, f.subj.IndexJob(StatusFinalized, "amer-1", "", "job-x")) {
+		t.Error("the repair did not restore the record's entry")
+	}
+	if p, err := f.idx.List(ctx, JobQuery{Status: StatusFinalized}); err != nil || len(p.Jobs) != 2 {
+		t.Errorf("FINALIZED listing after the repair: %v %v, want job-x and job-y", p, err)
+	}
 
 	// job-y's stale FAILED entry was purged by the listing too; put one
 	// back, as a lost purge would leave it, then erase the job.
