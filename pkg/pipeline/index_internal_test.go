@@ -316,6 +316,20 @@ func TestJobIndexRepairsAndErases(t *testing.T) {
 	}
 }
 
+// jobEntries counts the job entries (not the reference entries) in the index.
+func (f *indexFixture) jobEntries(t *testing.T) uint64 {
+	t.Helper()
+	st, err := f.js.Stream(t.Context(), f.subj.StreamIndex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(t.Context(), jetstream.WithSubjectFilter(f.subj.IndexJobs("*", "*", "*")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint64(len(info.State.Subjects))
+}
+
 func (f *indexFixture) hasSubject(t *testing.T, subject string) bool {
 	t.Helper()
 	st, err := f.js.Stream(t.Context(), f.subj.StreamIndex())
@@ -454,6 +468,9 @@ func TestJobIndexSummariesOfDecidedJobs(t *testing.T) {
 	f.seed(t, "job-d2", StatusDecided, "apac-1", messages.DecisionPassed, "ref-d2", "")
 	f.seed(t, "job-f", StatusFailed, "apac-1", "", "ref-f", "")
 	f.waitIndexed(t, 3)
+	// And the seeding's ACCEPTED entries purged (indexPurgeDelay): a stale
+	// one found by a counted listing would add its repair's requests.
+	pipelinetest.Eventually(t, 10*time.Second, func() bool { return f.jobEntries(t) == 3 }, "the ACCEPTED entries purged")
 
 	// Counted on a connection of its own, after a first listing (which
 	// looks the stream up).
