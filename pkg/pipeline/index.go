@@ -33,7 +33,8 @@ import (
 // best-effort: the record is the truth, and readers check each entry against
 // it (a stale entry is skipped, and replaced by the record's when the record
 // changed after it was written: see JobIndex.repair), so a lost index write
-// delays a listing's accuracy, never a job. A decided job's entry may stand for its record (JobQuery.Summaries).
+// delays a listing's accuracy, never a job. A decided job's entry may stand
+// for its record (JobQuery.Summaries).
 //
 // An entry's stream time is when the job's attributes last changed (it is
 // published right after the record write that changed them), and that is
@@ -71,6 +72,12 @@ func (e IndexEntry) summary() *JobRecord {
 		r.Decision = &messages.DecisionSummary{Type: e.Decision}
 	}
 	return r
+}
+
+// indexEntryMsg is r's entry, under its subject.
+func indexEntryMsg(subj messages.Subjects, r *JobRecord) *nats.Msg {
+	b, _ := json.Marshal(indexEntryOf(r))
+	return &nats.Msg{Subject: indexSubject(subj, r), Data: b}
 }
 
 func indexSubject(subj messages.Subjects, r *JobRecord) string {
@@ -113,8 +120,7 @@ func (x *jobIndexer) update(prev, next *JobRecord) {
 		return
 	}
 	if newSubj != oldSubj {
-		b, _ := json.Marshal(indexEntryOf(next))
-		if _, err := x.js.PublishMsgAsync(&nats.Msg{Subject: newSubj, Data: b}); err != nil {
+		if _, err := x.js.PublishMsgAsync(indexEntryMsg(x.subj, next)); err != nil {
 			x.log.Debug("index entry not published", jobField(next.JobID), zap.Error(err))
 		}
 	}
@@ -128,17 +134,14 @@ func (x *jobIndexer) update(prev, next *JobRecord) {
 		}
 	}
 	if oldSubj != "" && oldSubj != newSubj {
-		// Later, not now: the old entry may still be on its way (an
-		// asynchronous publish of this process), and a purge that overtook
-		// it would leave it behind.
-		time.AfterFunc(indexPurgeDelay, func() { x.purge(oldSubj) })
+		x.purgeLater(oldSubj)
 	}
 }
 
 // move is update for a record write made under ctx: within a worker's run
 // of a job (withIndexHold), the move waits for the run's end.
 func (x *jobIndexer) move(ctx context.Context, prev, next *JobRecord) {
-	if h, _ := ctx.Value(indexHoldKey{}).(*indexHold); h != nil && x != nil && prev != nil {
+	if h := heldMoves(ctx); h != nil && x != nil && prev != nil {
 		h.hold(prev, next)
 		return
 	}
@@ -178,6 +181,12 @@ func withIndexHold(ctx context.Context, sweep bool) (context.Context, *indexHold
 	return context.WithValue(ctx, indexHoldKey{}, h), h
 }
 
+// heldMoves returns the index hold ctx carries, or nil.
+func heldMoves(ctx context.Context) *indexHold {
+	h, _ := ctx.Value(indexHoldKey{}).(*indexHold)
+	return h
+}
+
 func (h *indexHold) hold(prev, next *JobRecord) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -194,20 +203,24 @@ func (h *indexHold) hold(prev, next *JobRecord) {
 // others) or because another delivery of the job got further (its entries
 // are newer than this run's).
 func discardHeldMoves(ctx context.Context) {
-	if h, _ := ctx.Value(indexHoldKey{}).(*indexHold); h != nil {
-		h.mu.Lock()
-		h.from, h.to = nil, nil
-		h.mu.Unlock()
+	if h := heldMoves(ctx); h != nil {
+		h.take()
 	}
+}
+
+// take returns the move held and forgets it.
+func (h *indexHold) take() (from, to *JobRecord) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	from, to = h.from, h.to
+	h.from, h.to = nil, nil
+	return from, to
 }
 
 // release makes the move the run held, unless the job is being erased (the
 // eraser publishes its entry and removes the others).
 func (h *indexHold) release(x *jobIndexer) {
-	h.mu.Lock()
-	from, to := h.from, h.to
-	h.from, h.to = nil, nil
-	h.mu.Unlock()
+	from, to := h.take()
 	if to == nil || to.Erasing() {
 		return
 	}
@@ -222,19 +235,27 @@ func (h *indexHold) release(x *jobIndexer) {
 				stale = append(stale, s)
 			}
 		}
-		if len(stale) > 0 {
-			time.AfterFunc(indexPurgeDelay, func() {
-				for _, s := range stale {
-					x.purge(s)
-				}
-			})
-		}
+		x.purgeLater(stale...)
 	}
 }
 
 // indexPurgeDelay is how long after a job's entry moved its old one is
 // purged. Until then listings skip it (it no longer matches the record).
 const indexPurgeDelay = 500 * time.Millisecond
+
+// purgeLater purges subjects (exact ones) indexPurgeDelay from now, not
+// at once: an old entry may still be on its way (an asynchronous publish of
+// this process), and a purge that overtook it would leave it behind.
+func (x *jobIndexer) purgeLater(subjects ...string) {
+	if len(subjects) == 0 {
+		return
+	}
+	time.AfterFunc(indexPurgeDelay, func() {
+		for _, s := range subjects {
+			x.purge(s)
+		}
+	})
+}
 
 // purge removes the entries under one exact subject.
 func (x *jobIndexer) purge(subject string) {
@@ -852,8 +873,8 @@ func (x *JobIndex) repair(subject string, rec *JobRecord) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if rec != nil && rec.Status != "" && !rec.Erasing() {
-		b, _ := json.Marshal(indexEntryOf(rec))
-		m := &nats.Msg{Subject: indexSubject(x.subj, rec), Data: b, Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}}}
+		m := indexEntryMsg(x.subj, rec)
+		m.Header = nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}}
 		if _, err := x.js.PublishMsg(ctx, m); err != nil && !subjectHoldsMessage(err) {
 			x.log.Debug("index entry not restored", jobField(rec.JobID), zap.Error(err))
 		}
