@@ -35,12 +35,12 @@ func (s *Server) endedLocked(e *execution) {
 // callbacks are still queued or being delivered (it is forgotten by a
 // later sweep). s.mu must be held.
 func (s *Server) forgetLocked() {
-	max := s.opts.MaxExecutions
-	if max <= 0 {
+	limit := s.opts.MaxExecutions
+	if limit <= 0 {
 		return
 	}
 	n := 0
-	for len(s.execs) > max && n < len(s.finished) {
+	for len(s.execs) > limit && n < len(s.finished) {
 		e := s.execs[s.finished[n]]
 		if e != nil && (e.cbRunning || len(e.cbQueue) > 0 || len(e.cbHeld) > 0) {
 			break
