@@ -8,6 +8,7 @@ import (
 
 	"github.com/kycpipe/kycpipe/internal/chaosnet"
 	"github.com/kycpipe/kycpipe/internal/procs"
+	"github.com/kycpipe/kycpipe/internal/soak"
 )
 
 // TestShortChaosNet is the short version of `make chaos-net` that `make
@@ -43,7 +44,7 @@ func TestShortChaosNet(t *testing.T) {
 	}
 	t.Logf("\n%s", r.Markdown())
 	if !r.OK() {
-		t.Fatal("invariants failed")
+		t.Fatal("invariants failed:" + soak.FormatFailures(r.Failures()))
 	}
 }
 

@@ -126,15 +126,19 @@ func (r *Report) summarize(attempts []attempt, decided []time.Time, timeout time
 // OK reports whether every invariant held (a second Jumio account is
 // accepted when the worker flagged it, as in the soak).
 func (r *Report) OK() bool {
-	if !r.Soak.OKExceptFlaggedDuplicates() {
-		return false
-	}
+	return r.Soak.OKExceptFlaggedDuplicates() && len(r.Invariants) > 0 && len(r.Failures()) == 0
+}
+
+// Failures lists the invariants that fail, the soak's included (as OK
+// counts them).
+func (r *Report) Failures() []soak.Invariant {
+	failed := r.Soak.FailuresExceptFlaggedDuplicates()
 	for _, inv := range r.Invariants {
 		if !inv.OK {
-			return false
+			failed = append(failed, inv)
 		}
 	}
-	return len(r.Invariants) > 0
+	return failed
 }
 
 func (r *Report) mode() string {

@@ -65,12 +65,30 @@ func (r *Report) OK() bool {
 // account API has no idempotency key), so that invariant is a measurement.
 // A duplicate the worker did not flag still fails.
 func (r *Report) OKExceptFlaggedDuplicates() bool {
+	return len(r.Invariants) > 0 && len(r.FailuresExceptFlaggedDuplicates()) == 0
+}
+
+// FailuresExceptFlaggedDuplicates lists the invariants that fail as
+// OKExceptFlaggedDuplicates counts them.
+func (r *Report) FailuresExceptFlaggedDuplicates() []Invariant {
+	var failed []Invariant
 	for i, inv := range r.Invariants {
 		if !inv.OK && !(i == 1 && r.UndetectedMultipleExecutions == 0) {
-			return false
+			failed = append(failed, inv)
 		}
 	}
-	return len(r.Invariants) > 0
+	return failed
+}
+
+// FormatFailures renders failed invariants one per line, for a test's
+// failure message: a CI log that keeps only its last lines still says
+// which invariant failed and with what value.
+func FormatFailures(invs []Invariant) string {
+	var b strings.Builder
+	for _, inv := range invs {
+		fmt.Fprintf(&b, "\n  %s: %s (required %s)", inv.Name, inv.Value, inv.Want)
+	}
+	return b.String()
 }
 
 // Markdown renders the report.

@@ -40,7 +40,7 @@ func TestShortSoak(t *testing.T) {
 	// A second Jumio account after a kill during the account call is a known
 	// limit (see docs/RELIABILITY.md); it must be flagged, never silent.
 	if !r.OKExceptFlaggedDuplicates() {
-		t.Fatal("soak invariants failed")
+		t.Fatal("soak invariants failed:" + soak.FormatFailures(r.FailuresExceptFlaggedDuplicates()))
 	}
 	if r.Kills < 3 || r.NATSRestarts < 1 {
 		t.Errorf("too little chaos: %d kills, %d NATS restarts", r.Kills, r.NATSRestarts)

@@ -3,6 +3,7 @@ package soak
 import (
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,24 @@ func TestEvaluate(t *testing.T) {
 			}
 			if r.OKExceptFlaggedDuplicates() != tc.okFlagged {
 				t.Errorf("OKExceptFlaggedDuplicates = %v", !tc.okFlagged)
+			}
+			// The failure message names exactly what OKExceptFlaggedDuplicates
+			// counts: every failing invariant but a flagged second account.
+			var names []string
+			for _, inv := range r.FailuresExceptFlaggedDuplicates() {
+				names = append(names, inv.Name)
+			}
+			var wantNames []string
+			for _, i := range tc.failing {
+				if !(i == 1 && tc.okFlagged) {
+					wantNames = append(wantNames, r.Invariants[i].Name)
+				}
+			}
+			if !slices.Equal(names, wantNames) {
+				t.Errorf("FailuresExceptFlaggedDuplicates = %q, want %q", names, wantNames)
+			}
+			if msg := FormatFailures(r.FailuresExceptFlaggedDuplicates()); len(wantNames) > 0 && !strings.Contains(msg, wantNames[0]) {
+				t.Errorf("FormatFailures = %q, want it to name %q", msg, wantNames[0])
 			}
 		})
 	}

@@ -62,6 +62,18 @@ func (r *Report) OK() bool {
 	return r.Soak.OKExceptFlaggedDuplicates() && allOK(r.Invariants)
 }
 
+// Failures lists the invariants that fail, the soak's included (as OK
+// counts them).
+func (r *Report) Failures() []soak.Invariant {
+	failed := r.Soak.FailuresExceptFlaggedDuplicates()
+	for _, inv := range r.Invariants {
+		if !inv.OK {
+			failed = append(failed, inv)
+		}
+	}
+	return failed
+}
+
 func allOK(invs []soak.Invariant) bool {
 	for _, inv := range invs {
 		if !inv.OK {

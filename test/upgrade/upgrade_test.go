@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kycpipe/kycpipe/internal/procs"
+	"github.com/kycpipe/kycpipe/internal/soak"
 	"github.com/kycpipe/kycpipe/internal/upgrade"
 )
 
@@ -100,7 +101,7 @@ func TestRollingUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !r.OK() {
-		t.Fatal("rolling-upgrade invariants failed")
+		t.Fatalf("rolling-upgrade invariants failed (seed %d):%s", r.Seed, soak.FormatFailures(r.Failures()))
 	}
 	if r.ReplacedByKill == 0 || r.ReplacedGracefully == 0 || r.AcceptedBy[old.Name] == 0 || r.AcceptedBy[cur.Name] == 0 {
 		t.Errorf("the run did not mix enough: %d replacements by SIGKILL, %d graceful, accepted by %v",
