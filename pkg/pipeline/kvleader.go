@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -166,4 +167,30 @@ type leaderReadError struct {
 
 func (e *leaderReadError) Error() string {
 	return fmt.Sprintf("jetstream: %s (status %d, code %d)", e.desc, e.code, e.errCode)
+}
+
+// objectStoredAtLeader reports whether the stream leader of the object
+// store bucket holds name's object (a live meta entry). The object store
+// reads an object's meta entry with a direct get (nats.go creates object
+// stores with AllowDirect), which any replica answers: on an R3 store a
+// follower that has not yet applied an image stored a few milliseconds
+// earlier answers "not found". A worker asks the leader before it treats
+// an image as gone (rolling-upgrade run of 2026-12-07: a job dead-lettered
+// 9 ms after its image was stored).
+func objectStoredAtLeader(ctx context.Context, js jetstream.JetStream, bucket, name string) (bool, error) {
+	meta := "$O." + bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(name))
+	m, err := lastMsgFromLeader(ctx, js.Conn(), msgGetSubject(js, "OBJ_"+bucket), meta)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read image %s's entry from the stream leader: %w", name, err)
+	}
+	var info struct {
+		Deleted bool `json:"deleted"`
+	}
+	if err := json.Unmarshal(m.data, &info); err != nil {
+		return false, fmt.Errorf("image %s's entry: %w", name, err)
+	}
+	return !info.Deleted, nil
 }

@@ -530,6 +530,16 @@ func (r *jobRun) uploadPart(ctx context.Context, p messages.Part, token, partURL
 	} else {
 		obj, err := r.w.images.Get(ctx, p.Object)
 		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			// The replica that answered may not have the image yet (see
+			// objectStoredAtLeader): gone only if the leader says so.
+			stored, lerr := objectStoredAtLeader(ctx, r.w.js, r.w.subj.BucketImages(), p.Object)
+			if lerr != nil {
+				return &infraError{lerr}
+			}
+			if stored {
+				r.log.Info("image not yet on the replica that answered; retrying", zap.String("classifier", p.Classifier))
+				return &infraError{fmt.Errorf("image %s: stored, but not yet on the replica that answered", p.Classifier)}
+			}
 			return &terminalError{code: messages.ErrCodeImageMissing, err: fmt.Errorf("image %s is no longer in the image store (expired?)", p.Classifier)}
 		}
 		if err != nil {

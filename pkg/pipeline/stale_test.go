@@ -35,7 +35,7 @@ import (
 type laggingReplica struct {
 	t      *testing.T
 	js     jetstream.JetStream
-	origin string // KV_<bucket>
+	origin string // KV_<bucket>, or another stream
 	mirror jetstream.StreamConfig
 }
 
@@ -48,16 +48,23 @@ type laggingReplica struct {
 // to be the only one answering.
 func freezeReplica(t *testing.T, js jetstream.JetStream, bucket string) *laggingReplica {
 	t.Helper()
+	return freezeStreamReplica(t, js, "KV_"+bucket, bucket)
+}
+
+// freezeStreamReplica is freezeReplica of any stream (an object store's
+// OBJ_<bucket>); name names the mirror (LAGGING_<name>).
+func freezeStreamReplica(t *testing.T, js jetstream.JetStream, stream, name string) *laggingReplica {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	l := &laggingReplica{t: t, js: js, origin: "KV_" + bucket}
+	l := &laggingReplica{t: t, js: js, origin: stream}
 	origin, err := js.Stream(ctx, l.origin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	last := origin.CachedInfo().State.LastSeq
 	l.originDirect(false)
-	l.mirror = jetstream.StreamConfig{Name: "LAGGING_" + bucket, Mirror: &jetstream.StreamSource{Name: l.origin},
+	l.mirror = jetstream.StreamConfig{Name: "LAGGING_" + name, Mirror: &jetstream.StreamSource{Name: l.origin},
 		MaxBytes: 64 << 20, Storage: jetstream.FileStorage}
 	m, err := js.CreateStream(ctx, l.mirror)
 	if err != nil {
@@ -600,5 +607,47 @@ func TestFinalizeAfterTheDecisionKeepsDecided(t *testing.T) {
 			t.Errorf("the timeline leaves DECIDED for %s: %+v", e.Status, rec.Timeline)
 		}
 		decided = decided || e.Status == pipeline.StatusDecided
+	}
+}
+
+// A worker whose replica of the image store has not applied an image yet
+// (a follower answers the direct get of the image's meta entry with "not
+// found") asks the leader, retries, and decides the job once the replica
+// has it, instead of failing it as "image no longer in the image store".
+// The rolling-upgrade run of 2026-12-07 (docs/RELIABILITY.md) dead-lettered
+// a job that way 9 ms after its image was stored.
+func TestImageNotYetOnAReplicaIsRetried(t *testing.T) {
+	t.Parallel()
+	b := setupGated(t, nil)
+	replica := freezeStreamReplica(t, b.stack.JS, "OBJ_"+b.subj.BucketImages(), "images")
+	replica.serve()
+	ct, body := multipartBody(t, imageJobWith("order-lagging-image-1", nil),
+		map[string][]byte{"FRONT": jumiotest.PNG(640, 400), "FACE": jumiotest.JPEG(480, 640)}, "FRONT", "FACE")
+	r := b.do(t, http.MethodPost, "/v1/verifications", ct, body, nil)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("multipart: %d %s", r.status, r.body)
+	}
+	var sub struct{ JobID string }
+	r.json(t, &sub)
+	retries := func() float64 {
+		return b.counter(t, "kycpipe_messages_total", map[string]string{"stage": messages.StageWorker, "outcome": "retry"})
+	}
+	deadLetters := func() float64 {
+		return b.counter(t, "kycpipe_dead_letters_total", map[string]string{"stage": messages.StageWorker})
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool { return retries() > 0 || deadLetters() > 0 }, "the worker neither retried nor failed the job")
+	if n := deadLetters(); n != 0 {
+		t.Fatalf("%v worker dead letters while the replica lagged, want 0 (a retry)", n)
+	}
+	if st := b.sim.Stats(); st.Uploads != 0 {
+		t.Fatalf("%d parts uploaded while the replica lagged", st.Uploads)
+	}
+	replica.stop()
+	d := b.waitDecision(t, sub.JobID)
+	if d.Decision.Type == "" {
+		t.Errorf("decision %+v", d)
+	}
+	if n := deadLetters(); n != 0 {
+		t.Errorf("%v worker dead letters, want 0", n)
 	}
 }
