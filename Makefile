@@ -118,7 +118,7 @@ UNSHALLOW = if [ "$$(git rev-parse --is-shallow-repository 2>/dev/null)" = true 
 	echo "shallow clone: fetching the history (the previous release is built from it)"; git fetch --unshallow --quiet; fi
 
 .PHONY: test-upgrade
-test-upgrade: ## Rolling upgrade from the previous release (9aa777e, built from git) to this tree on a 3-node cluster (~4 min; UPGRADE_ARGS e.g. -upgrade.seed=N)
+test-upgrade: ## Rolling upgrade from the previous release (9aa777e, built from git) to this tree on a 3-node cluster (~4 min; UPGRADE_ARGS e.g. -upgrade.seed=N -upgrade.work-dir=DIR)
 	@$(UNSHALLOW)
 	$(GO) test -tags upgrade -count=1 -timeout 15m -run '^TestRollingUpgrade$$' -v ./test/upgrade/ $(UPGRADE_ARGS)
 

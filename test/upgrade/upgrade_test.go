@@ -25,6 +25,7 @@ var (
 	flagKill     = flag.Duration("upgrade.kill-every", 8*time.Second, "mean time between SIGKILLs during and after the roll")
 	flagSeed     = flag.Uint64("upgrade.seed", 0, "random seed (0: from the clock)")
 	flagReport   = flag.String("upgrade.report", "", "also write the run's Markdown report to this file")
+	flagWorkDir  = flag.String("upgrade.work-dir", "", "keep the run's NATS stores and process logs in this directory (default: a temporary one, removed)")
 )
 
 var (
@@ -83,8 +84,12 @@ func releases(t *testing.T) (upgrade.Release, upgrade.Release) {
 func TestRollingUpgrade(t *testing.T) {
 	old, cur := releases(t)
 	start := time.Now()
+	work := *flagWorkDir
+	if work == "" {
+		work = t.TempDir()
+	}
 	r, err := upgrade.Run(t.Context(), upgrade.Options{
-		Old: old, New: cur, WorkDir: t.TempDir(), Nodes: *flagNodes, Rate: *flagRate,
+		Old: old, New: cur, WorkDir: work, Nodes: *flagNodes, Rate: *flagRate,
 		OldPhase: *flagOldPhase, MixedPhase: *flagMixed, NewPhase: *flagNew, KillEvery: *flagKill,
 		Seed: *flagSeed, Progress: testWriter{t},
 	})
