@@ -168,7 +168,7 @@ func (s *Submitter) settle(ctx context.Context, req *messages.VerificationReques
 	res := SubmitResult{JobID: req.JobID}
 	switch {
 	case err == nil && !ack.Duplicate:
-		return s.stored(ctx, res, hash, fresh, ack.Sequence)
+		return s.stored(ctx, res, req, hash, fresh, ack.Sequence)
 	case err == nil || subjectHoldsMessage(err):
 		// A message for the job is pending (or the message ID is a
 		// duplicate): compare with it, or with the record if the worker
@@ -184,12 +184,12 @@ func (s *Submitter) settle(ctx context.Context, req *messages.VerificationReques
 
 // stored settles a submission whose job message is stored at seq: a fresh
 // job ID is accepted at once, a client-named one after afterStore.
-func (s *Submitter) stored(ctx context.Context, res SubmitResult, hash string, fresh bool, seq uint64) (SubmitResult, bool, error) {
+func (s *Submitter) stored(ctx context.Context, res SubmitResult, req *messages.VerificationRequest, hash string, fresh bool, seq uint64) (SubmitResult, bool, error) {
 	if fresh {
 		res.Stored = true
 		return res, false, nil
 	}
-	r, err := s.afterStore(ctx, res.JobID, hash, seq)
+	r, err := s.afterStore(ctx, req, hash, seq)
 	return r, false, err
 }
 
@@ -208,7 +208,8 @@ var errStoredUnconfirmed = errors.New("pipeline: job message stored, its accepta
 
 // afterStore checks, after the job message was stored at seq, whether the
 // job ID names an earlier job (see submit).
-func (s *Submitter) afterStore(ctx context.Context, jobID, hash string, seq uint64) (SubmitResult, error) {
+func (s *Submitter) afterStore(ctx context.Context, req *messages.VerificationRequest, hash string, seq uint64) (SubmitResult, error) {
+	jobID := req.JobID
 	res := SubmitResult{JobID: jobID}
 	// From the stream leader: the record's absence decides the answer, and
 	// a replica that lags may not have the earlier job's record. (Usually
@@ -226,8 +227,33 @@ func (s *Submitter) afterStore(ctx context.Context, jobID, hash string, seq uint
 	case rec.JobSeq == seq:
 		res.Stored = true // the worker already created the record from it
 		return res, nil
+	case mayBeFromThisSubmission(rec, hash, req):
+		res.Stored = true
+		return res, nil
 	}
 	return compareWith(res, rec.Erasing(), rec.RequestHash, hash)
+}
+
+// recordSkew is how much earlier than a submission's start a record created
+// from its message may say it was created: the worker's clock against
+// ingest's.
+const recordSkew = time.Minute
+
+// mayBeFromThisSubmission reports whether rec, found after this
+// submission's job message was stored (not a duplicate), may have been
+// created from that message although it does not say so: JobSeq 0, written
+// by a release whose workers did not record it (9aa777e, during a rolling
+// upgrade), for the same request, created after the submission began (give
+// or take recordSkew). An earlier job's record would be older: its message
+// was published before the duplicate window (10 minutes), or this one would
+// have been refused as a duplicate. Such a submission is answered as the
+// one that stored the job and keeps its images, which are the job's:
+// deleting them failed the job with "image no longer in the image store"
+// in the rolling-upgrade run of 2026-12-07 (an old worker created the
+// record within milliseconds of the publish, before the new ingest's read).
+func mayBeFromThisSubmission(rec *JobRecord, hash string, req *messages.VerificationRequest) bool {
+	return rec.JobSeq == 0 && !rec.Erasing() && rec.RequestHash == hash &&
+		req.SubmittedAt != nil && !rec.CreatedAt.Before(req.SubmittedAt.Add(-recordSkew))
 }
 
 // repeatOf answers a submission whose job message was refused because the
@@ -243,7 +269,7 @@ func (s *Submitter) repeatOf(ctx context.Context, req *messages.VerificationRequ
 	pending, perr := s.jobs.pendingRequest(ctx, s.subj.JobSubmit(jobID))
 	if perr == nil {
 		if pending.hash == hash && sameSubmission(pending.req.SubmittedAt, req) {
-			return s.stored(ctx, res, hash, fresh, pending.seq)
+			return s.stored(ctx, res, req, hash, fresh, pending.seq)
 		}
 		res, err = compareWith(res, false, pending.hash, hash)
 		return res, false, err

@@ -119,6 +119,66 @@ func TestUnansweredPublishKeepsImages(t *testing.T) {
 	}
 }
 
+// During a rolling upgrade a worker of the previous release (9aa777e),
+// which does not record the message a record comes from (JobSeq), can
+// create a job's record between a new ingest's publish and its read after
+// the store (afterStore). The submission is still the job's: stored (202),
+// its images kept. A record created long before the submission began is an
+// earlier job's (its message outlived the duplicate window): a repeat (200,
+// images deleted), as is a record that names another message.
+func TestRecordWithoutJobSeqFoundAfterTheStore(t *testing.T) {
+	t.Parallel()
+	js, topo := provisioned(t)
+	ctx := t.Context()
+	s, err := NewSubmitter(ctx, js, topo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		name      string
+		createdAt time.Duration // the record's creation, from the submission's start
+		otherSeq  bool          // the record names another message (JobSeq)
+		stored    bool
+	}{
+		{"an old worker's record of this message", 8 * time.Millisecond, false, true},
+		{"the worker's clock a little behind", -30 * time.Second, false, true},
+		{"an earlier job's record", -20 * time.Minute, false, false},
+		{"a record naming another message", 8 * time.Millisecond, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := &messages.VerificationRequest{JobID: fmt.Sprintf("job-no-seq-%d", i), CustomerInternalReference: "order-no-seq",
+				WorkflowDefinition: messages.WorkflowDefinition{Key: "10066"}, Channel: messages.ChannelAPI}
+			PrepareRequest(req, "", jumio.DefaultRegion, time.Now())
+			now := time.Now().UTC()
+			req.SubmittedAt = &now // as submit sets it
+			o, hash, err := s.jobMessage(req, "submitted over HTTP")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ack, err := publish(ctx, js, o)
+			if err != nil || ack.Duplicate {
+				t.Fatalf("publish: %+v, %v", ack, err)
+			}
+			at := req.SubmittedAt.Add(tc.createdAt)
+			rec := &JobRecord{JobID: req.JobID, Status: StatusAccepted, Region: req.Region, Channel: req.Channel,
+				RequestHash: hash, CreatedAt: at, UpdatedAt: at}
+			if tc.otherSeq {
+				rec.JobSeq = ack.Sequence + 1000
+			}
+			if _, _, err := s.store.Create(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+			res, retry, err := s.settle(ctx, req, hash, false, ack, nil)
+			if err != nil || retry {
+				t.Fatalf("settle = %+v, %v, %v", res, retry, err)
+			}
+			if res.Stored != tc.stored || res.Repeated == tc.stored {
+				t.Errorf("settle = %+v, want stored %v (images kept), repeated %v", res, tc.stored, !tc.stored)
+			}
+		})
+	}
+}
+
 // subjectHoldsMessage is JetStream's refusal of a publish that expected
 // its subject to hold no message: 10071 on a single replica, 10164 on a
 // replicated stream, however wrapped (nats.go wraps the API error, publish
