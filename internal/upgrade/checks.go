@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -203,47 +201,9 @@ type deadLetter struct {
 // header is required"; jumio-api.md, the simulator follows it). The
 // release fixed it; the run replays these dead letters once the roll is
 // over, as an operator would.
-//
-// The second known defect: an old worker reads a job's image from whichever
-// replica of the image store answers first, and a replica that has not yet
-// applied an image stored milliseconds earlier says it is gone, so the job
-// is dead-lettered as "image no longer in the image store". The release
-// asks the stream leader before it believes that (objectStoredAtLeader in
-// pkg/pipeline). oldGaveUp says whether an old release's worker wrote the
-// letter (its log has the job's "gave up on message" line): the same
-// error from a new worker is a failure of the run.
-func (d deadLetter) knownOldDefect(oldGaveUp map[string]bool) bool {
-	if d.stage != messages.StageWorker || d.reason != messages.ReasonTerminal {
-		return false
-	}
-	return strings.Contains(d.error, "upload part: 403") && strings.Contains(d.error, "Content-Length header is required") ||
-		strings.Contains(d.error, "is no longer in the image store") && oldGaveUp[d.job]
-}
-
-// oldReleaseGaveUp returns the jobs the old release's workers dead-lettered
-// ("gave up on message" in their logs, WorkDir/worker-*.<old release>.log).
-func (h *harness) oldReleaseGaveUp() (map[string]bool, error) {
-	files, err := filepath.Glob(filepath.Join(h.o.WorkDir, "worker-*."+h.o.Old.Name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	jobs := map[string]bool{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		for line := range strings.Lines(string(b)) {
-			var entry struct {
-				Msg   string `json:"msg"`
-				JobID string `json:"job_id"`
-			}
-			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "gave up on message" && entry.JobID != "" {
-				jobs[entry.JobID] = true
-			}
-		}
-	}
-	return jobs, nil
+func (d deadLetter) knownOldDefect() bool {
+	return d.stage == messages.StageWorker && d.reason == messages.ReasonTerminal &&
+		strings.Contains(d.error, "upload part: 403") && strings.Contains(d.error, "Content-Length header is required")
 }
 
 func (h *harness) readOutcomes(ctx context.Context) (*outcomes, error) {

@@ -174,9 +174,10 @@ func (e *leaderReadError) Error() string {
 // reads an object's meta entry with a direct get (nats.go creates object
 // stores with AllowDirect), which any replica answers: on an R3 store a
 // follower that has not yet applied an image stored a few milliseconds
-// earlier answers "not found". A worker asks the leader before it treats
-// an image as gone (rolling-upgrade run of 2026-12-07: a job dead-lettered
-// 9 ms after its image was stored).
+// earlier, or was cut off from its peers, answers "not found" (as for the
+// job-state bucket above). A worker asks the leader before it treats an
+// image as gone, and so fails a job for a missing image only when the
+// cluster has no such image.
 func objectStoredAtLeader(ctx context.Context, js jetstream.JetStream, bucket, name string) (bool, error) {
 	meta := "$O." + bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(name))
 	m, err := lastMsgFromLeader(ctx, js.Conn(), msgGetSubject(js, "OBJ_"+bucket), meta)

@@ -614,8 +614,6 @@ func TestFinalizeAfterTheDecisionKeepsDecided(t *testing.T) {
 // (a follower answers the direct get of the image's meta entry with "not
 // found") asks the leader, retries, and decides the job once the replica
 // has it, instead of failing it as "image no longer in the image store".
-// The rolling-upgrade run of 2026-12-07 (docs/RELIABILITY.md) dead-lettered
-// a job that way 9 ms after its image was stored.
 func TestImageNotYetOnAReplicaIsRetried(t *testing.T) {
 	t.Parallel()
 	b := setupGated(t, nil)
