@@ -208,7 +208,12 @@ func (c *Common) Connect(name string, log *zap.Logger, onClosed func(error)) (*n
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to NATS at %s (KYCPIPE_NATS_URL): %w", redactURL(c.NATSURL), err)
 	}
-	js, err := jetstream.New(nc)
+	// Asynchronous publishes that JetStream never answers (a stream leader
+	// lost as the message arrived) fail after this instead of waiting for
+	// good: pkg/pipeline bounds its own waits (awaitAck), and this also
+	// frees the futures of publishes nobody waits for (index entries),
+	// which would otherwise hold slots of the pending-publish limit.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
 		nc.Close()
 		return nil, nil, err

@@ -556,3 +556,67 @@ func (j *recordAtPublishJS) PublishMsgAsync(m *nats.Msg, opts ...jetstream.Publi
 	}
 	return j.JetStream.PublishMsgAsync(m, opts...)
 }
+
+// silentJS stores what is published through it asynchronously but never
+// answers: the future resolves neither way, as nats.go's does for a publish
+// that reached a server just as the stream's leader was lost (no reply
+// ever, and no timeout unless the JetStream context sets one). Synchronous
+// publishes (confirm's) go through.
+type silentJS struct {
+	jetstream.JetStream
+	silenced atomic.Int32
+}
+
+func (s *silentJS) PublishMsgAsync(m *nats.Msg, _ ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if _, err := s.JetStream.PublishMsg(context.Background(), m); err != nil {
+		return nil, err
+	}
+	s.silenced.Add(1)
+	return &lostAckFuture{msg: m, ok: make(chan *jetstream.PubAck), err: make(chan error)}, nil
+}
+
+// The 60-minute soak of 2026-12-07 (docs/RELIABILITY.md): a worker waited
+// for the accepted event's acknowledgement for good, holding its job, which
+// never moved again. The wait now gives up after asyncAckTimeout and
+// publishes again (confirm): JetStream answers with the stored copy's
+// sequence, the record lists it, and the job goes on.
+func TestAcceptedEventNeverAnsweredDoesNotHoldTheJob(t *testing.T) {
+	t.Parallel()
+	b := newAcceptedBench(t, nil)
+	silent := &silentJS{JetStream: b.js}
+	b.w.acceptedJS = silent
+	jobID := b.submitJob(t, webJobBody("acc-never-answered"))
+	rec := b.waitRecord(t, jobID, asyncAckTimeout+pipelinetest.DefaultTimeout, func(r *JobRecord) bool { return r.Announced },
+		"the job launched although its accepted event's publish was never answered")
+	if silent.silenced.Load() != 1 {
+		t.Fatalf("%d accepted events published asynchronously, want 1", silent.silenced.Load())
+	}
+	var accepted []pipelinetest.StoredMessage
+	for _, m := range b.eventsAbout(t, jobID) {
+		if m.Subject == b.topo.Subjects.Event(messages.KindAccepted) {
+			accepted = append(accepted, m)
+		}
+	}
+	if len(accepted) != 1 {
+		t.Fatalf("%d accepted events of the job in the stream, want 1 (the republish is a duplicate)", len(accepted))
+	}
+	if refs := acceptedRefs(rec); len(refs) != 1 || refs[0].Seq != accepted[0].Seq {
+		t.Errorf("the record lists accepted events %+v; want the stored one at %d", refs, accepted[0].Seq)
+	}
+}
+
+// awaitAck gives up on a future that never resolves, with an error that is
+// not JetStream's answer (so a message with an ID is published again).
+func TestAwaitAckGivesUpOnSilence(t *testing.T) {
+	t.Parallel()
+	f := &lostAckFuture{ok: make(chan *jetstream.PubAck), err: make(chan error)}
+	_, err := awaitAck(t.Context(), f)
+	if !errors.Is(err, errNoAck) || answered(err) || !unconfirmed(t.Context(), outMsg{msgID: "m"}, err) {
+		t.Fatalf("awaitAck = %v, want errNoAck, a publish to repeat", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := awaitAck(ctx, f); !errors.Is(err, context.Canceled) {
+		t.Errorf("awaitAck with a canceled context = %v", err)
+	}
+}

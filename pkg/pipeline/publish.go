@@ -144,6 +144,39 @@ func confirm(ctx context.Context, js jetstream.JetStream, o outMsg, first error)
 	}
 }
 
+// asyncAckTimeout bounds the wait for an asynchronous publish's
+// acknowledgement. A future of nats.go's PublishMsgAsync resolves only
+// when JetStream answers, the connection changes state, or a timeout set
+// on the JetStream context (WithPublishAsyncTimeout, which callers of this
+// package need not set) fires: a publish that reached a server just as the
+// stream's leader was lost is never answered. The 60-minute soak of
+// 2026-12-07 had a worker wait on the accepted event's future for good (a
+// node killed as the event was published) while it kept its job alive with
+// progress acknowledgements: the job never moved again.
+const asyncAckTimeout = 5 * time.Second
+
+// errNoAck is awaitAck's error when no acknowledgement came in time: not
+// JetStream's answer, so a message with an ID is published again
+// (unconfirmed, confirm).
+var errNoAck = errors.New("pipeline: no acknowledgement of an asynchronous publish")
+
+// awaitAck waits for f's acknowledgement, its error, errNoAck after
+// asyncAckTimeout, or ctx's end.
+func awaitAck(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+	t := time.NewTimer(asyncAckTimeout)
+	defer t.Stop()
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	case <-t.C:
+		return nil, errNoAck
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // publishMessage encodes msg and publishes it on subject.
 func (s *stage) publishMessage(ctx context.Context, subject string, msg messages.Message, msgID, jobID string) (*jetstream.PubAck, error) {
 	o, err := newOutMsg(subject, msg, msgID, jobID)
@@ -167,20 +200,18 @@ func publishAll(ctx context.Context, js jetstream.JetStream, msgs ...outMsg) ([]
 	acks := make([]*jetstream.PubAck, len(futures))
 	var errs []error
 	for i, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			acks[i] = ack
-		case err := <-f.Err():
-			if unconfirmed(ctx, msgs[i], err) {
-				if ack, err := confirm(ctx, js, msgs[i], err); err == nil {
-					acks[i] = ack
-					continue
-				}
-			}
-			errs = append(errs, fmt.Errorf("pipeline: publish %s: %w", msgs[i].subject, err))
-		case <-ctx.Done():
+		ack, err := awaitAck(ctx, f)
+		if err != nil && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if err != nil && unconfirmed(ctx, msgs[i], err) {
+			ack, err = confirm(ctx, js, msgs[i], err)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pipeline: publish %s: %w", msgs[i].subject, err))
+			continue
+		}
+		acks[i] = ack
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

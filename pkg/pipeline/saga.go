@@ -437,21 +437,16 @@ func (r *jobRun) announceAccepted(ctx context.Context) (at time.Time, wait func(
 		return at, nil, &infraError{err}
 	}
 	return at, func() (MessageRef, error) {
-		select {
-		case ack := <-f.Ok():
-			return acceptedRef(ack.Stream, ack.Sequence, at), nil
-		case err := <-f.Err():
+		ack, err := awaitAck(ctx, f)
+		if err != nil {
 			if !unconfirmed(ctx, o, err) {
 				return MessageRef{}, err
 			}
-			ack, err := confirm(ctx, js, o, err)
-			if err != nil {
+			if ack, err = confirm(ctx, js, o, err); err != nil {
 				return MessageRef{}, err
 			}
-			return acceptedRef(ack.Stream, ack.Sequence, at), nil
-		case <-ctx.Done():
-			return MessageRef{}, ctx.Err()
 		}
+		return acceptedRef(ack.Stream, ack.Sequence, at), nil
 	}, nil
 }
 
