@@ -232,8 +232,15 @@ func (t *scanTarget) allowed(stream, subject, job string, data []byte) string {
 }
 
 // scanAttempts bounds the reads of one stream that a transient error
-// interrupts.
-const scanAttempts = 8
+// interrupts: with retryTransient's pauses (at most scanPauseMax each),
+// about four minutes of a stream without a leader. Eight attempts (28 s)
+// were not enough in the soak of 2026-12-07 14:07: its verification ended
+// on "no responders" from KV_KYC_JOBS_STATE, on a machine also running
+// rolling-upgrade tests.
+const scanAttempts = 30
+
+// scanPauseMax caps the pause between two attempts.
+const scanPauseMax = 10 * time.Second
 
 // errScanStalled is a fetch of the ordered consumer that ended without a
 // message or an error before the end of the stream.
@@ -265,7 +272,7 @@ func retryTransient(ctx context.Context, attempts int, pause time.Duration, read
 		if err == nil || !transientScanError(err) || attempt >= attempts {
 			return err
 		}
-		if !ctxutil.Sleep(ctx, time.Duration(attempt)*pause) {
+		if !ctxutil.Sleep(ctx, min(time.Duration(attempt)*pause, scanPauseMax)) {
 			return fmt.Errorf("%w (then %w)", err, ctx.Err())
 		}
 	}
