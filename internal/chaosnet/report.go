@@ -131,15 +131,7 @@ func (r *Report) OK() bool {
 
 // Failures lists the invariants that fail, the soak's included (as OK
 // counts them).
-func (r *Report) Failures() []soak.Invariant {
-	failed := r.Soak.FailuresExceptFlaggedDuplicates()
-	for _, inv := range r.Invariants {
-		if !inv.OK {
-			failed = append(failed, inv)
-		}
-	}
-	return failed
-}
+func (r *Report) Failures() []soak.Invariant { return r.Soak.FailuresAnd(r.Invariants) }
 
 func (r *Report) mode() string {
 	switch {

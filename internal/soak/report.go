@@ -80,6 +80,19 @@ func (r *Report) FailuresExceptFlaggedDuplicates() []Invariant {
 	return failed
 }
 
+// FailuresAnd lists FailuresExceptFlaggedDuplicates, then the invariants
+// of more that fail: a harness that adds invariants of its own to the
+// soak's (the rolling upgrade, the network soak).
+func (r *Report) FailuresAnd(more []Invariant) []Invariant {
+	failed := r.FailuresExceptFlaggedDuplicates()
+	for _, inv := range more {
+		if !inv.OK {
+			failed = append(failed, inv)
+		}
+	}
+	return failed
+}
+
 // FormatFailures renders failed invariants one per line, for a test's
 // failure message: a CI log that keeps only its last lines still says
 // which invariant failed and with what value.

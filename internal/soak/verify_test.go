@@ -77,6 +77,10 @@ func TestEvaluate(t *testing.T) {
 			if !slices.Equal(names, wantNames) {
 				t.Errorf("FailuresExceptFlaggedDuplicates = %q, want %q", names, wantNames)
 			}
+			more := r.FailuresAnd([]Invariant{{Name: "harness: failing"}, {Name: "harness: holding", OK: true}})
+			if len(more) != len(wantNames)+1 || more[len(more)-1].Name != "harness: failing" {
+				t.Errorf("FailuresAnd = %v, want the soak's failures and the harness's failing one", more)
+			}
 			if msg := FormatFailures(r.FailuresExceptFlaggedDuplicates()); len(wantNames) > 0 && !strings.Contains(msg, wantNames[0]) {
 				t.Errorf("FormatFailures = %q, want it to name %q", msg, wantNames[0])
 			}
