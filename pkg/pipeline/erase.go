@@ -435,11 +435,16 @@ func (r *erasureRun) removeData(ctx context.Context, rec *JobRecord) error {
 // deleted, on a subject and with a body that name the object (for an
 // image, the job ID). Found by the soak's marker scan.
 func purgeObjectMeta(ctx context.Context, js jetstream.JetStream, bucket, name string) error {
-	subject := "$O." + bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(name))
-	if _, err := purgeSubject(ctx, js, "OBJ_"+bucket, subject); err != nil {
+	if _, err := purgeSubject(ctx, js, "OBJ_"+bucket, objectMetaSubject(bucket, name)); err != nil {
 		return fmt.Errorf("purge image metadata: %w", err)
 	}
 	return nil
+}
+
+// objectMetaSubject is the subject of an object's metadata entry in its
+// object store's stream (nats.go: $O.<bucket>.M.<base64url of the name>).
+func objectMetaSubject(bucket, name string) string {
+	return "$O." + bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(name))
 }
 
 // eraseMsg removes one message, counting it when it was there.

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -179,8 +178,7 @@ func (e *leaderReadError) Error() string {
 // image as gone, and so fails a job for a missing image only when the
 // cluster has no such image.
 func objectStoredAtLeader(ctx context.Context, js jetstream.JetStream, bucket, name string) (bool, error) {
-	meta := "$O." + bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(name))
-	m, err := lastMsgFromLeader(ctx, js.Conn(), msgGetSubject(js, "OBJ_"+bucket), meta)
+	m, err := lastMsgFromLeader(ctx, js.Conn(), msgGetSubject(js, "OBJ_"+bucket), objectMetaSubject(bucket, name))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil
 	}
