@@ -22,11 +22,13 @@ import (
 // (a new message) starts a fresh count; it starts with the job ID so that
 // erasing a job removes its counters by subject.
 //
-// Every delivery that waits in the consumer for a later attempt has one
-// (a failed attempt, a hand-back for a busy endpoint, a retry after NATS
-// trouble on the first delivery), and it holds the delivery job itself: if
-// JetStream loses the waiting message, the sweep (notifier_sweep.go) queues
-// the job again from it.
+// A delivery job the fan-out queued has one from the moment it is stored
+// (the fan-out's track); any other delivery has one whenever it waits in
+// the consumer for a later attempt (a failed attempt, a hand-back for a
+// busy endpoint, a retry after NATS trouble on the first delivery) or an
+// attempt is under way. It holds the delivery job itself: if JetStream
+// loses the message, the sweep (notifier_sweep.go) queues the job again
+// from it.
 type attemptState struct {
 	Failed int       `json:"failed"`
 	Next   time.Time `json:"next"` // when the next attempt is due (Now's clock)
@@ -79,6 +81,9 @@ func (n *Notifier) deliver(ctx context.Context, m jetstream.Msg) outcome {
 	}
 	d.key = attemptKey(job.JobID, job.WebhookID, d.seq)
 	d.known = deliveries(m) == 1 && job.RedriveOf == 0
+	// A first delivery of a job the fan-out tracks has the entry the
+	// fan-out writes (a replayed dead letter keeps the mark, not the entry).
+	d.entry = d.known && job.Tracked && m.Headers().Get(messages.HeaderReplayOf) == ""
 	o := d.run(ctx)
 	d.forgetIfErased(ctx)
 	return o
@@ -361,8 +366,8 @@ func (d *delivery) saveAttemptsRetrying(ctx context.Context, st attemptState, qu
 }
 
 // trackAttempt writes the delivery's attempts entry, due when the attempt
-// will have timed out, while a first attempt (a delivery with no entry)
-// runs: a notifier killed during the attempt, or a delivery job JetStream
+// will have timed out, while a first attempt (a delivery with no entry:
+// one the fan-out does not track, such as a resend) runs: a notifier killed during the attempt, or a delivery job JetStream
 // no longer has once the attempt is over, then leaves an entry from which
 // the sweep queues the job again. JetStream's redelivery alone did not
 // suffice: the soak of 2026-12-07 04:15 lost a delivery whose notifier was

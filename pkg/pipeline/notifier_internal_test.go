@@ -234,11 +234,20 @@ func (kv *unavailableAttempts) Put(ctx context.Context, key string, value []byte
 	return kv.KeyValue.Put(ctx, key, value)
 }
 
+func (kv *unavailableAttempts) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	if kv.down.Load() {
+		kv.refused.Add(1)
+		return 0, nats.ErrNoResponders
+	}
+	return kv.KeyValue.Create(ctx, key, value, opts...)
+}
+
 // A delivery that cannot write its attempts entry (the soak of 2026-12-07
 // 05:49: "no response from stream" during a node loss, after which
 // JetStream lost the waiting job and nothing was left to queue it again
-// from) keeps trying while it holds the job: after a failed attempt, and
-// during a first attempt.
+// from) keeps trying while it holds the job, after a failed attempt; a
+// fan-out that cannot write the entry of a job it queued tries again (the
+// event is handed back), also while the job's first attempt runs.
 func TestDeliveryKeepsTryingToRecordItsAttempts(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -247,7 +256,7 @@ func TestDeliveryKeepsTryingToRecordItsAttempts(t *testing.T) {
 		hang   bool
 	}{
 		{name: "after a failed attempt", failed: 1},
-		{name: "during a first attempt", failed: 0, hang: true},
+		{name: "a queued delivery, during its first attempt", failed: 0, hang: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

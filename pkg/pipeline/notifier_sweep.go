@@ -33,10 +33,13 @@ import (
 //     the read from the stream's first sequence up to the floor is one
 //     request when all is well. A job seen there by two sweeps in a row is
 //     queued again and the stranded message deleted.
-//   - vanished: the job is gone, but its attempts entry (written before
-//     every wait, with a copy of the job) is overdue by StrandedAfter and
-//     the delivery log holds no final outcome for it. The job is queued
-//     again from the entry.
+//   - vanished: the job is gone, but its attempts entry (written by the
+//     fan-out once the job is stored, or by a first attempt of a job
+//     queued otherwise, and before every wait; with a copy of the job) is
+//     overdue by StrandedAfter and the delivery log holds no final outcome
+//     for it. The job is queued again from the entry. (An entry the
+//     fan-out wrote after its delivery had already succeeded is found
+//     settled and removed.)
 //
 // A job queued again is a new message with the same webhook-id (receivers
 // deduplicate on it; a delivery made twice is the at-least-once contract),

@@ -207,57 +207,155 @@ func (h *hooks) waitNoAttempts(t *testing.T) {
 	}, "attempt entries remain")
 }
 
-// A first attempt records the delivery in the attempts bucket while it
-// runs (here, to an endpoint that hangs), due when the attempt will have
-// timed out, with its job: a notifier killed during it leaves what the
-// sweep queues the job again from, should JetStream not deliver it again
-// (the soaks of 2026-12-07 04:15 and 07:06). The entry goes once the
-// attempt succeeds.
+// A delivery job the fan-out queued has an attempts entry from the moment
+// it is stored (no failure, due at once, the job): JetStream lost seven
+// jobs before their first attempt in the soak of 2026-12-07 15:18, with
+// nothing to queue them again from. Here the job vanishes while the
+// delivery consumer is paused (nothing has delivered it); the sweep queues
+// it again and it is delivered, as its first attempt.
+func TestSweepRedrivesADeliveryLostBeforeItsFirstAttempt(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	h := newHooks(t, pipeline.WebhookSettings{Policy: devPolicy}, clock.Now)
+	rc := newReceiver(t, nil)
+	ep, _ := h.register(t, rc.srv.URL, "*")
+	h.startNotifier(t, func(c *pipeline.NotifierConfig) {
+		c.SweepEvery = 100 * time.Millisecond
+		c.StrandedAfter = time.Minute
+	})
+	ctx := context.Background()
+	if _, err := h.js.PauseConsumer(ctx, h.subj.StreamWebhooks(), pipeline.ConsumerNotifierDelivery, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	const jobID = "job-lost-queued-1"
+	h.publishEvent(t, messages.KindAccepted, jobID)
+	h.waitFannedOut(t)
+	st, err := h.js.Stream(ctx, h.subj.StreamWebhooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := st.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(h.subj.WebhookDeliveries()))
+	if err != nil {
+		t.Fatalf("the queued delivery job: %v", err)
+	}
+	var job struct {
+		WebhookID string `json:"webhookId"`
+	}
+	if err := json.Unmarshal(raw.Data, &job); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := h.js.KeyValue(ctx, h.subj.BucketWebhookAttempts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry struct {
+		Failed int                    `json:"failed"`
+		Next   time.Time              `json:"next"`
+		Job    *struct{ Type string } `json:"job"`
+	}
+	e, err := kv.Get(ctx, "att."+jobID+"."+job.WebhookID+"."+strconv.FormatUint(raw.Sequence, 10))
+	if err != nil || json.Unmarshal(e.Value(), &entry) != nil {
+		t.Fatalf("no attempts entry for the queued delivery job (%v)", err)
+	}
+	if entry.Failed != 0 || entry.Job == nil || entry.Job.Type != string(webhooks.EventAccepted) || !entry.Next.Equal(clock.Now()) {
+		t.Errorf("attempts entry of the queued job: %+v; want no failure, the job, due now", entry)
+	}
+
+	h.loseDelivery(t, raw.Sequence)
+	if _, err := h.js.ResumeConsumer(ctx, h.subj.StreamWebhooks(), pipeline.ConsumerNotifierDelivery); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	got := rc.next(t)
+	if id := got.header.Get(webhooks.HeaderID); id != job.WebhookID {
+		t.Errorf("the redriven delivery has webhook-id %s, want %s", id, job.WebhookID)
+	}
+	if log := h.waitAttempts(t, ep.ID, 1); log[0].Outcome != pipeline.AttemptDelivered || log[0].Attempt != 1 {
+		t.Errorf("delivery log after the redrive: %+v", log)
+	}
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		v, _ := h.metric(t, "kycpipe_webhook_redriven_total", map[string]string{"endpoint": ep.ID, "reason": "vanished"})
+		return v == 1
+	}, "kycpipe_webhook_redriven_total{reason=vanished} is not 1")
+	h.waitNoAttempts(t)
+}
+
+// A delivery has an attempts entry with its job while its first attempt
+// runs (here, to an endpoint that hangs): a notifier killed during it
+// leaves what the sweep queues the job again from, should JetStream not
+// deliver it again (the soaks of 2026-12-07 04:15 and 07:06). For a job
+// the fan-out queued it is the fan-out's; a delivery that has none (a
+// resend) writes one, due when the attempt will have timed out. The entry
+// goes once the attempt succeeds.
 func TestFirstAttemptIsRecorded(t *testing.T) {
 	t.Parallel()
 	h := newHooks(t, pipeline.WebhookSettings{Policy: devPolicy}, nil)
-	release := make(chan struct{})
-	rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
+	releases := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n <= len(releases) {
+			select {
+			case <-releases[n-1]:
+			case <-r.Context().Done():
+			}
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 	ep, _ := h.register(t, rc.srv.URL, "*")
 	h.startNotifier(t, func(c *pipeline.NotifierConfig) { c.Timeout = time.Minute })
 	const jobID = "job-slow-1"
-	start := time.Now()
-	h.publishEvent(t, messages.KindAccepted, jobID)
-	first := rc.next(t)
-
-	kv, err := h.js.KeyValue(context.Background(), h.subj.BucketWebhookAttempts())
+	ctx := context.Background()
+	kv, err := h.js.KeyValue(ctx, h.subj.BucketWebhookAttempts())
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix := "att." + jobID + "." + first.header.Get(webhooks.HeaderID) + "."
-	var entry struct {
+	type attemptEntry struct {
 		Failed int                    `json:"failed"`
 		Next   time.Time              `json:"next"`
 		Job    *struct{ Type string } `json:"job"`
 	}
-	pipelinetest.Eventually(t, waitLong, func() bool {
-		keys, _ := kv.Keys(context.Background())
-		for _, k := range keys {
-			if e, err := kv.Get(context.Background(), k); err == nil && strings.HasPrefix(k, prefix) {
-				return json.Unmarshal(e.Value(), &entry) == nil
+	// inFlight waits for the attempts entry of the delivery whose attempt
+	// hangs and checks it is due between from and to.
+	inFlight := func(id, what string, from, to time.Time) {
+		t.Helper()
+		prefix := "att." + jobID + "." + id + "."
+		var entry attemptEntry
+		pipelinetest.Eventually(t, waitLong, func() bool {
+			keys, _ := kv.Keys(ctx)
+			for _, k := range keys {
+				if e, err := kv.Get(ctx, k); err == nil && strings.HasPrefix(k, prefix) {
+					return json.Unmarshal(e.Value(), &entry) == nil
+				}
 			}
+			return false
+		}, "the attempts entry of the %s in flight", what)
+		if entry.Failed != 0 || entry.Job == nil || entry.Job.Type != string(webhooks.EventAccepted) ||
+			entry.Next.Before(from) || entry.Next.After(to) {
+			t.Errorf("attempts entry of the %s in flight: %+v; want no failure, the job, due between %s and %s", what, entry, from, to)
 		}
-		return false
-	}, "the attempts entry of the attempt in flight")
-	if entry.Failed != 0 || entry.Job == nil || entry.Job.Type != string(webhooks.EventAccepted) ||
-		entry.Next.Before(start.Add(time.Minute)) || entry.Next.After(time.Now().Add(time.Minute)) {
-		t.Errorf("attempts entry of the attempt in flight: %+v; want no failure, the job, due when the attempt times out", entry)
 	}
-	close(release)
+	noEntries := func(what string) {
+		t.Helper()
+		pipelinetest.Eventually(t, waitLong, func() bool {
+			keys, err := kv.Keys(ctx)
+			return errors.Is(err, jetstream.ErrNoKeysFound) || err == nil && len(keys) == 0
+		}, "the attempts entry removed after the %s", what)
+	}
+
+	start := time.Now()
+	h.publishEvent(t, messages.KindAccepted, jobID)
+	id := rc.next(t).header.Get(webhooks.HeaderID)
+	inFlight(id, "queued delivery", start, time.Now()) // the fan-out's: due at once
+	close(releases[0])
 	h.waitAttempts(t, ep.ID, 1)
-	pipelinetest.Eventually(t, waitLong, func() bool {
-		keys, err := kv.Keys(context.Background())
-		return errors.Is(err, jetstream.ErrNoKeysFound) || err == nil && len(keys) == 0
-	}, "the attempts entry removed after the delivery")
+	noEntries("delivery")
+
+	start = time.Now()
+	if _, err := h.reg.Resend(ctx, ep.ID, id); err != nil {
+		t.Fatal(err)
+	}
+	rc.next(t)
+	inFlight(id, "resend", start.Add(time.Minute), time.Now().Add(time.Minute))
+	close(releases[1])
+	h.waitAttempts(t, ep.ID, 2)
+	noEntries("resend")
 }

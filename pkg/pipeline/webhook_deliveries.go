@@ -37,6 +37,10 @@ type webhookJob struct {
 	// sweep queued it again after JetStream lost the other (its attempts
 	// entry moved with it).
 	RedriveOf uint64 `json:"redriveOf,omitempty"`
+	// Tracked says that the fan-out that queued the job writes its
+	// attempts entry (a copy of the job) once JetStream has stored it: its
+	// first delivery has one (notifier_fanout.go).
+	Tracked bool `json:"tracked,omitempty"`
 }
 
 func decodeWebhookJob(b []byte) (*webhookJob, error) {
