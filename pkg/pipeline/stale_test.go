@@ -383,8 +383,13 @@ func TestStaleJobRecordsAfterAPartition(t *testing.T) {
 	b.gate.openUp(accounts)
 
 	dec := b.decisionNoDeadLetter(t, jobID)
-	rec, _ := jobRecord(t, b.stack.JS, b.subj, jobID)
-	if rec.Status != pipeline.StatusDecided || rec.WorkflowExecutionID != dec.WorkflowExecutionID {
+	// The retriever records the decision after it has published it.
+	var rec *pipeline.JobRecord
+	pipelinetest.Eventually(t, waitLong, func() bool {
+		rec, _ = jobRecord(t, b.stack.JS, b.subj, jobID)
+		return rec.Status == pipeline.StatusDecided
+	}, "the record never decided")
+	if rec.WorkflowExecutionID != dec.WorkflowExecutionID {
 		t.Fatalf("record %s on execution %s, decision on %s", rec.Status, rec.WorkflowExecutionID, dec.WorkflowExecutionID)
 	}
 	// Ingest stored the callbacks (its lookup of the execution went to the
