@@ -367,9 +367,10 @@ func (d *delivery) saveAttemptsRetrying(ctx context.Context, st attemptState, qu
 
 // trackAttempt writes the delivery's attempts entry, due when the attempt
 // will have timed out, while a first attempt (a delivery with no entry:
-// one the fan-out does not track, such as a resend) runs: a notifier killed during the attempt, or a delivery job JetStream
-// no longer has once the attempt is over, then leaves an entry from which
-// the sweep queues the job again. JetStream's redelivery alone did not
+// one the fan-out does not track, such as a resend) runs: a notifier
+// killed during the attempt, or a delivery job JetStream no longer has
+// once the attempt is over, then leaves an entry from which the sweep
+// queues the job again. JetStream's redelivery alone did not
 // suffice: the soak of 2026-12-07 04:15 lost a delivery whose notifier was
 // killed during an attempt to a hanging endpoint, and the one of 07:06 a
 // delivery whose notifier was killed within the attempt's first second,
