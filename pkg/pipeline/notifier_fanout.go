@@ -146,7 +146,9 @@ func (n *Notifier) track(ctx context.Context, jobs []*webhookJob, acks []*jetstr
 	}
 	erased, err := n.eventErased(ctx, jobs[0])
 	if err != nil {
-		n.log.Warn("cannot tell whether the job was erased during the fan-out; its delivery records stay until the job's erasure or their age limit",
+		// Should it have been, the delivery (or, for a job JetStream lost,
+		// the sweep) finds the event gone and removes the entries.
+		n.log.Warn("cannot tell whether the job was erased during the fan-out; if it was, its deliveries remove their attempts entries",
 			jobField(jobs[0].JobID), zap.Error(err))
 		return nil
 	}
