@@ -509,16 +509,6 @@ func (s *JobStore) IndexExecution(ctx context.Context, executionID, jobID string
 	return nil
 }
 
-// unindexExecution removes an execution's index entry (an execution the
-// job does not keep: a concurrent delivery's, deleted at Jumio). A delete
-// marker, as in eraseExecution.
-func (s *JobStore) unindexExecution(ctx context.Context, executionID string) error {
-	if err := s.kv.Delete(ctx, execKey(executionID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("pipeline: remove execution index: %w", err)
-	}
-	return nil
-}
-
 // erasedKey marks an erased workflow execution (value: the job ID), so a
 // late callback for it is recognized and dropped.
 func erasedKey(id string) string { return "erased." + id }

@@ -127,6 +127,9 @@ func (r *jobRun) checkpoint(ctx context.Context, mutate func(*JobRecord) error) 
 // job's existing account (PUT), once.
 func (r *jobRun) account(ctx context.Context) error {
 	if r.rec.WorkflowExecutionID != "" {
+		if r.mayBeStale() {
+			return r.ensureIndexed(ctx)
+		}
 		return nil
 	}
 	// Before creating an account, make sure no earlier delivery recorded
@@ -179,8 +182,14 @@ func (r *jobRun) account(ctx context.Context) error {
 	}
 	r.log = w.log.With(jobField(r.rec.JobID), accountField(resp.Account.ID), executionField(resp.WorkflowExecution.ID))
 	// Record the account before anything else, and insist: until it is
-	// recorded, a redelivery would create a second one. The index must exist
-	// before Jumio can call back, i.e. before finalize.
+	// recorded, a redelivery would create a second one. Then index the
+	// execution, which must be done before Jumio can call back, i.e. before
+	// finalize. In this order, so that a worker that dies in between
+	// leaves no index entry naming the job that the record does not lead
+	// to: the erasure finds the entry through the record. (Written side by
+	// side, a worker SIGKILLed between the two in the soak of 2026-12-07
+	// 16:44 left an entry the job's erasure could not find.) A redelivery
+	// indexes an execution recorded without its entry (ensureIndexed).
 	jobID, execID := r.rec.JobID, resp.WorkflowExecution.ID
 	acceptedEvent, aerr := accepted()
 	if aerr != nil {
@@ -189,9 +198,7 @@ func (r *jobRun) account(ctx context.Context) error {
 		r.log.Warn("accepted event not stored", zap.Error(aerr), zap.Bool("unconfirmed", lostAck(aerr)))
 	}
 	err = r.record(ctx, "account", func(ctx context.Context) error {
-		indexErr := make(chan error, 1)
-		go func() { indexErr <- w.store.IndexExecution(ctx, execID, jobID) }()
-		err := r.checkpoint(ctx, func(rec *JobRecord) error {
+		return r.checkpoint(ctx, func(rec *JobRecord) error {
 			if rec.WorkflowExecutionID != "" && rec.WorkflowExecutionID != execID {
 				return fmt.Errorf("%w: job already has execution %s", errConcurrentAccount, rec.WorkflowExecutionID)
 			}
@@ -207,8 +214,10 @@ func (r *jobRun) account(ctx context.Context) error {
 			rec.SetStatus(w.now(), StatusAccountCreated, "")
 			return nil
 		})
-		return cmp.Or(err, <-indexErr)
 	})
+	if err == nil {
+		err = r.record(ctx, "index", func(ctx context.Context) error { return w.store.IndexExecution(ctx, execID, jobID) })
+	}
 	if errors.Is(err, ErrErased) {
 		r.w.deleteMessages(ctx, acceptedEvent)
 		r.w.forgetAccepted(ctx, r.rec, acceptedAt, aerr)
@@ -282,10 +291,8 @@ func (r *jobRun) relaunch(ctx context.Context) error {
 	}
 	old := r.rec.WorkflowExecutionID
 	jobID := r.rec.JobID
+	// The record first, then the index entry (as in account).
 	err = r.record(ctx, "relaunch", func(ctx context.Context) error {
-		if err := w.store.IndexExecution(ctx, newExec, jobID); err != nil {
-			return err
-		}
 		return r.checkpoint(ctx, func(rec *JobRecord) error {
 			if rec.WorkflowExecutionID != old {
 				return fmt.Errorf("%w: job already has execution %s", errConcurrentAccount, rec.WorkflowExecutionID)
@@ -311,12 +318,40 @@ func (r *jobRun) relaunch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.record(ctx, "index", func(ctx context.Context) error { return w.store.IndexExecution(ctx, newExec, jobID) }); err != nil {
+		return err
+	}
 	r.log = w.log.With(recordFields(r.rec)...)
 	if derr := r.client.DeleteWorkflowExecution(ctx, r.rec.AccountID, old); derr != nil && !errors.Is(derr, jumio.ErrNotFound) {
 		r.log.Warn("cannot delete the execution without web.href; it expires at Jumio", zap.Error(derr))
 	}
 	w.faults.webHrefBack(r.client.Region())
 	r.log.Info("Jumio returned web.href: the job runs on a new execution of its account", zap.String("replaced_execution", old))
+	return nil
+}
+
+// ensureIndexed writes the index entry of the job's recorded execution
+// when the stream leader has none: the delivery that recorded the
+// execution may have died before it indexed it (account). A job being
+// erased, or that another delivery announced or finished, is left alone
+// (reload): its entry is the eraser's to remove, or was written before
+// the job was finalized.
+func (r *jobRun) ensureIndexed(ctx context.Context) error {
+	_, err := r.w.store.jobForExecutionLatest(ctx, r.rec.WorkflowExecutionID)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ErrJobNotFound) {
+		return &infraError{fmt.Errorf("read the execution's index entry: %w", err)}
+	}
+	if err := r.reload(ctx); err != nil || r.rec.WorkflowExecutionID == "" {
+		return err
+	}
+	execID, jobID := r.rec.WorkflowExecutionID, r.rec.JobID
+	if err := r.record(ctx, "index", func(ctx context.Context) error { return r.w.store.IndexExecution(ctx, execID, jobID) }); err != nil {
+		return err
+	}
+	r.log.Warn("indexed the job's execution, which an earlier delivery recorded and did not index (it stopped in between)")
 	return nil
 }
 
@@ -359,12 +394,6 @@ func (r *jobRun) compensate(ctx context.Context, ours *jumio.AccountResponse, ca
 	}
 	r.log.Warn("a concurrent delivery recorded another execution first; deleted ours at Jumio",
 		zap.NamedError("cause", cause), zap.NamedError("delete_error", err))
-	// Our execution's index entry names the job, and no erasure of the job
-	// would find it (the record names the winner's): remove it (found by
-	// the 60-minute soak's marker scan).
-	if err := r.w.store.unindexExecution(ctx, ours.WorkflowExecution.ID); err != nil {
-		r.log.Warn("cannot remove the index entry of our deleted execution", zap.Error(err))
-	}
 	if err := r.reload(ctx); err != nil {
 		return err
 	}
