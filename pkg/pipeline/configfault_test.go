@@ -417,6 +417,14 @@ func TestMissingWebHrefPausesWebJobs(t *testing.T) {
 	if dl := fb.dlq.All(); len(dl) > 0 {
 		t.Fatalf("dead letters: %s", pipelinetest.Describe(dl))
 	}
+	// Erasing the job that ran on a second execution removes the index
+	// entries of both.
+	fb.erase(t, first)
+	for _, m := range pipelinetest.AllMessages(t, fb.stack.JS) {
+		if strings.HasPrefix(m.Subject, "$KV."+fb.subj.BucketJobs()+".exec.") && string(m.Data) == first {
+			t.Errorf("after the erasure, an execution index entry names the job: %s", m.Subject)
+		}
+	}
 }
 
 // twoRegions points amer-1 and emea-1 at their own tenants of the

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -424,8 +425,10 @@ func (r *erasureRun) removeData(ctx context.Context, rec *JobRecord) error {
 	n, err := EraseWebhookData(ctx, r.js, r.topo, rec.JobID)
 	r.removed.Messages += n
 	errs = append(errs, err)
-	if rec.WorkflowExecutionID != "" {
-		errs = append(errs, r.store.eraseExecution(ctx, rec.WorkflowExecutionID, rec.JobID))
+	for _, exec := range append(slices.Clip(rec.ReplacedExecutions), rec.WorkflowExecutionID) {
+		if exec != "" {
+			errs = append(errs, r.store.eraseExecution(ctx, exec, rec.JobID))
+		}
 	}
 	return errors.Join(errs...)
 }
