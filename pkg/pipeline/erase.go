@@ -261,7 +261,7 @@ func (r *erasureRun) erase(ctx context.Context) (outcome, error) {
 			r.log.Info("job erased", zap.String("source", rec.Erasure.Source), zap.String("jumio", rec.Erasure.Jumio),
 				zap.Int("messages", r.removed.Messages), zap.Int("images", r.removed.Images))
 			if rec.AmbiguousCreates > 0 {
-				r.log.Warn("erased a job whose account creation was ambiguous: a second account it may have left at Jumio was not deleted",
+				r.log.Warn("erased a job whose account creation was ambiguous: an account it may have left at Jumio (no record names it) was not deleted",
 					zap.Int("ambiguous_creates", rec.AmbiguousCreates))
 			}
 			// The erased event after the commit: a pass that goes round

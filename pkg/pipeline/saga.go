@@ -143,10 +143,10 @@ func (r *jobRun) account(ctx context.Context) error {
 	w := r.w
 	// A redelivery that finds no account and no recorded failure of the
 	// previous delivery may follow a crash after Jumio created one.
-	if n := deliveries(r.m); n > 1 && r.rec.Attempts+r.rec.Throttled+r.rec.Held < n-1 {
+	if r.unrecordedCreate(r.rec) {
 		w.m.ambiguousCreate()
 		r.log.Warn("redelivered job has no account recorded; an earlier delivery may have created one at Jumio",
-			zap.Int("deliveries", n))
+			zap.Int("deliveries", deliveries(r.m)))
 		if err := r.checkpoint(ctx, func(rec *JobRecord) error { rec.AmbiguousCreates++; return nil }); err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kycpipe/kycpipe/pkg/jumio/jumiotest"
+	"github.com/kycpipe/kycpipe/pkg/messages"
 	"github.com/kycpipe/kycpipe/pkg/pipeline/pipelinetest"
 )
 
@@ -21,7 +22,8 @@ import (
 // worker that dies during it).
 type indexWatchKV struct {
 	jetstream.KeyValue
-	hold atomic.Bool
+	hold       atomic.Bool // hold index writes
+	holdRecord atomic.Bool // hold writes of a record that names an execution
 
 	mu     sync.Mutex
 	events []string
@@ -45,14 +47,18 @@ func (kv *indexWatchKV) seen(e string) int {
 }
 
 func (kv *indexWatchKV) Update(ctx context.Context, key string, value []byte, last uint64) (uint64, error) {
+	var r struct {
+		Exec string `json:"workflowExecutionId"`
+	}
+	names := strings.HasPrefix(key, "job.") && json.Unmarshal(value, &r) == nil && r.Exec != ""
+	if names && kv.holdRecord.Load() {
+		kv.note("recording " + r.Exec)
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
 	rev, err := kv.KeyValue.Update(ctx, key, value, last)
-	if err == nil && strings.HasPrefix(key, "job.") {
-		var r struct {
-			Exec string `json:"workflowExecutionId"`
-		}
-		if json.Unmarshal(value, &r) == nil && r.Exec != "" {
-			kv.note("recorded " + r.Exec)
-		}
+	if err == nil && names {
+		kv.note("recorded " + r.Exec)
 	}
 	return rev, err
 }
@@ -202,5 +208,43 @@ func TestRedeliveryIndexesAnExecutionRecordedWithoutItsEntry(t *testing.T) {
 	}
 	if n := b.sim.Stats().AccountsByReference["index-redelivery-1"]; n != 1 {
 		t.Errorf("%d Jumio accounts, want 1", n)
+	}
+}
+
+// A worker that dies between Jumio's answer to the account call and the
+// checkpoint leaves an account no record names. When the job's erasure is
+// requested meanwhile, its redelivery finds the job being erased: it
+// counts the ambiguous creation, so the tombstone (and the eraser's log)
+// say that an account may be left at Jumio. The soak of 2026-12-07 16:44
+// erased such a job saying nothing of it.
+func TestRedeliveryOfAJobBeingErasedCountsAnUnrecordedAccount(t *testing.T) {
+	t.Parallel()
+	b := newIndexBench(t)
+	kv := &indexWatchKV{}
+	kv.holdRecord.Store(true)
+	w1, stop := b.startWorker(t, kv)
+	const ref = "erasing-unrecorded-1"
+	jobID := b.submitEmailJob(t, w1, ref)
+	pipelinetest.Eventually(t, pipelinetest.DefaultTimeout, func() bool { return b.sim.Stats().AccountsByReference[ref] == 1 },
+		"the account was never created")
+	pipelinetest.Eventually(t, pipelinetest.DefaultTimeout, func() bool {
+		kv.mu.Lock()
+		defer kv.mu.Unlock()
+		return len(kv.events) > 0
+	}, "the account checkpoint never began")
+	if _, err := RequestErasure(t.Context(), b.js, w1.store, b.topo.Subjects, ErasureRequest{JobID: jobID, Source: messages.ErasureRequest, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	stop() // dies with the checkpoint held
+
+	w2, _ := b.startWorker(t, nil)
+	var rec *JobRecord
+	pipelinetest.Eventually(t, pipelinetest.DefaultTimeout, func() bool {
+		r, _, err := w2.store.getLatest(t.Context(), jobID)
+		rec = r
+		return err == nil && r.Status == StatusErased
+	}, "the job was never erased")
+	if rec.AmbiguousCreates != 1 || rec.Erasure == nil || rec.Erasure.Jumio != messages.JumioNotCreated {
+		t.Errorf("tombstone: ambiguous creates %d (want 1), erasure %+v", rec.AmbiguousCreates, rec.Erasure)
 	}
 }

@@ -229,11 +229,51 @@ func (r *jobRun) load(ctx context.Context, region jumio.Region) (outcome, bool) 
 		r.log.Info("dropping a repeated submission of a job", zap.Uint64("job_seq", rec.JobSeq))
 		return ack(), true
 	}
+	if rec.Status == StatusErasing && r.unrecordedCreate(rec) {
+		if o, done := r.noteAmbiguousErasing(ctx); done {
+			return o, true
+		}
+	}
 	if rec.Terminal() || rec.Announced {
 		r.log.Debug("job already handled, acking duplicate delivery", zap.String("status", rec.Status))
 		return ack(), true
 	}
 	r.rec, r.rev = rec, rev
 	r.log = w.log.With(recordFields(rec)...)
+	return outcome{}, false
+}
+
+// unrecordedCreate reports whether this delivery follows one that may have
+// created a Jumio account without recording it (a worker that died between
+// Jumio's answer and the checkpoint): a redelivery of a job with no account
+// recorded and fewer recorded failures than earlier deliveries.
+func (r *jobRun) unrecordedCreate(rec *JobRecord) bool {
+	n := deliveries(r.m)
+	return rec.WorkflowExecutionID == "" && n > 1 && rec.Attempts+rec.Throttled+rec.Held < n-1
+}
+
+// noteAmbiguousErasing counts an ambiguous account creation in the record
+// of a job being erased (unrecordedCreate, confirmed on the stream leader):
+// the erasure cannot delete an account no record names, and its tombstone
+// and log say so (erase.go). The soak of 2026-12-07 16:44 erased such a
+// job with nothing saying an account may be left at Jumio. done is false
+// when the delivery goes on (acked as a job being erased).
+func (r *jobRun) noteAmbiguousErasing(ctx context.Context) (outcome, bool) {
+	w := r.w
+	rec, rev, err := w.store.getLatest(ctx, r.req.JobID)
+	if err == nil && rec.Status == StatusErasing && r.unrecordedCreate(rec) {
+		_, _, err = w.store.Update(ctx, rec, rev, func(j *JobRecord) error { j.AmbiguousCreates++; return nil })
+		if erasing(err) {
+			err = nil
+			w.m.ambiguousCreate()
+			r.log.Warn("redelivered job being erased has no account recorded; an earlier delivery may have created one at Jumio, which the erasure cannot delete",
+				zap.Int("deliveries", deliveries(r.m)))
+		}
+	}
+	if err != nil {
+		d := w.backoff.Delay(deliveries(r.m))
+		r.log.Warn("cannot record a possible unrecorded account of a job being erased; will retry", zap.Error(err), zap.Duration("delay", d))
+		return retry(d), true
+	}
 	return outcome{}, false
 }
