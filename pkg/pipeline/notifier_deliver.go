@@ -417,15 +417,8 @@ func (d *delivery) eventAhead(ctx context.Context) (bool, error) {
 	if md, err := d.m.Metadata(); err == nil && time.Since(md.Timestamp) > eventAheadFor {
 		return false, nil
 	}
-	st, err := d.n.stream(ctx, d.job.Stream)
-	if err != nil {
-		return false, err
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return false, err
-	}
-	return d.job.Sequence > info.State.LastSeq, nil
+	stored, err := d.n.storedPast(ctx, d.job)
+	return !stored && err == nil, err
 }
 
 // event reads the event the delivery references, exactly as stored.

@@ -170,6 +170,12 @@ func (n *Notifier) eventErased(ctx context.Context, job *webhookJob) (bool, erro
 	if err == nil || !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, err
 	}
+	return n.storedPast(ctx, job)
+}
+
+// storedPast reports whether the leader of job's event stream has stored
+// the event's sequence (the event may have been deleted since).
+func (n *Notifier) storedPast(ctx context.Context, job *webhookJob) (bool, error) {
 	st, err := n.stream(ctx, job.Stream)
 	if err != nil {
 		return false, err
