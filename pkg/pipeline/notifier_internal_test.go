@@ -301,8 +301,8 @@ func TestDeliveryKeepsTryingToRecordItsAttempts(t *testing.T) {
 			kv.down.Store(false)
 			var st attemptState
 			pipelinetest.Eventually(t, pipelinetest.DefaultTimeout, func() bool {
-				keys, err := kv.Keys(ctx)
-				if err != nil || len(keys) != 1 {
+				keys := pipelinetest.KVKeys(t, js, topo.Subjects.BucketWebhookAttempts())
+				if len(keys) != 1 {
 					return false
 				}
 				e, err := kv.Get(ctx, keys[0])
@@ -327,5 +327,67 @@ func publishAcceptedEvent(t *testing.T, js jetstream.JetStream, subj messages.Su
 	m.Header.Set(messages.HeaderJobID, jobID)
 	if _, err := js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// stuckWatchKV is an attempts bucket whose watches deliver the given
+// entries and never signal the end of the initial values, as nats.go's
+// watcher does when keys pending at its creation are purged before it
+// reads them.
+type stuckWatchKV struct {
+	jetstream.KeyValue
+	entries []jetstream.KeyValueEntry
+}
+
+type stuckWatcher struct{ updates chan jetstream.KeyValueEntry }
+
+func (w *stuckWatcher) Updates() <-chan jetstream.KeyValueEntry { return w.updates }
+func (w *stuckWatcher) Stop() error                             { return nil }
+
+func (kv *stuckWatchKV) WatchAll(context.Context, ...jetstream.WatchOpt) (jetstream.KeyWatcher, error) {
+	w := &stuckWatcher{updates: make(chan jetstream.KeyValueEntry, len(kv.entries))}
+	for _, e := range kv.entries {
+		w.updates <- e
+	}
+	return w, nil
+}
+
+// The sweep does not wait for ever for the end of the attempts entries'
+// initial values: a test helper listing the bucket hung that way once the
+// fan-out wrote (and deliveries purged) an entry per delivery.
+func TestSweepDoesNotWaitForeverForTheWatchsInitialValues(t *testing.T) {
+	t.Parallel()
+	js, topo := provisioned(t)
+	ctx := t.Context()
+	var stuck *stuckWatchKV
+	n := runInternalNotifier(t, js, NotifierConfig{Topology: topo, Webhooks: WebhookSettings{Policy: webhooks.Policy{AllowInsecure: true, AllowPrivate: true}}},
+		func(n *Notifier) {
+			stuck = &stuckWatchKV{KeyValue: n.attempts}
+			n.attempts = stuck
+		})
+	if _, err := stuck.Put(ctx, "att.job-stuck-1.msg_stuck.7", []byte(`{"failed":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	e, err := stuck.Get(ctx, "att.job-stuck-1.msg_stuck.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck.entries = []jetstream.KeyValueEntry{e}
+	st, err := n.stream(ctx, topo.Subjects.StreamWebhooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := n.sweepVanished(ctx, st)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sweep: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the sweep still waits for the end of the watch's initial values")
 	}
 }

@@ -141,10 +141,25 @@ func (n *Notifier) sweepVanished(ctx context.Context, st jetstream.Stream) (int,
 		st  attemptState
 	}
 	var due []overdue
-	for e := range w.Updates() {
+	idle := time.NewTimer(sweepWatchIdle)
+	defer idle.Stop()
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case e = <-w.Updates():
+		case <-idle.C:
+			// nats.go signals the end of the initial values once it has
+			// received as many as were pending when the watch began: keys
+			// purged meanwhile (delivered deliveries) leave it waiting for
+			// the next write. Go on with those read; the next sweep sees
+			// the others.
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
 		if e == nil {
 			break // the initial values are all in
 		}
+		idle.Reset(sweepWatchIdle)
 		seq, ok := attemptKeySeq(e.Key())
 		if !ok {
 			continue
@@ -178,6 +193,10 @@ func (n *Notifier) sweepVanished(ctx context.Context, st jetstream.Stream) (int,
 	}
 	return queued, nil
 }
+
+// sweepWatchIdle is how long the sweep waits for the next attempts entry
+// of its watch before it takes the initial values as all read.
+const sweepWatchIdle = 2 * time.Second
 
 // attemptKeySeq returns the delivery job sequence an attempts key names.
 func attemptKeySeq(key string) (uint64, bool) {
