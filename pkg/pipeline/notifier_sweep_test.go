@@ -3,7 +3,6 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -190,20 +189,8 @@ func (h *hooks) loseDelivery(t *testing.T, seq uint64) {
 // waitNoAttempts waits until the attempts bucket is empty.
 func (h *hooks) waitNoAttempts(t *testing.T) {
 	t.Helper()
-	kv, err := h.js.KeyValue(context.Background(), h.subj.BucketWebhookAttempts())
-	if err != nil {
-		t.Fatal(err)
-	}
 	pipelinetest.Eventually(t, waitLong, func() bool {
-		keys, err := kv.ListKeys(context.Background())
-		if err != nil {
-			return false
-		}
-		n := 0
-		for range keys.Keys() {
-			n++
-		}
-		return n == 0
+		return len(pipelinetest.KVKeys(t, h.js, h.subj.BucketWebhookAttempts())) == 0
 	}, "attempt entries remain")
 }
 
@@ -320,8 +307,7 @@ func TestFirstAttemptIsRecorded(t *testing.T) {
 		prefix := "att." + jobID + "." + id + "."
 		var entry attemptEntry
 		pipelinetest.Eventually(t, waitLong, func() bool {
-			keys, _ := kv.Keys(ctx)
-			for _, k := range keys {
+			for _, k := range pipelinetest.KVKeys(t, h.js, h.subj.BucketWebhookAttempts()) {
 				if e, err := kv.Get(ctx, k); err == nil && strings.HasPrefix(k, prefix) {
 					return json.Unmarshal(e.Value(), &entry) == nil
 				}
@@ -336,8 +322,7 @@ func TestFirstAttemptIsRecorded(t *testing.T) {
 	noEntries := func(what string) {
 		t.Helper()
 		pipelinetest.Eventually(t, waitLong, func() bool {
-			keys, err := kv.Keys(ctx)
-			return errors.Is(err, jetstream.ErrNoKeysFound) || err == nil && len(keys) == 0
+			return len(pipelinetest.KVKeys(t, h.js, h.subj.BucketWebhookAttempts())) == 0
 		}, "the attempts entry removed after the %s", what)
 	}
 

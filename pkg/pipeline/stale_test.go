@@ -564,17 +564,11 @@ func TestRaceLoserContinuesFromTheWinnersRecord(t *testing.T) {
 	}
 	// Only the winner's execution is indexed: the loser's entry, which no
 	// erasure of the job would find, was removed with its account.
-	kv, err := b.stack.JS.KeyValue(t.Context(), b.subj.BucketJobs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := kv.ListKeysFiltered(t.Context(), "exec.*")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var indexed []string
-	for k := range keys.Keys() {
-		indexed = append(indexed, k)
+	for _, k := range pipelinetest.KVKeys(t, b.stack.JS, b.subj.BucketJobs()) {
+		if strings.HasPrefix(k, "exec.") {
+			indexed = append(indexed, k)
+		}
 	}
 	if len(indexed) != 1 || indexed[0] != "exec."+winner.WorkflowExecutionID {
 		t.Errorf("execution index %v, want only the winner's %s", indexed, winner.WorkflowExecutionID)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -277,4 +278,30 @@ func (m StoredMessage) Contains(s string) bool {
 		}
 	}
 	return false
+}
+
+// KVKeys returns the keys stored in bucket (values and markers), sorted,
+// from its stream's subject counts. No watcher: one created while keys are
+// being purged may never signal the end of its initial values (nats.go
+// counts the messages pending at its creation), and kv.Keys and
+// ListKeys then never return.
+func KVKeys(t testing.TB, js jetstream.JetStream, bucket string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	st, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := "$KV." + bucket + "."
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, 0, len(info.State.Subjects))
+	for s := range info.State.Subjects {
+		keys = append(keys, strings.TrimPrefix(s, prefix))
+	}
+	slices.Sort(keys)
+	return keys
 }
