@@ -421,6 +421,20 @@ func (d *delivery) eventAhead(ctx context.Context) (bool, error) {
 	return !stored && err == nil, err
 }
 
+// storedPast reports whether the leader of job's event stream has stored
+// the event's sequence (the event may have been deleted since).
+func (n *Notifier) storedPast(ctx context.Context, job *webhookJob) (bool, error) {
+	st, err := n.stream(ctx, job.Stream)
+	if err != nil {
+		return false, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	return job.Sequence <= info.State.LastSeq, nil
+}
+
 // event reads the event the delivery references, exactly as stored.
 func (d *delivery) event(ctx context.Context) ([]byte, error) { return d.n.event(ctx, d.job) }
 

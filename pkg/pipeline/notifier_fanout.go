@@ -114,13 +114,12 @@ func (n *Notifier) fanout(ctx context.Context, m jetstream.Msg) outcome {
 // overdue (its delivery log holds the outcome). An error leaves the event
 // to be fanned out again: the jobs are deduplicated, the entries written.
 //
-// The erasure deletes a job's events before it purges its webhook data:
-// entries written after that purge would outlive it, so they are removed
-// here when the event is gone once they are written (as a delivery's own
-// writes are, forgetIfErased).
+// Entries written after the job's erasure purged its webhook data are
+// removed by the erasure's late pass (lateWebhookPurgeAfter), or by the
+// delivery or the sweep, which find the event gone: no read of the event
+// here.
 func (n *Notifier) track(ctx context.Context, jobs []*webhookJob, acks []*jetstream.PubAck) error {
 	now := n.now()
-	keys := make([]string, len(jobs))
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
 	for i, job := range jobs {
@@ -128,61 +127,15 @@ func (n *Notifier) track(ctx context.Context, jobs []*webhookJob, acks []*jetstr
 		if err != nil {
 			return err
 		}
-		keys[i] = attemptKey(job.JobID, job.WebhookID, acks[i].Sequence)
+		key := attemptKey(job.JobID, job.WebhookID, acks[i].Sequence)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := n.attempts.Create(ctx, keys[i], b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			if _, err := n.attempts.Create(ctx, key, b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 				errs[i] = fmt.Errorf("pipeline: record the queued webhook delivery: %w", err)
 			}
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if jobs[0].Type == webhooks.EventErased {
-		return nil // the erased event is never deleted
-	}
-	erased, err := n.eventErased(ctx, jobs[0])
-	if err != nil {
-		// Should it have been, the delivery (or, for a job JetStream lost,
-		// the sweep) finds the event gone and removes the entries.
-		n.log.Warn("cannot tell whether the job was erased during the fan-out; if it was, its deliveries remove their attempts entries",
-			jobField(jobs[0].JobID), zap.Error(err))
-		return nil
-	}
-	if erased {
-		for _, k := range keys {
-			if err := n.purgeAttempts(ctx, k); err != nil {
-				n.log.Debug("cannot remove the attempts entry of an erased job's delivery; the sweep removes it", jobField(jobs[0].JobID), zap.Error(err))
-			}
-		}
-	}
-	return nil
-}
-
-// eventErased reports whether job's event is gone from its stream's
-// leader, which has stored past it (a leader that has not stored it yet
-// answers "no message" too; see eventAhead).
-func (n *Notifier) eventErased(ctx context.Context, job *webhookJob) (bool, error) {
-	_, err := n.event(ctx, job)
-	if err == nil || !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return false, err
-	}
-	return n.storedPast(ctx, job)
-}
-
-// storedPast reports whether the leader of job's event stream has stored
-// the event's sequence (the event may have been deleted since).
-func (n *Notifier) storedPast(ctx context.Context, job *webhookJob) (bool, error) {
-	st, err := n.stream(ctx, job.Stream)
-	if err != nil {
-		return false, err
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return false, err
-	}
-	return job.Sequence <= info.State.LastSeq, nil
+	return errors.Join(errs...)
 }
